@@ -1,0 +1,60 @@
+"""Shared fixtures.
+
+Real data lives in ``../shared/data`` beside the project (or where
+``NAPARI_IAA_SHARED_DATA`` points). Tests that need it skip when it is absent: the suite
+must pass on a machine without it.
+"""
+
+from __future__ import annotations
+
+import os
+import tarfile
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def shared_data_dir() -> Path:
+    env = os.environ.get("NAPARI_IAA_SHARED_DATA")
+    return Path(env) if env else PROJECT_ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def imapp_metadata_dir() -> Path:
+    """The published IMA++ metadata tables, or skip."""
+    d = shared_data_dir() / "imaplusplus-metadata"
+    if not (d / "IMAplusplus_multiannotator_subset_image_level_metrics.csv").is_file():
+        pytest.skip("IMA++ metadata not available (../shared/data/imaplusplus-metadata)")
+    return d
+
+
+@pytest.fixture(scope="session")
+def lidc_root(tmp_path_factory) -> Path:
+    """A few real LIDC patients in the slices layout, or skip.
+
+    ``NAPARI_IAA_LIDC_DIR`` may point at an extracted ``LIDC-IDRI-slices`` folder; else the
+    first patients are streamed out of the archive in ``../shared/data`` (a few seconds).
+    """
+    env = os.environ.get("NAPARI_IAA_LIDC_DIR")
+    if env and Path(env).is_dir():
+        return Path(env)
+    archive = shared_data_dir() / "lidc-idri-4raters" / "lidc-idri-4raters-dev.tar.gz"
+    if not archive.is_file():
+        pytest.skip("LIDC data not available (../shared/data/lidc-idri-4raters)")
+    out = tmp_path_factory.mktemp("lidc")
+    wanted: set[str] = set()
+    with tarfile.open(archive, "r:gz") as tar:
+        for member in tar:
+            parts = Path(member.name).parts
+            if len(parts) < 2 or parts[0] != "LIDC-IDRI-slices":
+                continue
+            patient = parts[1]
+            if patient not in wanted:
+                if len(wanted) >= 3:
+                    break
+                wanted.add(patient)
+            if member.isfile() or member.isdir():
+                tar.extract(member, out, filter="data")
+    return out / "LIDC-IDRI-slices"
