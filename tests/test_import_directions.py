@@ -1,0 +1,39 @@
+"""The core rooms must run without a screen, Qt or torch (DESIGN.md, import directions)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+CORE = ["napari_iaa", "napari_iaa.data", "napari_iaa.agreement", "napari_iaa.calibration"]
+FORBIDDEN = ["torch", "qtpy", "PyQt5", "napari", "timm", "magicgui"]
+
+
+@pytest.mark.parametrize("module", CORE)
+def test_core_room_imports_no_gui_or_torch(module):
+    code = (
+        "import sys, importlib; importlib.import_module(%r); "
+        "bad = [m for m in %r if m in sys.modules]; print(','.join(bad))" % (module, FORBIDDEN)
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "", f"{module} pulls in {out.stdout.strip()}"
+
+
+def test_models_room_imports_no_qt():
+    code = (
+        "import sys, napari_iaa.models; "
+        "print(','.join(m for m in ('qtpy', 'PyQt5', 'napari') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+def test_training_imports_no_qt():
+    code = (
+        "import sys, training; "
+        "print(','.join(m for m in ('qtpy', 'PyQt5', 'napari') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
