@@ -1,0 +1,69 @@
+"""Agreement between annotators: pure numpy/scipy (plus SimpleITK for STAPLE).
+
+Dice/IoU and pairwise matrices, IAA (mean pairwise Dice) with an empty-pair rule, MHR and
+agreement-level maps, majority vote and STAPLE consensus, leave-one-out reliability, the
+incremental :class:`AgreementTracker` for live editing, and cohort statistics.
+"""
+
+from __future__ import annotations
+
+from napari_iaa.agreement._counts import pairwise_counts
+from napari_iaa.agreement.cohort import (
+    CohortResult,
+    cohort_statistics,
+    load_imapp_tables,
+    plot_cohort,
+)
+from napari_iaa.agreement.consensus import (
+    StapleResult,
+    agreement_levels,
+    annotator_count,
+    leave_one_out_dice,
+    majority_vote,
+    mhr_map,
+    staple,
+)
+from napari_iaa.agreement.metrics import (
+    EMPTY_RULES,
+    EmptyRule,
+    as_mask_list,
+    dice,
+    dice_from_counts,
+    iaa,
+    iaa_from_matrix,
+    iou,
+    iou_from_counts,
+    pairwise_dice,
+    pairwise_iou,
+)
+from napari_iaa.agreement.summary import AgreementStats, summarize
+from napari_iaa.agreement.tracker import AgreementTracker
+
+__all__ = [
+    "EMPTY_RULES",
+    "AgreementStats",
+    "AgreementTracker",
+    "CohortResult",
+    "EmptyRule",
+    "StapleResult",
+    "agreement_levels",
+    "annotator_count",
+    "as_mask_list",
+    "cohort_statistics",
+    "dice",
+    "dice_from_counts",
+    "iaa",
+    "iaa_from_matrix",
+    "iou",
+    "iou_from_counts",
+    "leave_one_out_dice",
+    "load_imapp_tables",
+    "majority_vote",
+    "mhr_map",
+    "pairwise_counts",
+    "pairwise_dice",
+    "pairwise_iou",
+    "plot_cohort",
+    "staple",
+    "summarize",
+]

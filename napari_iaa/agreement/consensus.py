@@ -1,0 +1,218 @@
+"""MHR map, agreement levels, majority vote, STAPLE and leave-one-out reliability."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from napari_iaa.agreement.metrics import EmptyRule, as_mask_list, dice
+from napari_iaa.errors import ConfigError
+
+__all__ = [
+    "StapleResult",
+    "agreement_levels",
+    "annotator_count",
+    "leave_one_out_dice",
+    "majority_vote",
+    "mhr_map",
+    "staple",
+]
+
+
+def annotator_count(masks: Any) -> np.ndarray:
+    """Number of masks marking each pixel (uint8 for N < 256, else uint16)."""
+    _, arrays = as_mask_list(masks)
+    if not arrays:
+        raise ConfigError("no masks given")
+    dtype = np.uint8 if len(arrays) < 256 else np.uint16
+    out = np.zeros(arrays[0].shape, dtype)
+    for a in arrays:
+        if a.dtype == np.bool_:
+            out += a
+        else:
+            out += a != 0
+    return out
+
+
+def mhr_map(masks: Any) -> np.ndarray:
+    """Empirical mean human response: fraction of annotators marking each pixel.
+
+    Returns
+    -------
+    ndarray of float32
+        Same shape as the masks, values in [0, 1].
+    """
+    _, arrays = as_mask_list(masks)
+    c = annotator_count(arrays)
+    return (c.astype(np.float32) / np.float32(len(arrays))).astype(np.float32)
+
+
+def agreement_levels(masks: Any, n_levels: int | None = None) -> np.ndarray:
+    """Ordinal agreement level per pixel (uint8).
+
+    Parameters
+    ----------
+    masks : mapping, sequence, stacked array or Case-like
+    n_levels : int, optional
+        Without it: the number of annotators marking each pixel (0..N). With it: the
+        MHR mapped onto ``n_levels`` levels ``0..n_levels-1`` as
+        ``round(mhr * (n_levels - 1))`` (halves round up), for data sets whose number of
+        annotators varies between images.
+    """
+    _, arrays = as_mask_list(masks)
+    c = annotator_count(arrays)
+    if n_levels is None:
+        if len(arrays) > 255:
+            raise ConfigError("agreement_levels: more than 255 masks do not fit in uint8")
+        return c.astype(np.uint8)
+    if not 2 <= int(n_levels) <= 256:
+        raise ConfigError(f"n_levels must be between 2 and 256, got {n_levels}")
+    n = len(arrays)
+    # integer arithmetic: floor((2 * c * (L - 1) + N) / (2N)) == round-half-up(c (L-1) / N)
+    lv = (2 * c.astype(np.int64) * (int(n_levels) - 1) + n) // (2 * n)
+    return lv.astype(np.uint8)
+
+
+def majority_vote(
+    masks: Any, tie: Literal["foreground", "background"] = "foreground"
+) -> np.ndarray:
+    """Majority-vote consensus (bool): more than half of the masks mark the pixel.
+
+    Parameters
+    ----------
+    tie : {"foreground", "background"}
+        What exactly half of the masks (even N) gives.
+    """
+    if tie not in ("foreground", "background"):
+        raise ConfigError(f"tie must be 'foreground' or 'background', got {tie!r}")
+    _, arrays = as_mask_list(masks)
+    c = annotator_count(arrays).astype(np.int32)
+    n = len(arrays)
+    return (2 * c >= n) if tie == "foreground" else (2 * c > n)
+
+
+@dataclass
+class StapleResult:
+    """Output of :func:`staple`.
+
+    Attributes
+    ----------
+    probability : ndarray of float32
+        STAPLE's posterior probability of foreground per pixel.
+    consensus : ndarray of bool
+        ``probability >= threshold``.
+    sensitivity, specificity : ndarray of float64, shape (N,)
+        Per-mask estimates (NaN where undefined, e.g. sensitivity when every mask is
+        empty).
+    mask_ids : list of str
+    """
+
+    probability: np.ndarray
+    consensus: np.ndarray
+    sensitivity: np.ndarray
+    specificity: np.ndarray
+    mask_ids: list[str]
+
+
+def staple(
+    masks: Any,
+    threshold: float = 0.5,
+    max_iterations: int | None = None,
+    confidence_weight: float | None = None,
+) -> StapleResult:
+    """STAPLE consensus (SimpleITK's ``STAPLEImageFilter``).
+
+    Parameters
+    ----------
+    masks : mapping, sequence, stacked array or Case-like
+    threshold : float
+        Probability at or above which the consensus is foreground.
+    max_iterations : int, optional
+        Passed to the filter.
+    confidence_weight : float, optional
+        Passed to the filter.
+
+    Notes
+    -----
+    When every mask is empty (or every mask is full) the filter's estimate is
+    undefined; the result is then the common mask, specificity (sensitivity) 1 and the
+    undefined rate NaN.
+    """
+    import SimpleITK as sitk
+
+    ids, arrays = as_mask_list(masks)
+    if not arrays:
+        raise ConfigError("staple: no masks given")
+    n = len(arrays)
+    bools = [a if a.dtype == np.bool_ else a != 0 for a in arrays]
+    any_fg = any(bool(b.any()) for b in bools)
+    all_fg = all(bool(b.all()) for b in bools)
+    if not any_fg or all_fg:
+        value = 1.0 if all_fg else 0.0
+        prob = np.full(arrays[0].shape, value, np.float32)
+        sens = np.full(n, 1.0 if all_fg else np.nan)
+        spec = np.full(n, np.nan if all_fg else 1.0)
+        return StapleResult(prob, prob >= threshold, sens, spec, ids)
+    images = [sitk.GetImageFromArray(b.astype(np.uint8)) for b in bools]
+    f = sitk.STAPLEImageFilter()
+    f.SetForegroundValue(1.0)
+    if max_iterations is not None:
+        f.SetMaximumIterations(int(max_iterations))
+    if confidence_weight is not None:
+        f.SetConfidenceWeight(float(confidence_weight))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out = f.Execute(images)
+    prob = sitk.GetArrayFromImage(out).astype(np.float32)
+    prob = np.nan_to_num(prob, nan=0.0)
+    np.clip(prob, 0.0, 1.0, out=prob)
+    sens = np.asarray(f.GetSensitivity(), np.float64)
+    spec = np.asarray(f.GetSpecificity(), np.float64)
+    return StapleResult(prob, prob >= threshold, sens, spec, ids)
+
+
+def leave_one_out_dice(
+    masks: Any,
+    consensus: Literal["majority", "staple"] = "majority",
+    empty: EmptyRule = "zero",
+    tie: Literal["foreground", "background"] = "foreground",
+) -> np.ndarray:
+    """Per-mask reliability: Dice of each mask against the consensus of the others.
+
+    Parameters
+    ----------
+    consensus : {"majority", "staple"}
+        How the other masks are combined (with one other mask, it is that mask).
+    empty : {"zero", "one", "ignore"}
+        Score when both the mask and the consensus are empty.
+    tie : {"foreground", "background"}
+        Majority-vote tie rule.
+
+    Returns
+    -------
+    ndarray of float64, shape (N,)
+        NaN for every mask when there is only one.
+    """
+    if consensus not in ("majority", "staple"):
+        raise ConfigError(f"consensus must be 'majority' or 'staple', got {consensus!r}")
+    _, arrays = as_mask_list(masks)
+    n = len(arrays)
+    out = np.full(n, np.nan)
+    if n < 2:
+        return out
+    if consensus == "majority":
+        total = annotator_count(arrays).astype(np.int32)
+        for i, a in enumerate(arrays):
+            others = total - (a != 0)
+            k = n - 1
+            cons = (2 * others >= k) if tie == "foreground" else (2 * others > k)
+            out[i] = dice(a, cons, empty)
+    else:
+        for i, a in enumerate(arrays):
+            rest = [b for j, b in enumerate(arrays) if j != i]
+            cons = rest[0] if len(rest) == 1 else staple(rest).consensus
+            out[i] = dice(a, cons, empty)
+    return out

@@ -1,0 +1,195 @@
+"""One call that gives everything the review dock and the CLI show for a case."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from napari_iaa.agreement._counts import pairwise_counts
+from napari_iaa.agreement.consensus import leave_one_out_dice, staple
+from napari_iaa.agreement.metrics import (
+    EmptyRule,
+    _check_empty,
+    _pair_values,
+    as_mask_list,
+    dice_from_counts,
+    iaa_from_matrix,
+    iou_from_counts,
+    rater_list,
+)
+
+__all__ = ["AgreementStats", "summarize"]
+
+
+def _json_float(x: float) -> float | None:
+    x = float(x)
+    return None if math.isnan(x) or math.isinf(x) else x
+
+
+def _json_array(a: np.ndarray | None) -> Any:
+    if a is None:
+        return None
+    return [_json_array(r) if np.ndim(r) else _json_float(r) for r in np.asarray(a)]
+
+
+@dataclass
+class AgreementStats:
+    """Agreement summary of one case.
+
+    Attributes
+    ----------
+    mask_ids : list of str
+    dice, iou : ndarray (N, N)
+        Pairwise matrices.
+    iaa : float
+        Mean pairwise Dice over the counted unordered pairs (NaN if none).
+    iaa_std : float
+        Sample standard deviation (ddof=1, as IMA++) of the counted pairwise Dice
+        values; NaN with fewer than two pairs.
+    min_pair : tuple (id_a, id_b, dice) or None
+        The least agreeing counted pair.
+    mean_dice : ndarray (N,)
+        Each mask's mean Dice to the other masks.
+    loo_dice : ndarray (N,)
+        Dice of each mask against the consensus of the others.
+    staple_sensitivity, staple_specificity : ndarray (N,) or None
+        Only when ``summarize(..., with_staple=True)``.
+    raters : list of str or None
+    empty : str
+        The empty-pair rule used.
+    n_pairs : int
+        Number of pairs counted in ``iaa``.
+    """
+
+    mask_ids: list[str]
+    dice: np.ndarray
+    iou: np.ndarray
+    iaa: float
+    iaa_std: float
+    min_pair: tuple[str, str, float] | None
+    mean_dice: np.ndarray
+    loo_dice: np.ndarray
+    staple_sensitivity: np.ndarray | None = None
+    staple_specificity: np.ndarray | None = None
+    raters: list[str] | None = None
+    empty: str = "zero"
+    n_pairs: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_masks(self) -> int:
+        """Number of masks."""
+        return len(self.mask_ids)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe dictionary (NaN becomes ``None``)."""
+        return {
+            "mask_ids": list(self.mask_ids),
+            "raters": None if self.raters is None else list(self.raters),
+            "empty": self.empty,
+            "n_pairs": int(self.n_pairs),
+            "iaa": _json_float(self.iaa),
+            "iaa_std": _json_float(self.iaa_std),
+            "min_pair": None
+            if self.min_pair is None
+            else [self.min_pair[0], self.min_pair[1], _json_float(self.min_pair[2])],
+            "dice": _json_array(self.dice),
+            "iou": _json_array(self.iou),
+            "mean_dice": _json_array(self.mean_dice),
+            "loo_dice": _json_array(self.loo_dice),
+            "staple_sensitivity": _json_array(self.staple_sensitivity),
+            "staple_specificity": _json_array(self.staple_specificity),
+        }
+
+
+def summarize(
+    case_or_masks: Any,
+    empty: EmptyRule = "zero",
+    raters: Mapping[str, str] | Sequence[str] | None = None,
+    same_rater_pairs: bool = True,
+    loo_consensus: Literal["majority", "staple"] | None = "majority",
+    with_staple: bool = False,
+) -> AgreementStats:
+    """Pairwise matrices, IAA and per-mask reliability of one case.
+
+    Parameters
+    ----------
+    case_or_masks : Case-like, mapping, sequence or stacked array
+        A ``Case`` (its ``raters`` are used unless ``raters`` is given) or masks.
+    empty : {"zero", "one", "ignore"}
+        Score of a pair of two empty masks.
+    raters : mapping or sequence, optional
+        Annotator of each mask.
+    same_rater_pairs : bool
+        Whether pairs by the same annotator count in ``iaa``, ``iaa_std`` and
+        ``min_pair``.
+    loo_consensus : {"majority", "staple"} or None
+        Consensus of the others for the leave-one-out Dice; None skips it (NaN).
+    with_staple : bool
+        Also run STAPLE on all masks for per-mask sensitivity and specificity (slow on
+        large images).
+    """
+    _check_empty(empty)
+    if (
+        raters is None
+        and hasattr(case_or_masks, "raters")
+        and isinstance(case_or_masks.raters, Mapping)
+    ):
+        raters = case_or_masks.raters
+    ids, arrays = as_mask_list(case_or_masks)
+    rl = rater_list(ids, raters)
+    n = len(arrays)
+    counts, inter = pairwise_counts(arrays)
+    d = dice_from_counts(counts, inter, empty)
+    j = iou_from_counts(counts, inter, empty)
+    value = iaa_from_matrix(d, rl, same_rater_pairs) if n >= 2 else float("nan")
+    pair_vals = _pair_values(d, rl, same_rater_pairs) if n >= 2 else np.zeros(0)
+    pair_vals = pair_vals[~np.isnan(pair_vals)]
+    std = float(np.std(pair_vals, ddof=1)) if pair_vals.size >= 2 else float("nan")
+    min_pair = None
+    if n >= 2:
+        iu, ju = np.triu_indices(n, k=1)
+        keep = np.ones(iu.size, bool)
+        if rl is not None and not same_rater_pairs:
+            r = np.asarray(rl, dtype=object)
+            keep = r[iu] != r[ju]
+        vals = d[iu, ju]
+        keep &= ~np.isnan(vals)
+        if keep.any():
+            k = int(np.flatnonzero(keep)[np.argmin(vals[keep])])
+            min_pair = (ids[iu[k]], ids[ju[k]], float(vals[k]))
+    mean_d = np.full(n, np.nan)
+    if n >= 2:
+        off = d.copy()
+        np.fill_diagonal(off, np.nan)
+        with np.errstate(invalid="ignore"):
+            for i in range(n):
+                row = off[i][~np.isnan(off[i])]
+                mean_d[i] = row.mean() if row.size else np.nan
+    if loo_consensus is None:
+        loo = np.full(n, np.nan)
+    else:
+        loo = leave_one_out_dice(arrays, consensus=loo_consensus, empty=empty)
+    sens = spec = None
+    if with_staple and n >= 1:
+        st = staple(arrays)
+        sens, spec = st.sensitivity, st.specificity
+    return AgreementStats(
+        mask_ids=ids,
+        dice=d,
+        iou=j,
+        iaa=value,
+        iaa_std=std,
+        min_pair=min_pair,
+        mean_dice=mean_d,
+        loo_dice=loo,
+        staple_sensitivity=sens,
+        staple_specificity=spec,
+        raters=rl,
+        empty=empty,
+        n_pairs=int(pair_vals.size),
+    )
