@@ -1,0 +1,80 @@
+"""Cases and data sets: readers for four layouts, atomic writers, synthetic lesions.
+
+Nothing here imports Qt, napari or torch.
+"""
+
+from __future__ import annotations
+
+from napari_iaa.data.case import (
+    Case,
+    CaseEntry,
+    Problem,
+    ValidationReport,
+    case_id_to_filename,
+    check_case_id,
+    rater_of,
+)
+from napari_iaa.data.dataset import CaseNotFoundError, Dataset
+from napari_iaa.data.io import (
+    IMAGE_EXTENSIONS,
+    MAX_PIXELS,
+    MaskEncodingWarning,
+    get_max_pixels,
+    image_shape,
+    read_image,
+    read_mask,
+    to_bool_mask,
+)
+from napari_iaa.data.readers import (
+    LAYOUTS,
+    LayoutReader,
+    detect_layout,
+    open_case,
+    open_dataset,
+    parse_imapp_mask_name,
+    read_csv_rows,
+    register_layout,
+)
+from napari_iaa.data.sample import sample_data_path
+from napari_iaa.data.synthetic import ANNOTATOR_POOL, generate_synthetic_dataset
+from napari_iaa.data.writers import (
+    atomic_write_bytes,
+    atomic_write_png,
+    edited_mask_name,
+    save_edited_mask,
+)
+
+__all__ = [
+    "ANNOTATOR_POOL",
+    "Case",
+    "CaseEntry",
+    "CaseNotFoundError",
+    "Dataset",
+    "IMAGE_EXTENSIONS",
+    "LAYOUTS",
+    "LayoutReader",
+    "MAX_PIXELS",
+    "MaskEncodingWarning",
+    "Problem",
+    "ValidationReport",
+    "atomic_write_bytes",
+    "atomic_write_png",
+    "case_id_to_filename",
+    "check_case_id",
+    "detect_layout",
+    "edited_mask_name",
+    "generate_synthetic_dataset",
+    "get_max_pixels",
+    "image_shape",
+    "open_case",
+    "open_dataset",
+    "parse_imapp_mask_name",
+    "rater_of",
+    "read_csv_rows",
+    "read_image",
+    "read_mask",
+    "register_layout",
+    "sample_data_path",
+    "save_edited_mask",
+    "to_bool_mask",
+]

@@ -1,0 +1,329 @@
+"""Reading images and masks from disk.
+
+Every failure becomes an :class:`~napari_iaa.errors.ImageReadError` (or
+:class:`~napari_iaa.errors.ShapeMismatchError`) whose message names the file. Images whose
+header announces more than :data:`MAX_PIXELS` pixels are refused before any pixel is
+decoded, so a hostile or mistaken 20000 x 20000 file cannot exhaust memory.
+
+Mask encodings
+--------------
+A mask is read as ``foreground = nonzero`` whatever its encoding: bool, 0/1, 0/255, uint16,
+float, or a label image (several values > 0, with a :class:`MaskEncodingWarning`).
+Colour masks:
+
+- RGB whose three channels are equal everywhere (grey in disguise) collapse to one channel.
+- Other RGB: foreground where any channel is nonzero (warned).
+- RGBA / grey+alpha: when the alpha channel is constant it carries no information and the
+  colour channels are used as above; when alpha varies it *is* the mask (transparent
+  overlays exported by drawing tools), so foreground = alpha > 0 and the colour channels
+  are ignored.
+- Palette images are expanded to their colours first (palette index 0 is not assumed to
+  be background).
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from napari_iaa.errors import ImageReadError, ShapeMismatchError
+
+__all__ = [
+    "MAX_PIXELS",
+    "MaskEncodingWarning",
+    "IMAGE_EXTENSIONS",
+    "get_max_pixels",
+    "image_shape",
+    "read_image",
+    "read_mask",
+    "to_bool_mask",
+]
+
+#: Default limit on the number of pixels of one image (override: ``NAPARI_IAA_MAX_PIXELS``).
+MAX_PIXELS: int = 10**8
+
+#: File name extensions recognised as images or masks (lower case).
+IMAGE_EXTENSIONS: frozenset[str] = frozenset(
+    {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif", ".webp", ".npy"}
+)
+
+
+class MaskEncodingWarning(UserWarning):
+    """A mask file was not a plain two-valued image; how it was read is in the message."""
+
+
+def get_max_pixels() -> int:
+    """The pixel limit in force: ``NAPARI_IAA_MAX_PIXELS`` if set, else :data:`MAX_PIXELS`."""
+    env = os.environ.get("NAPARI_IAA_MAX_PIXELS")
+    if env:
+        try:
+            return int(float(env))
+        except ValueError:
+            pass
+    return MAX_PIXELS
+
+
+def _check_file(path: Path) -> None:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise ImageReadError(f"{path}: file not found") from None
+    except OSError as exc:
+        raise ImageReadError(f"{path}: cannot access file ({exc.strerror or exc})") from None
+    if not path.is_file():
+        raise ImageReadError(f"{path}: not a file")
+    if st.st_size == 0:
+        raise ImageReadError(f"{path}: empty file (0 bytes)")
+
+
+def _refuse_if_large(path: Path, n_pixels: int, shape_text: str, limit: int) -> None:
+    if n_pixels > limit:
+        raise ImageReadError(
+            f"{path}: image of {shape_text} pixels ({n_pixels:,}) exceeds the limit of "
+            f"{limit:,} pixels (NAPARI_IAA_MAX_PIXELS); refused before decoding"
+        )
+
+
+def _read_npy(path: Path, limit: int) -> np.ndarray:
+    try:
+        arr = np.load(path, mmap_mode="r", allow_pickle=False)
+    except Exception as exc:  # noqa: BLE001 - any decoding failure is a read error
+        raise ImageReadError(f"{path}: not a readable .npy array ({exc})") from None
+    if arr.dtype.kind not in "biuf":
+        raise ImageReadError(f"{path}: unsupported array dtype {arr.dtype}")
+    n = int(np.prod(arr.shape[:-1] if arr.ndim >= 3 and arr.shape[-1] in (3, 4) else arr.shape))
+    _refuse_if_large(path, n, " x ".join(map(str, arr.shape)), limit)
+    return np.array(arr)
+
+
+def _open_pil(path: Path, limit: int) -> Image.Image:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(path)
+    except Image.DecompressionBombError as exc:
+        raise ImageReadError(
+            f"{path}: image too large ({exc}); refused before decoding"
+        ) from None
+    except UnidentifiedImageError:
+        raise ImageReadError(f"{path}: not an image file (or an unsupported format)") from None
+    except Exception as exc:  # noqa: BLE001
+        raise ImageReadError(f"{path}: cannot open image ({exc})") from None
+    w, h = im.size
+    n_frames = int(getattr(im, "n_frames", 1) or 1)
+    shape_text = f"{w} x {h}" + (f" x {n_frames}" if n_frames > 1 else "")
+    try:
+        _refuse_if_large(path, w * h * n_frames, shape_text, limit)
+    except ImageReadError:
+        im.close()
+        raise
+    return im
+
+
+def _frame_array(im: Image.Image, path: Path, for_mask: bool) -> np.ndarray:
+    mode = im.mode
+    if mode == "P" or mode == "PA":
+        im = im.convert("RGBA" if ("transparency" in im.info or mode == "PA") else "RGB")
+    elif mode in ("CMYK", "YCbCr", "LAB", "HSV"):
+        im = im.convert("RGB")
+    elif mode == "1":
+        im = im.convert("L")
+    elif mode in ("RGBa", "La"):
+        im = im.convert("RGBA" if mode == "RGBa" else "LA")
+    arr = np.asarray(im)
+    if not for_mask:
+        if arr.ndim == 3 and arr.shape[-1] == 2:  # grey + alpha: keep grey
+            arr = arr[..., 0]
+        elif arr.ndim == 3 and arr.shape[-1] == 4:  # drop alpha
+            arr = arr[..., :3]
+    return arr
+
+
+def _decode(path: Path, for_mask: bool, max_pixels: int | None) -> np.ndarray:
+    path = Path(path)
+    _check_file(path)
+    limit = get_max_pixels() if max_pixels is None else int(max_pixels)
+    if path.suffix.lower() == ".npy":
+        return _read_npy(path, limit)
+    im = _open_pil(path, limit)
+    try:
+        n_frames = int(getattr(im, "n_frames", 1) or 1)
+        frames = []
+        for k in range(n_frames):
+            if n_frames > 1:
+                im.seek(k)
+            im.load()
+            frames.append(np.array(_frame_array(im, path, for_mask)))
+    except ImageReadError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - truncated/corrupt data in any codec
+        msg = str(exc) or type(exc).__name__
+        raise ImageReadError(f"{path}: cannot decode image, file truncated or corrupt ({msg})") from None
+    finally:
+        im.close()
+    if n_frames == 1:
+        return frames[0]
+    try:
+        return np.stack(frames)
+    except ValueError:
+        raise ImageReadError(f"{path}: frames of a multi-page image differ in shape") from None
+
+
+def image_shape(path: str | os.PathLike) -> tuple[int, ...]:
+    """Spatial shape ``(H, W)`` (or ``(D, H, W)``) from the file header, without decoding."""
+    path = Path(path)
+    _check_file(path)
+    if path.suffix.lower() == ".npy":
+        arr = np.load(path, mmap_mode="r", allow_pickle=False)
+        return tuple(arr.shape[:-1] if arr.ndim >= 3 and arr.shape[-1] in (3, 4) else arr.shape)
+    im = _open_pil(path, 2**62)
+    try:
+        w, h = im.size
+        n = int(getattr(im, "n_frames", 1) or 1)
+    finally:
+        im.close()
+    return (n, h, w) if n > 1 else (h, w)
+
+
+def read_image(path: str | os.PathLike, max_pixels: int | None = None) -> np.ndarray:
+    """Read an image file.
+
+    Parameters
+    ----------
+    path : path-like
+        PNG, JPEG, TIFF (multi-page -> 3D), BMP, ... or ``.npy`` (never unpickled).
+    max_pixels : int, optional
+        Refuse larger images before decoding (default :func:`get_max_pixels`).
+
+    Returns
+    -------
+    np.ndarray
+        H x W (grey) or H x W x 3 (RGB; alpha dropped), in the file's dtype.
+
+    Raises
+    ------
+    ImageReadError
+        Missing, empty, truncated, not an image, or too large; the message names the file.
+    """
+    return _decode(Path(path), for_mask=False, max_pixels=max_pixels)
+
+
+def _is_two_valued(v: np.ndarray) -> tuple[bool, float, float]:
+    if v.size == 0:
+        return True, 0.0, 0.0
+    lo, hi = v.min(), v.max()
+    if lo == hi:
+        return True, float(lo), float(hi)
+    return bool(np.all((v == lo) | (v == hi))), float(lo), float(hi)
+
+
+def _channels_to_plane(arr: np.ndarray, path: str) -> np.ndarray:
+    """Collapse a colour mask (last axis 2, 3 or 4 channels) to one plane."""
+    nch = arr.shape[-1]
+    colour = arr[..., :3] if nch >= 3 else arr[..., :1]
+    if nch in (2, 4):
+        alpha = arr[..., -1]
+        if alpha.min() != alpha.max():
+            return alpha
+    if colour.shape[-1] == 3:
+        c0 = colour[..., 0]
+        if np.array_equal(c0, colour[..., 1]) and np.array_equal(c0, colour[..., 2]):
+            return c0
+        warnings.warn(
+            f"{path}: colour mask (channels differ); foreground = any nonzero channel",
+            MaskEncodingWarning,
+            stacklevel=4,
+        )
+        return np.any(colour != 0, axis=-1)
+    return colour[..., 0]
+
+
+def to_bool_mask(arr: np.ndarray, source: str | os.PathLike = "<array>") -> np.ndarray:
+    """Turn any mask encoding into a boolean array (foreground = nonzero).
+
+    Colour arrays (last axis of 3 or 4, or 2 for grey+alpha, on a >= 3D array) are
+    collapsed as described in the module docstring. Warns :class:`MaskEncodingWarning` when
+    the values are not two-valued (label images, anti-aliased edges) or when no value is 0.
+    NaN counts as background.
+    """
+    arr = np.asarray(arr)
+    src = str(source)
+    if arr.dtype == bool:
+        return arr
+    if arr.ndim >= 3 and arr.shape[-1] in (2, 3, 4):
+        arr = _channels_to_plane(arr, src)
+        if arr.dtype == bool:
+            return arr
+    if arr.dtype.kind == "f":
+        nan = np.isnan(arr)
+        if nan.any():
+            warnings.warn(
+                f"{src}: mask contains {int(nan.sum())} NaN value(s), read as background",
+                MaskEncodingWarning,
+                stacklevel=3,
+            )
+            arr = np.where(nan, 0, arr)
+    elif arr.dtype.kind not in "biu":
+        raise ImageReadError(f"{src}: unsupported mask dtype {arr.dtype}")
+    two, lo, hi = _is_two_valued(arr)
+    if not two:
+        n_values = len(np.unique(arr))
+        warnings.warn(
+            f"{src}: mask is not two-valued ({n_values} distinct values, {lo:g}..{hi:g}); "
+            "read as foreground = nonzero",
+            MaskEncodingWarning,
+            stacklevel=3,
+        )
+    elif lo != hi and lo != 0:
+        warnings.warn(
+            f"{src}: two-valued mask without a zero background ({lo:g}/{hi:g}); "
+            "every pixel is foreground",
+            MaskEncodingWarning,
+            stacklevel=3,
+        )
+    return arr != 0
+
+
+def read_mask(
+    path: str | os.PathLike,
+    shape: tuple[int, ...] | None = None,
+    max_pixels: int | None = None,
+) -> np.ndarray:
+    """Read a mask file as a boolean array (foreground = nonzero).
+
+    Parameters
+    ----------
+    path : path-like
+        The mask file (any encoding, see the module docstring).
+    shape : tuple of int, optional
+        The image's spatial shape; a mask of another shape raises.
+    max_pixels : int, optional
+        Refuse larger files before decoding.
+
+    Returns
+    -------
+    np.ndarray
+        Boolean array of the mask's spatial shape.
+
+    Raises
+    ------
+    ImageReadError
+        The file cannot be read.
+    ShapeMismatchError
+        ``shape`` is given and the mask's shape differs.
+    """
+    path = Path(path)
+    arr = _decode(path, for_mask=True, max_pixels=max_pixels)
+    mask = to_bool_mask(arr, path)
+    if shape is not None:
+        shape = tuple(int(s) for s in shape)
+        if mask.shape != shape:
+            raise ShapeMismatchError(
+                f"{path}: mask shape {'x'.join(map(str, mask.shape))} does not match the "
+                f"image shape {'x'.join(map(str, shape))}"
+            )
+    return mask

@@ -1,0 +1,58 @@
+"""Where the bundled sample data lives."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from napari_iaa.errors import DatasetError
+
+__all__ = ["SAMPLE_NAMES", "sample_data_path", "sample_data_root"]
+
+SAMPLE_NAMES = ("synthetic", "lidc")
+
+
+def sample_data_root() -> Path:
+    """``NAPARI_IAA_SAMPLE_DATA`` if set, else the project's ``sample_data/`` folder."""
+    env = os.environ.get("NAPARI_IAA_SAMPLE_DATA")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[2] / "sample_data"
+
+
+def _cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "napari-iaa" / "sample_data"
+
+
+def sample_data_path(name: str = "synthetic") -> Path:
+    """Folder of a bundled sample data set.
+
+    Parameters
+    ----------
+    name : {"synthetic", "lidc"}
+        ``synthetic``: 40 generated dermoscopy-like cases in the IMA++ layout (made on first
+        use in the user cache folder when the bundled copy is absent, e.g. in a wheel);
+        ``lidc``: about 30 real LIDC-IDRI slices in the LIDC layout (CC BY 3.0).
+
+    Raises
+    ------
+    DatasetError
+        Unknown name, or the LIDC sample is not available.
+    """
+    if name not in SAMPLE_NAMES:
+        raise DatasetError(f"unknown sample data set {name!r} (known: {', '.join(SAMPLE_NAMES)})")
+    path = sample_data_root() / name
+    if path.is_dir():
+        return path
+    if name == "synthetic":
+        cached = _cache_dir() / "synthetic"
+        if not (cached / "images").is_dir():
+            from napari_iaa.data.synthetic import generate_synthetic_dataset
+
+            generate_synthetic_dataset(cached, n=40, seed=0, size=(256, 256))
+        return cached
+    raise DatasetError(
+        f"{path}: sample data set {name!r} not found (run scripts/make_sample_data.py or set "
+        "NAPARI_IAA_SAMPLE_DATA)"
+    )

@@ -1,0 +1,203 @@
+"""Atomic writers: edited masks are new files beside the originals, never over them.
+
+Every write goes to a temporary file in the destination folder, is flushed and fsynced,
+then renamed into place with :func:`os.replace` (atomic on POSIX and Windows). If anything
+fails the temporary file is removed and the previous file at the destination, if any, is
+untouched.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import secrets
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from napari_iaa.errors import DatasetError
+
+__all__ = [
+    "atomic_write_bytes",
+    "atomic_write_png",
+    "encode_png",
+    "edited_mask_name",
+    "save_edited_mask",
+]
+
+
+def _tmp_path(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+
+
+def _fsync_dir(folder: Path) -> None:
+    if os.name != "posix":
+        return
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _write_tmp(path: Path, data: bytes) -> Path:
+    tmp = _tmp_path(path)
+    try:
+        with open(tmp, "xb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except BaseException:
+        try:
+            tmp.unlink()
+        except FileNotFoundError:
+            pass
+        raise
+    return tmp
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (replacing a previous file only when complete).
+
+    Parameters
+    ----------
+    path : path-like
+        Destination; its folder must exist.
+    data : bytes
+        The full content.
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    path = Path(path)
+    tmp = _write_tmp(path, bytes(data))
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            tmp.unlink()
+        except FileNotFoundError:
+            pass
+        raise
+    _fsync_dir(path.parent)
+    return path
+
+
+def encode_png(array: np.ndarray) -> bytes:
+    """PNG bytes of an array: bool -> 0/255 uint8 grey, uint8/uint16 grey, uint8 RGB(A)."""
+    arr = np.asarray(array)
+    if arr.dtype == bool:
+        arr = arr.astype(np.uint8) * 255
+    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[-1] not in (3, 4)):
+        raise ValueError(f"cannot write an array of shape {arr.shape} as PNG")
+    if arr.dtype.kind == "f":
+        if arr.size and (np.nanmin(arr) < 0 or np.nanmax(arr) > 1):
+            raise ValueError("float arrays written as PNG must lie in [0, 1]")
+        arr = np.round(np.nan_to_num(arr) * 255).astype(np.uint8)
+    if arr.dtype == np.uint16 and arr.ndim == 2:
+        im = Image.fromarray(arr)
+    else:
+        if arr.dtype != np.uint8:
+            if arr.size and (arr.min() < 0 or arr.max() > 255):
+                raise ValueError(f"values of dtype {arr.dtype} out of the 0..255 range")
+            arr = arr.astype(np.uint8)
+        im = Image.fromarray(arr)
+    buf = io.BytesIO()
+    im.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def atomic_write_png(path: str | os.PathLike, array: np.ndarray) -> Path:
+    """Encode ``array`` as PNG in memory and write it atomically to ``path``."""
+    return atomic_write_bytes(path, encode_png(array))
+
+
+_SAFE = re.compile(r"[^A-Za-z0-9._+-]+")
+
+
+def _safe_token(text: str) -> str:
+    token = _SAFE.sub("_", str(text)).strip("._")
+    return token or "anon"
+
+
+def edited_mask_name(original_path: str | os.PathLike, annotator: str, when: datetime) -> str:
+    """``<stem>_edited-<annotator>-<YYYYmmdd-HHMMSS>.png`` for an original mask path."""
+    stem = Path(original_path).stem
+    return f"{stem}_edited-{_safe_token(annotator)}-{when:%Y%m%d-%H%M%S}.png"
+
+
+def save_edited_mask(
+    mask: np.ndarray,
+    original_path: str | os.PathLike,
+    annotator: str,
+    when: datetime | None = None,
+) -> Path:
+    """Save an edited mask as a new file beside the original, atomically.
+
+    The new file is ``<stem>_edited-<annotator>-<YYYYmmdd-HHMMSS>.png`` in the original's
+    folder, with ``-2``, ``-3``, ... appended to the stem when that name exists. The
+    original (and any existing file) is never overwritten: the finished temporary file is
+    hard-linked to a name that does not exist yet (or renamed after a check where links
+    are unsupported).
+
+    Parameters
+    ----------
+    mask : np.ndarray
+        2D (or 3D) mask; nonzero = foreground; written as 0/255 grey PNG.
+    original_path : path-like
+        The mask file that was edited (it need not exist, its folder must).
+    annotator : str
+        Who edited it (made safe for a file name).
+    when : datetime, optional
+        Time stamp for the name (default: now, local time).
+
+    Returns
+    -------
+    Path
+        The file written.
+    """
+    original = Path(original_path)
+    folder = original.parent
+    if not folder.is_dir():
+        raise DatasetError(f"{folder}: folder of the original mask does not exist")
+    arr = np.asarray(mask)
+    if arr.ndim != 2:
+        raise DatasetError(f"{original}: edited mask must be 2D, got shape {arr.shape}")
+    data = encode_png(arr != 0)
+    when = when or datetime.now()
+    base = edited_mask_name(original, annotator, when)
+    stem = base[: -len(".png")]
+    tmp = _write_tmp(folder / base, data)
+    try:
+        for k in range(1, 10_000):
+            target = folder / (base if k == 1 else f"{stem}-{k}.png")
+            if target.resolve() == original.resolve():
+                continue
+            try:
+                os.link(tmp, target)
+            except FileExistsError:
+                continue
+            except OSError:  # file system without hard links
+                if target.exists():
+                    continue
+                os.replace(tmp, target)
+                _fsync_dir(folder)
+                return target
+            _fsync_dir(folder)
+            return target
+        raise DatasetError(f"{folder}: no free name for the edited mask {base}")
+    finally:
+        try:
+            tmp.unlink()
+        except FileNotFoundError:
+            pass

@@ -1,0 +1,205 @@
+"""read_image / read_mask: encodings, bad files, the pixel limit."""
+
+from __future__ import annotations
+
+import struct
+import warnings
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from napari_iaa.data import MaskEncodingWarning, image_shape, read_image, read_mask, to_bool_mask
+from napari_iaa.errors import ImageReadError, ShapeMismatchError
+
+
+def _save(path, arr, **kw):
+    Image.fromarray(arr, **kw).save(path)
+    return path
+
+
+@pytest.fixture
+def square():
+    m = np.zeros((20, 30), dtype=bool)
+    m[5:15, 10:20] = True
+    return m
+
+
+def _no_warning(fn, *args, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", MaskEncodingWarning)
+        return fn(*args, **kw)
+
+
+@pytest.mark.parametrize(
+    "encode",
+    [
+        lambda m: m.astype(np.uint8),  # 0/1
+        lambda m: m.astype(np.uint8) * 255,  # 0/255
+        lambda m: m.astype(np.uint16) * 1000,  # uint16
+        lambda m: m,  # bool (mode "1")
+    ],
+    ids=["0-1", "0-255", "uint16", "bool"],
+)
+def test_two_valued_encodings_read_without_warning(tmp_path, square, encode):
+    p = _save(tmp_path / "m.png", encode(square))
+    got = _no_warning(read_mask, p)
+    assert got.dtype == bool
+    np.testing.assert_array_equal(got, square)
+
+
+def test_float_npy_mask(tmp_path, square):
+    p = tmp_path / "m.npy"
+    np.save(p, square.astype(np.float32) * 0.7)
+    np.testing.assert_array_equal(_no_warning(read_mask, p), square)
+
+
+def test_label_image_warns_and_is_nonzero(tmp_path, square):
+    lab = square.astype(np.uint8)
+    lab[5:10, 10:20] = 2
+    lab[0, 0] = 7
+    p = _save(tmp_path / "labels.png", lab)
+    with pytest.warns(MaskEncodingWarning, match="not two-valued"):
+        got = read_mask(p)
+    np.testing.assert_array_equal(got, lab > 0)
+
+
+def test_rgb_grey_in_disguise_collapses(tmp_path, square):
+    rgb = np.repeat((square.astype(np.uint8) * 255)[..., None], 3, axis=2)
+    p = _save(tmp_path / "rgb.png", rgb)
+    np.testing.assert_array_equal(_no_warning(read_mask, p), square)
+
+
+def test_rgb_colour_mask_warns(tmp_path, square):
+    rgb = np.zeros((*square.shape, 3), np.uint8)
+    rgb[square] = (255, 0, 0)
+    rgb[0, 0] = (0, 0, 9)
+    p = _save(tmp_path / "red.png", rgb)
+    with pytest.warns(MaskEncodingWarning, match="colour mask"):
+        got = read_mask(p)
+    exp = square.copy()
+    exp[0, 0] = True
+    np.testing.assert_array_equal(got, exp)
+
+
+def test_rgba_alpha_is_the_mask_when_it_varies(tmp_path, square):
+    rgba = np.zeros((*square.shape, 4), np.uint8)
+    rgba[..., :3] = 255  # constant white colour, mask only in alpha
+    rgba[..., 3] = square * 255
+    p = _save(tmp_path / "overlay.png", rgba)
+    np.testing.assert_array_equal(_no_warning(read_mask, p), square)
+
+
+def test_rgba_constant_alpha_uses_colour(tmp_path, square):
+    rgba = np.full((*square.shape, 4), 255, np.uint8)
+    rgba[..., :3] = (square * 255)[..., None]
+    p = _save(tmp_path / "opaque.png", rgba)
+    np.testing.assert_array_equal(_no_warning(read_mask, p), square)
+
+
+def test_empty_full_and_one_pixel_masks(tmp_path):
+    for name, m in {
+        "empty": np.zeros((8, 8), bool),
+        "full": np.ones((8, 8), bool),
+        "one": np.pad(np.ones((1, 1), bool), ((3, 4), (2, 5))),
+    }.items():
+        p = _save(tmp_path / f"{name}.png", m.astype(np.uint8) * 255)
+        np.testing.assert_array_equal(_no_warning(read_mask, p), m)
+
+
+def test_two_values_without_zero_warns():
+    arr = np.full((4, 4), 128, np.uint8)
+    arr[0] = 255
+    with pytest.warns(MaskEncodingWarning, match="without a zero"):
+        assert to_bool_mask(arr).all()
+
+
+def test_nan_is_background():
+    arr = np.array([[np.nan, 1.0], [0.0, 1.0]])
+    with pytest.warns(MaskEncodingWarning, match="NaN"):
+        got = to_bool_mask(arr)
+    np.testing.assert_array_equal(got, [[False, True], [False, True]])
+
+
+def test_shape_mismatch_names_file(tmp_path, square):
+    p = _save(tmp_path / "m.png", square.astype(np.uint8))
+    with pytest.raises(ShapeMismatchError, match=r"m\.png.*20x30.*image shape 21x30"):
+        read_mask(p, shape=(21, 30))
+
+
+def test_zero_byte_file(tmp_path):
+    p = tmp_path / "zero.png"
+    p.write_bytes(b"")
+    with pytest.raises(ImageReadError, match=r"zero\.png: empty file"):
+        read_image(p)
+
+
+def test_text_named_png(tmp_path):
+    p = tmp_path / "notes.png"
+    p.write_text("hello, I am not an image\n")
+    with pytest.raises(ImageReadError, match=r"notes\.png: not an image"):
+        read_mask(p)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ImageReadError, match=r"gone\.png: file not found"):
+        read_image(tmp_path / "gone.png")
+
+
+@pytest.mark.parametrize("fmt,suffix", [("PNG", ".png"), ("JPEG", ".jpg")])
+def test_truncated_file(tmp_path, fmt, suffix):
+    rng = np.random.default_rng(0)
+    full = tmp_path / f"full{suffix}"
+    Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(full, format=fmt)
+    data = full.read_bytes()
+    p = tmp_path / f"cut{suffix}"
+    p.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ImageReadError, match=rf"cut\{suffix}: cannot decode image, file truncated"):
+        read_image(p)
+
+
+def _png_header_only(width: int, height: int) -> bytes:
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 16)) + chunk(b"IEND", b"")
+
+
+def test_huge_image_refused_before_decoding(tmp_path):
+    p = tmp_path / "huge.png"
+    p.write_bytes(_png_header_only(20000, 20000))  # 400 Mpx announced, 100 bytes on disk
+    with pytest.raises(ImageReadError, match=r"huge\.png: .*(too large|exceeds)"):
+        read_image(p)
+    with pytest.raises(ImageReadError, match=r"huge\.png"):
+        read_mask(p)
+
+
+def test_pixel_limit_from_env(tmp_path, monkeypatch):
+    p = _save(tmp_path / "img.png", np.zeros((20, 20), np.uint8))
+    monkeypatch.setenv("NAPARI_IAA_MAX_PIXELS", "399")
+    with pytest.raises(ImageReadError, match=r"img\.png: image of 20 x 20 pixels .* exceeds the limit of 399"):
+        read_image(p)
+    monkeypatch.setenv("NAPARI_IAA_MAX_PIXELS", "400")
+    assert read_image(p).shape == (20, 20)
+
+
+def test_read_image_modes(tmp_path):
+    rgb = np.random.default_rng(1).integers(0, 255, (6, 7, 3), dtype=np.uint8)
+    assert read_image(_save(tmp_path / "rgb.png", rgb)).shape == (6, 7, 3)
+    rgba = np.dstack([rgb, np.full((6, 7), 200, np.uint8)])
+    np.testing.assert_array_equal(read_image(_save(tmp_path / "rgba.png", rgba)), rgb)
+    grey = rgb[..., 0]
+    np.testing.assert_array_equal(read_image(_save(tmp_path / "g.png", grey)), grey)
+    pal = Image.fromarray(rgb).convert("P")
+    pal.save(tmp_path / "pal.png")
+    assert read_image(tmp_path / "pal.png").shape == (6, 7, 3)
+    assert image_shape(tmp_path / "rgb.png") == (6, 7)
+
+
+def test_npy_is_never_unpickled(tmp_path):
+    p = tmp_path / "obj.npy"
+    np.save(p, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(ImageReadError, match=r"obj\.npy"):
+        read_image(p)
