@@ -1,0 +1,254 @@
+"""Input preparation shared by training and prediction.
+
+One function per input kind so that training and the plugin feed models identically:
+
+- :func:`prepare_image` / :func:`prepare_image_array`: any 2D grey/RGB/RGBA image
+  (uint8, other integers, bool or float) -> ``(3, H, W)`` float32, resized with
+  antialiasing, normalised with the card's mean/std.
+- :func:`quality_input` / :func:`quality_input_array`: EvanySeg input: crop around the
+  mask's bounding box with a margin (whole image if the mask is empty), blend the mask into
+  the red channel, then as above.
+- :func:`resize_map`, :func:`resize_mask`: maps and masks to a size (targets, outputs).
+
+The ``*_array`` variants return numpy arrays so a training data set can cache them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from napari_iaa.errors import DatasetError
+from napari_iaa.models.card import IMAGENET_MEAN, IMAGENET_STD
+
+__all__ = [
+    "to_float_rgb",
+    "prepare_image",
+    "prepare_image_array",
+    "quality_crop_box",
+    "blend_mask",
+    "quality_input",
+    "quality_input_array",
+    "resize_map",
+    "resize_mask",
+    "normalise",
+]
+
+Size = int | Sequence[int]
+
+
+def _size(size: Size) -> tuple[int, int]:
+    if isinstance(size, (int, np.integer)):
+        return int(size), int(size)
+    h, w = (int(v) for v in size)
+    return h, w
+
+
+def to_float_rgb(image: np.ndarray) -> np.ndarray:
+    """Image -> ``(H, W, 3)`` float32 in [0, 1].
+
+    Grey ``(H, W)`` or ``(H, W, 1)`` is repeated to three channels, RGBA drops alpha.
+    uint8 is divided by 255, bool becomes 0/1, other integer or float images already in
+    [0, 1] are kept and anything else is min-max scaled per image (NaN -> 0).
+
+    Raises
+    ------
+    DatasetError
+        If the array is not a 2D grey, RGB or RGBA image.
+    """
+    arr = np.asarray(image)
+    if arr.ndim == 3 and arr.shape[-1] == 1:
+        arr = arr[..., 0]
+    if arr.ndim == 2:
+        arr = np.repeat(arr[..., None], 3, axis=-1)
+    elif arr.ndim == 3 and arr.shape[-1] in (3, 4):
+        arr = arr[..., :3]
+    else:
+        raise DatasetError(
+            f"image of shape {arr.shape} is not a 2D grey, RGB or RGBA image"
+        )
+    if arr.size == 0:
+        raise DatasetError(f"image of shape {arr.shape} is empty")
+    if arr.dtype == np.uint8:
+        return arr.astype(np.float32) / 255.0
+    if arr.dtype == bool:
+        return arr.astype(np.float32)
+    out = np.nan_to_num(arr.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+    lo, hi = float(out.min()), float(out.max())
+    if lo >= 0.0 and hi <= 1.0:
+        return out
+    if hi > lo:
+        return (out - lo) / (hi - lo)
+    return np.zeros_like(out)
+
+
+def _area_reduce(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Average ``f x f`` blocks of a large image (f = half the integer reduction factor),
+    strip by strip, so a big uint8 image is never converted to float all at once."""
+    arr = np.asarray(image)
+    if arr.ndim < 2:
+        return arr
+    f = min(arr.shape[0] // max(1, size[0]), arr.shape[1] // max(1, size[1])) // 2
+    if f < 2:
+        return arr
+    h, w = (arr.shape[0] // f) * f, (arr.shape[1] // f) * f
+    tail = arr.shape[2:]
+    out = np.empty((h // f, w // f) + tail, np.float32)
+    rows = max(1, 4096 // f)  # output rows per strip
+    for r0 in range(0, h // f, rows):
+        r1 = min(h // f, r0 + rows)
+        strip = arr[r0 * f : r1 * f, :w].astype(np.float32)
+        out[r0:r1] = strip.reshape((r1 - r0, f, w // f, f) + tail).mean(axis=(1, 3))
+    if arr.dtype == np.uint8:
+        out /= 255.0  # keep uint8 semantics: to_float_rgb sees a float image in [0, 1]
+    return out
+
+
+def normalise(
+    x: torch.Tensor, mean: Sequence[float] | None, std: Sequence[float] | None
+) -> torch.Tensor:
+    """``(x - mean) / std`` over the channel axis of a ``(C, H, W)`` or ``(B, C, H, W)`` tensor."""
+    if mean is None or std is None:
+        return x
+    shape = (-1, 1, 1)
+    m = torch.as_tensor(tuple(mean), dtype=x.dtype, device=x.device).view(shape)
+    s = torch.as_tensor(tuple(std), dtype=x.dtype, device=x.device).view(shape)
+    return (x - m) / s
+
+
+def _resize_chw(x: torch.Tensor, size: tuple[int, int], mode: str = "bilinear") -> torch.Tensor:
+    if tuple(x.shape[-2:]) == size:
+        return x
+    kwargs = {"align_corners": False, "antialias": True} if mode == "bilinear" else {}
+    return F.interpolate(x[None], size=size, mode=mode, **kwargs)[0]
+
+
+def prepare_image(
+    image: np.ndarray,
+    size: Size,
+    mean: Sequence[float] | None = IMAGENET_MEAN,
+    std: Sequence[float] | None = IMAGENET_STD,
+) -> torch.Tensor:
+    """Image -> normalised ``(3, H, W)`` float32 tensor at ``size``.
+
+    Parameters
+    ----------
+    image : ndarray
+        2D grey ``(H, W)``, RGB or RGBA; uint8, other integer, bool or float.
+    size : int or (height, width)
+        Output size (resized with antialiasing, aspect ratio not kept). Images more than
+        4x larger are first block-averaged strip by strip, bounding memory.
+    mean, std : sequence of float or None
+        Normalisation after scaling to [0, 1]; ``None`` skips it.
+    """
+    size = _size(size)
+    rgb = to_float_rgb(_area_reduce(image, size))
+    x = torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))
+    x = _resize_chw(x, size).clamp_(0.0, 1.0)
+    return normalise(x, mean, std).contiguous()
+
+
+def prepare_image_array(
+    image: np.ndarray,
+    size: Size,
+    mean: Sequence[float] | None = IMAGENET_MEAN,
+    std: Sequence[float] | None = IMAGENET_STD,
+) -> np.ndarray:
+    """As :func:`prepare_image`, as a numpy ``(3, H, W)`` float32 array."""
+    return prepare_image(image, size, mean, std).numpy()
+
+
+def quality_crop_box(
+    mask: np.ndarray, margin: float = 0.15
+) -> tuple[int, int, int, int]:
+    """Bounding box ``(y0, y1, x0, x1)`` of the mask grown by ``margin`` x its size.
+
+    The box is clipped to the image; an empty mask gives the whole image.
+    """
+    m = np.asarray(mask).astype(bool)
+    if m.ndim != 2:
+        raise DatasetError(f"mask of shape {m.shape} is not 2D")
+    h, w = m.shape
+    rows = np.flatnonzero(m.any(axis=1))
+    if rows.size == 0:
+        return 0, h, 0, w
+    cols = np.flatnonzero(m.any(axis=0))
+    y0, y1 = int(rows[0]), int(rows[-1]) + 1
+    x0, x1 = int(cols[0]), int(cols[-1]) + 1
+    my = int(round(margin * (y1 - y0))) + 1
+    mx = int(round(margin * (x1 - x0))) + 1
+    return max(0, y0 - my), min(h, y1 + my), max(0, x0 - mx), min(w, x1 + mx)
+
+
+def blend_mask(rgb: np.ndarray, mask: np.ndarray, alpha: float = 0.5) -> np.ndarray:
+    """Blend a mask into the red channel: ``R = (1 - alpha) * R + alpha * mask``.
+
+    ``rgb`` is ``(H, W, 3)`` float in [0, 1]; returns a new array.
+    """
+    out = np.array(rgb, dtype=np.float32, copy=True)
+    out[..., 0] = (1.0 - alpha) * out[..., 0] + alpha * np.asarray(mask, dtype=np.float32)
+    return out
+
+
+def quality_input(
+    image: np.ndarray,
+    mask: np.ndarray,
+    size: Size,
+    margin: float = 0.15,
+    mean: Sequence[float] | None = IMAGENET_MEAN,
+    std: Sequence[float] | None = IMAGENET_STD,
+    alpha: float = 0.5,
+) -> torch.Tensor:
+    """EvanySeg input: crop around the mask (+margin), mask blended into red -> ``(3, H, W)``.
+
+    Raises
+    ------
+    DatasetError
+        If the mask's shape differs from the image's spatial shape.
+    """
+    rgb = to_float_rgb(image)
+    m = np.asarray(mask)
+    if m.shape != rgb.shape[:2]:
+        raise DatasetError(
+            f"mask shape {m.shape} does not match image shape {rgb.shape[:2]}"
+        )
+    m = m.astype(bool)
+    y0, y1, x0, x1 = quality_crop_box(m, margin)
+    crop = blend_mask(rgb[y0:y1, x0:x1], m[y0:y1, x0:x1], alpha)
+    x = torch.from_numpy(np.ascontiguousarray(crop.transpose(2, 0, 1)))
+    x = _resize_chw(x, _size(size)).clamp_(0.0, 1.0)
+    return normalise(x, mean, std).contiguous()
+
+
+def quality_input_array(
+    image: np.ndarray,
+    mask: np.ndarray,
+    size: Size,
+    margin: float = 0.15,
+    mean: Sequence[float] | None = IMAGENET_MEAN,
+    std: Sequence[float] | None = IMAGENET_STD,
+    alpha: float = 0.5,
+) -> np.ndarray:
+    """As :func:`quality_input`, as a numpy ``(3, H, W)`` float32 array."""
+    return quality_input(image, mask, size, margin, mean, std, alpha).numpy()
+
+
+def resize_map(values: np.ndarray | torch.Tensor, size: Size) -> np.ndarray:
+    """Resize a 2D float map (or ``(C, H, W)`` stack) bilinearly; returns float32 numpy."""
+    t = torch.as_tensor(np.asarray(values, dtype=np.float32))
+    squeeze = t.ndim == 2
+    if squeeze:
+        t = t[None]
+    out = _resize_chw(t, _size(size), "bilinear")
+    return (out[0] if squeeze else out).numpy()
+
+
+def resize_mask(mask: np.ndarray, size: Size) -> np.ndarray:
+    """Resize a 2D mask or label image with nearest-neighbour; keeps the dtype."""
+    arr = np.asarray(mask)
+    t = torch.as_tensor(arr.astype(np.float32))[None]
+    out = _resize_chw(t, _size(size), "nearest")[0].numpy()
+    return out.astype(arr.dtype)
