@@ -1,0 +1,306 @@
+"""Predictions dock: layers, tables, triage, notifications, event-loop stalls."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("timm")
+
+pytestmark = pytest.mark.gui
+
+BACKBONE = "test_resnet"  # timm's tiny test network (pretrained=False)
+
+
+def _tiny_models(folder: Path, size: int = 32) -> dict[str, Path]:
+    from napari_iaa.models import ModelCard, build_model, save_checkpoint
+
+    out = {}
+    for task in ("iaa", "mhr", "quality"):
+        card = ModelCard(name=f"tiny-{task}", task=task, backbone=BACKBONE,
+                         input_size=(size, size), n_levels=3 if task == "mhr" else None,
+                         training_data="none (untrained test model)",
+                         metrics={"test": {"mae": 0.1}})
+        out[task] = Path(save_checkpoint(build_model(card), card, folder / f"tiny-{task}"))
+    return out
+
+
+@pytest.fixture(scope="module")
+def tiny_models(tmp_path_factory) -> dict[str, Path]:
+    return _tiny_models(tmp_path_factory.mktemp("models"))
+
+
+@pytest.fixture
+def dock(make_napari_viewer, qtbot, tiny_models, synthetic_root):
+    """A viewer with a case as plain layers (no review dock) and the predictions dock."""
+    from napari_iaa.data import open_dataset
+    from napari_iaa.models import ModelRegistry
+    from napari_iaa.widgets._model_settings import ModelSettingsWidget
+    from napari_iaa.widgets.predictions import PredictionsWidget
+
+    viewer = make_napari_viewer()
+    ds = open_dataset(synthetic_root)
+    case = ds.load(ds.ids[0])
+    viewer.add_image(case.image, name=case.case_id, rgb=case.image.ndim == 3)
+    for mid in case.mask_ids:
+        viewer.add_labels(case.masks[mid].astype(np.uint8), name=mid)
+    reg = ModelRegistry(paths=[tiny_models["iaa"].parent], include_shipped=False,
+                        include_user=False)
+    settings = ModelSettingsWidget(registry=reg)
+    widget = PredictionsWidget(viewer, settings=settings, auto=False)
+    viewer.window.add_dock_widget(widget, name="Predictions")
+    viewer.layers.selection.active = viewer.layers[case.case_id]
+    return viewer, widget, case
+
+
+def _stall(qtbot, start, done) -> float:
+    from napari_iaa.widgets.predictions import measure_event_loop_stall
+
+    return measure_event_loop_stall(start, done, qtbot, interval_ms=5, timeout_ms=120_000)
+
+
+def test_settings_list_cards_and_choose_one_per_task(dock, tiny_models):
+    _viewer, widget, _case = dock
+    s = widget.settings
+    assert {m.task for m in s.models} == {"iaa", "mhr", "quality"}
+    assert s.table.rowCount() == 3
+    assert {t: Path(p).resolve() for t, p in s.selected().items()} == {
+        t: p.resolve() for t, p in tiny_models.items()}
+    assert "mae=0.1" in s.table.item(0, 4).text()
+    assert s.device() == "auto" and s.detected_label.text()
+    s.combos["mhr"].setCurrentIndex(0)  # (none)
+    assert "mhr" not in s.selected()
+
+
+def test_case_predictions_appear_as_layers_and_table(dock, qtbot, capsys):
+    from napari_iaa.agreement import iaa, leave_one_out_dice
+    from napari_iaa.widgets.predictions import LAYER_CAL, LAYER_DIFF, LAYER_RAW
+
+    viewer, widget, case = dock
+    with qtbot.waitSignal(widget.case_predicted, timeout=120_000) as sig:
+        stall = _stall(qtbot, widget.predict_current, lambda: widget.case_worker is None)
+    pred = sig.args[0]
+    for name in (LAYER_RAW, LAYER_CAL, LAYER_DIFF):
+        assert name in viewer.layers
+        assert viewer.layers[name].data.shape == case.shape[:2]
+    diff = viewer.layers[LAYER_DIFF].data
+    assert np.allclose(diff, pred.mhr_calibrated - case.stack().mean(0), atol=1e-5)
+    assert float(widget.emp_iaa_label.text().split()[0]) == pytest.approx(iaa(case.stack()), abs=1e-3)
+    assert math.isfinite(float(widget.pred_iaa_label.text()))
+    rows = widget.quality_rows()
+    assert set(rows) == set(case.mask_ids)
+    loo = np.asarray(leave_one_out_dice(case.stack()), float).ravel()
+    for mid, expected in zip(case.mask_ids, loo):
+        predicted, actual = rows[mid]
+        assert math.isfinite(predicted)
+        assert actual == pytest.approx(expected, abs=1e-6)
+    assert pred.ece and pred.reliability  # the reliability plot has data
+    # again, now that the layers exist (the first run creates them: GL set-up in napari)
+    with qtbot.waitSignal(widget.case_predicted, timeout=120_000):
+        warm = _stall(qtbot, widget.predict_current,
+                      lambda: widget.case_worker is None and not widget.reliability.busy)
+    with capsys.disabled():
+        print(f"\n[stall] predictions dock, one case: longest event-loop stall {stall:.1f} ms "
+              f"(first run, creates 3 layers), {warm:.1f} ms (second run)")
+
+
+def test_quality_refreshes_after_edit_and_any_labels_layer(dock, qtbot):
+    viewer, widget, case = dock
+    with qtbot.waitSignal(widget.case_predicted, timeout=120_000):
+        widget.predict_current()
+    widget.auto_check.setChecked(True)
+    layer = viewer.layers[case.mask_ids[0]]
+    before = widget.quality_rows()[case.mask_ids[0]][1]
+    with qtbot.waitSignal(widget.quality_scored, timeout=60_000):
+        data = layer.data.copy()
+        data[: data.shape[0] // 2] = 0  # erase the top half: leave-one-out Dice drops
+        layer.data = data
+    after = widget.quality_rows()[case.mask_ids[0]][1]
+    assert after < before
+    seg = viewer.add_labels(case.masks[case.mask_ids[1]].astype(np.uint8), name="model seg")
+    widget.labels_combo.setCurrentText("model seg")
+    with qtbot.waitSignal(widget.quality_scored, timeout=60_000,
+                          check_params_cb=lambda name, _q: name == seg.name):
+        widget.score_selected_layer()
+    assert "model seg" in widget.quality_rows()
+
+
+def test_refresh_when_case_changes(dock, qtbot, synthetic_root):
+    from napari_iaa.data import open_dataset
+
+    viewer, widget, _case = dock
+    widget.auto_check.setChecked(True)
+    ds = open_dataset(synthetic_root)
+    other = ds.load(ds.ids[1])
+    with qtbot.waitSignal(widget.case_predicted, timeout=120_000) as sig:
+        for layer in list(viewer.layers):
+            viewer.layers.remove(layer)
+        viewer.add_image(other.image, name=other.case_id, rgb=other.image.ndim == 3)
+        for mid in other.mask_ids:
+            viewer.add_labels(other.masks[mid].astype(np.uint8), name=mid)
+    assert sig.args[0].case_id == other.case_id
+
+
+def test_triage_sorted_exported_and_cancel(dock, qtbot, synthetic_root, tmp_path, capsys):
+    import pandas as pd
+
+    from napari_iaa.data import open_dataset
+
+    _viewer, widget, _case = dock
+    n = len(open_dataset(synthetic_root).ids)
+    with qtbot.waitSignal(widget.triage_finished, timeout=120_000) as sig:
+        stall = _stall(qtbot, lambda: widget.start_triage(synthetic_root, batch_size=3),
+                       lambda: widget.triage_worker is None)
+    df = sig.args[0]
+    assert len(df) == n == widget.triage_table.rowCount()
+    vals = [widget.triage_table.item(r, 1).value for r in range(n)]
+    assert vals == sorted(vals)  # most ambiguous (lowest predicted IAA) first
+    out = widget.export_triage(tmp_path / "triage.csv")
+    back = pd.read_csv(out)
+    assert list(back["predicted_iaa"]) == pytest.approx(sorted(back["predicted_iaa"]))
+    assert set(back["case_id"]) == set(open_dataset(synthetic_root).ids)
+    with capsys.disabled():
+        print(f"\n[stall] triage of {n} images: longest event-loop stall {stall:.1f} ms")
+    # cancel: stop requested before the first batch -> fewer rows, no crash
+    with qtbot.waitSignal(widget.triage_finished, timeout=120_000) as sig:
+        widget.start_triage(synthetic_root, batch_size=1)
+        widget.cancel_triage()
+    assert len(sig.args[0]) < n
+
+
+def test_missing_model_is_a_notification(dock, qtbot, tiny_models, tmp_path, error_log):
+    import shutil
+
+    _viewer, widget, _case = dock
+    # copy the IAA model to a folder called "gone", choose it, then delete its weights
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    for suffix in (".json", ".safetensors"):
+        shutil.copy(tiny_models["iaa"].with_suffix(suffix), gone)
+    widget.settings.add_path(gone / "tiny-iaa.json")
+    assert widget.settings.selected_path("iaa").parent == gone
+    (gone / "tiny-iaa.safetensors").unlink()
+    with qtbot.waitSignal(widget.failed, timeout=60_000):
+        widget.predict_current()
+    assert any("gone" in m for m in error_log)
+    qtbot.waitUntil(lambda: widget.case_worker is None)
+    assert widget.predict_button.isEnabled()
+
+
+def test_mismatched_model_is_a_notification(dock, qtbot, tiny_models, tmp_path, error_log):
+    import shutil
+
+    _viewer, widget, _case = dock
+    # a card that names another backbone than its weights were made for
+    shutil.copy(tiny_models["quality"].with_suffix(".safetensors"), tmp_path / "bad.safetensors")
+    card = json.loads(tiny_models["quality"].with_suffix(".json").read_text())
+    card.update(name="bad", backbone="resnet10t", weights_sha256=None, weights="bad.safetensors")
+    (tmp_path / "bad.json").write_text(json.dumps(card))
+    widget.settings.add_path(tmp_path / "bad.json")
+    assert widget.settings.selected_path("quality").name == "bad.json"
+    with qtbot.waitSignal(widget.failed, timeout=60_000):
+        widget.predict_current()
+    assert any("bad" in m for m in error_log)
+
+
+def test_no_model_chosen_is_a_notification(dock, error_log):
+    _viewer, widget, _case = dock
+    for cb in widget.settings.combos.values():
+        cb.setCurrentIndex(0)
+    widget.predict_current()
+    assert widget.case_worker is None
+    assert any("no model chosen" in m for m in error_log)
+
+
+def test_uses_the_review_dock_case(review, qtbot, synthetic_root, tiny_models):
+    from napari_iaa.models import ModelRegistry
+    from napari_iaa.widgets._model_settings import ModelSettingsWidget
+    from napari_iaa.widgets.predictions import LAYER_CAL, PredictionsWidget
+
+    viewer, rw = review
+    reg = ModelRegistry(paths=[tiny_models["iaa"].parent], include_shipped=False,
+                        include_user=False)
+    widget = PredictionsWidget(viewer, settings=ModelSettingsWidget(registry=reg), auto=True)
+    viewer.window.add_dock_widget(widget, name="Predictions")
+    with qtbot.waitSignal(widget.case_predicted, timeout=120_000) as sig:
+        assert rw.open_dataset(synthetic_root)
+    assert widget.review is rw
+    pred = sig.args[0]
+    assert pred.case_id == rw.case_id
+    assert set(pred.mask_ids) == set(rw.annotator_layers())
+    assert LAYER_CAL in viewer.layers
+
+
+def test_shipped_models_on_a_sample_case(make_napari_viewer, qtbot):
+    """With the models shipped in sample_data/models (skipped until they are there)."""
+    from napari_iaa.data import open_dataset, sample_data_path
+    from napari_iaa.models import ModelRegistry
+    from napari_iaa.widgets._model_settings import ModelSettingsWidget
+    from napari_iaa.widgets.predictions import LAYER_CAL, PredictionsWidget
+
+    reg = ModelRegistry(include_user=False)
+    shipped = {t: [e for e in reg.by_task(t) if e.source == "shipped"]
+               for t in ("iaa", "mhr", "quality")}
+    if not all(shipped.values()):
+        pytest.skip("no shipped models for every task in sample_data/models")
+    data = sample_data_path("synthetic")
+    ds = open_dataset(data)
+    case = ds.load(ds.ids[0])
+    viewer = make_napari_viewer()
+    viewer.add_image(case.image, name=case.case_id, rgb=case.image.ndim == 3)
+    for mid in case.mask_ids:
+        viewer.add_labels(case.masks[mid].astype(np.uint8), name=mid)
+    settings = ModelSettingsWidget(registry=reg)
+    for task, entries in shipped.items():
+        synth = [e for e in entries if "synth" in e.name] or entries
+        settings.select(task, str(synth[0].path))
+    widget = PredictionsWidget(viewer, settings=settings, auto=False)
+    with qtbot.waitSignal(widget.case_predicted, timeout=120_000) as sig:
+        widget.predict_current()
+    pred = sig.args[0]
+    assert LAYER_CAL in viewer.layers
+    assert 0.0 <= pred.predicted_iaa <= 1.0
+    assert set(widget.quality_rows()) == set(case.mask_ids)
+
+
+def test_triage_of_a_plain_image_folder(dock, qtbot, synthetic_root, tmp_path):
+    """Images without any masks: predicted IAA for each, empirical IAA empty."""
+    import shutil
+
+    _viewer, widget, _case = dock
+    images = sorted((synthetic_root / "images").iterdir())[:3]
+    folder = tmp_path / "unannotated"
+    folder.mkdir()
+    for p in images:
+        shutil.copy(p, folder / p.name)
+    with qtbot.waitSignal(widget.triage_finished, timeout=120_000) as sig:
+        widget.start_triage(folder, batch_size=2)
+    df = sig.args[0]
+    assert sorted(df["case_id"]) == sorted(p.stem for p in images)
+    assert df["predicted_iaa"].notna().all()
+    assert df["empirical_iaa"].isna().all() and (df["n_masks"] == 0).all()
+
+
+def test_triage_fills_the_review_data_set_table(review, qtbot, synthetic_root, tiny_models):
+    from napari_iaa.models import ModelRegistry
+    from napari_iaa.widgets._model_settings import ModelSettingsWidget
+    from napari_iaa.widgets.predictions import PredictionsWidget
+
+    viewer, rw = review
+    assert rw.open_dataset(synthetic_root)
+    qtbot.waitUntil(lambda: not rw.dataset_panel.busy, timeout=120_000)
+    reg = ModelRegistry(paths=[tiny_models["iaa"].parent], include_shipped=False,
+                        include_user=False)
+    widget = PredictionsWidget(viewer, settings=ModelSettingsWidget(registry=reg), auto=False)
+    with qtbot.waitSignal(widget.triage_finished, timeout=120_000) as sig:
+        widget.start_triage(synthetic_root)
+    frame = rw.dataset_panel.model.frame()
+    assert "predicted_IAA" in frame.columns
+    expected = dict(zip(sig.args[0]["case_id"], sig.args[0]["predicted_iaa"]))
+    for cid, v in zip(frame["case_id"], frame["predicted_IAA"]):
+        assert v == pytest.approx(expected[cid])

@@ -1,0 +1,127 @@
+"""Training dock: a short run completes and registers a model; cancel; errors; stalls."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("timm")
+
+pytestmark = pytest.mark.gui
+
+
+@pytest.fixture
+def dock(make_napari_viewer, qtbot, monkeypatch, tmp_path):
+    from napari_iaa.widgets import _model_settings
+    from napari_iaa.widgets.training import TrainingWidget
+
+    # a private registry and user folder: nothing leaks into the real cache
+    monkeypatch.setenv("NAPARI_IAA_MODELS", str(tmp_path / "user-models"))
+    monkeypatch.setattr(_model_settings, "_SHARED_REGISTRY", None)
+    viewer = make_napari_viewer()
+    widget = TrainingWidget(viewer)
+    viewer.window.add_dock_widget(widget, name="Training")
+    return viewer, widget
+
+
+def _settings(widget, data: Path, out: Path, **kw) -> None:
+    values = dict(data=data, task="iaa", backbone="test_resnet", epochs=1, batch_size=4,
+                  image_size=32, device="cpu", out=out, name="dock-iaa", lr=1e-3)
+    values.update(kw)
+    widget.set_values(**values)
+
+
+def test_defaults_change_with_task(dock):
+    _viewer, widget = dock
+    widget.task_combo.setCurrentText("mhr")
+    assert widget.size_spin.value() == 128 and widget.batch_spin.value() == 16
+    widget.task_combo.setCurrentText("iaa")
+    assert widget.size_spin.value() == 224
+    assert widget.backbone_combo.isEditable()
+
+
+def test_short_run_completes_and_registers(dock, qtbot, synthetic_root, tmp_path, capsys):
+    from napari_iaa.widgets._model_settings import ModelSettingsWidget, shared_registry
+    from napari_iaa.widgets.predictions import measure_event_loop_stall
+
+    _viewer, widget = dock
+    settings = ModelSettingsWidget()  # e.g. the predictions dock's settings
+    _settings(widget, synthetic_root, tmp_path / "out")
+    with qtbot.waitSignal(widget.run_finished, timeout=300_000) as sig:
+        stall = measure_event_loop_stall(widget.start, lambda: not widget.running, qtbot,
+                                         interval_ms=5, timeout_ms=300_000)
+    out = sig.args[0]
+    assert out["status"] == "done", out
+    ckpt = Path(out["checkpoint"])
+    assert ckpt.is_file() and ckpt.with_suffix(".safetensors").is_file()
+    assert out["registered"] is True
+    assert ckpt.resolve() in {e.path.resolve() for e in shared_registry().list()}
+    # usable for predictions at once: the settings list it and chose it for its task
+    assert settings.selected_path("iaa").resolve() == ckpt.resolve()
+    assert out["metrics"] and "trained" in widget.result_label.text()
+    assert widget.curves.loss_x, "the live plot got the step losses"
+    assert all(math.isfinite(v) for v in widget.curves.loss_y)
+    assert widget.progress.value() == widget.progress.maximum()
+    with capsys.disabled():
+        print(f"\n[stall] training dock, 1 epoch: longest event-loop stall {stall:.1f} ms")
+
+
+def test_cancel_stops_at_next_step(dock, qtbot, synthetic_root, tmp_path):
+    _viewer, widget = dock
+    _settings(widget, synthetic_root, tmp_path / "out", epochs=200, batch_size=2, name="cancelled")
+    with qtbot.waitSignal(widget.run_finished, timeout=300_000) as sig:
+        widget.start()
+        qtbot.waitUntil(lambda: len(widget.curves.loss_x) >= 1, timeout=300_000)
+        widget.cancel()
+    out = sig.args[0]
+    assert out["status"] == "cancelled"
+    assert len(widget.curves.loss_x) < 200 * 2  # far from the whole run
+    assert not widget.running and widget.start_button.isEnabled()
+
+
+def test_bad_settings_are_notifications(dock, error_log, tmp_path):
+    _viewer, widget = dock
+    _settings(widget, tmp_path / "missing", tmp_path / "out")
+    widget.start()
+    assert not widget.running
+    assert any("not found" in m for m in error_log)
+    _settings(widget, tmp_path, tmp_path / "out", backbone="no_such_net_xyz")
+    widget.start()
+    assert not widget.running
+    assert any("no_such_net_xyz" in m for m in error_log)
+
+
+def test_failing_fit_is_a_notification(dock, qtbot, tmp_path, error_log):
+    _viewer, widget = dock
+    empty = tmp_path / "empty-dataset"
+    empty.mkdir()
+    _settings(widget, empty, tmp_path / "out")
+    with qtbot.waitSignal(widget.run_finished, timeout=120_000) as sig:
+        widget.start()
+    assert sig.args[0]["status"] == "error"
+    assert any("training failed" in m for m in error_log)
+
+
+@pytest.mark.slow
+def test_every_task_trains_from_the_dock(dock, qtbot, synthetic_root, tmp_path):
+    """mhr, calibrate (on that mhr model), quality and iaa+diagnosis all run and register."""
+    from napari_iaa.models import read_checkpoint_card
+
+    _viewer, widget = dock
+    done = {}
+    for task in ("mhr", "calibrate", "quality", "iaa+diagnosis"):
+        extra = {"base_model": done["mhr"]} if task == "calibrate" else {}
+        _settings(widget, synthetic_root, tmp_path / "out", task=task,
+                  name=f"dock-{task.replace('+', '-')}", **extra)
+        with qtbot.waitSignal(widget.run_finished, timeout=300_000) as sig:
+            widget.start()
+        out = sig.args[0]
+        assert out["status"] == "done", (task, out)
+        done[task] = out["checkpoint"]
+        card = read_checkpoint_card(out["checkpoint"])[0]
+        assert card.task == {"calibrate": "mhr", "iaa+diagnosis": "iaa"}.get(task, task)
+    assert read_checkpoint_card(done["calibrate"])[0].calibrator is not None
+    assert read_checkpoint_card(done["iaa+diagnosis"])[0].classes
