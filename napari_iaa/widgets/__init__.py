@@ -1,0 +1,39 @@
+"""Qt widgets: the review dock with its agreement panel, data-set table and cohort tab,
+the predictions dock and the training dock.
+
+The only room that imports Qt and napari; it calls the core rooms and runs long work in
+napari thread workers. ``PredictionsWidget`` and ``TrainingWidget`` are imported on first
+use (the training dock pulls in torch).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from napari_iaa.widgets.agreement_panel import AgreementPanel
+from napari_iaa.widgets.cohort import CohortPanel
+from napari_iaa.widgets.dataset_panel import CaseTableModel, DatasetPanel
+from napari_iaa.widgets.review import ReviewWidget
+
+__all__ = [
+    "AgreementPanel",
+    "CaseTableModel",
+    "CohortPanel",
+    "DatasetPanel",
+    "PredictionsWidget",
+    "ReviewWidget",
+    "TrainingWidget",
+]
+
+_LAZY = {
+    "PredictionsWidget": "napari_iaa.widgets.predictions",
+    "TrainingWidget": "napari_iaa.widgets.training",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'napari_iaa.widgets' has no attribute {name!r}")

@@ -1,0 +1,135 @@
+"""Screenshots of the review plugin for the README (run under ``xvfb-run -a``).
+
+Makes ``docs/images/review.png`` (viewer + review dock on a synthetic case with visible
+disagreement), ``docs/images/dataset.png`` (the data-set table, scored and flagged) and
+``docs/images/cohort.png`` (IAA by diagnosis).
+
+    xvfb-run -a python scripts/screenshots.py [--out docs/images] [--data FOLDER]
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _wait(qtbot_like, cond, timeout_s: float = 120.0) -> None:
+    import time
+
+    from qtpy.QtWidgets import QApplication
+
+    end = time.monotonic() + timeout_s
+    while not cond():
+        if time.monotonic() > end:
+            raise TimeoutError("condition not reached")
+        QApplication.processEvents()
+        time.sleep(0.01)
+
+
+def _close_toasts() -> None:
+    """Dismiss notification pop-ups (e.g. napari's backend deprecation notice)."""
+    from qtpy.QtWidgets import QApplication
+
+    try:
+        from napari._qt.dialogs.qt_notification import NapariQtNotification
+    except ImportError:  # pragma: no cover - napari moved it
+        return
+    for w in QApplication.allWidgets():
+        if isinstance(w, NapariQtNotification):
+            w.close()
+    for _ in range(5):
+        QApplication.processEvents()
+
+
+def _zoom_to_masks(viewer, dock) -> None:
+    """Zoom on the annotated region when it is small (LIDC nodules are ~10 px)."""
+    import numpy as np
+
+    case = dock.current_case()
+    if case is None or not case.masks:
+        return
+    union = np.any(case.stack(), axis=0)
+    if not union.any():
+        return
+    ys, xs = np.nonzero(union)
+    h, w = union.shape
+    bh, bw = int(np.ptp(ys)) + 1, int(np.ptp(xs)) + 1
+    if bh * bw > 0.1 * h * w:
+        return
+    viewer.camera.center = (float(ys.mean()), float(xs.mean()))
+    viewer.camera.zoom = viewer.camera.zoom * min(h / (8 * bh), w / (8 * bw), 3.0)
+
+
+def _shot(viewer, path: Path) -> None:
+    from qtpy.QtWidgets import QApplication
+
+    for _ in range(20):
+        QApplication.processEvents()
+    _close_toasts()
+    viewer.screenshot(str(path), canvas_only=False)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "images")
+    ap.add_argument("--data", type=Path, default=None, help="data set (default: synthetic sample)")
+    ap.add_argument("--case", default=None, help="case to show (default: the sample's choice)")
+    ap.add_argument("--dock-width", type=int, default=560, help="dock width in pixels (0: napari's)")
+    ap.add_argument("--only-review", action="store_true", help="only review.png")
+    ap.add_argument("--name", default="review.png", help="file name of the review screenshot")
+    args = ap.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    import napari
+
+    from napari_iaa._napari import _pick_case, open_review_dock
+    from napari_iaa.data import open_dataset, sample_data_path
+
+    data = args.data or sample_data_path("synthetic")
+    viewer = napari.Viewer(show=True, title="napari-iaa review")
+    viewer.window.resize(1680, 1020)
+    dock = open_review_dock(viewer)
+    ds = open_dataset(data)
+    case_id = args.case or _pick_case(ds)
+    dock.set_dataset(ds, source=str(data), case_id=case_id)
+    _wait(None, lambda: not dock.dataset_panel.busy)
+    if args.case is None:
+        # the most disagreeing case among those with many annotators (IAA > 0.5)
+        df = dock.dataset_panel.model.frame()
+        many = df[(df["n_annotators"] >= max(4, int(df["n_annotators"].max()) - 1)) & (df["IAA"] > 0.5)]
+        if len(many):
+            dock.open_case(str(many.sort_values("IAA")["case_id"].iloc[0]))
+    # widen the dock so the tables are readable
+    qwin = dock.parentWidget()
+    while qwin is not None and qwin.metaObject().className() != "QtViewerDockWidget":
+        qwin = qwin.parentWidget()
+    if qwin is not None and args.dock_width:
+        viewer.window._qt_window.resizeDocks([qwin], [args.dock_width], 1)  # 1 = Qt.Horizontal
+    dock.tabs.setCurrentIndex(0)
+    viewer.reset_view()
+    _zoom_to_masks(viewer, dock)
+    _shot(viewer, args.out / args.name)
+    if args.only_review:
+        print("wrote", args.out / args.name)
+        viewer.close()
+        return 0
+
+    dock.tabs.setCurrentIndex(1)
+    dock.dataset_panel.view.sortByColumn(dock.dataset_panel.model.columns.index("IAA"), 0)
+    dock.dataset_panel.view.clearSelection()
+    dock.dataset_panel.view.scrollToTop()
+    _shot(viewer, args.out / "dataset.png")
+
+    dock.tabs.setCurrentIndex(2)
+    dock.cohort_panel.refresh_columns()
+    dock.cohort_panel.run()
+    _shot(viewer, args.out / "cohort.png")
+    print("wrote", *(str(args.out / n) for n in ("review.png", "dataset.png", "cohort.png")))
+    viewer.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

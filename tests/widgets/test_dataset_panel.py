@@ -1,0 +1,165 @@
+"""Data-set table (worker scoring, sorting, flags, navigation, export) and cohort tab."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from napari_iaa.agreement import iaa
+
+pytestmark = pytest.mark.gui
+
+
+@pytest.fixture
+def scored(review, synthetic_root, qtbot):
+    """The dock on the synthetic data set with its table fully scored."""
+    from napari_iaa.data import open_dataset
+
+    viewer, widget = review
+    ds = open_dataset(synthetic_root)
+    panel = widget.dataset_panel
+    with qtbot.waitSignal(panel.scoring_finished, timeout=30000) as blocker:
+        widget.set_dataset(ds, source=str(synthetic_root))
+    assert blocker.args == [True]
+    return viewer, widget, ds
+
+
+def test_table_scores_every_case_in_worker(scored):
+    viewer, widget, ds = scored
+    df = widget.dataset_panel.model.frame()
+    assert list(df["case_id"]) == ds.ids
+    for cid, value, n in zip(df["case_id"], df["IAA"], df["n_annotators"]):
+        case = ds.load(cid)
+        assert value == pytest.approx(iaa(case.stack()))
+        assert n == len(set(case.raters.values()))
+    assert "benign_malignant" in df.columns  # metadata columns are there
+    assert widget.dataset_panel.progress.value() == len(ds.ids)
+
+
+def test_sorting_filter_and_flags(scored):
+    viewer, widget, ds = scored
+    panel = widget.dataset_panel
+    col = panel.model.columns.index("IAA")
+    panel.view.sortByColumn(col, 0)  # ascending
+    df = panel.model.frame().set_index("case_id")
+    order = panel.visible_ids()
+    assert list(df.loc[order, "IAA"]) == sorted(df["IAA"])
+    panel.view.sortByColumn(col, 1)
+    assert list(df.loc[panel.visible_ids(), "IAA"]) == sorted(df["IAA"], reverse=True)
+    panel.view.sortByColumn(panel.model.columns.index("case_id"), 0)
+    assert panel.visible_ids() == sorted(ds.ids)
+    # flags follow the threshold
+    t = float(np.median(df["IAA"]))
+    panel.set_threshold(t)
+    expected = set(df.index[df["IAA"] < t])
+    assert set(panel.flagged_ids()) == expected and expected
+    assert f"{len(expected)} of {len(ds.ids)} cases flagged" in panel.count_label.text()
+    src_row = panel.model.row_of(next(iter(expected)))
+    assert panel.model.data(panel.model.index(src_row, 0), role=8) is not None  # BackgroundRole
+    ok_row = panel.model.row_of(next(c for c in df.index if c not in expected))
+    assert panel.model.data(panel.model.index(ok_row, 0), role=8) is None
+    # filter text
+    target = ds.ids[3]
+    panel.filter_edit.setText(target)
+    assert panel.visible_ids() == [target]
+    panel.filter_edit.setText("")
+    assert len(panel.visible_ids()) == len(ds.ids)
+
+
+def test_next_previous_flagged_open_cases(scored, qtbot):
+    viewer, widget, ds = scored
+    panel = widget.dataset_panel
+    panel.view.sortByColumn(panel.model.columns.index("IAA"), 0)
+    df = panel.model.frame().set_index("case_id")
+    panel.set_threshold(float(np.sort(df["IAA"])[2]) + 1e-9)  # the 3 lowest are flagged
+    flagged = panel.flagged_ids()
+    assert len(flagged) == 3
+    panel.view.clearSelection()
+    panel.view.selectionModel().clearCurrentIndex()
+    assert panel.next_flagged() == flagged[0]
+    assert widget.case_id == flagged[0]
+    assert panel.next_flagged() == flagged[1]
+    assert widget.case_id == flagged[1]
+    assert panel.previous_flagged() == flagged[0]
+    assert widget.case_id == flagged[0]
+    # double-click opens a case too
+    idx = panel.proxy.index(5, 0)
+    panel.view.doubleClicked.emit(idx)
+    assert widget.case_id == panel.visible_ids()[5]
+
+
+def test_flagged_keyboard_shortcuts_are_wired(scored):
+    from qtpy.QtGui import QKeySequence
+    from qtpy.QtWidgets import QShortcut
+
+    viewer, widget, ds = scored
+    panel = widget.dataset_panel
+    panel.set_threshold(1.0)  # everything scored below 1 is flagged
+    shortcuts = {sc.key().toString(): sc for sc in panel.findChildren(QShortcut)}
+    assert {QKeySequence("F3").toString(), QKeySequence("Shift+F3").toString()} <= set(shortcuts)
+    panel.view.clearSelection()
+    panel.view.selectionModel().clearCurrentIndex()
+    shortcuts[QKeySequence("F3").toString()].activated.emit()
+    assert widget.case_id == panel.flagged_ids()[0]
+    shortcuts[QKeySequence("F3").toString()].activated.emit()
+    assert widget.case_id == panel.flagged_ids()[1]
+    shortcuts[QKeySequence("Shift+F3").toString()].activated.emit()
+    assert widget.case_id == panel.flagged_ids()[0]
+
+
+def test_export_table_and_flagged(scored, tmp_path):
+    viewer, widget, ds = scored
+    panel = widget.dataset_panel
+    panel.set_threshold(0.95)
+    table = pd.read_csv(panel.export_table(tmp_path / "table.csv"))
+    assert sorted(table["case_id"]) == sorted(ds.ids)
+    assert {"IAA", "flagged", "n_annotators"} <= set(table.columns)
+    flagged = pd.read_csv(panel.export_flagged(tmp_path / "flagged.csv"))
+    assert list(flagged["case_id"]) == panel.flagged_ids()
+    assert (flagged["IAA"] < 0.95).all()
+
+
+def test_cancel_stops_worker(review, synthetic_root, qtbot):
+    from napari_iaa.data import open_dataset
+
+    viewer, widget = review
+    panel = widget.dataset_panel
+    ds = open_dataset(synthetic_root)
+    panel.set_dataset(ds, compute=False)
+    with qtbot.waitSignal(panel.scoring_finished, timeout=30000) as blocker:
+        panel.compute()
+        panel.cancel()
+    assert blocker.args == [False]
+    assert not panel.busy
+
+
+def test_cohort_tab_statistics_and_plot(scored):
+    viewer, widget, ds = scored
+    cohort = widget.cohort_panel
+    cohort.refresh_columns()
+    assert cohort.column_combo.findText("benign_malignant") >= 0
+    df = widget.dataset_panel.model.frame()
+    if df["benign_malignant"].nunique() < 2:
+        pytest.skip("the tiny sample has a single diagnosis group")
+    result = cohort.run("benign_malignant")
+    assert result is not None
+    assert set(result.groups) == set(df["benign_malignant"])
+    assert cohort.table.rowCount() >= 5
+    texts = [cohort.table.item(r, 0).text() for r in range(cohort.table.rowCount())]
+    assert any("Mann-Whitney" in t for t in texts)
+    assert len(cohort.figure.axes) == 1 and cohort.figure.axes[0].has_data()
+
+
+def test_scoring_without_threads(review, synthetic_root, monkeypatch):
+    from napari_iaa.data import open_dataset
+
+    monkeypatch.setenv("NAPARI_IAA_NO_THREADS", "1")
+    viewer, widget = review
+    panel = widget.dataset_panel
+    ds = open_dataset(synthetic_root)
+    done = []
+    panel.scoring_finished.connect(done.append)
+    panel.set_dataset(ds, compute=True)  # runs synchronously
+    assert done == [True] and not panel.busy
+    assert np.isfinite(panel.model.frame()["IAA"]).all()

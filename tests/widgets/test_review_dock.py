@@ -1,0 +1,352 @@
+"""The review dock: samples, live agreement under painting, undo, saving, case switching."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from napari_iaa.agreement import pairwise_dice
+
+pytestmark = pytest.mark.gui
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _recomputed(widget) -> np.ndarray:
+    """Dice matrix recomputed from the Labels layers' data (not from the tracker)."""
+    layers = widget.annotator_layers()
+    stack = np.stack([np.asarray(layers[mid].data) != 0 for mid in widget.live.ids])
+    return np.asarray(pairwise_dice(stack, empty=widget.panel.empty_rule), dtype=float)
+
+
+def _open(widget, root, case_id=None):
+    from napari_iaa.data import open_dataset
+
+    ds = open_dataset(root)
+    assert widget.set_dataset(ds, source=str(root), case_id=case_id)
+    assert widget.live is not None
+    return ds
+
+
+def _lesion_center(layer) -> tuple[int, int]:
+    ys, xs = np.nonzero(np.asarray(layer.data))
+    return int(ys.mean()), int(xs.mean())
+
+
+# ----------------------------------------------------------------------------- samples
+@pytest.mark.parametrize("key", ["synthetic", "lidc"])
+def test_sample_opens_case_layers_and_dock(make_napari_viewer, qtbot, key):
+    from napari_iaa.data import sample_data_path
+    from napari_iaa.errors import DatasetError
+    from napari_iaa.widgets._layers import tag_of
+
+    try:
+        sample_data_path(key)
+    except DatasetError:
+        pytest.skip(f"sample data {key!r} not built")
+    viewer = make_napari_viewer()
+    viewer.open_sample("napari-iaa", key)
+    docks = viewer.window.dock_widgets
+    assert "Review (napari-iaa)" in docks
+    widget = docks["Review (napari-iaa)"]
+    qtbot.waitUntil(lambda: widget.live is not None, timeout=10000)
+    roles = [tag_of(lay)["role"] for lay in viewer.layers if tag_of(lay)]
+    assert roles.count("image") == 1 and roles.count("mhr") == 1
+    assert roles.count("annotator") == len(widget.live.ids) >= 2
+    assert not widget.our_layers("majority")[0].visible
+    assert not widget.our_layers("staple")[0].visible
+    # one colour per annotator
+    colors = {
+        tuple(np.round(lay.colormap.map(1), 3)) for lay in widget.our_layers("annotator")
+    }
+    assert len(colors) == len(widget.live.ids)
+    np.testing.assert_allclose(widget.matrix(), _recomputed(widget))
+    np.testing.assert_allclose(widget.panel.matrix_values(), widget.matrix())
+    assert widget.dataset is not None and widget.case_id in widget.dataset.ids
+
+
+def test_reader_opens_dataset_in_dock(make_napari_viewer, qtbot, synthetic_root):
+    from napari_iaa._napari import get_reader
+
+    assert get_reader(str(synthetic_root)) is not None
+    viewer = make_napari_viewer()
+    viewer.open(str(synthetic_root), plugin="napari-iaa")
+    widget = viewer.window.dock_widgets["Review (napari-iaa)"]
+    qtbot.waitUntil(lambda: widget.live is not None, timeout=10000)
+    assert widget.case_id == widget.dataset.ids[0]
+    assert widget.case_combo.count() == len(widget.dataset.ids)
+
+
+# ----------------------------------------------------------------------------- live
+def test_paint_fill_polygon_update_matrix_live(review, synthetic_root):
+    viewer, widget = review
+    _open(widget, synthetic_root)
+    m0 = widget.matrix()
+    mid = widget.live.ids[0]
+    layer = widget.annotator_layers()[mid]
+    cy, cx = _lesion_center(layer)
+    layer.brush_size = 9
+    layer.paint((2, 2), 1)  # a blob far from the lesion
+    m1 = widget.matrix()
+    assert not np.allclose(m0, m1)
+    np.testing.assert_allclose(m1, _recomputed(widget))
+    np.testing.assert_allclose(widget.panel.matrix_values(), m1)
+    # erase inside the lesion
+    layer.paint((cy, cx), 0)
+    np.testing.assert_allclose(widget.matrix(), _recomputed(widget))
+    # polygon in another annotator's layer
+    other = widget.annotator_layers()[widget.live.ids[1]]
+    other.paint_polygon(np.array([[60, 60], [60, 90], [90, 90], [90, 60]]), 1)
+    np.testing.assert_allclose(widget.matrix(), _recomputed(widget))
+    # flood fill of the background with the label (everything becomes foreground)
+    other.fill((0, 95), 1)
+    np.testing.assert_allclose(widget.matrix(), _recomputed(widget))
+    assert widget.live.n_paint_events >= 4
+    assert widget.live.n_resyncs == 0  # painting never fell back to a full recompute
+    # the MHR layer follows the edits
+    mhr = widget.our_layers("mhr")[0]
+    np.testing.assert_allclose(mhr.data, widget.live.mhr())
+    stack = np.stack([np.asarray(lay.data) != 0 for lay in widget.annotator_layers().values()])
+    np.testing.assert_allclose(mhr.data, stack.mean(axis=0), atol=1e-6)
+    # the IAA label shows the live value
+    assert f"{widget.iaa():.3f}" in widget.panel.iaa_label.text()
+
+
+def test_undo_redo_and_data_assignment_resync(review, synthetic_root, qtbot):
+    viewer, widget = review
+    _open(widget, synthetic_root)
+    layer = widget.annotator_layers()[widget.live.ids[0]]
+    m0 = widget.matrix()
+    layer.brush_size = 15
+    layer.paint(_lesion_center(layer), 0)
+    m1 = widget.matrix()
+    assert not np.allclose(m0, m1)
+    layer.undo()
+    qtbot.waitUntil(lambda: np.allclose(widget.matrix(), m0), timeout=5000)
+    np.testing.assert_allclose(widget.panel.matrix_values(), m0)
+    layer.redo()
+    qtbot.waitUntil(lambda: np.allclose(widget.matrix(), m1), timeout=5000)
+    # replacing the data wholesale
+    layer.data = np.zeros_like(np.asarray(layer.data))
+    qtbot.waitUntil(lambda: np.allclose(widget.matrix(), _recomputed(widget)), timeout=5000)
+    assert np.all(widget.matrix()[0, 1:] == 0)
+
+
+def test_current_case_reflects_edits(review, synthetic_root):
+    viewer, widget = review
+    ds = _open(widget, synthetic_root)
+    mid = widget.live.ids[0]
+    widget.annotator_layers()[mid].paint((4, 4), 1)
+    case = widget.current_case()
+    assert case.case_id == ds.ids[0]
+    assert case.mask_ids == widget.live.ids
+    assert case.masks[mid][4, 4]
+    np.testing.assert_array_equal(case.image, ds.load(ds.ids[0]).image)
+    assert case.meta == ds.entry(ds.ids[0]).meta
+
+
+def test_empty_pair_rule_selector(review, synthetic_root):
+    viewer, widget = review
+    _open(widget, synthetic_root)
+    for lay in list(widget.annotator_layers().values())[:2]:
+        lay.data = np.zeros_like(np.asarray(lay.data))
+    widget.live.resync()
+    widget.panel.set_empty_rule("zero")
+    assert widget.matrix()[0, 1] == 0
+    widget.panel.set_empty_rule("one")
+    assert widget.matrix()[0, 1] == 1
+    np.testing.assert_allclose(widget.panel.matrix_values(), widget.matrix())
+    widget.panel.set_empty_rule("ignore")
+    assert np.isnan(widget.matrix()[0, 1])
+
+
+# ----------------------------------------------------------------------------- saving
+def test_save_writes_new_file_and_keeps_original(review, synthetic_copy):
+    from napari_iaa.data import read_mask
+
+    viewer, widget = review
+    _open(widget, synthetic_copy)
+    mid = widget.live.ids[0]
+    original = Path(widget._mask_info[mid]["mask_path"])
+    before = _sha(original)
+    all_files = {p: _sha(p) for p in (synthetic_copy / "masks").iterdir()}
+    layer = widget.annotator_layers()[mid]
+    layer.brush_size = 11
+    layer.paint((5, 5), 1)
+    assert widget.unsaved_mask_ids() == [mid]
+    assert widget.save_btn.isEnabled()
+    written = widget.save_edits()
+    assert len(written) == 1
+    new = written[0]
+    assert new.parent == original.parent and new != original
+    annotator = widget._mask_info[mid]["annotator"]
+    assert annotator in new.name and "edited" in new.name
+    assert _sha(original) == before
+    assert {p: _sha(p) for p in all_files} == all_files  # nothing else touched
+    np.testing.assert_array_equal(read_mask(new), np.asarray(layer.data) != 0)
+    assert widget.unsaved_mask_ids() == []
+
+
+def test_leaving_case_with_unsaved_edits_follows_policy(review, synthetic_copy):
+    viewer, widget = review
+    ds = _open(widget, synthetic_copy)
+    first, second = ds.ids[0], ds.ids[1]
+    layer = widget.annotator_layers()[widget.live.ids[0]]
+    layer.paint((3, 3), 1)
+    widget.unsaved_policy = "cancel"
+    assert not widget.open_case(second)
+    assert widget.case_id == first
+    n_before = len(list((synthetic_copy / "masks").iterdir()))
+    widget.unsaved_policy = "save"
+    assert widget.open_case(second)
+    assert widget.case_id == second
+    assert len(list((synthetic_copy / "masks").iterdir())) == n_before + 1
+
+
+def test_switching_case_replaces_only_our_layers(review, synthetic_root):
+    viewer, widget = review
+    ds = _open(widget, synthetic_root)
+    user = viewer.add_points(np.array([[10.0, 10.0]]), name="my points")
+    n_ours = len(widget.our_layers())
+    assert widget.step_case(+1)
+    assert widget.case_id == ds.ids[1]
+    assert "my points" in [lay.name for lay in viewer.layers]
+    assert user in viewer.layers
+    names = [lay.name for lay in viewer.layers]
+    assert ds.ids[0] not in names and ds.ids[1] in names
+    assert len(viewer.layers) == len(widget.our_layers()) + 1
+    assert n_ours >= 5
+    assert widget.case_combo.currentText() == ds.ids[1]
+
+
+def test_contour_and_consensus_toggles(review, synthetic_root):
+    viewer, widget = review
+    _open(widget, synthetic_root)
+    assert all(lay.contour > 0 for lay in widget.our_layers("annotator"))
+    widget.contour_check.setChecked(False)
+    assert all(lay.contour == 0 for lay in widget.our_layers("annotator"))
+    widget.staple_check.setChecked(True)
+    assert widget.our_layers("staple")[0].visible
+    from napari_iaa.agreement import staple
+
+    stack = widget.live.stack()
+    np.testing.assert_array_equal(
+        np.asarray(widget.our_layers("staple")[0].data) != 0, staple(stack).consensus
+    )
+    # per-annotator reliability is filled in
+    vals = widget.panel.per_mask_values()
+    assert vals.shape == (len(widget.live.ids), 4)
+    assert np.isfinite(vals[:, :2]).all()
+
+
+# ----------------------------------------------------------------------------- errors
+def test_bad_dataset_shows_error_instead_of_raising(review, tmp_path, error_log):
+    viewer, widget = review
+    bad = tmp_path / "not_a_dataset"
+    bad.mkdir()
+    (bad / "notes.txt").write_text("hello")
+    assert widget.open_dataset(bad) is False
+    assert error_log and str(bad) in error_log[-1]
+    assert widget.open_dataset(tmp_path / "missing") is False
+    assert len(error_log) == 2
+
+
+def test_unreadable_case_shows_error(review, synthetic_copy, error_log):
+    viewer, widget = review
+    ds = _open(widget, synthetic_copy)
+    entry = ds.entry(ds.ids[1])
+    victim = next(iter(entry.mask_paths.values()))
+    victim.write_bytes(b"not a png")
+    n_layers = len(viewer.layers)
+    assert widget.open_case(ds.ids[1]) is False
+    assert error_log and victim.name in error_log[-1]
+    assert widget.case_id == ds.ids[0] and len(viewer.layers) == n_layers
+
+
+def test_reliability_in_worker_for_large_images(review, synthetic_root, qtbot):
+    from napari_iaa.agreement import leave_one_out_dice
+
+    viewer, widget = review
+    _open(widget, synthetic_root)
+    widget.slow_sync_max_pixels = 0  # force the threaded path
+    layer = widget.annotator_layers()[widget.live.ids[0]]
+    layer.brush_size = 15
+    with qtbot.waitSignal(widget.reliability_updated, timeout=10000):
+        layer.paint((48, 48), 0)
+    stack = np.stack([np.asarray(lay.data) != 0 for lay in widget.annotator_layers().values()])
+    np.testing.assert_allclose(
+        widget.panel.per_mask_values()[:, 1], leave_one_out_dice(stack), equal_nan=True
+    )
+    mv = widget.our_layers("majority")[0]
+    np.testing.assert_array_equal(np.asarray(mv.data) != 0, stack.sum(0) * 2 >= len(stack))
+
+
+def test_reopening_a_sample_replaces_the_previous_case(make_napari_viewer, qtbot):
+    from napari_iaa.widgets._layers import tag_of
+
+    viewer = make_napari_viewer()
+    viewer.open_sample("napari-iaa", "synthetic")
+    widget = viewer.window.dock_widgets["Review (napari-iaa)"]
+    qtbot.waitUntil(lambda: widget.live is not None, timeout=10000)
+    widget.unsaved_policy = "discard"
+    user = viewer.add_shapes(name="notes")
+    first_load = widget.load_id
+    n_ours = len(widget.our_layers())
+    viewer.open_sample("napari-iaa", "synthetic")
+    qtbot.waitUntil(lambda: widget.load_id != first_load and widget.live is not None, timeout=10000)
+    qtbot.waitUntil(lambda: len(widget.annotator_layers()) == len(widget.live.ids), timeout=5000)
+    tags = [tag_of(lay) for lay in viewer.layers if tag_of(lay)]
+    assert {t["load_id"] for t in tags} == {widget.load_id}
+    assert len(tags) == n_ours
+    assert user in viewer.layers
+    np.testing.assert_allclose(widget.matrix(), _recomputed(widget))
+
+
+def test_reader_opens_manifest_csv(make_napari_viewer, qtbot, tmp_path):
+    from PIL import Image
+
+    rows = ["case_id,image,annotator,mask,diagnosis"]
+    for c in range(2):
+        Image.fromarray(np.full((32, 32), 90 + c, np.uint8)).save(tmp_path / f"img{c}.png")
+        for a in range(3):
+            m = np.zeros((32, 32), np.uint8)
+            m[8 : 20 + a, 8 : 20 + c] = 255
+            Image.fromarray(m).save(tmp_path / f"m{c}_{a}.png")
+            rows.append(f"case{c},img{c}.png,R{a},m{c}_{a}.png,{'benign' if c else 'malignant'}")
+    csv = tmp_path / "manifest.csv"
+    csv.write_text("\n".join(rows) + "\n")
+    viewer = make_napari_viewer()
+    viewer.open(str(csv), plugin="napari-iaa")
+    widget = viewer.window.dock_widgets["Review (napari-iaa)"]
+    qtbot.waitUntil(lambda: widget.live is not None, timeout=10000)
+    assert widget.case_id == "case0" and widget.live.ids == ["R0", "R1", "R2"]
+    assert widget.case_combo.count() == 2
+    np.testing.assert_allclose(widget.matrix(), _recomputed(widget))
+    assert widget.step_case(+1) and widget.case_id == "case1"
+
+
+def test_ask_policy_uses_the_dialog_answer(review, synthetic_copy, monkeypatch):
+    from qtpy.QtWidgets import QMessageBox
+
+    viewer, widget = review
+    ds = _open(widget, synthetic_copy)
+    widget.unsaved_policy = "ask"
+    asked = []
+
+    def fake_question(*args, **kwargs):
+        asked.append(args[2] if len(args) > 2 else "")
+        return QMessageBox.Cancel if len(asked) == 1 else QMessageBox.Save
+
+    monkeypatch.setattr(QMessageBox, "question", staticmethod(fake_question))
+    edited = widget.live.ids[0]
+    widget.annotator_layers()[edited].paint((3, 3), 1)
+    assert not widget.step_case(+1) and widget.case_id == ds.ids[0]  # Cancel: stay
+    n_before = len(list((synthetic_copy / "masks").iterdir()))
+    assert widget.step_case(+1) and widget.case_id == ds.ids[1]  # Save: written, moved on
+    assert len(list((synthetic_copy / "masks").iterdir())) == n_before + 1
+    assert len(asked) == 2 and edited in asked[0]
