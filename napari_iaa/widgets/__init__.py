@@ -10,10 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from napari_iaa.widgets.agreement_panel import AgreementPanel
-from napari_iaa.widgets.cohort import CohortPanel
-from napari_iaa.widgets.dataset_panel import CaseTableModel, DatasetPanel
-from napari_iaa.widgets.review import ReviewWidget
+from napari_iaa.widgets._triton_guard import guard_triton
+
+guard_triton()  # before anything imports timm: triton + Mesa's LLVM is a segfault
+
+from napari_iaa.widgets.agreement_panel import AgreementPanel  # noqa: E402
+from napari_iaa.widgets.cohort import CohortPanel  # noqa: E402
+from napari_iaa.widgets.dataset_panel import CaseTableModel, DatasetPanel  # noqa: E402
+from napari_iaa.widgets.review import ReviewWidget  # noqa: E402
 
 __all__ = [
     "AgreementPanel",

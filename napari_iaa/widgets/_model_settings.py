@@ -47,28 +47,6 @@ __all__ = [
 DEVICES = ("auto", "cuda", "mps", "cpu")
 
 
-def guard_triton() -> bool:
-    """Keep ``triton`` from being imported into a process that already has OpenGL up.
-
-    ``timm`` imports ``torchvision.ops`` -> ``torch._dynamo`` -> ``triton``, whose bundled
-    LLVM clashes with the LLVM of Mesa's OpenGL drivers (llvmpipe under Xvfb or in a VM,
-    radeonsi): importing it after napari opened its canvas is a segmentation fault. Our
-    widgets are created after the canvas exists, so, unless ``triton`` is already loaded
-    or ``NAPARI_IAA_ALLOW_TRITON=1``, the import is made to fail cleanly instead (torch
-    then reports no triton; napari-iaa never uses ``torch.compile``).
-
-    Returns True when the guard was put in place.
-    """
-    import os
-    import sys
-
-    if "triton" in sys.modules or os.environ.get("NAPARI_IAA_ALLOW_TRITON") == "1":
-        return False
-    sys.modules["triton"] = None  # type: ignore[assignment]
-    return True
-
-
-guard_triton()
 SLOTS = ("iaa", "mhr", "quality")
 
 
