@@ -458,13 +458,10 @@ def _part_path(out_csv: Path, rank: int, world: int) -> Path:
 
 
 def _write_csv_atomic(df: Any, path: Path) -> None:
+    from napari_iaa.data import atomic_write_bytes
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "w", newline="") as fh:
-        df.to_csv(fh, index=False)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    atomic_write_bytes(path, df.to_csv(index=False).encode("utf-8"))
 
 
 def _save_map(path: Path, prob: np.ndarray) -> None:

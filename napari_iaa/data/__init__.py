@@ -42,6 +42,7 @@ from napari_iaa.data.writers import (
     atomic_write_png,
     edited_mask_name,
     save_edited_mask,
+    write_temp_file,
 )
 
 __all__ = [
@@ -76,5 +77,6 @@ __all__ = [
     "register_layout",
     "sample_data_path",
     "save_edited_mask",
+    "write_temp_file",
     "to_bool_mask",
 ]

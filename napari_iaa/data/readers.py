@@ -56,8 +56,17 @@ def _natural_key(text: str) -> list[Any]:
     return [int(t) if t.isdigit() else t.lower() for t in _NUM.split(text)]
 
 
+_EDITED = re.compile(r"_edited-[^/\\]*-\d{8}-\d{6}(-\d+)?\.png$", re.IGNORECASE)
+
+
 def _is_image_name(name: str) -> bool:
-    return not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
+    """An image or mask of the data set: not hidden (temp files of atomic writes), not an
+    edit saved beside its original by ``save_edited_mask`` (an edit is not an annotator)."""
+    return (
+        not name.startswith(".")
+        and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
+        and _EDITED.search(name) is None
+    )
 
 
 def _scandir(path: str | os.PathLike, problems: list[Problem] | None = None) -> list[os.DirEntry]:

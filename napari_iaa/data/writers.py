@@ -26,6 +26,8 @@ __all__ = [
     "encode_png",
     "edited_mask_name",
     "save_edited_mask",
+    "write_temp_file",
+    "fsync_dir",
 ]
 
 
@@ -33,7 +35,8 @@ def _tmp_path(path: Path) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
 
 
-def _fsync_dir(folder: Path) -> None:
+def fsync_dir(folder: str | os.PathLike) -> None:
+    """Make a rename inside ``folder`` durable (POSIX; a no-op elsewhere)."""
     if os.name != "posix":
         return
     try:
@@ -48,8 +51,13 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def _write_tmp(path: Path, data: bytes) -> Path:
-    tmp = _tmp_path(path)
+def write_temp_file(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` completely (flushed and fsynced) to a hidden temporary file beside
+    ``path`` and return it; the caller renames it into place (or removes it).
+
+    Readers skip hidden files, so a leftover after a crash is never taken for data.
+    """
+    tmp = _tmp_path(Path(path))
     try:
         with open(tmp, "xb") as fh:
             fh.write(data)
@@ -80,7 +88,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
         ``path``.
     """
     path = Path(path)
-    tmp = _write_tmp(path, bytes(data))
+    tmp = write_temp_file(path, bytes(data))
     try:
         os.replace(tmp, path)
     except BaseException:
@@ -89,7 +97,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
         except FileNotFoundError:
             pass
         raise
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
     return path
 
 
@@ -177,7 +185,7 @@ def save_edited_mask(
     when = when or datetime.now()
     base = edited_mask_name(original, annotator, when)
     stem = base[: -len(".png")]
-    tmp = _write_tmp(folder / base, data)
+    tmp = write_temp_file(folder / base, data)
     try:
         for k in range(1, 10_000):
             target = folder / (base if k == 1 else f"{stem}-{k}.png")
@@ -191,9 +199,9 @@ def save_edited_mask(
                 if target.exists():
                     continue
                 os.replace(tmp, target)
-                _fsync_dir(folder)
+                fsync_dir(folder)
                 return target
-            _fsync_dir(folder)
+            fsync_dir(folder)
             return target
         raise DatasetError(f"{folder}: no free name for the edited mask {base}")
     finally:

@@ -18,7 +18,6 @@ import hashlib
 import os
 import shutil
 import struct
-import tempfile
 from pathlib import Path
 
 import torch
@@ -27,6 +26,7 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 from torch import nn
 
+from napari_iaa.data.writers import fsync_dir, write_temp_file
 from napari_iaa.errors import CheckpointError, ConfigError
 from napari_iaa.models.card import ModelCard, read_card
 from napari_iaa.models.networks import build_model
@@ -75,32 +75,6 @@ def checkpoint_paths(path: str | Path) -> tuple[Path, Path]:
     return stem.with_name(stem.name + ".json"), stem.with_name(stem.name + ".safetensors")
 
 
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _write_temp(folder: Path, name: str, data: bytes) -> Path:
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return Path(tmp)
-
-
 def save_checkpoint(model: nn.Module, card: ModelCard, path: str | Path) -> Path:
     """Write ``<name>.safetensors`` and ``<name>.json`` atomically.
 
@@ -132,9 +106,9 @@ def save_checkpoint(model: nn.Module, card: ModelCard, path: str | Path) -> Path
     card.weights = weights_path.name
     card.weights_sha256 = hashlib.sha256(data).hexdigest()
     text = card.to_json().encode("utf-8")
-    tmp_w = _write_temp(folder, weights_path.name, data)
+    tmp_w = write_temp_file(weights_path, data)
     try:
-        tmp_c = _write_temp(folder, card_path.name, text)
+        tmp_c = write_temp_file(card_path, text)
     except BaseException:
         tmp_w.unlink(missing_ok=True)
         raise
@@ -158,7 +132,7 @@ def save_checkpoint(model: nn.Module, card: ModelCard, path: str | Path) -> Path
         tmp_c.unlink(missing_ok=True)
         if not weights_replaced:
             prev.unlink(missing_ok=True)
-    _fsync_dir(folder)
+    fsync_dir(folder)
     return card_path
 
 

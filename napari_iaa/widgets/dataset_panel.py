@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,7 @@ FLAG_COLOR = QColor(200, 60, 60, 110)
 NEXT_FLAGGED_KEY = "F3"
 _DIGITS = re.compile(r"(\d+)")
 PREV_FLAGGED_KEY = "Shift+F3"
+_BATCH_SECONDS = 0.1
 
 
 def score_case(case: Any, empty: str = "zero") -> dict[str, Any]:
@@ -424,8 +426,18 @@ class DatasetPanel(QWidget):
         ids = [self.model.case_id(r) for r in range(self.model.rowCount())]
 
         @thread_worker(start_thread=False)
-        def _work() -> Iterator[tuple[int, int, str, dict]]:
-            yield from iter_scores(ds, rule, ids)
+        def _work() -> Iterator[list[tuple[int, int, str, dict]]]:
+            # hand rows to the GUI in batches (at most ~10 per second): one queued signal
+            # and one table update per case costs more than scoring small cases
+            batch: list[tuple[int, int, str, dict]] = []
+            last = time.monotonic()
+            for item in iter_scores(ds, rule, ids):
+                batch.append(item)
+                if time.monotonic() - last >= _BATCH_SECONDS:
+                    yield batch
+                    batch, last = [], time.monotonic()
+            if batch:
+                yield batch
 
         worker = _work()
         self._worker = worker
@@ -471,14 +483,15 @@ class DatasetPanel(QWidget):
         self._update_count()
         self.scoring_finished.emit(False)
 
-    def _on_yield(self, item: tuple[int, int, str, dict]) -> None:
-        done, total, cid, row = item
-        if "error" in row:
-            self.problems[cid] = row["error"]
-            self.model.update_case(cid, {"lowest pair": "unreadable"})
-        else:
-            self.model.update_case(cid, row)
-        self.progress.setValue(done)
+    def _on_yield(self, batch: list[tuple[int, int, str, dict]]) -> None:
+        for _done, _total, cid, row in batch:
+            if "error" in row:
+                self.problems[cid] = row["error"]
+                self.model.update_case(cid, {"lowest pair": "unreadable"})
+            else:
+                self.model.update_case(cid, row)
+        if batch:
+            self.progress.setValue(batch[-1][0])
         self._update_count()
 
     def _on_returned(self, _value: Any) -> None:
