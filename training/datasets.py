@@ -1,0 +1,478 @@
+"""In-memory training data: cases resized once to uint8 arrays, splits by group, torch data sets.
+
+:class:`CaseCache` reads every case of a ``napari_iaa.data.Dataset`` once (threads), resizes
+the image to the training size with the same code the plugin uses at prediction time
+(``napari_iaa.models.preprocess``) and keeps it as uint8, with the masks as booleans and
+the case-level targets (IAA, diagnosis). The LIDC set (10,681 slices, 4 masks) takes
+about 10,681 x 128 x 128 x 5 bytes = 0.9 GB at 128 px and a quarter of that at 64 px.
+It can be saved to / loaded from an ``.npz`` cache (``allow_pickle=False``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset as TorchDataset
+
+from napari_iaa.errors import DatasetError
+from training.augmentation import Augment
+
+__all__ = [
+    "CaseCache",
+    "build_cache",
+    "split_by_group",
+    "mhr_fraction",
+    "ordinal_levels",
+    "majority",
+    "dice_np",
+    "IAATorchDataset",
+    "MHRTorchDataset",
+    "QualityTorchDataset",
+    "corrupt_mask",
+    "CORRUPTIONS",
+]
+
+
+# ----------------------------------------------------------------------------- targets
+def mhr_fraction(masks: np.ndarray) -> np.ndarray:
+    """Fraction of annotators per pixel, ``(N, H, W)`` bool -> ``(H, W)`` float32."""
+    return masks.mean(axis=0, dtype=np.float32) if len(masks) else np.zeros(masks.shape[1:], np.float32)
+
+
+def ordinal_levels(masks: np.ndarray, n_levels: int) -> np.ndarray:
+    """Agreement level per pixel: ``round(MHR * (n_levels - 1))`` as uint8.
+
+    Level ``k`` means a fraction ``k / (n_levels - 1)`` of the annotators, the meaning
+    ``napari_iaa.models.networks.expected_fraction`` gives the network's output, so
+    images with different numbers of annotators share one set of levels.
+    """
+    return np.rint(mhr_fraction(masks) * (n_levels - 1)).astype(np.uint8)
+
+
+def majority(masks: np.ndarray) -> np.ndarray:
+    """Majority vote (ties count as foreground): MHR >= 0.5."""
+    return mhr_fraction(masks) >= 0.5
+
+
+def dice_np(a: np.ndarray, b: np.ndarray, empty: float = 0.0) -> float:
+    """Dice of two boolean masks; ``empty`` when both are empty."""
+    sa, sb = int(a.sum()), int(b.sum())
+    if sa + sb == 0:
+        return float(empty)
+    return 2.0 * int(np.logical_and(a, b).sum()) / (sa + sb)
+
+
+# ----------------------------------------------------------------------------- splits
+def split_by_group(
+    groups: Sequence[str | None],
+    fractions: dict[str, float],
+    seed: int = 0,
+    ids: Sequence[str] | None = None,
+) -> dict[str, list[int]]:
+    """Split case indices so that no group (patient) is in two splits.
+
+    Parameters
+    ----------
+    groups : sequence of str or None
+        Group of each case; ``None`` makes a case its own group (its id, if ``ids``).
+    fractions : dict
+        Fraction of the groups for each held-out split, e.g. ``{"val": 0.15,
+        "test": 0.15}``; the rest is ``"train"``. A non-zero fraction gets at least one
+        group when there are enough groups.
+    seed : int
+        Seed of the group permutation.
+
+    Returns
+    -------
+    dict
+        Split name -> sorted case indices (``"train"`` first).
+    """
+    keys = [g if g is not None else f"__case_{ids[i] if ids is not None else i}" for i, g in enumerate(groups)]
+    uniq = sorted(set(keys))
+    rng = np.random.default_rng(seed)
+    order = [uniq[i] for i in rng.permutation(len(uniq))]
+    n = len(order)
+    assign: dict[str, str] = {}
+    start = 0
+    held = [(name, f) for name, f in fractions.items() if f > 0]
+    for name, frac in held:
+        k = int(round(frac * n))
+        if k == 0 and n - start > 1:
+            k = 1
+        k = min(k, max(0, n - start - 1))
+        for g in order[start : start + k]:
+            assign[g] = name
+        start += k
+    for g in order[start:]:
+        assign[g] = "train"
+    out: dict[str, list[int]] = {"train": []}
+    for name, _ in held:
+        out[name] = []
+    for i, g in enumerate(keys):
+        out[assign[g]].append(i)
+    return out
+
+
+# ----------------------------------------------------------------------------- cache
+@dataclass
+class CaseCache:
+    """Cases resized to ``size`` as uint8 arrays plus their targets.
+
+    Attributes
+    ----------
+    images : ndarray
+        ``(n, S, S, C)`` uint8, ``C`` = 1 (grey) or 3.
+    masks : list of ndarray
+        ``(N_i, S, S)`` bool per case.
+    iaa : ndarray
+        ``(n,)`` float32 IAA of each case at full resolution (NaN if < 2 masks).
+    case_ids, groups, raters, meta
+    """
+
+    size: int
+    images: np.ndarray
+    masks: list[np.ndarray]
+    iaa: np.ndarray
+    case_ids: list[str]
+    groups: list[str | None]
+    raters: list[list[str]] = field(default_factory=list)
+    meta: list[dict[str, Any]] = field(default_factory=list)
+    source: str = ""
+
+    def __len__(self) -> int:
+        return len(self.case_ids)
+
+    def image_float(self, i: int) -> np.ndarray:
+        """``(S, S, 3)`` float32 in [0, 1]."""
+        im = self.images[i].astype(np.float32) / 255.0
+        if im.shape[-1] == 1:
+            im = np.repeat(im, 3, axis=-1)
+        return im
+
+    def labels(self, column: str) -> tuple[np.ndarray, list[str]]:
+        """Integer labels of a metadata column (-1 where missing) and the class names."""
+        values = [m.get(column) for m in self.meta]
+        ok = [v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v)) and str(v) != ""]
+        if not ok:
+            raise DatasetError(f"{self.source}: no case has a value in metadata column {column!r}")
+        classes = sorted({str(v) for v in ok})
+        index = {c: k for k, c in enumerate(classes)}
+        lab = np.array([index.get(str(v), -1) if v is not None and str(v) in index else -1 for v in values], dtype=np.int64)
+        return lab, classes
+
+    # -- npz cache (no pickles) ---------------------------------------------------------
+    def save(self, path: Path) -> None:
+        """Write the arrays to ``path`` (``.npz``; meta as JSON text)."""
+        import json
+
+        counts = np.array([len(m) for m in self.masks], dtype=np.int64)
+        flat = np.concatenate(self.masks) if self.masks else np.zeros((0, self.size, self.size), bool)
+        payload = json.dumps({"case_ids": self.case_ids, "groups": self.groups, "raters": self.raters,
+                              "meta": self.meta, "source": self.source, "size": self.size}, default=str)
+        tmp = Path(str(path) + ".tmp.npz")
+        np.savez(tmp, images=self.images, masks=np.packbits(flat, axis=-1), mask_counts=counts,
+                 mask_width=np.array([flat.shape[-1]]), iaa=self.iaa, info=np.array(payload))
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: Path) -> CaseCache:
+        """Inverse of :meth:`save`."""
+        import json
+
+        with np.load(path, allow_pickle=False) as z:
+            info = json.loads(str(z["info"]))
+            width = int(z["mask_width"][0])
+            flat = np.unpackbits(z["masks"], axis=-1, count=width).astype(bool)
+            counts = z["mask_counts"]
+            offsets = np.concatenate([[0], np.cumsum(counts)])
+            masks = [flat[offsets[i] : offsets[i + 1]] for i in range(len(counts))]
+            return cls(size=int(info["size"]), images=z["images"], masks=masks, iaa=z["iaa"],
+                       case_ids=info["case_ids"], groups=info["groups"], raters=info["raters"],
+                       meta=info["meta"], source=info["source"])
+
+
+def _cache_key(data: str, layout: str | None, size: int, empty: str, max_cases: int | None, n: int) -> str:
+    h = hashlib.sha256(f"{Path(data).resolve()}|{layout}|{size}|{empty}|{max_cases}|{n}|v1".encode()).hexdigest()
+    return h[:16]
+
+
+def build_cache(
+    data: str | Path,
+    size: int,
+    layout: str | None = None,
+    empty: str = "zero",
+    max_cases: int | None = None,
+    workers: int = 2,
+    cache_dir: str | Path | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> CaseCache:
+    """Read a data set into a :class:`CaseCache` (or load it from ``cache_dir``).
+
+    Cases that fail to load are skipped (they are in the data set's ``problems``);
+    cases without any mask are left out.
+
+    Raises
+    ------
+    DatasetError
+        If nothing could be loaded.
+    """
+    from napari_iaa.agreement import iaa as iaa_fn
+    from napari_iaa.data import open_dataset
+    from napari_iaa.models.preprocess import prepare_image, resize_mask
+
+    ds = open_dataset(data, layout=layout)
+    ids = list(ds.ids)
+    if max_cases is not None:
+        ids = ids[: int(max_cases)]
+    cache_file = None
+    if cache_dir is not None:
+        Path(cache_dir).mkdir(parents=True, exist_ok=True)
+        cache_file = Path(cache_dir) / f"cache-{_cache_key(str(data), layout, size, empty, max_cases, len(ids))}.npz"
+        if cache_file.is_file():
+            try:
+                return CaseCache.load(cache_file)
+            except (OSError, ValueError, KeyError):
+                pass
+
+    def load_one(cid: str):
+        try:
+            case = ds.load(cid, strict=False)
+        except Exception:  # noqa: BLE001 - a bad case is skipped, the rest trains
+            return None
+        if case.n_masks == 0:
+            return None
+        img = prepare_image(case.image, size, None, None).numpy()  # (3, S, S) in [0, 1]
+        img8 = np.rint(img.transpose(1, 2, 0) * 255.0).astype(np.uint8)
+        if np.array_equal(img8[..., 0], img8[..., 1]) and np.array_equal(img8[..., 0], img8[..., 2]):
+            img8 = img8[..., :1]
+        stack = case.stack()
+        small = np.stack([resize_mask(m, size) for m in stack]).astype(bool)
+        value = iaa_fn(stack, empty=empty) if len(stack) >= 2 else float("nan")
+        return (cid, img8, small, float(value), case.group, [case.raters[m] for m in case.mask_ids], case.meta)
+
+    results = []
+    total = len(ids)
+    with ThreadPoolExecutor(max(1, int(workers))) as pool:
+        for k, r in enumerate(pool.map(load_one, ids, chunksize=1 if total < 64 else 16)):
+            if should_stop is not None and should_stop():
+                raise InterruptedError("cancelled while reading the data set")
+            if r is not None:
+                results.append(r)
+            if progress is not None and (k % 64 == 0 or k == total - 1):
+                progress(k + 1, total)
+    if not results:
+        raise DatasetError(f"{data}: no case with masks could be loaded")
+    channels = 3 if any(r[1].shape[-1] == 3 for r in results) else 1
+    images = np.stack([r[1] if r[1].shape[-1] == channels else np.repeat(r[1], 3, -1) for r in results])
+    meta = [{k: v for k, v in r[6].items() if isinstance(v, str | int | float | bool) or v is None} for r in results]
+    cache = CaseCache(
+        size=size, images=images, masks=[r[2] for r in results],
+        iaa=np.array([r[3] for r in results], dtype=np.float32),
+        case_ids=[r[0] for r in results], groups=[r[4] for r in results],
+        raters=[r[5] for r in results], meta=meta, source=str(data),
+    )
+    if cache_file is not None:
+        try:
+            cache.save(cache_file)
+        except OSError:
+            pass
+    return cache
+
+
+# ----------------------------------------------------------------------------- torch data sets
+def _norm(img: np.ndarray, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    m = np.asarray(mean, dtype=np.float32)
+    s = np.asarray(std, dtype=np.float32)
+    return torch.from_numpy(np.ascontiguousarray(((img - m) / s).transpose(2, 0, 1)))
+
+
+class _Base(TorchDataset):
+    def __init__(self, cache: CaseCache, indices: Sequence[int], mean, std, augment: Augment | None, seed: int):
+        self.cache = cache
+        self.indices = list(indices)
+        self.mean, self.std = tuple(mean), tuple(std)
+        self.augment = augment
+        self.seed = int(seed)
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Augmentations depend on (seed, epoch, item) only: repeatable and resumable."""
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def _rng(self, item: int) -> np.random.Generator:
+        return np.random.default_rng([self.seed, self.epoch, item])
+
+    def _image_masks(self, i: int, rng: np.random.Generator | None):
+        img = self.cache.image_float(i)
+        masks = self.cache.masks[i]
+        if self.augment is not None and rng is not None:
+            img, masks = self.augment(img, masks, rng)
+        return img, masks
+
+
+class IAATorchDataset(_Base):
+    """Items ``{"image": (3, S, S), "iaa": (), "label": ()}`` (label -1 = no diagnosis)."""
+
+    def __init__(self, cache, indices, mean, std, augment=None, seed=0, labels: np.ndarray | None = None):
+        super().__init__(cache, indices, mean, std, augment, seed)
+        self.labels = labels
+
+    def __getitem__(self, item: int) -> dict[str, torch.Tensor]:
+        i = self.indices[item]
+        img = self.cache.image_float(i)
+        if self.augment is not None:
+            img, _ = self.augment(img, self.cache.masks[i][:0], self._rng(item))
+        lab = int(self.labels[i]) if self.labels is not None else -1
+        return {"image": _norm(img, self.mean, self.std), "iaa": torch.tensor(float(self.cache.iaa[i])),
+                "label": torch.tensor(lab)}
+
+
+class MHRTorchDataset(_Base):
+    """Items ``{"image", "levels": (S, S) long, "mhr": (S, S) float, "mv": (S, S) float}``.
+
+    With ``binary`` the levels are the majority vote (2 levels).
+    """
+
+    def __init__(self, cache, indices, mean, std, augment=None, seed=0, n_levels: int = 5, binary: bool = False):
+        super().__init__(cache, indices, mean, std, augment, seed)
+        self.n_levels = 2 if binary else int(n_levels)
+        self.binary = binary
+
+    def __getitem__(self, item: int) -> dict[str, torch.Tensor]:
+        i = self.indices[item]
+        img, masks = self._image_masks(i, self._rng(item) if self.augment is not None else None)
+        frac = mhr_fraction(masks)
+        mv = frac >= 0.5
+        levels = mv.astype(np.int64) if self.binary else np.rint(frac * (self.n_levels - 1)).astype(np.int64)
+        return {"image": _norm(img, self.mean, self.std), "levels": torch.from_numpy(levels),
+                "mhr": torch.from_numpy(frac), "mv": torch.from_numpy(mv.astype(np.float32))}
+
+
+# ----------------------------------------------------------------------------- quality
+def _shift(m: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    h, w = m.shape
+    ys, xs = np.nonzero(m)
+    ext = max(2, int(max(np.ptp(ys) if ys.size else h // 8, np.ptp(xs) if xs.size else w // 8)))
+    dy, dx = (int(v) for v in rng.integers(-ext, ext + 1, size=2))
+    out = np.zeros_like(m)
+    ys0, ys1 = max(0, dy), min(h, h + dy)
+    xs0, xs1 = max(0, dx), min(w, w + dx)
+    out[ys0:ys1, xs0:xs1] = m[ys0 - dy : ys1 - dy, xs0 - dx : xs1 - dx]
+    return out
+
+
+def _cut(m: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    ys, xs = np.nonzero(m)
+    if ys.size == 0:
+        return m
+    out = m.copy()
+    if rng.random() < 0.5:
+        cut = rng.integers(ys.min(), ys.max() + 1)
+        out[cut:] = False if rng.random() < 0.5 else out[cut:]
+        if out.sum() == m.sum():
+            out[:cut] = False
+    else:
+        cut = rng.integers(xs.min(), xs.max() + 1)
+        out[:, cut:] = False if rng.random() < 0.5 else out[:, cut:]
+        if out.sum() == m.sum():
+            out[:, :cut] = False
+    return out
+
+
+def _morph(m: np.ndarray, rng: np.random.Generator, grow: bool) -> np.ndarray:
+    from scipy import ndimage
+
+    # 1 .. ~40% of the mask's equivalent radius, so small masks (LIDC nodules) are not wiped out
+    radius = float(np.sqrt(max(1, int(m.sum())) / np.pi))
+    it = int(rng.integers(1, max(1, int(round(0.4 * radius))) + 1))
+    f = ndimage.binary_dilation if grow else ndimage.binary_erosion
+    return f(m, iterations=it)
+
+
+CORRUPTIONS: dict[str, Callable[[np.ndarray, np.random.Generator], np.ndarray]] = {
+    "erode": lambda m, r: _morph(m, r, False),
+    "dilate": lambda m, r: _morph(m, r, True),
+    "shift": _shift,
+    "cut": _cut,
+    "empty": lambda m, r: np.zeros_like(m),
+}
+
+
+def corrupt_mask(mask: np.ndarray, kind: str, rng: np.random.Generator, other: np.ndarray | None = None) -> np.ndarray:
+    """Apply one corruption (``erode``, ``dilate``, ``shift``, ``cut``, ``empty``, ``swap``)."""
+    if kind == "swap":
+        return other if other is not None else np.zeros_like(mask)
+    return CORRUPTIONS[kind](mask, rng)
+
+
+class QualityTorchDataset(_Base):
+    """EvanySeg samples: ``{"image": quality input (3, S, S), "dice": ()}``.
+
+    Each item takes one annotator's mask of a case (cycling through them), with
+    probability ``1 - clean_fraction`` corrupts it (erode, dilate, shift, cut, swap with
+    another case's mask, empty), and its target is the Dice against the majority vote of
+    the *other* annotators. Pairs where both are empty are redrawn.
+    """
+
+    kinds = ("erode", "dilate", "shift", "cut", "swap", "empty")
+
+    def __init__(self, cache, indices, mean, std, augment=None, seed=0, size: int = 64,
+                 clean_fraction: float = 0.35, fixed: bool = False):
+        super().__init__(cache, indices, mean, std, augment, seed)
+        self.size = int(size)
+        self.clean_fraction = float(clean_fraction)
+        self.fixed = fixed  # evaluation: the same samples every epoch
+        self.indices = [i for i in self.indices if len(cache.masks[i]) >= 2]
+
+    def _rng(self, item: int) -> np.random.Generator:
+        return np.random.default_rng([self.seed, 0 if self.fixed else self.epoch, item])
+
+    def sample(self, item: int) -> tuple[np.ndarray, np.ndarray, float, str]:
+        """``(image float, mask, target dice, corruption)`` of an item."""
+        from napari_iaa.models.preprocess import resize_mask
+
+        rng = self._rng(item)
+        i = self.indices[item]
+        img = self.cache.image_float(i)
+        masks = self.cache.masks[i]
+        if self.augment is not None and not self.fixed:
+            img, masks = self.augment(img, masks, rng)
+        n = len(masks)
+        for _ in range(8):
+            j = int(rng.integers(n))
+            others = np.delete(masks, j, axis=0)
+            ref = mhr_fraction(others) >= 0.5
+            mask = masks[j]
+            kind = "clean"
+            if rng.random() >= self.clean_fraction:
+                kind = self.kinds[int(rng.integers(len(self.kinds)))]
+                other = None
+                if kind == "swap":
+                    o = self.indices[int(rng.integers(len(self.indices)))]
+                    om = self.cache.masks[o]
+                    other = om[int(rng.integers(len(om)))]
+                    if other.shape != mask.shape:
+                        other = resize_mask(other, mask.shape)
+                mask = corrupt_mask(mask, kind, rng, other)
+            if mask.any() or ref.any():
+                return img, mask, dice_np(mask, ref), kind
+        return img, mask, dice_np(mask, ref, empty=1.0), kind
+
+    def __getitem__(self, item: int) -> dict[str, torch.Tensor]:
+        from napari_iaa.models.preprocess import quality_input
+
+        img, mask, target, _ = self.sample(item)
+        x = quality_input(img, mask, self.size, mean=self.mean, std=self.std)
+        return {"image": x, "dice": torch.tensor(float(target))}
