@@ -839,7 +839,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--layout", choices=["lidc", "imapp", "manifest", "folders"], default=None)
     p.add_argument("--case", default=None, metavar="ID", help="case to open first")
     p.set_defaults(func=_cmd_view)
-    # ``predict`` (issue 5) is added by the models room.
+    from napari_iaa.predict import add_predict_parser  # imports torch only when run
+
+    add_predict_parser(sub)
     return parser
 
 

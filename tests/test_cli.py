@@ -408,3 +408,17 @@ def test_console_script_subprocess(folders_dir, tmp_path):
     if sys.platform.startswith("linux"):
         view = subprocess.run([exe, "view"], capture_output=True, text=True, timeout=120, env=env)
         assert view.returncode == 2 and "xvfb-run -a" in view.stderr and "Traceback" not in view.stderr
+
+
+def test_predict_is_a_subcommand_and_bad_model_is_one_line(tmp_path, capsys):
+    """`napari-iaa predict` is wired into the CLI; a missing model is exit 2, one line."""
+    from napari_iaa.cli import main
+    from napari_iaa.data import sample_data_path
+
+    missing = tmp_path / "nope.json"
+    code = main(["predict", str(sample_data_path("lidc")), "--model", str(missing),
+                 "--out", str(tmp_path / "p.csv"), "--no-progress"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert len(err.splitlines()) == 1 and "nope.json" in err
+    assert not (tmp_path / "p.csv").exists()

@@ -97,6 +97,13 @@ def _create_timm(backbone: str, **kwargs: Any) -> nn.Module:
     return timm.create_model(backbone, pretrained=False, **kwargs)
 
 
+def _pooled_width(encoder: nn.Module) -> int:
+    """Width of what a ``num_classes=0`` timm model returns: ``head_hidden_size`` for models
+    with a ``conv_head`` after pooling (mobilenetv3, lcnet: 1024, not ``num_features``)."""
+    width = getattr(encoder, "head_hidden_size", None) or encoder.num_features
+    return int(width)
+
+
 def _mlp_head(in_features: int, hidden: int, out: int, dropout: float) -> nn.Sequential:
     return nn.Sequential(
         nn.Linear(in_features, hidden),
@@ -134,7 +141,7 @@ class IAARegressor(nn.Module):
     ) -> None:
         super().__init__()
         self.encoder = _create_timm(backbone, num_classes=0, in_chans=in_chans)
-        nf = int(self.encoder.num_features)
+        nf = _pooled_width(self.encoder)
         self.n_classes = int(n_classes)
         self.iaa_head = _mlp_head(nf, hidden, 1, dropout)
         self.diagnosis_head = _mlp_head(nf, hidden, n_classes, dropout) if n_classes > 0 else None
@@ -339,7 +346,7 @@ class QualityRegressor(nn.Module):
                  dropout: float = 0.2) -> None:
         super().__init__()
         self.encoder = _create_timm(backbone, num_classes=0, in_chans=in_chans)
-        self.head = _mlp_head(int(self.encoder.num_features), hidden, 1, dropout)
+        self.head = _mlp_head(_pooled_width(self.encoder), hidden, 1, dropout)
 
     @classmethod
     def from_card(cls, card: ModelCard) -> QualityRegressor:

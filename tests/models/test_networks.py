@@ -184,3 +184,18 @@ def test_large_images_are_block_reduced_first():
     u16 = (rng.random((1000, 1000)) * 4000).astype(np.uint16)
     y = prepare_image(u16, 32, mean=None, std=None)
     assert float(y.min()) >= 0 and float(y.max()) <= 1
+
+
+@pytest.mark.parametrize("backbone", ["mobilenetv3_small_050", "lcnet_050"])
+def test_heads_fit_backbones_with_a_conv_head(backbone):
+    """timm models with a conv_head after pooling return head_hidden_size features."""
+    import torch
+
+    from napari_iaa.models.networks import IAARegressor, QualityRegressor
+
+    x = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        out = IAARegressor(backbone, n_classes=3).eval()(x)
+        q = QualityRegressor(backbone).eval()(x)
+    assert out["iaa"].shape == (2,) and out["diagnosis"].shape == (2, 3)
+    assert q.shape == (2,) and bool(((q >= 0) & (q <= 1)).all())

@@ -19,16 +19,6 @@ import numpy as np
 from PIL import Image
 
 _ROOT = str(Path(__file__).resolve().parents[2])
-# ``tests/training`` must not shadow the project's ``training`` package (see
-# tests/training/conftest.py): make sure the real one is importable from here too.
-_mod = sys.modules.get("training")
-if _mod is not None and getattr(_mod, "__file__", None) is None:
-    del sys.modules["training"]
-    for _name in [n for n in sys.modules if n.startswith("training.")]:
-        del sys.modules[_name]
-if _ROOT not in sys.path:
-    sys.path.insert(0, _ROOT)
-
 PROJECT_ROOT = Path(_ROOT)
 PYTHON = sys.executable
 
