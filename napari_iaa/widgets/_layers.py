@@ -76,6 +76,7 @@ def case_layer_data(
     contour: bool = True,
     with_derived: bool = True,
     compute_staple: bool = True,
+    prepared: dict | None = None,
 ) -> list[tuple]:
     """Layer data tuples for one case: image, one Labels per mask, MHR, consensus.
 
@@ -94,6 +95,10 @@ def case_layer_data(
     compute_staple : bool
         Run STAPLE for its layer; ``False`` puts the majority vote there for now (the
         review dock recomputes the consensus itself right after).
+    prepared : dict, optional
+        :func:`napari_iaa.widgets._live.prepare_live` of the case's masks: its vote counts
+        and MHR display (down-sampled by ``mhr_k`` for large images, shown through the
+        layer's scale) are used instead of recomputing them.
 
     Returns
     -------
@@ -122,10 +127,22 @@ def case_layer_data(
     if with_derived and mask_ids:
         from napari_iaa.agreement import majority_vote, mhr_map
 
-        stack = case.stack()
+        mhr_meta: dict = {}
+        if prepared is not None and prepared.get("ids") == mask_ids:
+            stack = None
+            mhr = prepared["mhr"]
+            k = int(prepared.get("mhr_k", 1))
+            if k > 1:
+                mhr_meta = {"scale": (k, k), "translate": ((k - 1) / 2, (k - 1) / 2)}
+            votes = prepared["votes"]
+            mv = (2 * votes.astype(np.int32) >= len(mask_ids)).astype(np.uint8)
+        else:
+            stack = case.stack()
+            mhr = np.asarray(mhr_map(stack), dtype=np.float32)
+            mv = np.asarray(majority_vote(stack), dtype=np.uint8)
         out.append(
             (
-                np.asarray(mhr_map(stack), dtype=np.float32),
+                mhr,
                 {
                     "name": "MHR",
                     "colormap": MHR_COLORMAP,
@@ -133,11 +150,11 @@ def case_layer_data(
                     "blending": "additive",
                     "opacity": 0.55,
                     "metadata": {TAG: {**base, "role": "mhr"}},
+                    **mhr_meta,
                 },
                 "image",
             )
         )
-        mv = np.asarray(majority_vote(stack), dtype=np.uint8)
         out.append(
             (
                 mv,
@@ -152,7 +169,9 @@ def case_layer_data(
         )
         out.append(
             (
-                _staple_consensus(stack) if compute_staple else mv.copy(),
+                _staple_consensus(stack if stack is not None else case.stack())
+                if compute_staple
+                else mv.copy(),
                 {
                     "name": "STAPLE",
                     "colormap": single_color_labels(STAPLE_COLOR),

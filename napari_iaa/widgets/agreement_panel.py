@@ -218,6 +218,7 @@ class AgreementPanel(QWidget):
         """Set the annotator ids (rows/columns) and their layer colours."""
         self._ids = list(ids)
         self._colors = list(colors)
+        self._matrix = np.zeros((0, 0))  # the next set_matrix redraws every cell
         n = len(self._ids)
         for table, ncols in ((self.matrix, n), (self.per_mask, len(PER_MASK_COLUMNS))):
             table.setRowCount(n)
@@ -233,14 +234,25 @@ class AgreementPanel(QWidget):
         self.legend.set_n(n)
 
     def set_matrix(self, matrix: np.ndarray, iaa: float, iaa_std: float | None = None) -> None:
-        """Show the Dice matrix, the IAA, the lowest pair and the per-mask mean Dice."""
+        """Show the Dice matrix, the IAA, the lowest pair and the per-mask mean Dice.
+
+        Only the cells whose value changed are redrawn (a paint changes one row and
+        column), so a live update costs O(N) cell updates, not O(N^2).
+        """
         m = np.asarray(matrix, dtype=float)
+        prev = self._matrix
         self._matrix = m.copy()
         n = len(self._ids)
         if m.shape != (n, n):
             return
+        if prev.shape == m.shape:
+            same = (prev == m) | (np.isnan(prev) & np.isnan(m))
+        else:
+            same = np.zeros(m.shape, bool)
         for i in range(n):
             for j in range(n):
+                if same[i, j] and self.matrix.item(i, j) is not None:
+                    continue
                 v = m[i, j]
                 item = self.matrix.item(i, j)
                 if item is None:
@@ -258,9 +270,9 @@ class AgreementPanel(QWidget):
         std_txt = f" ± {iaa_std:.3f}" if iaa_std is not None and np.isfinite(iaa_std) else ""
         self.iaa_label.setText(f"IAA {_fmt(iaa)}{std_txt}")
         self.iaa_label.setToolTip(f"mean pairwise Dice over {pairs_txt}")
-        self.iaa_label.setStyleSheet(
-            f"color: {heat_color(iaa).name()};" if np.isfinite(iaa) else ""
-        )
+        style = f"color: {heat_color(iaa).name()};" if np.isfinite(iaa) else ""
+        if self.iaa_label.styleSheet() != style:  # a new style sheet re-polishes the widget
+            self.iaa_label.setStyleSheet(style)
         if n > 1:
             iu = np.triu_indices(n, 1)
             vals = m[iu]
@@ -285,6 +297,10 @@ class AgreementPanel(QWidget):
                 warnings.simplefilter("ignore", RuntimeWarning)
                 means = np.nanmean(off, axis=1) if n > 1 else np.full(n, np.nan)
         for i in range(n):
+            it = self.per_mask.item(i, 0)
+            old = it.data(Qt.UserRole) if it is not None else None
+            if old is not None and (old == means[i] or (np.isnan(old) and np.isnan(means[i]))):
+                continue
             self._set_cell(i, 0, means[i], heat=True)
 
     def set_reliability(

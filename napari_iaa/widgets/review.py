@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from qtpy.QtCore import Qt, QTimer, Signal
+from qtpy.QtCore import QObject, Qt, QTimer, Signal
 from qtpy.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -31,7 +32,7 @@ from napari_iaa.widgets._layers import (
     new_load_id,
     tag_of,
 )
-from napari_iaa.widgets._live import LiveAgreement
+from napari_iaa.widgets._live import MHR_DISPLAY_MAX_PIXELS, LiveAgreement, prepare_live
 from napari_iaa.widgets.agreement_panel import AgreementPanel
 from napari_iaa.widgets.cohort import CohortPanel
 from napari_iaa.widgets.dataset_panel import DatasetPanel
@@ -125,8 +126,24 @@ class ReviewWidget(QWidget):
         self._slow_timer.timeout.connect(self._refresh_slow)
         self._slow_gen = 0
         self._slow_worker: Any = None
+        self._slow_running = False
+        self._slow_again = False
+        self._slow_relay: _Relay | None = None
         #: images with more pixels than this get LOO/STAPLE in a worker thread
         self.slow_sync_max_pixels = 512 * 512
+        #: cases with more pixels than this are prepared in a worker (layer data, mirrors,
+        #: tracker counts, MHR) and their layers added one per event-loop turn
+        self.async_open_min_pixels = 1024 * 1024
+        #: hidden consensus layers above this many pixels get new data only when shown
+        self.lazy_consensus_min_pixels = 1024 * 1024
+        #: MHR maps above this many pixels are shown as block means (a cheap refresh)
+        self.mhr_display_max_pixels = MHR_DISPLAY_MAX_PIXELS
+        self._open_gen = 0
+        self._open_worker: Any = None
+        self._bind_worker: Any = None
+        self._pending_consensus: dict[str, np.ndarray] = {}
+        self._prebind_touched: set[str] = set()
+        self._prebind_conns: list[tuple[Any, Any]] = []
         #: above this many pixels masks open filled (napari's contour drawing is slow)
         self.contour_max_pixels = 1024 * 1024
 
@@ -322,44 +339,119 @@ class ReviewWidget(QWidget):
         return self.show_case(case, source=self.source)
 
     def show_case(self, case: Any, source: str | None = None) -> bool:
-        """Show an already loaded :class:`~napari_iaa.data.Case` (replacing our layers)."""
+        """Show an already loaded :class:`~napari_iaa.data.Case` (replacing our layers).
+
+        Small cases are shown at once. Cases with more than ``async_open_min_pixels``
+        pixels are prepared in a thread worker (layer data, boolean mirrors, tracker
+        counts, MHR, majority vote) and their layers then added or updated one per
+        event-loop turn, so the viewer stays responsive; ``case_opened`` is emitted when
+        the case is bound. Returns ``False`` if the case cannot be shown (synchronous
+        path) and ``True`` once started (asynchronous path; errors are notified).
+        """
         load_id = new_load_id()
+        contour = self.contour_check.isChecked()
+        mhr_max = self.mhr_display_max_pixels
+        self._open_gen += 1
+        gen = self._open_gen
         try:
+            shape = np.shape(case.image)
+            n_pix = int(shape[0]) * int(shape[1]) if len(shape) >= 2 else 0
+        except Exception:
+            n_pix = 0
+
+        def build() -> tuple[list[tuple], dict]:
+            prepared = prepare_live(
+                [(mid, case.masks[mid]) for mid in case.mask_ids], mhr_max_pixels=mhr_max
+            )
+            prepared["baseline"] = {
+                mid: np.asarray(case.masks[mid]) for mid in case.mask_ids
+            }
             tuples = case_layer_data(
                 case,
                 source=source,
                 load_id=load_id,
-                contour=self.contour_check.isChecked(),
+                contour=contour,
                 compute_staple=False,  # _bind -> _refresh_slow computes it
+                prepared=prepared,
             )
-        except IAAError as exc:
-            notify_error(str(exc))
-            return False
-        except Exception as exc:
-            notify_error(f"case {case.case_id}: cannot show ({type(exc).__name__}: {exc})")
-            return False
-        self._adding = True
-        try:
-            if self.live is not None:
-                self.live.disconnect_all()
-                self.live = None
-            shape_changed = self._replace_layers(tuples)
-            self.load_id = load_id
-            self.case_id = case.case_id
-            self._case = case
-        finally:
-            self._adding = False
-        if shape_changed:
-            self.viewer.reset_view()
-        self._bind()
+            return tuples, prepared
+
+        def failed(exc: BaseException) -> None:
+            if isinstance(exc, IAAError):
+                notify_error(str(exc))
+            else:
+                notify_error(f"case {case.case_id}: cannot show ({type(exc).__name__}: {exc})")
+
+        if n_pix <= self.async_open_min_pixels or _no_threads():
+            try:
+                tuples, prepared = build()
+            except Exception as exc:
+                failed(exc)
+                return False
+            steps = self._replace_steps(tuples, load_id, case, prepared)
+            for _ in steps:
+                pass
+            return True
+
+        from napari.qt.threading import thread_worker
+
+        if self.live is not None:  # the old case's layers are about to be replaced
+            self.live.disconnect_all()
+            self.live = None
+
+        def done(res: tuple[list[tuple], dict]) -> None:
+            try:
+                if gen != self._open_gen:
+                    return  # another case was requested meanwhile
+                self._run_steps(gen, self._replace_steps(res[0], load_id, case, res[1]))
+            except RuntimeError:  # the dock was closed meanwhile
+                pass
+
+        worker = thread_worker(build, start_thread=False)()
+        worker.returned.connect(done)
+        worker.errored.connect(failed)
+        self._open_worker = worker
+        worker.start()
         return True
 
-    def _replace_layers(self, tuples: list[tuple]) -> bool:
+    def _run_steps(self, gen: int, steps: Any) -> None:
+        """Advance a layer-replacement generator by one step per event-loop turn."""
+        try:
+            if gen != self._open_gen:
+                steps.close()
+                return
+            next(steps)
+        except StopIteration:
+            return
+        except Exception as exc:  # never crash the viewer (also: dock deleted meanwhile)
+            notify_error(f"cannot show the case ({type(exc).__name__}: {exc})")
+            return
+        QTimer.singleShot(0, lambda: self._run_steps(gen, steps))
+
+    def _replace_steps(self, tuples: list[tuple], load_id: str, case: Any, prepared: dict) -> Any:
+        """Generator: replace our layers (one layer per step), then bind the case."""
+        if self.live is not None:
+            self.live.disconnect_all()
+            self.live = None
+        self._clear_prebind()
+        shape_changed = False
+        for changed in self._replace_layers(tuples):
+            shape_changed = shape_changed or bool(changed)
+            yield
+        self.load_id = load_id
+        self.case_id = case.case_id
+        self._case = case
+        if shape_changed:
+            self.viewer.reset_view()
+        self._bind(prepared)
+
+    def _replace_layers(self, tuples: list[tuple]) -> Any:
         """Put the new case into our layers: reuse matching layers, add/remove the rest.
 
+        A generator with one step per layer (so large cases can be spread over several
+        event-loop turns); each step yields whether the spatial shape changed.
         Reusing a layer (new data, name, tag) is much faster than removing and adding one
         (napari garbage-collects on every removal), so walking cases stays snappy.
-        Returns whether the spatial shape changed.
         """
         from napari.layers import Layer
 
@@ -373,33 +465,69 @@ class ReviewWidget(QWidget):
                 old_shape = np.shape(layer.data)[:2]
             by_key.setdefault(key, layer)
         used: set[int] = set()
-        new_shape = None
         for data, meta, kind in tuples:
             tag = meta["metadata"]["napari_iaa"]
             key = (tag.get("role"), tag.get("index"))
             layer = by_key.get(key)
+            changed = False
             if tag.get("role") == "image":
-                new_shape = np.shape(data)[:2]
+                changed = np.shape(data)[:2] != old_shape
             reusable = (
                 layer is not None
+                and id(layer) not in used
                 and np.ndim(layer.data) == np.ndim(data)
                 and (kind != "image" or bool(getattr(layer, "rgb", False)) == bool(meta.get("rgb")))
             )
-            if reusable:
-                layer.metadata = dict(meta["metadata"])
-                layer.data = data
-                layer.name = meta["name"]
-                if kind == "image" and tag.get("role") == "image" and not meta.get("rgb"):
-                    layer.reset_contrast_limits()
-                if kind == "labels" and "colormap" in meta:
-                    layer.colormap = meta["colormap"]
-                used.add(id(layer))
-            else:
-                self.viewer.add_layer(Layer.create(data, meta, kind))
+            self._adding = True
+            try:
+                if reusable:
+                    layer.metadata = dict(meta["metadata"])
+                    ndim = np.ndim(data) - (1 if meta.get("rgb") else 0)
+                    if tuple(np.asarray(layer.scale)) != tuple(meta.get("scale", (1.0,) * ndim)):
+                        layer.scale = meta.get("scale", (1.0,) * ndim)
+                    if tuple(np.asarray(layer.translate)) != tuple(meta.get("translate", (0.0,) * ndim)):
+                        layer.translate = meta.get("translate", (0.0,) * ndim)
+                    layer.data = data
+                    layer.name = meta["name"]
+                    if kind == "image" and tag.get("role") == "image" and not meta.get("rgb"):
+                        layer.reset_contrast_limits()
+                    if kind == "labels" and "colormap" in meta:
+                        layer.colormap = meta["colormap"]
+                    used.add(id(layer))
+                else:
+                    layer = Layer.create(data, meta, kind)
+                    self.viewer.add_layer(layer)
+                if tag.get("role") == "annotator":
+                    self._watch_prebind(tag.get("mask_id"), layer)
+            finally:
+                self._adding = False
+            yield changed
         for layer in old:
             if id(layer) not in used:
-                self.viewer.layers.remove(layer)
-        return old_shape != new_shape
+                self._adding = True
+                try:
+                    self.viewer.layers.remove(layer)
+                finally:
+                    self._adding = False
+                yield False
+
+    def _watch_prebind(self, mid: Any, layer: Any) -> None:
+        """Note edits of an annotator layer made before the case is bound."""
+
+        def cb(_event: Any = None, mid: Any = mid) -> None:
+            self._prebind_touched.add(str(mid))
+
+        emitter = layer.events.paint
+        emitter.connect(cb)
+        self._prebind_conns.append((emitter, cb))
+
+    def _clear_prebind(self) -> None:
+        for emitter, cb in self._prebind_conns:
+            try:
+                emitter.disconnect(cb)
+            except Exception:
+                pass
+        self._prebind_conns = []
 
     def _remove_our_layers(self, keep_load_id: str | None = None) -> None:
         if self.live is not None:
@@ -506,8 +634,12 @@ class ReviewWidget(QWidget):
             self._schedule_bind()
 
     # -- binding -------------------------------------------------------------------------
-    def _bind(self) -> None:
-        """Build the live tracker on the current case's annotator layers."""
+    def _bind(self, prepared: dict | None = None) -> None:
+        """Build the live tracker on the current case's annotator layers.
+
+        ``prepared`` (from :func:`prepare_live` in the opening worker) spares the
+        whole-image set-up; without it, large cases are prepared in a thread worker first.
+        """
         self._bind_pending = False
         if self.live is not None:
             self.live.disconnect_all()
@@ -520,19 +652,40 @@ class ReviewWidget(QWidget):
         mhr = self.our_layers("mhr")
         self._mask_info = {mid: tag for _, mid, _, tag in ann}
         if not ann:
+            self._clear_prebind()
             self.panel.clear()
             self._update_edit_label()
             return
+        ids = [mid for _, mid, _, _ in ann]
+        if prepared is None or prepared.get("ids") != ids:
+            n_pix = int(np.prod(np.shape(ann[0][2].data)))
+            if n_pix > self.async_open_min_pixels and not _no_threads():
+                self._bind_async([(mid, layer) for _, mid, layer, _ in ann])
+                return
+            prepared = None
         try:
             self.live = LiveAgreement(
-                [(mid, layer) for _, mid, layer, _ in ann], mhr_layer=mhr[0] if mhr else None
+                [(mid, layer) for _, mid, layer, _ in ann],
+                mhr_layer=mhr[0] if mhr else None,
+                prepared=prepared,
             )
         except Exception as exc:
             notify_error(f"case {self.case_id}: cannot track agreement ({exc})")
             traceback.print_exc()
             return
+        self._clear_prebind()
+        if self._prebind_touched & set(ids):  # painted while the case was being opened
+            self.live._resync_ids |= self._prebind_touched & set(ids)
+            self.live.schedule_resync()
+        self._prebind_touched = set()
         self.live.changed.connect(self._on_live_changed)
-        self._baseline = {mid: m.copy() for mid, m in self.live.masks().items()}
+        base = (prepared or {}).get("baseline")
+        if base is not None and set(base) == set(ids):
+            # the case's own masks: referenced, never edited (the layers hold copies)
+            self._baseline = dict(base)
+        else:
+            self._baseline = {mid: m.copy() for mid, m in self.live.masks().items()}
+        self._pending_consensus = {}
         self.panel.set_annotators(
             self.live.ids, [annotator_color(int(i)) for i, *_ in ann]
         )
@@ -547,7 +700,11 @@ class ReviewWidget(QWidget):
             tag = tag_of(layer)
             if tag.get("role") == "annotator":
                 tag["contour"] = contour
-            apply_contours(layer)
+            if getattr(layer, "contour", None) != tag.get("contour", getattr(layer, "contour", None)):
+                apply_contours(layer)
+            if tag.get("role") in ("majority", "staple"):
+                # napari's emitters ignore a callback that is already connected
+                layer.events.visible.connect(self._apply_pending_consensus)
         self._apply_visibility_checks()
         self._refresh_fast()
         self._refresh_slow()
@@ -555,6 +712,57 @@ class ReviewWidget(QWidget):
         if self.case_id:
             self._select_combo(self.case_id)
         self.case_opened.emit(self.case_id or "")
+
+    def _bind_async(self, layers: list[tuple[str, Any]]) -> None:
+        """Prepare the tracker of (large) adopted layers in a worker, then bind."""
+        from napari.qt.threading import thread_worker
+
+        gen = self._open_gen = self._open_gen + 1
+        for mid, layer in layers:
+            self._watch_prebind(mid, layer)
+
+        mhr_max = self.mhr_display_max_pixels
+
+        def build() -> dict:
+            prepared = prepare_live([(mid, layer.data) for mid, layer in layers], mhr_max)
+            prepared["baseline"] = {mid: m.copy() for mid, m in prepared["mirrors"].items()}
+            return prepared
+
+        def done(prepared: dict) -> None:
+            try:
+                if gen != self._open_gen:
+                    return
+            except RuntimeError:  # the dock was closed meanwhile
+                return
+            k = int(prepared.get("mhr_k", 1))
+            for lay in self.our_layers("mhr"):
+                # a reader's full-resolution MHR: show the cheap down-sampled one instead
+                if k > 1 and np.shape(lay.data) != prepared["mhr"].shape:
+                    self._adding = True
+                    try:
+                        lay.scale = (k, k)
+                        lay.translate = ((k - 1) / 2, (k - 1) / 2)
+                        lay.data = prepared["mhr"]
+                    finally:
+                        self._adding = False
+            self._bind(prepared)
+
+        worker = thread_worker(build, start_thread=False)()
+        worker.returned.connect(done)
+        worker.errored.connect(
+            lambda exc: notify_error(f"case {self.case_id}: cannot track agreement ({exc})")
+        )
+        self._bind_worker = worker
+        worker.start()
+
+    def _apply_pending_consensus(self, _event: Any = None) -> None:
+        """Give a consensus layer its deferred data when it is shown."""
+        for role in list(self._pending_consensus):
+            arr = self._pending_consensus[role]
+            for layer in self.our_layers(role):
+                if layer.visible and layer.data.shape == arr.shape:
+                    layer.data = arr.astype(layer.data.dtype)
+                    self._pending_consensus.pop(role, None)
 
     # -- refresh ---------------------------------------------------------------------------
     def _on_live_changed(self, full: bool) -> None:
@@ -591,36 +799,79 @@ class ReviewWidget(QWidget):
         """Leave-one-out Dice, STAPLE and the consensus layers (debounced after edits).
 
         Small images are done at once; large ones (more than ``slow_sync_max_pixels`` per
-        mask) in a thread worker, whose result is dropped if the masks changed meanwhile.
+        mask) in a background thread at a lower OS priority (one at a time: a request
+        while one runs is queued), whose result is dropped if the masks changed meanwhile.
         """
         self._slow_timer.stop()
         if self.live is None:
             return
-        stack = self.live.stack()
+        masks = [self.live.mirrors[mid] for mid in self.live.ids]
         self._slow_gen += 1
         gen = self._slow_gen
         rule = self.panel.empty_rule
-        if stack[0].size <= self.slow_sync_max_pixels:
-            self._on_slow_result(_reliability(gen, stack, rule))
+        edits = self.live.n_edits
+        if masks[0].size <= self.slow_sync_max_pixels or _no_threads():
+            res = _reliability(gen, np.stack(masks), rule)
+            res["edits"] = edits
+            self._on_slow_result(res)
             return
-        from napari.qt.threading import thread_worker
+        if self._slow_running:
+            self._slow_again = True
+            return
+        relay = self._slow_relay
+        if relay is None:
+            relay = self._slow_relay = _Relay(self)
+            relay.done.connect(self._on_slow_done)
 
-        worker = thread_worker(_reliability, start_thread=False)(gen, stack, rule)
-        worker.returned.connect(self._on_slow_result)
-        self._slow_worker = worker
-        worker.start()
+        def work() -> None:
+            _lower_thread_priority()  # the GUI thread comes first on a busy machine
+            try:
+                res = _reliability(gen, np.stack(masks), rule)
+            except Exception as exc:  # pragma: no cover - _reliability catches its own
+                res = {"gen": gen, "error": f"{type(exc).__name__}: {exc}", "loo": None,
+                       "sens": None, "spec": None, "majority": None, "staple": None}
+            res["edits"] = edits
+            try:
+                relay.done.emit(res)
+            except RuntimeError:  # the dock was deleted meanwhile
+                pass
+
+        # a daemon thread of our own (not napari's pool): it runs at a lower OS priority
+        # and never delays napari's or other docks' workers
+        self._slow_worker = threading.Thread(target=work, name="napari-iaa reliability", daemon=True)
+        self._slow_running = True
+        self._slow_worker.start()
+
+    def _on_slow_done(self, res: dict) -> None:
+        self._on_slow_result(res)
+        self._on_slow_finished()
+
+    def _on_slow_finished(self) -> None:
+        self._slow_running = False
+        self._slow_worker = None
+        if self._slow_again:
+            self._slow_again = False
+            self._slow_timer.start()
 
     def _on_slow_result(self, res: dict) -> None:
         if res["gen"] != self._slow_gen or self.live is None:
-            return  # stale: the masks changed or the case was switched meanwhile
+            return  # stale: the case was switched or a newer request was made
+        if res.get("edits", self.live.n_edits) != self.live.n_edits:
+            self._slow_again = True  # the masks changed while it ran: compute again
+            return
         if res.get("error"):
             notify_error(f"case {self.case_id}: reliability not computed ({res['error']})")
         self.panel.set_reliability(res["loo"], res["sens"], res["spec"])
         for role in ("majority", "staple"):
             arr = res[role]
             for layer in self.our_layers(role):
-                if layer.data.shape == arr.shape:
-                    layer.data = arr.astype(layer.data.dtype)
+                if layer.data.shape != arr.shape:
+                    continue
+                if not layer.visible and arr.size > self.lazy_consensus_min_pixels:
+                    self._pending_consensus[role] = arr  # applied when shown
+                    continue
+                self._pending_consensus.pop(role, None)
+                layer.data = arr.astype(layer.data.dtype)
         self.reliability_updated.emit()
 
     def _on_rule_changed(self, rule: str) -> None:
@@ -652,11 +903,17 @@ class ReviewWidget(QWidget):
         """Masks that differ from their last opened or saved state."""
         if self.live is None:
             return []
-        return [
-            mid
-            for mid, m in self.live.masks().items()
-            if mid in self._baseline and not np.array_equal(m, self._baseline[mid])
-        ]
+        out = []
+        for mid, m in self.live.masks().items():
+            base = self._baseline.get(mid)
+            # a mask not touched since its baseline was taken equals it: no comparison
+            if base is None or mid not in self.live.dirty:
+                continue
+            if base.dtype != bool:
+                base = base != 0
+            if not np.array_equal(m, base):
+                out.append(mid)
+        return out
 
     def _update_edit_label(self, exact: bool = True) -> None:
         """Show which masks have unsaved edits.
@@ -802,6 +1059,29 @@ def _reliability(gen: int, stack: np.ndarray, empty: str) -> dict:
     except Exception as exc:  # reliability is informative; never break the view
         out["error"] = f"{type(exc).__name__}: {exc}"
     return out
+
+
+class _Relay(QObject):
+    """Carries a background thread's result to the GUI thread (queued signal)."""
+
+    done = Signal(object)
+
+
+def _lower_thread_priority(niceness: int = 10) -> None:
+    """Lower the OS scheduling priority of the calling thread (Linux; else a no-op)."""
+    try:
+        import os
+
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
+    except (AttributeError, OSError):
+        pass
+
+
+def _no_threads() -> bool:
+    """``NAPARI_IAA_NO_THREADS=1``: run background work synchronously (tests, debugging)."""
+    import os
+
+    return os.environ.get("NAPARI_IAA_NO_THREADS", "") not in ("", "0")
 
 
 def _open_any(path: str | Path) -> Any:

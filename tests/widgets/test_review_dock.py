@@ -350,3 +350,125 @@ def test_ask_policy_uses_the_dialog_answer(review, synthetic_copy, monkeypatch):
     assert widget.step_case(+1) and widget.case_id == ds.ids[1]  # Save: written, moved on
     assert len(list((synthetic_copy / "masks").iterdir())) == n_before + 1
     assert len(asked) == 2 and edited in asked[0]
+
+
+# ----------------------------------------------------------------------------- large cases
+def test_large_case_opens_in_worker_with_block_mhr(review, synthetic_root, qtbot, monkeypatch):
+    """The asynchronous open path (worker + one layer per event-loop turn) and the
+    down-sampled MHR display, forced on tiny data; the matrix stays exact."""
+    monkeypatch.delenv("NAPARI_IAA_NO_THREADS", raising=False)
+    from napari_iaa.data import open_dataset
+    from napari_iaa.widgets._live import mhr_display
+
+    viewer, widget = review
+    ds = open_dataset(synthetic_root)
+    widget.async_open_min_pixels = 0
+    widget.mhr_display_max_pixels = 32 * 32
+    widget.slow_sync_max_pixels = 0
+    case = ds.load(ds.ids[2])
+    with qtbot.waitSignal(widget.case_opened, timeout=20000):
+        assert widget.show_case(case) is True
+        assert widget.live is None  # not bound yet: the worker prepares the case
+    assert widget.case_id == case.case_id
+    assert widget.live.ids == list(case.mask_ids)
+    np.testing.assert_allclose(widget.matrix(), _recomputed(widget))
+    np.testing.assert_allclose(widget.panel.matrix_values(), widget.matrix())
+    mhr = widget.our_layers("mhr")[0]
+    k = widget.live.mhr_k
+    assert k > 1 and mhr.data.shape == tuple(-(-d // k) for d in case.image.shape[:2])
+    np.testing.assert_allclose(mhr.scale, (k, k))
+    full = widget.live.mhr()
+    np.testing.assert_allclose(full, np.stack(list(widget.live.masks().values())).mean(0), atol=1e-6)
+    layer = widget.annotator_layers()[widget.live.ids[0]]
+    layer.brush_size = 21
+    with qtbot.waitSignal(widget.reliability_updated, timeout=20000):
+        layer.paint((40, 40), 1)
+        layer.paint(_lesion_center(layer), 0)
+    np.testing.assert_allclose(widget.matrix(), _recomputed(widget))
+    assert widget.live.n_resyncs == 0
+    votes = np.stack([np.asarray(lay.data) != 0 for lay in widget.annotator_layers().values()]).sum(0)
+    _, expected = mhr_display(votes, len(widget.live.ids), k)
+    np.testing.assert_allclose(mhr.data, expected, atol=1e-6)
+    assert widget.unsaved_mask_ids() == [widget.live.ids[0]]
+    # the table shows the live values cell by cell (only changed cells are redrawn)
+    from napari_iaa.widgets.agreement_panel import _fmt
+
+    m = widget.matrix()
+    for i in range(m.shape[0]):
+        for j in range(m.shape[0]):
+            assert widget.panel.matrix.item(i, j).text() == _fmt(m[i, j], 2)
+
+
+def test_mhr_display_block_means_match_full_resolution():
+    from napari_iaa.widgets._live import mhr_display, mhr_factor
+
+    rng = np.random.default_rng(0)
+    votes = rng.integers(0, 6, (23, 17)).astype(np.int16)
+    assert mhr_factor(votes.shape, 23 * 17) == 1
+    k = mhr_factor(votes.shape, 50)
+    assert k == 3
+    where, full = mhr_display(votes, 5, k)
+    assert full.shape == (8, 6)
+    assert np.isclose(full[-1, -1], votes[21:, 15:].mean() / 5)
+    assert np.isclose(full[2, 1], votes[6:9, 3:6].mean() / 5)
+    # a box update gives the same values as the whole map on the blocks it covers
+    where, part = mhr_display(votes, 5, k, (slice(4, 11), slice(16, 17)))
+    np.testing.assert_allclose(part, full[where])
+    assert where == (slice(1, 4), slice(5, 6))
+
+
+def test_large_adopted_layers_bound_in_worker(make_napari_viewer, qtbot, synthetic_root,
+                                              monkeypatch):
+    """Tagged layers from a reader/sample: a large case is prepared in a worker and its
+    full-resolution MHR layer swapped for the down-sampled display."""
+    monkeypatch.delenv("NAPARI_IAA_NO_THREADS", raising=False)
+    from napari.layers import Layer
+
+    from napari_iaa.data import open_dataset
+    from napari_iaa.widgets import ReviewWidget
+    from napari_iaa.widgets._layers import case_layer_data
+
+    ds = open_dataset(synthetic_root)
+    case = ds.load(ds.ids[1])
+    viewer = make_napari_viewer()
+    for data, meta, kind in case_layer_data(case, source=str(synthetic_root)):
+        viewer.add_layer(Layer.create(data, meta, kind))
+    widget = ReviewWidget(viewer)
+    widget.unsaved_policy = "discard"
+    widget.async_open_min_pixels = 0
+    widget.mhr_display_max_pixels = 32 * 32
+    qtbot.waitUntil(lambda: widget.live is not None, timeout=20000)
+    assert widget.live.ids == list(case.mask_ids)
+    np.testing.assert_allclose(widget.matrix(), _recomputed(widget))
+    mhr = widget.our_layers("mhr")[0]
+    assert widget.live.mhr_k > 1 and mhr.data.shape[0] < case.image.shape[0]
+    layer = widget.annotator_layers()[widget.live.ids[-1]]
+    layer.brush_size = 11
+    layer.paint((20, 70), 1)
+    np.testing.assert_allclose(widget.matrix(), _recomputed(widget))
+    assert widget.unsaved_mask_ids() == [widget.live.ids[-1]]
+
+
+def test_stroke_of_many_dabs_is_one_exact_update(review, synthetic_root):
+    """A mouse stroke delivers all its dabs in one paint event (napari's block_history);
+    overlapping paint and erase dabs must net out exactly."""
+    viewer, widget = review
+    _open(widget, synthetic_root)
+    mid = widget.live.ids[1]
+    layer = widget.annotator_layers()[mid]
+    layer.brush_size = 9
+    n0 = widget.live.n_paint_events
+    cy, cx = _lesion_center(layer)
+    with layer.block_history():
+        for k in range(6):
+            layer.paint((10 + 3 * k, 10 + 4 * k), 1)  # overlapping dabs
+        layer.paint((14, 16), 0)  # erase part of what this stroke painted
+        layer.paint((cy, cx), 0)  # and part of the original mask
+        layer.paint((cy + 2, cx + 2), 1)  # then paint some of it back
+    assert widget.live.n_paint_events == n0 + 1
+    np.testing.assert_allclose(widget.matrix(), _recomputed(widget))
+    np.testing.assert_allclose(widget.panel.matrix_values(), widget.matrix())
+    assert widget.live.n_resyncs == 0
+    np.testing.assert_array_equal(widget.live.mirrors[mid], np.asarray(layer.data) != 0)
+    stack = np.stack([np.asarray(lay.data) != 0 for lay in widget.annotator_layers().values()])
+    np.testing.assert_allclose(widget.our_layers("mhr")[0].data, stack.mean(0), atol=1e-6)
