@@ -46,6 +46,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from napari_iaa.data import Case
 from napari_iaa.predict import (
     CasePrediction,
     ModelSet,
@@ -83,34 +84,6 @@ class _NumItem(QTableWidgetItem):
         if math.isnan(b):
             return True
         return a < b
-
-
-class _SimpleCase:
-    """A case built from viewer layers (when no review dock is open)."""
-
-    def __init__(self, case_id: str, image: np.ndarray, masks: dict[str, np.ndarray]) -> None:
-        self.case_id = case_id
-        self.image = image
-        self.masks = masks
-        self.raters = {k: k for k in masks}
-        self.meta: dict[str, Any] = {}
-
-    @property
-    def mask_ids(self) -> list[str]:
-        return list(self.masks)
-
-    @property
-    def n_masks(self) -> int:
-        return len(self.masks)
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return tuple(np.asarray(self.image).shape[:2])
-
-    def stack(self) -> np.ndarray:
-        if not self.masks:
-            return np.zeros((0, *self.shape), dtype=bool)
-        return np.stack([self.masks[k] for k in self.masks])
 
 
 class PredictionsWidget(QWidget):
@@ -363,12 +336,12 @@ class PredictionsWidget(QWidget):
                 out.append(layer)
         return out
 
-    def _case_from_layers(self) -> _SimpleCase | None:
+    def _case_from_layers(self) -> Case | None:
         img = self._image_layer()
         if img is None:
             return None
         masks = {layer.name: np.asarray(layer.data) > 0 for layer in self._annotator_layers(img)}
-        return _SimpleCase(img.name, np.asarray(img.data), masks)
+        return Case(img.name, np.asarray(img.data), masks)
 
     def _layers_changed(self, *_: Any) -> None:
         from napari.layers import Labels
@@ -922,17 +895,11 @@ def _review_case(review: Any) -> Any:
     images = our("image")
     if not images:
         return None
-    try:
-        from napari_iaa.data.case import rater_of
-    except ImportError:  # pragma: no cover
-        def rater_of(mask_id: str) -> str:
-            return mask_id.split("#")[0]
     layers = ann()
     masks = {mid: np.asarray(layer.data) > 0 for mid, layer in layers.items()}
-    case = _SimpleCase(str(getattr(review, "case_id", None) or images[0].name),
-                       np.asarray(images[0].data), masks)
-    case.raters = {mid: rater_of(mid) for mid in masks}
-    return case
+    # Case fills raters from the mask ids ("A04#2" -> "A04")
+    return Case(str(getattr(review, "case_id", None) or images[0].name),
+                np.asarray(images[0].data), masks)
 
 
 def _empty_rule(review: Any) -> str:
