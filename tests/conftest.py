@@ -58,3 +58,20 @@ def lidc_root(tmp_path_factory) -> Path:
             if member.isfile() or member.isdir():
                 tar.extract(member, out, filter="data")
     return out / "LIDC-IDRI-slices"
+
+
+@pytest.fixture
+def error_log():
+    """Messages of napari error notifications emitted during the test."""
+    from napari.utils.notifications import NotificationSeverity, notification_manager
+
+    got: list[str] = []
+
+    def _on(event):
+        n = event.value if hasattr(event, "value") else event
+        if getattr(n, "severity", None) == NotificationSeverity.ERROR:
+            got.append(str(n.message))
+
+    notification_manager.notification_ready.connect(_on)
+    yield got
+    notification_manager.notification_ready.disconnect(_on)

@@ -14,8 +14,8 @@ FORBIDDEN = ["torch", "qtpy", "PyQt5", "napari", "timm", "magicgui"]
 @pytest.mark.parametrize("module", CORE)
 def test_core_room_imports_no_gui_or_torch(module):
     code = (
-        "import sys, importlib; importlib.import_module(%r); "
-        "bad = [m for m in %r if m in sys.modules]; print(','.join(bad))" % (module, FORBIDDEN)
+        f"import sys, importlib; importlib.import_module({module!r}); "
+        f"bad = [m for m in {FORBIDDEN!r} if m in sys.modules]; print(','.join(bad))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "", f"{module} pulls in {out.stdout.strip()}"

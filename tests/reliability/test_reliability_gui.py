@@ -11,22 +11,6 @@ pytestmark = pytest.mark.gui
 
 
 @pytest.fixture
-def errors():
-    from napari.utils.notifications import NotificationSeverity, notification_manager
-
-    got: list[str] = []
-
-    def on(event):
-        n = event.value if hasattr(event, "value") else event
-        if getattr(n, "severity", None) == NotificationSeverity.ERROR:
-            got.append(str(n.message))
-
-    notification_manager.notification_ready.connect(on)
-    yield got
-    notification_manager.notification_ready.disconnect(on)
-
-
-@pytest.fixture
 def dock(make_napari_viewer):
     from napari_iaa.widgets import ReviewWidget
 
@@ -37,7 +21,7 @@ def dock(make_napari_viewer):
     return viewer, widget
 
 
-def test_review_dock_survives_every_bad_case(dock, errors, tmp_path, huge_png, qtbot):
+def test_review_dock_survives_every_bad_case(dock, error_log, tmp_path, huge_png, qtbot):
     viewer, widget = dock
     zoo = _build_zoo(tmp_path / "zoo", huge_png)
     panel = widget.dataset_panel
@@ -49,8 +33,8 @@ def test_review_dock_survives_every_bad_case(dock, errors, tmp_path, huge_png, q
            "bad_image_zero": str(zoo / "bad_image_zero" / "image.png"),
            "huge_image": str(zoo / "huge_image" / "image.png")}
     for case in sorted(GOOD):
-        errors.clear()
-        assert widget.open_case(case), errors
+        error_log.clear()
+        assert widget.open_case(case), error_log
         assert widget.case_id == case and widget.live is not None
         n = len(GOOD[case][0])
         assert len(widget.annotator_layers()) == n
@@ -59,9 +43,9 @@ def test_review_dock_survives_every_bad_case(dock, errors, tmp_path, huge_png, q
             assert m.shape == (n, n) and np.allclose(m, m.T, equal_nan=True)
     shown = widget.case_id
     for case, path in sorted(bad.items()):
-        errors.clear()
+        error_log.clear()
         assert not widget.open_case(case)
-        assert errors and path in errors[-1], (case, errors)
+        assert error_log and path in error_log[-1], (case, error_log)
         assert widget.case_id == shown and widget.live is not None  # still on the last good case
     # the table scored the good cases and marked the bad ones unreadable
     df = panel.model.frame().set_index("case_id")
@@ -74,12 +58,12 @@ def test_review_dock_survives_every_bad_case(dock, errors, tmp_path, huge_png, q
             assert df.loc[case, "IAA"] == pytest.approx(expected)
 
 
-def test_review_dock_refuses_unreadable_dataset_with_message(dock, errors, tmp_path):
+def test_review_dock_refuses_unreadable_dataset_with_message(dock, error_log, tmp_path):
     _viewer, widget = dock
     csv = tmp_path / "manifest.csv"
     csv.write_bytes("case_id,image,annotator,mask\nä,a.png,A,m.png\n".encode("latin-1"))
     assert not widget.open_dataset(str(csv))
-    assert errors and str(csv) in errors[-1] and "UTF-8" in errors[-1]
+    assert error_log and str(csv) in error_log[-1] and "UTF-8" in error_log[-1]
     assert not widget.open_dataset(str(tmp_path / "does not exist"))
-    assert str(tmp_path / "does not exist") in errors[-1]
+    assert str(tmp_path / "does not exist") in error_log[-1]
     assert widget.dataset is None

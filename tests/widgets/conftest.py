@@ -28,23 +28,6 @@ def synthetic_copy(synthetic_root, tmp_path) -> Path:
 
 
 @pytest.fixture
-def error_log():
-    """Messages of napari error notifications emitted during the test."""
-    from napari.utils.notifications import NotificationSeverity, notification_manager
-
-    got: list[str] = []
-
-    def _on(event):
-        n = event.value if hasattr(event, "value") else event
-        if getattr(n, "severity", None) == NotificationSeverity.ERROR:
-            got.append(str(n.message))
-
-    notification_manager.notification_ready.connect(_on)
-    yield got
-    notification_manager.notification_ready.disconnect(_on)
-
-
-@pytest.fixture
 def review(make_napari_viewer, qtbot):
     """A viewer with the review dock (not yet on a data set)."""
     from napari_iaa.widgets import ReviewWidget
