@@ -18,19 +18,29 @@ from typing import Any
 __all__ = ["ship", "metrics_rows", "metrics_table"]
 
 
-def ship(names: Sequence[str], src: str | Path, dest: str | Path) -> list[Path]:
-    """Copy checkpoints ``names`` from ``src`` to ``dest`` and verify they load."""
-    from napari_iaa.models.checkpoint import load_checkpoint
+def ship(
+    names: Sequence[str], src: str | Path, dest: str | Path, half: bool = False
+) -> list[Path]:
+    """Copy checkpoints ``names`` from ``src`` to ``dest`` and verify they load.
+
+    With ``half`` the floating-point weights are stored as float16 (half the size; the
+    loader casts them back to the network's float32), the card notes it in ``extra``.
+    """
+    from napari_iaa.models.checkpoint import load_checkpoint, save_checkpoint
 
     src, dest = Path(src), Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     out = []
     for n in names:
-        load_checkpoint(src / f"{n}.json")  # refuse a bad source before touching dest
-        for suffix in (".safetensors", ".json"):
-            tmp = dest / f".{n}{suffix}.tmp"
-            shutil.copyfile(src / f"{n}{suffix}", tmp)
-            tmp.replace(dest / f"{n}{suffix}")
+        model, card = load_checkpoint(src / f"{n}.json")  # refuse a bad source first
+        if half:
+            card.extra = {**(card.extra or {}), "stored_dtype": "float16"}
+            save_checkpoint(model.half(), card, dest / n)
+        else:
+            for suffix in (".safetensors", ".json"):
+                tmp = dest / f".{n}{suffix}.tmp"
+                shutil.copyfile(src / f"{n}{suffix}", tmp)
+                tmp.replace(dest / f"{n}{suffix}")
         load_checkpoint(dest / f"{n}.json")
         out.append(dest / f"{n}.json")
     return out
@@ -88,10 +98,11 @@ def main(argv: list[str] | None = None) -> int:  # noqa: D103
     ap = argparse.ArgumentParser(prog="python -m training.export")
     ap.add_argument("--from", dest="src", required=True)
     ap.add_argument("--to", dest="dest", default=None)
+    ap.add_argument("--half", action="store_true", help="store weights as float16")
     ap.add_argument("names", nargs="+")
     a = ap.parse_args(argv)
     if a.dest:
-        cards = ship(a.names, a.src, a.dest)
+        cards = ship(a.names, a.src, a.dest, half=a.half)
     else:
         cards = [Path(a.src) / f"{n}.json" for n in a.names]
     print(metrics_table(cards))
