@@ -29,6 +29,22 @@ from napari_iaa.errors import ConfigError, ShapeMismatchError
 __all__ = ["AgreementTracker"]
 
 
+def _sorted_unique(a: np.ndarray) -> np.ndarray:
+    """Sorted distinct values of a 1-D index array.
+
+    A sort and a neighbour comparison: numpy >= 2.3's ``np.unique`` takes a hash-table path
+    that is ~10x slower on a brush stroke's 10^4 indices; sorted indices also make the
+    gathers from the other masks walk memory in order.
+    """
+    if a.size < 2:
+        return a
+    a = np.sort(a)
+    keep = np.empty(a.size, dtype=bool)
+    keep[0] = True
+    np.not_equal(a[1:], a[:-1], out=keep[1:])
+    return a if keep.all() else a[keep]
+
+
 class AgreementTracker:
     """Per-mask foreground counts and pairwise intersection counts, kept up to date.
 
@@ -244,10 +260,8 @@ class AgreementTracker:
         new_fg = new != 0
         gained = flat[new_fg & ~old_fg]
         lost = flat[old_fg & ~new_fg]
-        if gained.size > 1:
-            gained = np.unique(gained)
-        if lost.size > 1:
-            lost = np.unique(lost)
+        gained = _sorted_unique(gained)
+        lost = _sorted_unique(lost)
         if gained.size and lost.size and np.intersect1d(gained, lost, assume_unique=True).size:
             raise ConfigError(
                 f"update of mask {mask_id!r}: a pixel is listed twice with conflicting "
