@@ -11,6 +11,7 @@ It can be saved to / loaded from an ``.npz`` cache (``allow_pickle=False``).
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -24,6 +25,8 @@ from torch.utils.data import Dataset as TorchDataset
 
 from napari_iaa.errors import DatasetError
 from training.augmentation import Augment
+
+_log = logging.getLogger("training")
 
 __all__ = [
     "CaseCache",
@@ -246,7 +249,8 @@ def build_cache(
     def load_one(cid: str):
         try:
             case = ds.load(cid, strict=False)
-        except Exception:  # noqa: BLE001 - a bad case is skipped, the rest trains
+        except Exception as exc:  # noqa: BLE001 - a bad case is skipped, the rest trains
+            _log.warning("skipped case %s: %s", cid, exc)  # IAAError messages name the file
             return None
         if case.n_masks == 0:
             return None
