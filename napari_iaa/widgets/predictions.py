@@ -437,8 +437,6 @@ class PredictionsWidget(QWidget):
                 notify_error("no model chosen: pick at least one model in the Models tab")
             self.case_progress.setFormat("no model chosen")
             return
-        from napari.qt.threading import create_worker
-
         empty = _empty_rule(self.review)
         get_models = self._get_models
 
@@ -455,13 +453,29 @@ class PredictionsWidget(QWidget):
         self.case_progress.setValue(0)
         self.case_progress.setFormat("starting…")
         self.predict_button.setEnabled(False)
+        self.case_worker = self._start_worker(
+            job, "prediction", self._on_case_yield, self._show_prediction, self._case_done
+        )
+
+    def _start_worker(
+        self,
+        job: Callable[[], Any],
+        what: str,
+        on_yield: Callable[[Any], None] | None,
+        on_return: Callable[[Any], None],
+        on_finish: Callable[[], None],
+    ) -> Any:
+        """Run generator ``job`` in a napari thread worker; errors become notifications."""
+        from napari.qt.threading import create_worker
+
         w = create_worker(job, _start_thread=False, _ignore_errors=True)
-        w.yielded.connect(self._on_case_yield)
-        w.returned.connect(self._show_prediction)
-        w.errored.connect(lambda exc: self._fail("prediction", exc))
-        w.finished.connect(self._case_done)
-        self.case_worker = w
+        if on_yield is not None:
+            w.yielded.connect(on_yield)
+        w.returned.connect(on_return)
+        w.errored.connect(lambda exc: self._fail(what, exc))
+        w.finished.connect(on_finish)
         w.start()
+        return w
 
     def _on_case_yield(self, msg: tuple[Any, ...]) -> None:
         if msg[0] == "device":
@@ -621,8 +635,6 @@ class PredictionsWidget(QWidget):
         if self.quality_worker is not None:
             self._pending_quality.append((masks, case, annotators))  # after the running one
             return
-        from napari.qt.threading import create_worker
-
         get_models = self._get_models
         image = case.image
 
@@ -647,12 +659,9 @@ class PredictionsWidget(QWidget):
                     out[k] = (q.get(k, math.nan), actual, "(layer vs. majority)")
             return out
 
-        w = create_worker(job, _start_thread=False, _ignore_errors=True)
-        w.returned.connect(self._show_quality)
-        w.errored.connect(lambda exc: self._fail("quality", exc))
-        w.finished.connect(self._quality_done)
-        self.quality_worker = w
-        w.start()
+        self.quality_worker = self._start_worker(
+            job, "quality", None, self._show_quality, self._quality_done
+        )
 
     def _show_quality(self, scores: dict[str, tuple[float, float, str]]) -> None:
         self.quality_table.setSortingEnabled(False)
@@ -695,8 +704,6 @@ class PredictionsWidget(QWidget):
         if "iaa" not in dict(key[0]):
             notify_error("no IAA model chosen: pick one in the Models tab")
             return
-        from napari.qt.threading import create_worker
-
         stop = self._triage_stop
         stop.clear()
         get_models = self._get_models
@@ -735,13 +742,9 @@ class PredictionsWidget(QWidget):
         self.triage_progress.setFormat("reading folder…")
         self.triage_button.setEnabled(False)
         self.triage_cancel.setEnabled(True)
-        w = create_worker(job, _start_thread=False, _ignore_errors=True)
-        w.yielded.connect(self._on_triage_yield)
-        w.returned.connect(self._triage_returned)
-        w.errored.connect(lambda exc: self._fail("triage", exc))
-        w.finished.connect(self._triage_done)
-        self.triage_worker = w
-        w.start()
+        self.triage_worker = self._start_worker(
+            job, "triage", self._on_triage_yield, self._triage_returned, self._triage_done
+        )
 
     def cancel_triage(self) -> None:
         """Stop the triage after the current batch (rows so far stay)."""
