@@ -2,10 +2,10 @@
 
 One function per input kind so that training and the plugin feed models identically:
 
-- :func:`prepare_image` / :func:`prepare_image_array`: any 2D grey/RGB/RGBA image
+- :func:`prepare_image`: any 2D grey/RGB/RGBA image
   (uint8, other integers, bool or float) -> ``(3, H, W)`` float32, resized with
   antialiasing, normalised with the card's mean/std.
-- :func:`quality_input` / :func:`quality_input_array`: EvanySeg input: crop around the
+- :func:`quality_input`: EvanySeg input: crop around the
   mask's bounding box with a margin (whole image if the mask is empty), blend the mask into
   the red channel, then as above.
 - :func:`resize_map`, :func:`resize_mask`: maps and masks to a size (targets, outputs).
@@ -27,11 +27,9 @@ from napari_iaa.models.card import IMAGENET_MEAN, IMAGENET_STD
 __all__ = [
     "to_float_rgb",
     "prepare_image",
-    "prepare_image_array",
     "quality_crop_box",
     "blend_mask",
     "quality_input",
-    "quality_input_array",
     "resize_map",
     "resize_mask",
     "normalise",
@@ -151,16 +149,6 @@ def prepare_image(
     return normalise(x, mean, std).contiguous()
 
 
-def prepare_image_array(
-    image: np.ndarray,
-    size: Size,
-    mean: Sequence[float] | None = IMAGENET_MEAN,
-    std: Sequence[float] | None = IMAGENET_STD,
-) -> np.ndarray:
-    """As :func:`prepare_image`, as a numpy ``(3, H, W)`` float32 array."""
-    return prepare_image(image, size, mean, std).numpy()
-
-
 def quality_crop_box(
     mask: np.ndarray, margin: float = 0.15
 ) -> tuple[int, int, int, int]:
@@ -221,19 +209,6 @@ def quality_input(
     x = torch.from_numpy(np.ascontiguousarray(crop.transpose(2, 0, 1)))
     x = _resize_chw(x, _size(size)).clamp_(0.0, 1.0)
     return normalise(x, mean, std).contiguous()
-
-
-def quality_input_array(
-    image: np.ndarray,
-    mask: np.ndarray,
-    size: Size,
-    margin: float = 0.15,
-    mean: Sequence[float] | None = IMAGENET_MEAN,
-    std: Sequence[float] | None = IMAGENET_STD,
-    alpha: float = 0.5,
-) -> np.ndarray:
-    """As :func:`quality_input`, as a numpy ``(3, H, W)`` float32 array."""
-    return quality_input(image, mask, size, margin, mean, std, alpha).numpy()
 
 
 def resize_map(values: np.ndarray | torch.Tensor, size: Size) -> np.ndarray:

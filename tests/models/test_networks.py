@@ -15,10 +15,8 @@ from napari_iaa.models import (
     build_model,
     expected_fraction,
     prepare_image,
-    prepare_image_array,
     quality_crop_box,
     quality_input,
-    quality_input_array,
     register_architecture,
     resize_map,
     resize_mask,
@@ -123,7 +121,7 @@ def test_prepare_image_dtypes_and_channels(image):
     x = prepare_image(image, (16, 20), mean=None, std=None)
     assert x.shape == (3, 16, 20) and x.dtype == torch.float32
     torch.testing.assert_close(x, torch.ones_like(x))
-    a = prepare_image_array(image, 16)
+    a = prepare_image(image, 16).numpy()
     assert a.shape == (3, 16, 16) and isinstance(a, np.ndarray)
 
 
@@ -150,7 +148,7 @@ def test_quality_crop_and_blend():
     y0, y1, x0, x1 = quality_crop_box(mask, margin=0.5)
     assert y0 < 40 and y1 > 60 and x0 < 20 and x1 > 30
     assert (y0, y1, x0, x1) == (29, 71, 14, 36)
-    a = quality_input_array(img, mask, 32, mean=None, std=None)
+    a = quality_input(img, mask, 32, mean=None, std=None).numpy()
     assert a.shape == (3, 32, 32)
     assert a[0].max() == pytest.approx(0.5)  # mask blended into red with alpha 0.5
     assert a[1].max() == 0 and a[2].max() == 0
