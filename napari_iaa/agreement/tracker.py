@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from napari_iaa.agreement import _kernels
 from napari_iaa.agreement._counts import pairwise_counts, row_counts
 from napari_iaa.agreement.metrics import (
     EmptyRule,
@@ -76,6 +77,22 @@ class AgreementTracker:
         self._counts = np.zeros(len(ids), np.int64)
         self._inter = np.zeros((len(ids), len(ids)), np.int64)
         self.recompute()
+        self._prime_kernels()
+
+    def _prime_kernels(self) -> None:
+        """Compile (or load from numba's cache) the stroke kernels for this many masks now.
+
+        The tracker is usually built in a worker thread; without this the first brush
+        stroke would compile on the GUI thread. A no-op edit of one pixel does it.
+        """
+        flats = self._byte_flats()
+        if flats is None or not flats or flats[0].size == 0:
+            return
+        empty = np.zeros(0, np.intp)
+        _kernels.row_delta(flats, 0, empty, empty, np.zeros(len(flats), np.int64))
+        one = np.zeros(1, np.bool_)
+        _kernels.box_delta(flats, 0, np.zeros(1, np.int64), 1, np.ones((1, 1), np.bool_),
+                           one, one, False, np.zeros(len(flats), np.int64))
 
     # ------------------------------------------------------------------ state
     @property
@@ -106,6 +123,21 @@ class AgreementTracker:
             return self._ids.index(str(mask_id))
         except ValueError:
             raise ConfigError(f"unknown mask id {mask_id!r}; known: {self._ids}") from None
+
+    def _byte_flats(self) -> tuple[np.ndarray, ...] | None:
+        """Flat uint8 views of all masks for the compiled gather, or None.
+
+        Only when numba is available and every mask is a C-contiguous one-byte array (bool,
+        uint8, int8: napari's Labels of a binary mask); views, never copies.
+        """
+        if not _kernels.AVAILABLE:
+            return None
+        out = []
+        for a in self._arrays:
+            if a.dtype.itemsize != 1 or a.dtype.kind not in "biu" or not a.flags.c_contiguous:
+                return None
+            out.append(a.reshape(-1).view(np.uint8))
+        return tuple(out)
 
     @staticmethod
     def _flat_view(a: np.ndarray) -> np.ndarray | None:
@@ -204,6 +236,16 @@ class AgreementTracker:
             return
         self._counts[i] += ng - nl
         self._inter[i, i] = self._counts[i]
+        flats = self._byte_flats()
+        if flats is not None:  # one compiled gather over all the other masks
+            delta = np.zeros(len(flats), np.int64)
+            _kernels.row_delta(
+                flats, i, np.asarray(gained, np.intp), np.asarray(lost, np.intp), delta
+            )
+            delta[i] = 0
+            self._inter[i, :] += delta
+            self._inter[:, i] += delta
+            return
         for j, a in enumerate(self._arrays):
             if j == i:
                 continue
@@ -322,6 +364,11 @@ class AgreementTracker:
             slice(s, s + st * n, st) if n else slice(s, s)
             for s, st, n in zip(starts, steps, lens, strict=True)
         )
+        flats = self._byte_flats()
+        if flats is not None and lens and all(lens):
+            self._update_box_compiled(flats, i, starts, steps, lens, box, old_values,
+                                      new_values, region_mask)
+            return
         if region_mask is None:
             old = np.asarray(old_values)
             if old.shape != lens:
@@ -364,6 +411,61 @@ class AgreementTracker:
             return np.ravel_multi_index(glob, self._shape)
 
         self._apply(i, to_flat(gained_box), to_flat(lost_box))
+
+    def _update_box_compiled(self, flats, i, starts, steps, lens, box, old_values, new_values,
+                             region_mask) -> None:
+        """``update_region`` in one compiled pass over the box (no index arrays)."""
+        n_box = int(np.prod(lens))
+        if region_mask is None:
+            rm = np.ones((n_box // lens[-1], lens[-1]), np.bool_)
+            k = n_box
+            old = np.asarray(old_values)
+            old = (old.reshape(-1) if old.shape == lens else np.broadcast_to(old, lens).reshape(-1))
+        else:
+            rm = np.asarray(region_mask, bool)
+            if rm.shape != lens:
+                raise ConfigError(f"region_mask has shape {rm.shape}, the region has {lens}")
+            rm = rm.reshape(-1, lens[-1])
+            k = int(np.count_nonzero(rm))
+            old = np.asarray(old_values).reshape(-1) if np.ndim(old_values) else np.asarray([old_values])
+            if old.size == 1 and k != 1:
+                old = np.broadcast_to(old, (k,))
+        if new_values is None:
+            cur = np.asarray(self._arrays[i][box])
+            new = cur.reshape(-1) if region_mask is None else cur[np.asarray(region_mask, bool)]
+            scalar = False
+        elif np.ndim(new_values) == 0:
+            new, scalar = np.asarray([new_values]), True
+        else:
+            new = np.asarray(new_values).reshape(-1)
+            scalar = new.size == 1 and k != 1
+        if old.size != k or (not scalar and new.size != k):
+            raise ConfigError(
+                f"update_region: {k} pixels in the region but {old.size} old and "
+                f"{new.size} new values"
+            )
+        # flat offset of the first pixel of every box row (all axes but the last)
+        strides = np.array(
+            [int(np.prod(self._shape[d + 1:])) for d in range(len(self._shape))], np.int64
+        )
+        outer = np.zeros(1, np.int64)
+        for d in range(len(lens) - 1):
+            ax = (starts[d] + steps[d] * np.arange(lens[d], dtype=np.int64)) * strides[d]
+            outer = (outer[:, None] + ax[None, :]).reshape(-1)
+        row_off = outer + starts[-1] * strides[-1]
+        # foreground as bool (one compiled signature per number of masks, whatever the
+        # dtypes of the payload); O(pixels written), small next to the gathers
+        delta = np.zeros(len(flats), np.int64)
+        _kernels.box_delta(flats, i, row_off, int(steps[-1]), np.ascontiguousarray(rm),
+                           np.not_equal(old, 0), np.not_equal(new, 0), scalar, delta)
+        if not delta.any():
+            return
+        self._counts[i] += delta[i]
+        self._inter[i, i] = self._counts[i]
+        d = delta.copy()
+        d[i] = 0
+        self._inter[i, :] += d
+        self._inter[:, i] += d
 
     def update_from_history(self, mask_id: str, atoms: Any) -> None:
         """Apply napari Labels paint-event history atoms, in order.
