@@ -1,12 +1,16 @@
 """Inference on the CPU: our predictors vs a bare timm forward of the same backbone.
 
-Per case (one 1024 x 768 RGB image): predicted IAA (IAAPredictor.predict), the MHR map
-(MHRPredictor.predict, calibrated when the card has a calibrator) and the quality of one
-mask (QualityPredictor.predict). Baseline: ``timm.create_model(backbone,
-pretrained=False, num_classes=0)`` forward on an already prepared tensor at the same
-input size, under ``torch.no_grad``. Target (issue 6): our overhead within 10 % of it.
-Batched triage throughput: ``IAAPredictor.predict_many(batch_size=16)`` vs bare batched
-forwards. Untrained weights (speed does not depend on them).
+Per case (one 1024 x 768 RGB image): predicted IAA (IAAPredictor.predict), the calibrated
+MHR map (MHRPredictor.predict with the isotonic calibrator of the shipped mhr-lidc card,
+map at 1024 x 768) and the quality of one mask (QualityPredictor.predict). Baseline:
+``timm.create_model(backbone, pretrained=False, num_classes=0)`` forward on an already
+prepared tensor at the same input size, under ``torch.no_grad``. Target (issue 6): our
+overhead within 10 % of it. The MHR network carries a U-Net decoder, which is part of the
+model rather than overhead, so the MHR map is also measured against a second baseline, the
+bare forward of our own network (``model(x)`` on a ready tensor under ``torch.no_grad``);
+the decoder's own cost is that forward minus the backbone's. Batched triage throughput:
+``IAAPredictor.predict_many(batch_size=16)`` vs bare batched forwards. Contenders alternate
+run by run. Untrained weights (speed does not depend on them).
 
     python benchmarks/bench_inference.py [--quick] [--backbone resnet18] [--size 224]
 """
@@ -14,7 +18,10 @@ forwards. Untrained weights (speed does not depend on them).
 from __future__ import annotations
 
 import argparse
+import json
+import statistics
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +36,30 @@ from _common import (  # noqa: E402
     timeit_pair,
     write_results,
 )
+
+
+def timeit_alternating(fns, repeats: int, warmup: int = 1) -> list[dict[str, float]]:
+    """Time several contenders round-robin (a, b, c, a, b, c, ...) like ``timeit_pair``."""
+    for _ in range(warmup):
+        for fn in fns:
+            fn()
+    times: list[list[float]] = [[] for _ in fns]
+    for _ in range(repeats):
+        for fn, ts in zip(fns, times):
+            t0 = time.perf_counter()
+            fn()
+            ts.append(time.perf_counter() - t0)
+    return [{"median_s": statistics.median(ts), "min_s": min(ts), "max_s": max(ts),
+             "repeats": repeats} for ts in times]
+
+
+def _shipped_calibrator() -> dict | None:
+    """The isotonic calibrator of the shipped mhr-lidc card (None if absent)."""
+    card = Path(__file__).resolve().parent.parent / "sample_data" / "models" / "mhr-lidc.json"
+    try:
+        return json.loads(card.read_text()).get("calibrator")
+    except (OSError, ValueError):
+        return None
 
 
 def main(argv=None) -> int:
@@ -54,7 +85,7 @@ def main(argv=None) -> int:
         return not_measured("inference", [{"what": "inference latency", "status": "not measured"}],
                             f"needs napari_iaa.models predictors ({exc})")
     reps = 3 if args.quick else 15
-    n_batch = 16 if args.quick else 64
+    n_batch = 32 if args.quick else 64  # >= 2 batches: the next one is prepared during a forward
     rng = np.random.default_rng(0)
     image = rng.integers(0, 255, (768, 1024, 3), dtype=np.uint8)
     mask = np.zeros((768, 1024), bool)
@@ -97,11 +128,25 @@ def main(argv=None) -> int:
     rows.append({"what": "  of which preprocessing (prepare_image)", "ours": fmt_time(prep["median_s"]),
                  "note": "resizing the full image to the input size; the bare forward gets a ready tensor"})
 
-    card_m = ModelCard(name="bench-mhr", task="mhr", backbone=args.backbone, input_size=s, n_levels=4)
-    mhr = MHRPredictor(build_model(card_m), card_m, device="cpu")
-    ours, base_m = timeit_pair(lambda: mhr.predict(image), lambda: bare_fwd(bare, x1), reps)
-    add("MHR map per case (U-Net decoder, 4 levels)", ours, base_m, "bare forward",
-        "includes the decoder and resizing the map to 1024x768")
+    card_m = ModelCard(name="bench-mhr", task="mhr", backbone=args.backbone, input_size=s, n_levels=4,
+                       calibrator=_shipped_calibrator())
+    mhr_net = build_model(card_m)
+    mhr = MHRPredictor(mhr_net, card_m, device="cpu")
+    ours, base_m, net_m = timeit_alternating(
+        [lambda: mhr.predict(image), lambda: bare_fwd(bare, x1), lambda: bare_fwd(mhr_net, x1)], reps)
+    cal_note = "isotonic (shipped mhr-lidc)" if mhr.calibrator is not None else "no calibrator"
+    add("MHR map per case (U-Net decoder, 4 levels)", ours, base_m, "bare backbone forward",
+        f"includes the decoder, resizing the map to 1024x768 and calibration ({cal_note})")
+    recs[-1]["target_applies"] = False
+    rows[-1]["target <= +10 %"] = "n/a (decoder)"
+    add("MHR map per case: pipeline overhead", ours, net_m, "bare forward of our network",
+        "our network's own model(x) on a ready tensor: what the pipeline adds")
+    dec = net_m["median_s"] - base_m["median_s"]
+    recs.append({"what": "of which: decoder (network forward - backbone forward)",
+                 "ours": {"median_s": dec}, "network_forward": net_m, "backbone_forward": base_m})
+    rows.append({"what": "  of which the decoder's own cost", "ours": fmt_time(dec),
+                 "note": f"network forward {fmt_time(net_m['median_s'])} - backbone forward "
+                         f"{fmt_time(base_m['median_s'])}"})
 
     card_q = ModelCard(name="bench-q", task="quality", backbone=args.backbone, input_size=s)
     try:
@@ -122,12 +167,13 @@ def main(argv=None) -> int:
             bare_fwd(bare, xb)
 
     ours_b, base_b = timeit_pair(lambda: iaa.predict_many(images, batch_size=16), bare_batches,
-                                 1 if args.quick else 3)
+                                 2 if args.quick else 3)
     add(f"IAA triage, {n_batch} images, batch 16", ours_b, base_b, "bare batched forward")
     recs[-1]["images_per_s"] = n_batch / ours_b["median_s"]
     recs[-1]["baseline_images_per_s"] = n_batch / base_b["median_s"]
     rows[-1]["note"] = (f"{n_batch / ours_b['median_s']:.1f} img/s vs {n_batch / base_b['median_s']:.1f} img/s; "
-                        "ours includes resizing each 1024x768 image")
+                        "ours includes resizing each 1024x768 image, the next batch in a worker "
+                        "thread during the forward (the first batch cannot overlap)")
 
     print(f"\nInference on CPU ({args.backbone} at {args.size}x{args.size}, torch threads "
           f"{torch.get_num_threads()}, median of {reps}):")
@@ -135,8 +181,10 @@ def main(argv=None) -> int:
     summary = [{"what": f"inference: {r['what']} ({args.backbone} {args.size}px, CPU)",
                 "figure": fmt_time(r["ours"]["median_s"]),
                 "baseline": f"{r['baseline_name']} {fmt_time(r['baseline']['median_s'])}",
-                "ratio": fmt_ratio(r["ratio"]), "target": "<= 1.10x",
-                "met": "yes" if r["ratio"] <= 1.10 else "NO"} for r in recs if "ratio" in r]
+                "ratio": fmt_ratio(r["ratio"]),
+                "target": "<= 1.10x" if r.get("target_applies", True) else "n/a (decoder)",
+                "met": ("yes" if r["ratio"] <= 1.10 else "NO") if r.get("target_applies", True)
+                else "-"} for r in recs if "ratio" in r]
     write_results("inference", {"quick": args.quick, "backbone": args.backbone, "size": args.size,
                                 "threads": torch.get_num_threads(), "records": recs, "summary": summary,
                                 "status": "ok"})

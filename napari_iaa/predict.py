@@ -18,6 +18,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -547,36 +548,23 @@ def predict_dataset(
     total = len(ids)
     done = 0
     bs = max(1, int(batch_size))
-    for start in range(0, total, bs):
-        if stop():
-            return pd.DataFrame(rows, columns=CSV_COLUMNS)
-        batch_ids = ids[start:start + bs]
-        cases = []
-        for cid in batch_ids:
-            try:
-                cases.append(dataset.load(cid))
-            except IAAError as exc:
-                _warn(f"skipping {cid}: {exc}")
-        iaa_vals = (
-            predict_iaa_images(models.iaa, [c.image for c in cases], bs)
-            if models.iaa is not None and cases else [math.nan] * len(cases)
-        )
-        sub = ModelSet(mhr=models.mhr, quality=models.quality, device=models.device)
-        for case, piaa in zip(cases, iaa_vals):
-            pred = predict_case(case, sub, empty=empty, with_ece=False)
-            pred.predicted_iaa = piaa
-            map_name = ""
-            if maps is not None and pred.mhr_calibrated is not None:
-                map_path = maps / f"{_safe_name(pred.case_id)}_mhr.png"
-                _save_map(map_path, pred.mhr_calibrated)
-                map_name = str(map_path)
-            rows.extend(pred.rows(map_name))
-            done += 1
-            if progress is not None:
-                progress(done, total)
-        if progress is not None and not cases:
-            done += len(batch_ids)
-            progress(done, total)
+    # the next batch of cases is read in a worker thread while this one is predicted
+    loader = ThreadPoolExecutor(1, thread_name_prefix="napari-iaa-read")
+    pending = loader.submit(_load_cases, dataset, ids[:bs]) if total else None
+    try:
+        for start in range(0, total, bs):
+            if stop():
+                return pd.DataFrame(rows, columns=CSV_COLUMNS)
+            batch_ids = ids[start:start + bs]
+            cases = pending.result() if pending is not None else []
+            nxt = ids[start + bs:start + 2 * bs]
+            pending = loader.submit(_load_cases, dataset, nxt) if nxt else None
+            done = _predict_batch(cases, batch_ids, models, bs, empty, maps, rows, done, total,
+                                  progress)
+    finally:
+        if pending is not None:
+            pending.cancel()
+        loader.shutdown(wait=True)
     df = pd.DataFrame(rows, columns=CSV_COLUMNS)
     if world == 1:
         _write_csv_atomic(df, out_csv)
@@ -586,6 +574,44 @@ def predict_dataset(
     if rank != 0:
         return df
     return _merge_parts(out_csv, world, list(dataset.ids), merge_timeout)
+
+
+def _load_cases(dataset: Any, batch_ids: Sequence[str]) -> list[Any]:
+    """Read the cases of one batch; unreadable ones are skipped with a warning."""
+    cases = []
+    for cid in batch_ids:
+        try:
+            cases.append(dataset.load(cid))
+        except IAAError as exc:
+            _warn(f"skipping {cid}: {exc}")
+    return cases
+
+
+def _predict_batch(cases: list[Any], batch_ids: Sequence[str], models: ModelSet, bs: int,
+                   empty: str, maps: Path | None, rows: list[dict[str, Any]], done: int,
+                   total: int, progress: Callable[[int, int], None] | None) -> int:
+    """Predict one batch of loaded cases into ``rows``; returns the updated ``done``."""
+    iaa_vals = (
+        predict_iaa_images(models.iaa, [c.image for c in cases], bs)
+        if models.iaa is not None and cases else [math.nan] * len(cases)
+    )
+    sub = ModelSet(mhr=models.mhr, quality=models.quality, device=models.device)
+    for case, piaa in zip(cases, iaa_vals):
+        pred = predict_case(case, sub, empty=empty, with_ece=False)
+        pred.predicted_iaa = piaa
+        map_name = ""
+        if maps is not None and pred.mhr_calibrated is not None:
+            map_path = maps / f"{_safe_name(pred.case_id)}_mhr.png"
+            _save_map(map_path, pred.mhr_calibrated)
+            map_name = str(map_path)
+        rows.extend(pred.rows(map_name))
+        done += 1
+        if progress is not None:
+            progress(done, total)
+    if progress is not None and not cases:
+        done += len(batch_ids)
+        progress(done, total)
+    return done
 
 
 def _merge_parts(out_csv: Path, world: int, order: list[str], timeout: float) -> Any:

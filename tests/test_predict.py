@@ -184,3 +184,40 @@ def test_cli_writes_csv(tiny, tmp_path, capsys, monkeypatch):
     assert csv["predicted_iaa"].notna().all()
     assert csv["predicted_quality"].isna().all()  # no quality model given
     assert "wrote" in capsys.readouterr().out
+
+
+class _SpyDataset:
+    """Delegates to a data set and records the thread that read each case."""
+
+    def __init__(self, ds):
+        self.ds, self.ids, self.threads = ds, list(ds.ids), []
+
+    def __iter__(self):
+        return iter(self.ids)
+
+    def load(self, cid, **kw):
+        import threading
+
+        self.threads.append(threading.get_ident())
+        return self.ds.load(cid, **kw)
+
+
+def test_cases_are_read_ahead_in_a_worker_and_stop_is_honoured(tiny, tmp_path):
+    import threading
+
+    from napari_iaa.predict import ModelSet
+
+    models = ModelSet(iaa=tiny["set"].iaa, quality=tiny["set"].quality, device="cpu")
+    spy = _SpyDataset(tiny["ds"])
+    full = predict_dataset(spy, models, tmp_path / "a.csv", batch_size=2)
+    assert spy.threads and threading.get_ident() not in spy.threads
+    assert list(dict.fromkeys(full["case_id"])) == spy.ids
+    ref = predict_dataset(tiny["ds"], models, tmp_path / "b.csv", batch_size=5)
+    pd.testing.assert_frame_equal(full.reset_index(drop=True), ref.reset_index(drop=True),
+                                  check_exact=False, rtol=1e-5)
+    done = []
+    part = predict_dataset(_SpyDataset(tiny["ds"]), models, tmp_path / "c.csv",
+                           batch_size=2, progress=lambda d, t: done.append(d),
+                           should_stop=lambda: len(done) >= 2)
+    assert list(dict.fromkeys(part["case_id"])) == spy.ids[:2]
+    assert not (tmp_path / "c.csv").exists()

@@ -1,20 +1,24 @@
 """Predictors: load a checkpoint, prepare inputs like training did, run without grad.
 
 Every predictor accepts a ``Case`` (anything with an ``.image``) or an image array, runs
-in eval mode under ``torch.no_grad`` on the device from :func:`pick_device`, and has a
-batched ``predict_many(..., batch_size, progress, should_stop)`` that returns the results
-computed so far when ``should_stop()`` becomes true.
+in eval mode under ``torch.inference_mode`` on the device from :func:`pick_device`, and has
+a batched ``predict_many(..., batch_size, progress, should_stop)`` that returns the results
+computed so far when ``should_stop()`` becomes true. ``predict_many`` prepares the next
+batch in a background thread while the current one runs through the network (torch
+releases the GIL), so input preparation overlaps the forward passes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from napari_iaa.calibration import calibrator_from_dict
@@ -66,19 +70,46 @@ def _batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
 
 def _run_batched(
     items: Iterable[Any],
-    fn: Callable[[list[Any]], list[Any]],
+    prep: Callable[[list[Any]], Any],
+    run: Callable[[Any], list[Any]],
     batch_size: int,
     progress: Progress,
     should_stop: ShouldStop,
 ) -> list[Any]:
+    """``run(prep(batch))`` for every batch; ``prep`` of the next batch runs in a worker
+    thread while ``run`` handles the current one. Errors raised by ``prep`` surface when
+    their batch is due, ``should_stop`` is checked before every batch."""
     total = len(items) if hasattr(items, "__len__") else 0  # type: ignore[arg-type]
     out: list[Any] = []
-    for batch in _batches(items, max(1, int(batch_size))):
-        if should_stop is not None and should_stop():
-            break
-        out.extend(fn(batch))
+    stopped = (lambda: False) if should_stop is None else should_stop
+    batches = _batches(items, max(1, int(batch_size)))
+    first = next(batches, None)
+    if first is None or stopped():
+        return out
+    second = next(batches, None)
+    if second is None:  # one batch: nothing to overlap
+        out.extend(run(prep(first)))
         if progress is not None:
             progress(len(out), total)
+        return out
+    n_threads = torch.get_num_threads()
+    with ThreadPoolExecutor(1, thread_name_prefix="napari-iaa-prep",
+                            initializer=torch.set_num_threads,
+                            initargs=(n_threads,)) as pool:
+        pending: Future | None = pool.submit(prep, first)
+        upcoming: list[Any] | None = second
+        while pending is not None:
+            prepared = pending.result()
+            pending = None
+            if upcoming is not None and not stopped():
+                pending = pool.submit(prep, upcoming)
+                upcoming = next(batches, None)
+            out.extend(run(prepared))
+            if progress is not None:
+                progress(len(out), total)
+            if pending is not None and stopped():
+                pending.cancel()
+                break
     return out
 
 
@@ -96,6 +127,90 @@ def _prep_batch(
                 raise
             errors[i] = str(exc)
     return (torch.stack(tensors) if tensors else None), ok, errors
+
+
+def _resize_t(values: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
+    """A 2D float32 map resized like :func:`resize_map` (bilinear, antialiased), in torch."""
+    if tuple(values.shape[-2:]) == shape:
+        return values.clone()
+    return F.interpolate(values[None, None], size=shape, mode="bilinear", align_corners=False,
+                         antialias=True)[0, 0]
+
+
+class _PiecewiseLinearLUT:
+    """``np.interp(p, x, y)`` for float32 ``p``, without a search per pixel.
+
+    [0, 1] is cut into ``cells`` equal cells; in a cell without a knot the function is
+    one straight line (value at the cell's start + fraction x rise over the cell), so a
+    pixel costs two table look-ups. Pixels in the few cells that hold a knot fall back to
+    ``np.interp``, and so does any ``p`` outside [0, 1] (or NaN). Same values as the
+    isotonic calibrator up to float32 rounding (~1e-7).
+    """
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, cells: int = 1 << 16) -> None:
+        self.x = np.asarray(x, np.float64)
+        self.y = np.asarray(y, np.float64)
+        self.cells = int(cells)
+        edges = np.arange(self.cells + 2, dtype=np.float64) / self.cells
+        fe = np.interp(edges, self.x, self.y)  # one spare cell so that p == 1 needs no clamp
+        self.start = fe[:-1].astype(np.float32)
+        self.rise = np.diff(fe).astype(np.float32)
+        over = (self.start + self.rise) > 1.0  # float32 rounding at the top
+        self.rise[over] = np.float32(1.0) - self.start[over]
+        #: every output is start + (fraction < 1) x rise, so these bounds make it stay in
+        #: [0, 1] and a clip unnecessary
+        self.bounded = bool(
+            self.y.min() >= 0.0 and self.y.max() <= 1.0 and (self.start >= 0).all()
+            and (self.rise >= 0).all() and ((self.start + self.rise) <= 1.0).all()
+        )
+        knot_cells = np.floor(self.x * self.cells).astype(np.int64)
+        knot = np.zeros(self.cells + 1, bool)  # +-1 cell guards against rounding at edges
+        inside = (knot_cells >= -1) & (knot_cells <= self.cells + 1)
+        for d in (-1, 0, 1):
+            knot[np.clip(knot_cells[inside] + d, 0, self.cells)] = True
+        self.knot = knot
+
+    def __call__(self, p: np.ndarray) -> np.ndarray:
+        p = np.asarray(p, np.float32)
+        if p.size == 0 or not (p.min() >= 0.0 and p.max() <= 1.0):  # also catches NaN
+            return np.interp(p.astype(np.float64), self.x, self.y).astype(np.float32)
+        flat = np.ascontiguousarray(p).reshape(-1)
+        out = np.empty(flat.shape, np.float32)
+        step = 1 << 14  # chunks: the temporaries stay in cache and are not page-faulted anew
+        for i in range(0, flat.size, step):
+            pc = flat[i:i + step]
+            q = pc * np.float32(self.cells)  # exact: cells is a power of two
+            cf = np.floor(q)
+            q -= cf  # fraction of the cell
+            c = cf.astype(np.intp)
+            oc = out[i:i + step]
+            np.take(self.rise, c, out=oc)
+            oc *= q
+            oc += np.take(self.start, c)
+            slow = np.take(self.knot, c)
+            if slow.any():
+                oc[slow] = np.interp(pc[slow].astype(np.float64), self.x, self.y)
+        return out.reshape(p.shape)
+
+
+_LUTS: dict[int, tuple[Any, _PiecewiseLinearLUT]] = {}
+
+
+def _isotonic_lut(calibrator: Any) -> _PiecewiseLinearLUT | None:
+    """A fast evaluator of an isotonic calibrator (cached per thresholds), else None."""
+    if getattr(calibrator, "kind", None) != "isotonic":
+        return None
+    x, y = getattr(calibrator, "x_", None), getattr(calibrator, "y_", None)
+    if x is None or y is None or np.size(x) < 2:
+        return None
+    hit = _LUTS.get(id(calibrator))
+    if hit is not None and hit[0][0] is x and hit[0][1] is y:
+        return hit[1]
+    if len(_LUTS) > 32:
+        _LUTS.clear()
+    lut = _PiecewiseLinearLUT(x, y)
+    _LUTS[id(calibrator)] = ((x, y), lut)
+    return lut
 
 
 class _Predictor:
@@ -139,10 +254,14 @@ class IAAPredictor(_Predictor):
 
     task = "iaa"
 
-    @torch.no_grad()
-    def _forward(self, images: list[Any], strict: bool = True) -> list[IAAPrediction]:
+    def _prepare(self, images: list[Any], strict: bool = True) -> tuple[Any, ...]:
         x, ok, errors = _prep_batch(images, lambda im: self._prep(_image_of(im)), strict)
-        res = [IAAPrediction(float("nan"), None, errors.get(i)) for i in range(len(images))]
+        return len(images), x, ok, errors
+
+    @torch.inference_mode()
+    def _run(self, prepared: tuple[Any, ...]) -> list[IAAPrediction]:
+        n, x, ok, errors = prepared
+        res = [IAAPrediction(float("nan"), None, errors.get(i)) for i in range(n)]
         if x is None:
             return res
         out = self.model(x.to(self.device))
@@ -156,6 +275,9 @@ class IAAPredictor(_Predictor):
                 dp = {c: float(probs[row, j]) for j, c in enumerate(self.card.classes or [])}
             res[i] = IAAPrediction(float(iaa[row]), dp)
         return res
+
+    def _forward(self, images: list[Any], strict: bool = True) -> list[IAAPrediction]:
+        return self._run(self._prepare(images, strict))
 
     def predict(self, image: Any) -> IAAPrediction:
         """Predict for one image array or Case (a bad image raises its IAAError)."""
@@ -174,7 +296,7 @@ class IAAPredictor(_Predictor):
         With ``strict=False`` an unusable image (e.g. not 2D) gives a prediction with NaN
         IAA and its ``error`` message instead of stopping the whole run.
         """
-        return _run_batched(images, lambda b: self._forward(b, strict), batch_size,
+        return _run_batched(images, lambda b: self._prepare(b, strict), self._run, batch_size,
                             progress, should_stop)
 
 
@@ -260,14 +382,31 @@ class MHRPredictor:
             cards.append(c)
         return cls(models, cards, device, calibrator, keep_level_probs)
 
-    @torch.no_grad()
-    def _forward(self, images: list[np.ndarray]) -> list[MHRPrediction]:
-        fracs: list[np.ndarray] = []  # per model: (B, h, w)
-        levels: list[np.ndarray | None] = []
-        for model, card in zip(self.models, self.cards):
-            x = torch.stack(
-                [prepare_image(im, card.input_size, card.mean, card.std) for im in images]
-            ).to(self.device)
+    def _prepare(self, images: list[np.ndarray]) -> tuple[list[np.ndarray], list[torch.Tensor]]:
+        """Images and, per model, the prepared batch (following each model's card)."""
+        xs = [torch.stack([prepare_image(im, c.input_size, c.mean, c.std) for im in images])
+              for c in self.cards]
+        return images, xs
+
+    def _calibrate(self, raw: np.ndarray) -> np.ndarray:
+        if self.calibrator is None:
+            return raw
+        fast = _isotonic_lut(self.calibrator)
+        if fast is not None:
+            cal = fast(raw)
+            if fast.bounded:  # already within [0, 1]
+                return cal
+        else:
+            cal = np.asarray(self.calibrator.transform(raw), dtype=np.float32)
+        return np.clip(cal, 0.0, 1.0, out=cal if cal is not raw else None)
+
+    @torch.inference_mode()
+    def _run(self, prepared: tuple[list[np.ndarray], list[torch.Tensor]]) -> list[MHRPrediction]:
+        images, xs = prepared
+        fracs: list[torch.Tensor] = []  # per model: (B, h, w) float32 on the CPU
+        levels: list[torch.Tensor | None] = []
+        for model, x in zip(self.models, xs):
+            x = x.to(self.device)
             lp_fn = getattr(model, "level_probs", None)
             lp = lp_fn(x) if lp_fn is not None else None
             if lp is not None:  # one forward pass: E[k/(K-1)] from the level probabilities
@@ -275,25 +414,29 @@ class MHRPredictor:
                 frac = (lp * w.view(1, -1, 1, 1)).sum(1)
             else:
                 frac = model.expected_fraction(x)
-            fracs.append(frac.float().cpu().numpy())
-            levels.append(None if lp is None else lp.float().cpu().numpy())
+            fracs.append(frac.float().cpu())
+            levels.append(None if lp is None else lp.float().cpu())
         same_levels = self.keep_level_probs and all(lv is not None for lv in levels) and len(
             {lv.shape[1] for lv in levels if lv is not None}
         ) == 1
+        if len({tuple(f.shape[-2:]) for f in fracs}) == 1:  # resizing is linear: mean first
+            fracs = [torch.stack(fracs).mean(0)] if len(fracs) > 1 else fracs
         out = []
         for i, im in enumerate(images):
-            shape = im.shape[:2]
-            raw = np.mean([resize_map(f[i], shape) for f in fracs], axis=0)
-            raw = np.clip(raw, 0.0, 1.0).astype(np.float32)
-            cal = raw if self.calibrator is None else np.clip(
-                self.calibrator.transform(raw), 0.0, 1.0
-            ).astype(np.float32)
+            shape = tuple(im.shape[:2])
+            raw_t = torch.stack([_resize_t(f[i], shape) for f in fracs]).mean(0) if len(
+                fracs) > 1 else _resize_t(fracs[0][i], shape)
+            raw = raw_t.clamp_(0.0, 1.0).numpy()
+            cal = self._calibrate(raw)
             lp_i = None
             if same_levels:
                 lp_i = np.mean([resize_map(lv[i], shape) for lv in levels if lv is not None], axis=0)
                 lp_i = (lp_i / np.maximum(lp_i.sum(0, keepdims=True), 1e-12)).astype(np.float32)
             out.append(MHRPrediction(raw, cal, lp_i))
         return out
+
+    def _forward(self, images: list[np.ndarray]) -> list[MHRPrediction]:
+        return self._run(self._prepare(images))
 
     def predict(self, image: Any) -> MHRPrediction:
         """MHR maps for one image array or Case, at the image's size."""
@@ -308,7 +451,7 @@ class MHRPredictor:
     ) -> list[MHRPrediction]:
         """Maps for many images/Cases in batches; stops early on ``should_stop()``."""
         return _run_batched(
-            images, lambda b: self._forward([_image_of(x) for x in b]), batch_size,
+            images, lambda b: self._prepare([_image_of(x) for x in b]), self._run, batch_size,
             progress, should_stop,
         )
 
@@ -324,15 +467,22 @@ class QualityPredictor(_Predictor):
         return quality_input(image, mask, self.card.input_size, margin, self.card.mean,
                              self.card.std, alpha)
 
-    @torch.no_grad()
-    def _forward(self, pairs: list[tuple[Any, Any]], strict: bool = True) -> list[float]:
+    def _prepare(self, pairs: list[tuple[Any, Any]], strict: bool = True) -> tuple[Any, ...]:
         x, ok, _ = _prep_batch(pairs, lambda p: self._qin(_image_of(p[0]), np.asarray(p[1])),
                                strict)
-        res = [float("nan")] * len(pairs)
+        return len(pairs), x, ok
+
+    @torch.inference_mode()
+    def _run(self, prepared: tuple[Any, ...]) -> list[float]:
+        n, x, ok = prepared
+        res = [float("nan")] * n
         if x is not None:
             for i, v in zip(ok, self.model(x.to(self.device)).float().cpu().numpy()):
                 res[i] = float(v)
         return res
+
+    def _forward(self, pairs: list[tuple[Any, Any]], strict: bool = True) -> list[float]:
+        return self._run(self._prepare(pairs, strict))
 
     def predict(self, image: Any, mask: np.ndarray | None = None) -> float | dict[str, float]:
         """Predicted Dice of ``mask`` on ``image``.
@@ -364,8 +514,8 @@ class QualityPredictor(_Predictor):
 
         With ``strict=False`` an unusable pair (e.g. shapes differ) gives NaN.
         """
-        return _run_batched(pairs, lambda b: self._forward(b, strict), batch_size, progress,
-                            should_stop)
+        return _run_batched(pairs, lambda b: self._prepare(b, strict), self._run, batch_size,
+                            progress, should_stop)
 
 
 #: task -> predictor class

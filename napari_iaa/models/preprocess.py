@@ -10,7 +10,10 @@ One function per input kind so that training and the plugin feed models identica
   the red channel, then as above.
 - :func:`resize_map`, :func:`resize_mask`: maps and masks to a size (targets, outputs).
 
-The ``*_array`` variants return numpy arrays so a training data set can cache them.
+uint8 images (the usual case) take a faster route with the same arithmetic: large
+reductions are block-averaged with exact integer sums (no float copy of the image), the
+rest is converted in torch and resized channels-last; ``quality_input`` converts only the
+crop. Training imports these functions, so training and prediction see the same input.
 """
 
 from __future__ import annotations
@@ -43,6 +46,53 @@ def _size(size: Size) -> tuple[int, int]:
         return int(size), int(size)
     h, w = (int(v) for v in size)
     return h, w
+
+
+def _hwc(image: np.ndarray) -> np.ndarray:
+    """``(H, W, C)`` view with C in {1, 3, 4}; raises like :func:`to_float_rgb`."""
+    arr = np.asarray(image)
+    if arr.ndim == 2:
+        arr = arr[..., None]
+    if arr.ndim != 3 or arr.shape[-1] not in (1, 3, 4):
+        raise DatasetError(
+            f"image of shape {np.asarray(image).shape} is not a 2D grey, RGB or RGBA image"
+        )
+    if arr.size == 0:
+        raise DatasetError(f"image of shape {np.asarray(image).shape} is empty")
+    return arr
+
+
+def _reduce_factor(shape: Sequence[int], size: tuple[int, int]) -> int:
+    """Block size of the integer pre-reduction (half the integer reduction factor)."""
+    return min(shape[0] // max(1, size[0]), shape[1] // max(1, size[1])) // 2
+
+
+def _resize_nchw(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Antialiased bilinear resize of a ``(1, C, H, W)`` float tensor (any memory format)."""
+    if tuple(x.shape[-2:]) == size:
+        return x
+    return F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)
+
+
+def _area_reduce_u8(hwc: np.ndarray, f: int) -> np.ndarray:
+    """Mean of ``f x f`` blocks of a uint8 ``(H, W, C)`` image as float32 in [0, 1].
+
+    Exact integer sums (rows, then columns), so the result equals the float mean of
+    :func:`_area_reduce` bit for bit without converting the image to float."""
+    h, w = (hwc.shape[0] // f) * f, (hwc.shape[1] // f) * f
+    c = hwc.shape[2]
+    rows = hwc[:h].reshape(h // f, f, hwc.shape[1], c)
+    acc = rows[:, 0].astype(np.uint16 if f <= 257 else np.uint32)
+    for k in range(1, f):
+        acc += rows[:, k]
+    cols = acc[:, :w].reshape(h // f, w // f, f, c)
+    out = cols[:, :, 0].astype(np.uint32)
+    for k in range(1, f):
+        out += cols[:, :, k]
+    res = out.astype(np.float32)
+    res /= np.float32(f * f)
+    res /= np.float32(255.0)
+    return res
 
 
 def to_float_rgb(image: np.ndarray) -> np.ndarray:
@@ -143,9 +193,25 @@ def prepare_image(
         Normalisation after scaling to [0, 1]; ``None`` skips it.
     """
     size = _size(size)
-    rgb = to_float_rgb(_area_reduce(image, size))
-    x = torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))
-    x = _resize_chw(x, size).clamp_(0.0, 1.0)
+    arr = np.asarray(image)
+    if arr.dtype != np.uint8:
+        rgb = to_float_rgb(_area_reduce(arr, size))
+        x = torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))
+        x = _resize_chw(x, size).clamp_(0.0, 1.0)
+        return normalise(x, mean, std).contiguous()
+    hwc = _hwc(arr)
+    if hwc.shape[-1] == 4:
+        hwc = hwc[..., :3]
+    f = _reduce_factor(hwc.shape, size)
+    if f >= 2:  # large reduction: exact block means, then the float filter on the small image
+        small = _area_reduce_u8(hwc, f)
+        x = torch.from_numpy(np.ascontiguousarray(small.transpose(2, 0, 1)))
+        x = _resize_chw(x, size).clamp_(0.0, 1.0)
+    else:  # float32 as (H, W, C), resized as a channels-last view (no transposed copy)
+        rgb = np.divide(hwc, np.float32(255.0), dtype=np.float32)  # == astype(f32) / 255
+        x = _resize_nchw(torch.from_numpy(rgb).permute(2, 0, 1)[None], size)[0].clamp_(0.0, 1.0)
+    if x.shape[0] == 1:
+        x = x.expand(3, -1, -1)
     return normalise(x, mean, std).contiguous()
 
 
@@ -197,7 +263,10 @@ def quality_input(
     DatasetError
         If the mask's shape differs from the image's spatial shape.
     """
-    rgb = to_float_rgb(image)
+    arr = np.asarray(image)
+    if arr.dtype == np.uint8:
+        return _quality_input_u8(arr, mask, _size(size), margin, mean, std, alpha)
+    rgb = to_float_rgb(arr)
     m = np.asarray(mask)
     if m.shape != rgb.shape[:2]:
         raise DatasetError(
@@ -208,6 +277,34 @@ def quality_input(
     crop = blend_mask(rgb[y0:y1, x0:x1], m[y0:y1, x0:x1], alpha)
     x = torch.from_numpy(np.ascontiguousarray(crop.transpose(2, 0, 1)))
     x = _resize_chw(x, _size(size)).clamp_(0.0, 1.0)
+    return normalise(x, mean, std).contiguous()
+
+
+def _quality_input_u8(
+    image: np.ndarray,
+    mask: np.ndarray,
+    size: tuple[int, int],
+    margin: float,
+    mean: Sequence[float] | None,
+    std: Sequence[float] | None,
+    alpha: float,
+) -> torch.Tensor:
+    """:func:`quality_input` for uint8 images: the same arithmetic, but only the crop is
+    converted to float (the whole image never is) and it is resized channels-last."""
+    hwc = _hwc(image)
+    m = np.asarray(mask)
+    if m.shape != hwc.shape[:2]:
+        raise DatasetError(
+            f"mask shape {m.shape} does not match image shape {hwc.shape[:2]}"
+        )
+    m = m.astype(bool)
+    y0, y1, x0, x1 = quality_crop_box(m, margin)
+    crop = hwc[y0:y1, x0:x1]
+    if crop.shape[-1] == 1:
+        crop = np.repeat(crop, 3, axis=-1)
+    rgb = np.divide(crop[..., :3], np.float32(255.0), dtype=np.float32)
+    rgb[..., 0] = (1.0 - alpha) * rgb[..., 0] + alpha * m[y0:y1, x0:x1].astype(np.float32)
+    x = _resize_nchw(torch.from_numpy(rgb).permute(2, 0, 1)[None], size)[0].clamp_(0.0, 1.0)
     return normalise(x, mean, std).contiguous()
 
 
