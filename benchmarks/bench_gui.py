@@ -7,10 +7,16 @@ the longest time the viewer could not repaint or react. Measured with the review
   (``--quick``: 2048 x 2048), including the follow-up work it schedules;
 - painting one stroke (radius 100 px disc, ``Labels.paint``) into one annotator's layer,
   which the dock turns into a tracker update and a matrix refresh.
-Baseline for the stroke: the same paint on a bare napari Labels layer of the same size
-without the dock (napari's own cost). Predictions and training while painting: not yet
-measured (needs trained models in the registry and the training dock wired into this
-probe).
+- predictions for the open case (``PredictionsWidget.predict_current`` with the shipped
+  ``*-synth`` models in ``sample_data/models``): first run (creates the three map layers)
+  and later runs (update them), on the large case and on a 256 x 256 sample case;
+- training running: one epoch of the training dock on ``sample_data/synthetic``.
+Baselines: for the stroke, the same paint on a bare napari Labels layer of the same size
+without the dock (napari's own cost); for the open, plain napari adding the same layers
+(image + one Labels layer per annotator), one per event-loop turn, in a fresh viewer.
+
+``--rows open,stroke,predict,train`` runs a subset (``open`` is always run when
+``stroke``/``predict`` are asked for: they need the open case).
 
 Needs a display; without one the script re-runs itself under ``xvfb-run -a``.
 
@@ -70,7 +76,12 @@ class StallProbe:
         while True:  # spin the event loop until the action and its follow-ups are over
             self.app.processEvents()
             now = time.perf_counter()
-            if "t" in done and now - done["t"] > settle_s and (until is None or until()):
+            ok = "t" in done and (until is None or until())
+            if ok and "ready" not in done:
+                done["ready"] = now  # the action and the follow-ups it was waited for are over
+            elif not ok:
+                done.pop("ready", None)
+            if ok and now - done["t"] > settle_s:
                 break
             if now - t0 > timeout_s:
                 break
@@ -82,7 +93,8 @@ class StallProbe:
         if "error" in done:
             raise RuntimeError(done["error"])
         return {"max_stall_s": float(np.nanmax(gaps)), "call_s": done.get("call_s", float("nan")),
-                "total_s": time.perf_counter() - t0, "ticks": len(self.ticks)}
+                "total_s": time.perf_counter() - t0, "ready_s": done.get("ready", float("nan")) - t0,
+                "ticks": len(self.ticks)}
 
 
 def make_case(n: int, w: int, h: int):
@@ -100,7 +112,12 @@ def make_case(n: int, w: int, h: int):
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--rows", default="open,stroke,predict,train",
+                    help="comma-separated subset of open,stroke,predict,train")
+    ap.add_argument("--reps", type=int, default=0, help="repetitions (default 3 quick / 5)")
+    ap.add_argument("--plain-open", action="store_true", help=argparse.SUPPRESS)  # the baseline's child
     args = ap.parse_args(argv)
+    want = set(args.rows.split(","))
     if _no_display():
         if shutil.which("xvfb-run") and not os.environ.get("NAPARI_IAA_BENCH_IN_XVFB"):
             env = dict(os.environ, NAPARI_IAA_BENCH_IN_XVFB="1")
@@ -118,6 +135,13 @@ def main(argv=None) -> int:
                             f"needs napari and napari_iaa.widgets ({exc})")
     w, h = (2048, 2048) if args.quick else (6000, 4000)
     n = 15
+    if args.plain_open:
+        return _plain_open(w, h, n)
+    reps = args.reps or (3 if args.quick else 5)
+    import tempfile
+
+    tmp = Path(tempfile.mkdtemp(prefix="napari-iaa-bench-gui-"))
+    os.environ["NAPARI_IAA_MODELS"] = str(tmp / "registry")  # trained models land here
     viewer = napari.Viewer(show=True)
     app = QApplication.instance()
     probe = StallProbe(app)
@@ -127,71 +151,253 @@ def main(argv=None) -> int:
     case = make_case(n, w, h)
     rows, recs = [], {}
 
-    try:
-        # the dock may open large cases in a worker: wait until all layers are bound
-        opened = probe.measure(lambda: widget.show_case(case), settle_s=2.0,
-                               until=lambda: len(widget.annotator_layers()) == n, timeout_s=600)
-    except RuntimeError as exc:
-        print(f"gui: the review dock failed to open the case: {exc}", file=sys.stderr)
-        write_results("gui", {"quick": args.quick, "status": "not measured",
-                              "reason": f"ReviewWidget.show_case raised {exc}",
-                              "summary": [{"what": "GUI stalls", "figure": f"not measured: show_case raised {exc}",
+    def row(action, stall, call="-", baseline="-", ratio="-"):
+        rows.append({"action": action, "longest stall": fmt_time(stall), "call": call,
+                     "baseline": baseline, "ratio": ratio,
+                     "target < 50 ms": "met" if stall < 0.05 else "MISSED"})
+
+    def fail(what, exc):
+        print(f"gui: {what}: {exc}", file=sys.stderr)
+        write_results("gui", {"quick": args.quick, "status": "not measured", "reason": f"{what}: {exc}",
+                              "records": recs,
+                              "summary": [{"what": "GUI stalls", "figure": f"not measured: {what}: {exc}",
                                            "baseline": "-", "ratio": "-", "target": "< 50 ms", "met": "-"}]})
         sys.stdout.flush()
         os._exit(0)
-    recs["open_case"] = opened
-    rows.append({"action": f"open a case, {n} x {w}x{h}", "longest stall": fmt_time(opened["max_stall_s"]),
-                 "call": f"{fmt_time(opened['call_s'])} (all layers after {fmt_time(opened['total_s'])})", "baseline": "-", "ratio": "-",
-                 "target < 50 ms": "met" if opened["max_stall_s"] < 0.05 else "MISSED"})
 
-    layers = widget.annotator_layers()
-    if not layers:
-        write_results("gui", {"quick": args.quick, "status": "not measured",
-                              "reason": "the review dock showed no annotator layers within 10 min",
-                              "records": {"open_case": opened}, "summary": []})
-        sys.stdout.flush()
-        os._exit(0)
-    mid, layer = next(iter(layers.items()))
-    layer.brush_size = 200  # radius 100 px
-    layer.selected_label = 1
-    reps = 3 if args.quick else 7
-    stalls = []
-    for k in range(reps):
-        y, x = h // 2 + 37 * k, w // 3 + 53 * k
-        r = probe.measure(lambda y=y, x=x, k=k: layer.paint((y, x), 1 if k % 2 == 0 else 0), settle_s=0.6)
-        stalls.append(r["max_stall_s"])
-    stroke = float(np.median(stalls))
-    # baseline: the same paint on a plain Labels layer without the dock
-    viewer2 = napari.Viewer(show=True)
-    plain = viewer2.add_labels(np.zeros((h, w), np.uint8))
-    plain.brush_size = 200
-    base = []
-    for k in range(reps):
-        y, x = h // 2 + 37 * k, w // 3 + 53 * k
-        r = probe.measure(lambda y=y, x=x, k=k: plain.paint((y, x), 1 if k % 2 == 0 else 0), settle_s=0.6)
-        base.append(r["max_stall_s"])
-    base_s = float(np.median(base))
-    recs["stroke"] = {"median_max_stall_s": stroke, "all": stalls, "baseline_plain_labels_s": base_s,
-                      "baseline_all": base}
-    rows.append({"action": f"paint a stroke (r=100 px), {n} x {w}x{h}", "longest stall": fmt_time(stroke),
-                 "call": "-", "baseline": f"plain Labels.paint {fmt_time(base_s)}",
-                 "ratio": fmt_ratio(stroke / base_s) if base_s > 0 else "-",
-                 "target < 50 ms": "met" if stroke < 0.05 else "MISSED"})
-    for what in ("predictions running", "training running"):
-        rows.append({"action": what, "longest stall": "not yet measured", "call": "-", "baseline": "-",
-                     "ratio": "-", "target < 50 ms": "-"})
-    print(f"\nLongest Qt event-loop stall (1 ms probe timer; medians over {reps} strokes):")
+    if want & {"open", "stroke", "predict"}:
+        base_open = _plain_open_in_subprocess(args.quick) if "open" in want else None
+        try:
+            # the dock opens large cases in a worker: wait until all layers are bound
+            opened = probe.measure(lambda: widget.show_case(case), settle_s=2.0,
+                                   until=lambda: len(widget.annotator_layers()) == n and widget.live is not None,
+                                   timeout_s=600)
+        except RuntimeError as exc:
+            fail("the review dock failed to open the case", exc)
+        recs["open_case"] = opened
+        if "open" in want:
+            row(f"open a case, {n} x {w}x{h}", opened["max_stall_s"],
+                f"{fmt_time(opened['call_s'])} (bound after {fmt_time(opened['ready_s'])})",
+                f"plain napari, same layers one per turn (fresh process): {fmt_time(base_open['max_stall_s'])}"
+                if base_open else "-",
+                fmt_ratio(opened["max_stall_s"] / base_open["max_stall_s"]) if base_open else "-")
+        recs["open_case_baseline_plain_napari"] = base_open
+        layers = widget.annotator_layers()
+        if not layers:
+            fail("the review dock showed no annotator layers", "timeout")
+
+    if "stroke" in want:
+        mid, layer = next(iter(layers.items()))
+        layer.brush_size = 200  # radius 100 px
+        layer.selected_label = 1
+        stalls = []
+        for k in range(reps):
+            y, x = h // 2 + 37 * k, w // 3 + 53 * k
+            r = probe.measure(lambda y=y, x=x, k=k: layer.paint((y, x), 1 if k % 2 == 0 else 0), settle_s=0.6)
+            stalls.append(r["max_stall_s"])
+        stroke = float(np.median(stalls))
+        # baseline: the same paint on a plain Labels layer without the dock
+        viewer2 = napari.Viewer(show=True)
+        plain = viewer2.add_labels(np.zeros((h, w), np.uint8))
+        plain.brush_size = 200
+        base = []
+        for k in range(reps):
+            y, x = h // 2 + 37 * k, w // 3 + 53 * k
+            r = probe.measure(lambda y=y, x=x, k=k: plain.paint((y, x), 1 if k % 2 == 0 else 0), settle_s=0.6)
+            base.append(r["max_stall_s"])
+        base_s = float(np.median(base))
+        viewer2.close()
+        recs["stroke"] = {"median_max_stall_s": stroke, "all": stalls, "baseline_plain_labels_s": base_s,
+                          "baseline_all": base}
+        row(f"paint a stroke (r=100 px), {n} x {w}x{h} (median of {reps})", stroke,
+            baseline=f"plain Labels.paint {fmt_time(base_s)}",
+            ratio=fmt_ratio(stroke / base_s) if base_s > 0 else "-")
+
+    if "predict" in want:
+        try:
+            pred_rows = _bench_predictions(probe, viewer, widget, reps, f"{n} x {w}x{h}", tmp)
+        except Exception as exc:  # noqa: BLE001
+            fail("predictions", f"{type(exc).__name__}: {exc}")
+        for key, action, stall, extra in pred_rows:
+            recs[key] = extra
+            b = extra.get("baseline_s")
+            row(action, stall, extra.get("call", "-"),
+                f"napari setting the 3 map layers' data, one per turn: {fmt_time(b)}" if b else "-",
+                fmt_ratio(stall / b) if b else "-")
+
+    if "train" in want:
+        try:
+            key, action, stall, extra = _bench_training(probe, viewer, reps, tmp)
+        except Exception as exc:  # noqa: BLE001
+            fail("training", f"{type(exc).__name__}: {exc}")
+        recs[key] = extra
+        row(action, stall, extra.get("call", "-"))
+
+    print(f"\nLongest Qt event-loop stall (1 ms probe timer; medians over {reps} repetitions):")
     print(table(rows, list(rows[0].keys())))
     summary = [{"what": f"GUI stall: {r['action']}", "figure": r["longest stall"], "baseline": r["baseline"],
                 "ratio": r["ratio"], "target": "< 50 ms",
                 "met": {"met": "yes", "MISSED": "NO"}.get(r["target < 50 ms"], "-")} for r in rows]
     write_results("gui", {"quick": args.quick, "size": f"{w}x{h}", "annotators": n, "records": recs,
-                          "summary": summary, "status": "ok"})
+                          "rows": args.rows, "summary": summary, "status": "ok"})
     sys.stdout.flush()
     sys.stderr.flush()
     # Leave without tearing the viewers down: the dock's background workers may still be
     # finishing, and closing under them aborts in superqt; the results are written.
     os._exit(0)
+
+
+def _plain_open(w: int, h: int, n: int) -> int:
+    """Child process: plain napari adds the case's layers one per event-loop turn."""
+    import json
+
+    import napari
+    from qtpy.QtCore import QTimer
+    from qtpy.QtWidgets import QApplication
+
+    case = make_case(n, w, h)
+    v = napari.Viewer(show=True)
+    probe = StallProbe(QApplication.instance())
+    probe.measure(lambda: None, settle_s=0.5)
+
+    def plain_add():
+        steps = [lambda: v.add_image(case.image, name="image", rgb=True)]
+        steps += [lambda m=m, k=k: v.add_labels(m.astype(np.uint8), name=k, opacity=0.9)
+                  for k, m in case.masks.items()]
+
+        def nxt():
+            if steps:
+                steps.pop(0)()
+                QTimer.singleShot(0, nxt)
+        nxt()
+
+    r = probe.measure(plain_add, settle_s=2.0, until=lambda: len(v.layers) == n + 1, timeout_s=600)
+    print("PLAIN_OPEN " + json.dumps(r))
+    sys.stdout.flush()
+    os._exit(0)
+
+
+def _plain_open_in_subprocess(quick: bool) -> dict | None:
+    """The open baseline in a fresh process (napari's once-per-process costs included)."""
+    import json
+
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--plain-open"] + (["--quick"] if quick else [])
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=900).stdout
+    for line in out.splitlines():
+        if line.startswith("PLAIN_OPEN "):
+            return json.loads(line[len("PLAIN_OPEN "):])
+    print(f"gui: the plain-napari baseline failed:\n{out[-2000:]}", file=sys.stderr)
+    return None
+
+
+def _model_settings():
+    from napari_iaa.models import ModelRegistry
+    from napari_iaa.widgets._model_settings import ModelSettingsWidget
+
+    folder = Path(__file__).resolve().parent.parent / "sample_data" / "models"
+    reg = ModelRegistry(paths=[folder], include_shipped=False, include_user=False)
+    settings = ModelSettingsWidget(registry=reg)
+    for task in ("iaa", "mhr", "quality"):
+        settings.select(task, folder / f"{task}-synth.json")
+    chosen = {t: Path(p).name for t, p in settings.selected().items()}
+    if set(chosen) != {"iaa", "mhr", "quality"}:
+        raise RuntimeError(f"the shipped synth models were not all found in {folder}: {chosen}")
+    return settings
+
+
+def _predict_rows(probe, dock, reps: int, label: str, key: str) -> list[tuple]:
+    """First run (creates the map layers) and the median of later runs (update them)."""
+
+    def idle():
+        return (dock.case_worker is None and dock.quality_worker is None and not dock._layer_steps
+                and dock._layer_pred is None and not dock.reliability.busy)
+
+    firsts = []
+    first = probe.measure(dock.predict_current, settle_s=1.0, until=idle, timeout_s=600)
+    if dock.last_prediction is None:
+        raise RuntimeError("the predictions dock showed no prediction")
+    firsts.append(first["max_stall_s"])
+    later = [probe.measure(dock.predict_current, settle_s=1.0, until=idle, timeout_s=600)
+             for _ in range(reps)]
+    stalls = [r["max_stall_s"] for r in later]
+    med = float(np.median(stalls))
+    # baseline: napari's own cost of the same layer updates (new data for the three map
+    # layers, one per event-loop turn, nothing else running)
+    from qtpy.QtCore import QTimer
+
+    from napari_iaa.widgets.predictions import LAYER_CAL, LAYER_DIFF, LAYER_RAW
+
+    maps = [(dock.viewer.layers[m], np.array(dock.viewer.layers[m].data))
+            for m in (LAYER_RAW, LAYER_CAL, LAYER_DIFF) if m in dock.viewer.layers]
+
+    def plain_update():
+        steps = list(maps)
+
+        def nxt():
+            if steps:
+                layer, data = steps.pop(0)
+                layer.data = data.copy()
+                QTimer.singleShot(0, nxt)
+        nxt()
+
+    base = [probe.measure(plain_update, settle_s=0.6)["max_stall_s"] for _ in range(reps)]
+    base_s = float(np.median(base))
+    extra = {"first": first, "later": later, "later_median_s": med, "baseline_all": base,
+             "baseline_s": base_s,
+             "call": f"first {fmt_time(first['max_stall_s'])}; one case in "
+                     f"{fmt_time(float(np.median([r['ready_s'] for r in later])))}"}
+    return [(key, f"predictions running (IAA+MHR+quality), {label}, later runs (median of {reps}); "
+                  f"first run {fmt_time(first['max_stall_s'])}", med, extra)]  # noqa: E501
+
+
+def _bench_predictions(probe, viewer, review, reps: int, big_label: str, tmp: Path) -> list[tuple]:
+    import napari
+
+    from napari_iaa.data import open_dataset, sample_data_path
+    from napari_iaa.widgets import ReviewWidget
+    from napari_iaa.widgets.predictions import PredictionsWidget
+
+    out = []
+    dock = PredictionsWidget(viewer, review=review, settings=_model_settings(), auto=False)
+    viewer.window.add_dock_widget(dock, name="Predictions", area="right")
+    probe.measure(lambda: None, settle_s=0.3)
+    out += _predict_rows(probe, dock, reps, big_label, "predict_large")
+    # a sample case (256 x 256) in its own viewer
+    v2 = napari.Viewer(show=True)
+    rv2 = ReviewWidget(v2)
+    v2.window.add_dock_widget(rv2, name="IAA review", area="right")
+    ds = open_dataset(sample_data_path("synthetic"))
+    small = ds.load(ds.ids[0])
+    probe.measure(lambda: rv2.show_case(small), settle_s=0.5, until=lambda: rv2.live is not None)
+    dock2 = PredictionsWidget(v2, review=rv2, settings=_model_settings(), auto=False)
+    v2.window.add_dock_widget(dock2, name="Predictions", area="right")
+    probe.measure(lambda: None, settle_s=0.3)
+    shape = "x".join(str(d) for d in np.shape(small.image)[:2])
+    out += _predict_rows(probe, dock2, reps, f"sample case {small.n_masks} x {shape}", "predict_sample")
+    return out
+
+
+def _bench_training(probe, viewer, reps: int, tmp: Path) -> tuple:
+    from napari_iaa.data import sample_data_path
+    from napari_iaa.widgets.training import TrainingWidget
+
+    tw = TrainingWidget(viewer)
+    viewer.window.add_dock_widget(tw, name="Training", area="right")
+    probe.measure(lambda: None, settle_s=0.3)
+    runs = []
+    for k in range(max(1, min(reps, 3))):
+        tw.set_values(data=sample_data_path("synthetic"), task="iaa", backbone="mobilenetv2_050",
+                      epochs=1, batch_size=8, image_size=96, device="cpu", out=tmp / f"train{k}",
+                      name=f"bench-iaa-{k}", lr=1e-3)
+        r = probe.measure(tw.start, settle_s=1.0, until=lambda: not tw.running, timeout_s=900)
+        if tw.last_run is None or tw.last_run.get("status") != "done":
+            raise RuntimeError(f"training did not finish: {tw.last_run}")
+        runs.append(r)
+    stalls = [r["max_stall_s"] for r in runs]
+    med = float(np.median(stalls))
+    return ("training", f"training running (1 epoch, 40 images, mobilenetv2_050 at 96 px; median of {len(runs)})",
+            med, {"runs": runs, "median_s": med,
+                  "call": f"one run {fmt_time(float(np.median([r['ready_s'] for r in runs])))}"})
 
 
 if __name__ == "__main__":

@@ -52,7 +52,11 @@ def summary_rows() -> list[dict[str, str]]:
                      "ratio": fmt_ratio(t["stroke_speedup_vs_numpy_min"]), "target": ">= 500x",
                      "met": "yes" if t["stroke_speedup_at_least_500x"] else "NO"})
         big = next(r for r in tr["full_recompute"] if r["size"] == "6000x4000" and r["annotators"] == 15)
-        rows.append({"what": "tracker full recompute, 15 x 6000x4000",
+        one = big.get("tracker_recompute_1_thread")
+        rows.append({"what": "tracker full recompute, 15 x 6000x4000"
+                             + (f" ({big.get('recompute_threads', '?')} threads; on 1 thread "
+                                f"{fmt_time(one['median_s'])} = "
+                                f"{fmt_ratio(big['recompute_1_thread_vs_read_once'])})" if one else ""),
                      "figure": fmt_time(big["tracker_recompute"]["median_s"]),
                      "baseline": f"(c) read once {fmt_time(big['read_once']['median_s'])}",
                      "ratio": fmt_ratio(t["recompute_vs_read_once_15x6000x4000"]), "target": "<= 1.5x",

@@ -41,6 +41,7 @@ __all__ = [
     "run_predict",
     "main",
     "bin_reliability",
+    "fill_reliability",
     "ece_value",
     "predict_quality",
 ]
@@ -403,30 +404,48 @@ def predict_case(
 
 
 def bin_reliability(
-    p: np.ndarray, mhr: np.ndarray, n_bins: int = 10
+    p: np.ndarray, mhr: np.ndarray, n_bins: int = 10, chunk: int = 1 << 18
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Reliability curve: per equal-width bin of ``p``, mean p, mean MHR and pixel count."""
-    p = np.asarray(p, float).ravel()
-    mhr = np.asarray(mhr, float).ravel()
-    idx = np.clip((p * n_bins).astype(int), 0, n_bins - 1)
-    counts = np.bincount(idx, minlength=n_bins).astype(float)
+    """Reliability curve: per equal-width bin of ``p``, mean p, mean MHR and pixel count.
+
+    Accumulated over ``chunk`` pixels at a time (no full-size temporaries; a worker
+    never holds the GIL for long).
+    """
+    p = np.asarray(p).reshape(-1)
+    mhr = np.asarray(mhr).reshape(-1)
+    counts, sp, se = np.zeros(n_bins), np.zeros(n_bins), np.zeros(n_bins)
+    for s in range(0, p.size, chunk):
+        pc = p[s:s + chunk].astype(np.float64)
+        idx = np.clip((pc * n_bins).astype(int), 0, n_bins - 1)
+        counts += np.bincount(idx, minlength=n_bins)
+        sp += np.bincount(idx, weights=pc, minlength=n_bins)
+        se += np.bincount(idx, weights=mhr[s:s + chunk].astype(np.float64), minlength=n_bins)
     with np.errstate(invalid="ignore", divide="ignore"):
-        mp = np.bincount(idx, weights=p, minlength=n_bins) / counts
-        me = np.bincount(idx, weights=mhr, minlength=n_bins) / counts
-    return mp, me, counts
+        return sp / counts, se / counts, counts
 
 
-def _reliability(out: CasePrediction, case: Any, n_bins: int) -> None:
-    """Fill the reliability curves (raw and calibrated) and the multi-rater ECE."""
-    for label, p in (("raw", out.mhr_raw), ("calibrated", out.mhr_calibrated)):
-        if p is not None:
-            out.reliability[label] = bin_reliability(p, out.mhr_empirical, n_bins)
+def fill_reliability(out: CasePrediction, masks: Sequence[np.ndarray], n_bins: int = 10) -> None:
+    """Fill ``out.reliability`` (raw and calibrated curves) and ``out.ece`` (multi-rater).
+
+    ``masks``: the annotators' masks (views are fine: nothing is copied or stacked).
+    Nothing is filled unless the calibrated and empirical maps have the same shape.
+    """
+    emp, cal_map = out.mhr_empirical, out.mhr_calibrated
+    if cal_map is None or emp is None or np.shape(cal_map) != np.shape(emp):
+        return
+    for label, p in (("raw", out.mhr_raw), ("calibrated", cal_map)):
+        if p is not None and np.shape(p) == np.shape(emp):
+            out.reliability[label] = bin_reliability(p, emp, n_bins)
     try:
         from napari_iaa import calibration as cal
 
-        out.ece = dict(cal.multirater_ece(out.mhr_calibrated, case.stack()))
+        out.ece = dict(cal.multirater_ece(cal_map, list(masks)))
     except Exception as exc:  # noqa: BLE001 - the plot still works without the ECE
         out.ece = {"error": str(exc)}
+
+
+def _reliability(out: CasePrediction, case: Any, n_bins: int) -> None:
+    fill_reliability(out, [case.masks[m] for m in case.mask_ids], n_bins)
 
 
 def ece_value(ece: Mapping[str, Any] | None) -> float:

@@ -25,6 +25,7 @@ __all__ = [
 ]
 
 CURVAS_THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
+_CHUNK = 1 << 18  # pixels per chunk of the binned sums
 
 
 def _f64(a: Any) -> np.ndarray:
@@ -156,16 +157,39 @@ def multirater_ece(
         ``{"per_annotator": [ece_i], "mean": mean of those, "pooled": ECE over all
         annotators' pixels together}`` (NaN when there are no masks).
     """
-    pf = _f64(p)
-    stack = [np.asarray(m).astype(bool) for m in masks]
+    pf = np.asarray(p).reshape(-1)
+    stack = [np.asarray(m).reshape(-1) for m in masks]
     if not stack:
         return {"per_annotator": [], "mean": float("nan"), "pooled": float("nan")}
-    per = [binary_ece(pf, m, n_bins, bin_range) for m in stack]
-    flat = pf.ravel()
-    conf = np.tile(np.maximum(flat, 1.0 - flat), len(stack))
-    correct = np.concatenate([((flat >= 0.5) == m.ravel()) for m in stack]).astype(np.float64)
-    pooled = _ece_bins(conf, correct, n_bins, *bin_range)[0]
-    return {"per_annotator": per, "mean": float(np.mean(per)), "pooled": pooled}
+    for m in masks:
+        _same_shape(np.asarray(p), np.asarray(m), "mask")
+    # per-bin sums accumulated chunk by chunk: the pooled ECE is over N x pixels, but the
+    # map is never tiled per annotator (a 6000 x 4000 map with 15 masks would need
+    # 2.9 GB), and no single numpy call holds the GIL for long
+    lo, hi = bin_range
+    edges = np.linspace(lo, hi, n_bins + 1)
+    cnt, sconf = np.zeros(n_bins), np.zeros(n_bins)
+    sacc = np.zeros((len(stack), n_bins))
+    for s in range(0, pf.size, _CHUNK):
+        pc = pf[s:s + _CHUNK].astype(np.float64)
+        conf = np.maximum(pc, 1.0 - pc)
+        idx = np.clip(np.searchsorted(edges, conf, side="right") - 1, 0, n_bins - 1)
+        cnt += np.bincount(idx, minlength=n_bins)
+        sconf += np.bincount(idx, weights=conf, minlength=n_bins)
+        label = pc >= 0.5
+        for i, m in enumerate(stack):
+            correct = (label == (m[s:s + _CHUNK] != 0)).astype(np.float64)
+            sacc[i] += np.bincount(idx, weights=correct, minlength=n_bins)
+
+    def ece(n: np.ndarray, sc: np.ndarray, sa: np.ndarray) -> float:
+        total = n.sum()
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return float(np.nansum(np.abs(sa / n - sc / n) * n) / total) if total else float("nan")
+
+    per = [ece(cnt, sconf, sa) for sa in sacc]
+    k = float(len(stack))
+    return {"per_annotator": per, "mean": float(np.mean(per)),
+            "pooled": ece(k * cnt, k * sconf, sacc.sum(axis=0))}
 
 
 def reliability_curve(p: Any, mhr: Any, n_bins: int = 10) -> dict[str, np.ndarray]:

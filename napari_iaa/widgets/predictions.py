@@ -51,6 +51,7 @@ from napari_iaa.predict import (
     CasePrediction,
     ModelSet,
     ece_value,
+    fill_reliability,
     load_models,
     predict_case,
     predict_iaa_images,
@@ -65,6 +66,7 @@ LAYER_RAW = "predicted MHR (raw)"
 LAYER_CAL = "predicted MHR (calibrated)"
 LAYER_DIFF = "MHR difference (predicted - empirical)"
 _OWN_LAYERS = (LAYER_RAW, LAYER_CAL, LAYER_DIFF)
+MAP_DISPLAY_MAX_PIXELS = 1 << 21
 _IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"}
 
 
@@ -135,10 +137,19 @@ class PredictionsWidget(QWidget):
         self._scored_layers: set[str] = set()
         self._layer_steps: list[Any] = []
         self._layer_pred: CasePrediction | None = None
+        #: predicted maps with more pixels than this are shown as k x k block means (the
+        #: MHR model predicts at its input size anyway; napari's upload of a 24 Mpx float
+        #: texture per map is what stalls the viewer)
+        self.map_display_max_pixels = MAP_DISPLAY_MAX_PIXELS
 
         self.settings = settings or ModelSettingsWidget(self)
         self._build()
 
+        self._progress_state: tuple[int, int, str] | None = None
+        self._progress_timer = QTimer(self)
+        self._progress_timer.setSingleShot(True)
+        self._progress_timer.setInterval(150)
+        self._progress_timer.timeout.connect(self._apply_progress)
         self._case_timer = QTimer(self)
         self._case_timer.setSingleShot(True)
         self._case_timer.setInterval(300)
@@ -337,10 +348,12 @@ class PredictionsWidget(QWidget):
         return out
 
     def _case_from_layers(self) -> Case | None:
+        # the masks are read-only views of the label layers (no pass over the pixels on
+        # the GUI thread); the workers turn them into booleans (``_bool_case``)
         img = self._image_layer()
         if img is None:
             return None
-        masks = {layer.name: np.asarray(layer.data) > 0 for layer in self._annotator_layers(img)}
+        masks = {layer.name: _read_only(layer.data) for layer in self._annotator_layers(img)}
         return Case(img.name, np.asarray(img.data), masks)
 
     def _layers_changed(self, *_: Any) -> None:
@@ -378,7 +391,12 @@ class PredictionsWidget(QWidget):
                     e.connect(self._edited)
 
     def _edited(self, *_: Any) -> None:
-        if self.auto_check.isChecked() and self.last_prediction is not None:
+        if not self.auto_check.isChecked():
+            return
+        if self.case_worker is not None:
+            # the running prediction reads the live masks: it may have missed this edit
+            self._pending_case = True
+        if self.last_prediction is not None:
             self._quality_timer.start()
 
     def _case_key_of(self, case: Any) -> Any:
@@ -439,22 +457,31 @@ class PredictionsWidget(QWidget):
             return
         empty = _empty_rule(self.review)
         get_models = self._get_models
+        max_pixels = self.map_display_max_pixels
 
         def job():
-            yield ("step", 0, 3, "loading models")
+            yield ("step", 0, 4, "loading models")
             models = get_models(key)
             yield ("device", models.device)
-            yield ("step", 1, 3, "predicting")
-            pred = predict_case(case, models, empty=empty)
-            yield ("step", 3, 3, "done")
-            return pred
+            yield ("step", 1, 4, "predicting")
+            # the masks may be the live ones: a stroke painted meanwhile is either seen or
+            # not (the prediction is re-run after edits, see ``_edited``)
+            bcase = _bool_case(case)
+            # the reliability curves and the multi-rater ECE (accumulated over chunks of
+            # pixels) as a step of their own, so the progress bar moves
+            pred = predict_case(bcase, models, empty=empty, with_ece=False)
+            yield ("step", 2, 4, "reliability")
+            fill_reliability(pred, [bcase.masks[m] for m in bcase.mask_ids])
+            yield ("step", 3, 4, "preparing the maps")
+            display = _display_maps(pred, max_pixels)
+            yield ("step", 4, 4, "done")
+            return pred, display
 
-        self.case_progress.setRange(0, 3)
-        self.case_progress.setValue(0)
-        self.case_progress.setFormat("starting…")
+        self._progress(0, 4, "starting…")
         self.predict_button.setEnabled(False)
         self.case_worker = self._start_worker(
-            job, "prediction", self._on_case_yield, self._show_prediction, self._case_done
+            job, "prediction", self._on_case_yield, lambda res: self._show_prediction(*res),
+            self._case_done,
         )
 
     def _start_worker(
@@ -482,11 +509,31 @@ class PredictionsWidget(QWidget):
             self.settings.set_in_use(str(msg[1]))
         elif msg[0] == "step":
             _, done, total, text = msg
-            self.case_progress.setRange(0, total)
-            self.case_progress.setValue(done)
-            self.case_progress.setFormat(f"{text} (%v/%m)")
+            self._progress(done, total, f"{text} (%v/%m)")
+
+    def _progress(self, done: int, total: int, fmt: str) -> None:
+        """Note the case progress; shown by a 150 ms timer (a progress-bar change repaints
+        at once, and on a software-GL display that recomposes the whole viewer window)."""
+        self._progress_state = (done, total, fmt)
+        if not self._progress_timer.isActive():
+            self._progress_timer.start()
+
+    def _apply_progress(self) -> None:
+        self._progress_timer.stop()
+        state, self._progress_state = self._progress_state, None
+        if state is None:
+            return
+        done, total, fmt = state
+        bar = self.case_progress
+        if bar.maximum() != total:
+            bar.setRange(0, total)
+        if bar.value() != done:
+            bar.setValue(done)
+        if bar.format() != fmt:
+            bar.setFormat(fmt)
 
     def _case_done(self) -> None:
+        self._apply_progress()
         self.case_worker = None
         self.predict_button.setEnabled(True)
         if self._pending_case:
@@ -497,11 +544,23 @@ class PredictionsWidget(QWidget):
     def _fail(self, what: str, exc: BaseException) -> None:
         msg = f"{what} failed: {exc}"
         notify_error(msg)
+        if what == "prediction":
+            self._apply_progress()
         self.case_progress.setFormat(f"{what} failed")
         self.failed.emit(msg)
 
-    def _show_prediction(self, pred: CasePrediction) -> None:
+    def _show_prediction(self, pred: CasePrediction, display: list[tuple] | None = None) -> None:
         self.last_prediction = pred
+        # the map layers first, one per event-loop turn (each costs napari a repaint);
+        # the numbers, table and plot after them, so that the plot's render thread does
+        # not compete with napari's layer updates
+        if display is None:
+            display = _display_maps(pred, self.map_display_max_pixels)
+        self._layer_steps = list(display)
+        self._layer_pred = pred
+        self._next_layer_step()
+
+    def _show_numbers(self, pred: CasePrediction) -> None:
         self.pred_iaa_label.setText(_fmt(pred.predicted_iaa))
         self.emp_iaa_label.setText(_fmt(pred.empirical_iaa) + (
             f"  ({len(pred.mask_ids)} masks)" if pred.mask_ids else "  (no masks)"))
@@ -514,38 +573,36 @@ class PredictionsWidget(QWidget):
         else:
             self.reliability.submit(None, message="no MHR model chosen")
         self._fill_quality(pred)
-        # one layer per event-loop turn: each costs a few tens of ms in napari
-        steps = [(name, data, cmap, limits) for name, data, cmap, limits in (
-            (LAYER_RAW, pred.mhr_raw, "magma", (0.0, 1.0)),
-            (LAYER_CAL, pred.mhr_calibrated, "magma", (0.0, 1.0)),
-            (LAYER_DIFF, pred.mhr_difference, "PiYG", (-1.0, 1.0))) if data is not None]
-        self._layer_steps = steps
-        self._layer_pred = pred
-        self._next_layer_step()
 
     def _next_layer_step(self) -> None:
         if not self._layer_steps:
             pred, self._layer_pred = self._layer_pred, None
             img = self._image_layer()
-            if img is not None:
+            if img is not None and self.viewer.layers.selection.active is not img:
                 self.viewer.layers.selection.active = img
             if pred is not None:
+                self._show_numbers(pred)
                 self.case_predicted.emit(pred)
             return
-        name, data, cmap, limits = self._layer_steps.pop(0)
+        name, data, cmap, limits, k = self._layer_steps.pop(0)
         try:
-            self._set_layer(name, data, cmap, limits)
+            self._set_layer(name, data, cmap, limits, k)
         finally:
-            QTimer.singleShot(0, self._next_layer_step)
+            QTimer.singleShot(1, self._next_layer_step)  # 1 ms: let the repaint happen between
 
-    def _set_layer(self, name: str, data: np.ndarray, cmap: str, limits: tuple[float, float]) -> None:
+    def _set_layer(self, name: str, data: np.ndarray, cmap: str, limits: tuple[float, float],
+                   k: int = 1) -> None:
+        """Update the map layer in place (data, placement, contrast); add it the first time."""
         img = self._image_layer()
-        kw = _placement(img, data)
+        kw = _placement(img, data, k)
         if name in self.viewer.layers:
             layer = self.viewer.layers[name]
+            for attr, v in kw.items():
+                if tuple(np.asarray(getattr(layer, attr))) != tuple(v):
+                    setattr(layer, attr, v)
             layer.data = data
-            for k, v in kw.items():
-                setattr(layer, k, v)
+            if tuple(layer.contrast_limits) != tuple(limits):
+                layer.contrast_limits = limits
         else:
             self.viewer.add_image(
                 data, name=name, colormap=cmap, contrast_limits=limits, opacity=0.6,
@@ -619,7 +676,7 @@ class PredictionsWidget(QWidget):
         if case is None:
             notify_error("no image to score the layer on")
             return
-        mask = np.asarray(layer.data) > 0
+        mask = _read_only(layer.data)  # made boolean in the worker
         if mask.shape[-2:] != tuple(np.asarray(case.image).shape[:2])[-2:] and mask.shape != case.shape:
             notify_error(f"layer {layer.name!r}: shape {mask.shape} does not match the image {case.shape}")
             return
@@ -637,11 +694,13 @@ class PredictionsWidget(QWidget):
             return
         get_models = self._get_models
         image = case.image
+        masks_in = masks
 
         def job() -> dict[str, tuple[float, float, str]]:
             from napari_iaa import agreement as ag
 
             models = get_models(key)
+            masks = {k: _as_bool(m) for k, m in masks_in.items()}
             q = predict_quality(models.quality, image, masks)
             out: dict[str, tuple[float, float, str]] = {}
             if annotators:
@@ -650,7 +709,7 @@ class PredictionsWidget(QWidget):
                 for k in masks:
                     out[k] = (q.get(k, math.nan), loo.get(k, math.nan), case.raters.get(k, k))
             else:
-                others = [case.masks[m] for m in case.mask_ids if m not in masks]
+                others = [_as_bool(case.masks[m]) for m in case.mask_ids if m not in masks]
                 for k, m in masks.items():
                     actual = math.nan
                     if others:
@@ -842,10 +901,17 @@ def _fmt(v: Any) -> str:
     return "—" if not math.isfinite(f) else f"{f:.3f}"
 
 
-def _placement(img_layer: Any, data: np.ndarray) -> dict[str, Any]:
-    """scale / translate that lay a map over the image layer (maps may be smaller)."""
+def _placement(img_layer: Any, data: np.ndarray, k: int = 1) -> dict[str, Any]:
+    """scale / translate that lay a map over the image layer (maps may be smaller).
+
+    ``k > 1``: ``data`` holds k x k block means of a full-resolution map.
+    """
     if img_layer is None:
-        return {}
+        return {"scale": (float(k),) * data.ndim, "translate": ((k - 1) / 2,) * data.ndim} if k > 1 else {}
+    if k > 1:
+        base_scale = np.asarray(img_layer.scale, float)[-data.ndim:]
+        base_tr = np.asarray(img_layer.translate, float)[-data.ndim:]
+        return {"scale": tuple(base_scale * k), "translate": tuple(base_tr + base_scale * (k - 1) / 2)}
     shape = np.asarray(img_layer.data).shape
     if getattr(img_layer, "rgb", False):
         shape = shape[:-1]
@@ -854,6 +920,66 @@ def _placement(img_layer: Any, data: np.ndarray) -> dict[str, Any]:
     ratio = np.asarray(shape, float) / np.asarray(data.shape, float)
     return {"scale": tuple(base_scale * ratio),
             "translate": tuple(np.asarray(img_layer.translate)[-data.ndim:])}
+
+
+def _read_only(a: Any) -> np.ndarray:
+    """A read-only view of an array (no copy)."""
+    v = np.asarray(a).view()
+    v.flags.writeable = False
+    return v
+
+
+def _as_bool(m: Any) -> np.ndarray:
+    """A mask as a boolean array (labels > 0); boolean arrays are passed through."""
+    m = np.asarray(m)
+    return m if m.dtype == bool else m > 0
+
+
+def _bool_case(case: Any) -> Any:
+    """``case`` with boolean masks (a worker-side conversion of label-layer views)."""
+    masks = getattr(case, "masks", None) or {}
+    if all(np.asarray(m).dtype == bool for m in masks.values()):
+        return case
+    import dataclasses
+
+    return dataclasses.replace(case, masks={k: _as_bool(m) for k, m in masks.items()})
+
+
+def block_mean(a: np.ndarray, k: int) -> np.ndarray:
+    """k x k block means of a 2-D map (edge blocks average their valid pixels), float32."""
+    a = np.asarray(a, np.float32)
+    if k <= 1 or a.ndim != 2:
+        return a
+    h, w = a.shape
+    ph, pw = (-h) % k, (-w) % k
+    if ph or pw:
+        a = np.pad(a, ((0, ph), (0, pw)))
+    hb, wb = a.shape[0] // k, a.shape[1] // k
+    sums = a.reshape(hb, k, wb, k).sum(axis=(1, 3), dtype=np.float32)
+    cnt_r = np.minimum(k, h - np.arange(hb) * k).astype(np.float32)
+    cnt_c = np.minimum(k, w - np.arange(wb) * k).astype(np.float32)
+    return sums / (cnt_r[:, None] * cnt_c[None, :])
+
+
+def _display_maps(pred: Any, max_pixels: int) -> list[tuple[str, np.ndarray, str, tuple[float, float], int]]:
+    """The map layers to show: (name, data, colormap, contrast limits, block size k).
+
+    Maps with more than ``max_pixels`` pixels become k x k block means (runs in the
+    prediction worker: the difference map and the means are whole-image work).
+    """
+    out = []
+    for name, data, cmap, limits in (
+            (LAYER_RAW, pred.mhr_raw, "magma", (0.0, 1.0)),
+            (LAYER_CAL, pred.mhr_calibrated, "magma", (0.0, 1.0)),
+            (LAYER_DIFF, pred.mhr_difference, "PiYG", (-1.0, 1.0))):
+        if data is None:
+            continue
+        data = np.asarray(data)
+        k = 1
+        if data.ndim == 2 and data.size > max_pixels:
+            k = int(np.ceil(np.sqrt(data.size / max_pixels)))
+        out.append((name, block_mean(data, k) if k > 1 else data, cmap, limits, k))
+    return out
 
 
 def _role(layer: Any) -> str | None:
@@ -888,7 +1014,13 @@ def _review_case(review: Any) -> Any:
     """The case open in a review dock, with the masks as currently edited."""
     for name in ("current_case", "case"):
         attr = getattr(review, name, None)
-        case = attr() if callable(attr) else attr
+        if callable(attr):
+            try:
+                case = attr(copy=False)  # views of the live masks: no 360 MB copy
+            except TypeError:
+                case = attr()
+        else:
+            case = attr
         if case is not None and hasattr(case, "image"):
             return case
     our = getattr(review, "our_layers", None)
@@ -899,7 +1031,7 @@ def _review_case(review: Any) -> Any:
     if not images:
         return None
     layers = ann()
-    masks = {mid: np.asarray(layer.data) > 0 for mid, layer in layers.items()}
+    masks = {mid: _read_only(layer.data) for mid, layer in layers.items()}
     # Case fills raters from the mask ids ("A04#2" -> "A04")
     return Case(str(getattr(review, "case_id", None) or images[0].name),
                 np.asarray(images[0].data), masks)

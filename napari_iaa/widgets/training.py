@@ -11,6 +11,7 @@ checkpoint stays. A finished model is registered in the ``ModelRegistry`` and an
 from __future__ import annotations
 
 import math
+import sys
 import threading
 import time
 from collections.abc import Mapping
@@ -110,8 +111,13 @@ class TrainingWidget(QWidget):
         self._total_steps = 0
         self._steps_per_epoch = 0
         self.last_run: dict[str, Any] | None = None
+        #: progress-bar state waiting for the next coalesced refresh (see ``_set_progress``)
+        self._pending_progress: dict[str, Any] = {}
         self._build()
         self._apply_defaults(self.task_combo.currentText())
+        from napari_iaa.widgets._layers import freeze_gc_once
+
+        freeze_gc_once()  # a full GC during training would freeze the viewer ~0.25 s
 
     # ------------------------------------------------------------------ layout
     def _build(self) -> None:
@@ -203,6 +209,13 @@ class TrainingWidget(QWidget):
         self.progress.setValue(0)
         self.progress.setFormat("idle")
         layout.addWidget(self.progress)
+        # a progress-bar change repaints it at once (QProgressBar.setValue), and on a
+        # software-GL display every repaint recomposes the viewer's canvas: coalesce the
+        # per-step updates to at most 5 a second
+        self._progress_timer = QTimer(self)
+        self._progress_timer.setSingleShot(True)
+        self._progress_timer.setInterval(200)
+        self._progress_timer.timeout.connect(self._apply_progress)
         self.status_label = QLabel("")
         self.status_label.setWordWrap(True)
         layout.addWidget(self.status_label)
@@ -331,6 +344,11 @@ class TrainingWidget(QWidget):
         stop = self._stop
 
         def job() -> dict[str, Any]:
+            problem = _backbone_problem(vals["backbone"])
+            if problem:
+                from napari_iaa.errors import ConfigError
+
+                raise ConfigError(problem)
             return _run_fit(config, vals, bridge, stop)
 
         self.worker = create_worker(job, _start_thread=False, _ignore_errors=True)
@@ -359,13 +377,8 @@ class TrainingWidget(QWidget):
             return "calibrate needs a base MHR model (.safetensors)"
         if vals["task"] == "calibrate" and not Path(vals["base_model"]).is_file():
             return f"{vals['base_model']}: base model not found"
-        try:
-            import timm
-
-            if vals["backbone"] not in timm.list_models() and not timm.is_model(vals["backbone"]):
-                return f"unknown timm backbone {vals['backbone']!r}"
-        except Exception:  # noqa: BLE001
-            pass
+        if "timm" in sys.modules:  # else the worker checks (importing timm takes seconds)
+            return _backbone_problem(vals["backbone"])
         return None
 
     # ------------------------------------------------------------------ events
@@ -378,11 +391,8 @@ class TrainingWidget(QWidget):
             self._log(f"epoch {ev['epoch'] + 1} started")
         elif kind == "progress":
             total = max(1, int(ev["total"]))
-            if self.progress.maximum() != total:
-                self.progress.setRange(0, total)
-            self.progress.setValue(min(int(ev["done"]), total))
-            if not self.curves.loss_x:
-                self.progress.setFormat("reading data / preparing · %p%")
+            fmt = None if self.curves.loss_x else "reading data / preparing · %p%"
+            self._set_progress(total=total, value=min(int(ev["done"]), total), format=fmt)
         elif kind == "fit_start":
             self._total_steps = int(ev.get("total_steps") or 0)
         elif kind == "step":
@@ -393,9 +403,8 @@ class TrainingWidget(QWidget):
             self._steps_per_epoch = spe
             epoch = int(ev.get("epoch", 0))
             step = int(ev.get("step", 0))
-            self.progress.setFormat(
-                f"epoch {epoch + 1}/{epochs} · step {step + 1}/{spe or '?'} "
-                f"({done}/{total or '?'}) · %p%")
+            self._set_progress(format=f"epoch {epoch + 1}/{epochs} · step {step + 1}/{spe or '?'} "
+                                      f"({done}/{total or '?'}) · %p%")
             x = epoch + (step + 1) / spe if spe else float(done)
             self.curves.add_loss(x, float(ev.get("loss", math.nan)))
             if not self._plot_timer.isActive():
@@ -411,7 +420,24 @@ class TrainingWidget(QWidget):
         elif kind == "log":
             self._log(str(ev.get("message", "")))
 
+    def _set_progress(self, **state: Any) -> None:
+        """Note progress-bar changes (total, value, format); applied by a 200 ms timer."""
+        self._pending_progress.update({k: v for k, v in state.items() if v is not None})
+        if not self._progress_timer.isActive():
+            self._progress_timer.start()
+
+    def _apply_progress(self) -> None:
+        st, self._pending_progress = self._pending_progress, {}
+        self._progress_timer.stop()
+        if "total" in st and self.progress.maximum() != st["total"]:
+            self.progress.setRange(0, st["total"])
+        if "value" in st and self.progress.value() != st["value"]:
+            self.progress.setValue(st["value"])
+        if "format" in st and self.progress.format() != st["format"]:
+            self.progress.setFormat(st["format"])
+
     def _on_returned(self, out: dict[str, Any]) -> None:
+        self._apply_progress()
         status = out.get("status", "done")
         ckpt = out.get("checkpoint")
         metrics = out.get("metrics") or {}
@@ -436,6 +462,7 @@ class TrainingWidget(QWidget):
         self.last_run = out
 
     def _on_errored(self, exc: BaseException) -> None:
+        self._apply_progress()
         notify_error(f"training failed: {exc}")
         self._log(f"error: {exc}")
         self.progress.setRange(0, 1)
@@ -480,6 +507,18 @@ class _Curves:
     def args(self) -> tuple[Any, ...]:
         return (list(self.loss_x), list(self.loss_y), list(self.val_x), list(self.val_y),
                 self.metric_name)
+
+
+def _backbone_problem(name: str) -> str | None:
+    """``None`` if timm knows the backbone, else the message to show."""
+    try:
+        import timm
+
+        if not timm.is_model(name) and name not in timm.list_models():
+            return f"unknown timm backbone {name!r}"
+    except Exception:  # noqa: BLE001 - no timm: the fit will say so
+        pass
+    return None
 
 
 def _row(*widgets: QWidget) -> QWidget:

@@ -151,6 +151,38 @@ def test_multirater_ece_per_annotator_mean_pooled():
     assert math.isnan(multirater_ece(p, [])["mean"])
 
 
+def test_multirater_ece_chunked_equals_whole_image(monkeypatch):
+    """Chunked per-bin sums (no tiling per annotator) give the whole-image figures."""
+    from napari_iaa.calibration import metrics
+
+    rng = np.random.default_rng(3)
+    p = rng.random((61, 37))
+    masks = [(rng.random((61, 37)) < p).astype(np.uint8) * 255 for _ in range(4)]
+    monkeypatch.setattr(metrics, "_CHUNK", 500)  # 5 chunks, the last one partial
+    res = multirater_ece(p, masks, n_bins=20)
+    for m, e in zip(masks, res["per_annotator"]):
+        assert e == pytest.approx(ref_ece(p, m != 0, 20), abs=1e-12)
+    pooled_ref = ref_ece(np.tile(p.ravel(), 4), np.concatenate([m.ravel() != 0 for m in masks]), 20)
+    assert res["pooled"] == pytest.approx(pooled_ref, abs=1e-12)
+    with pytest.raises(ValueError, match="shape"):
+        multirater_ece(p, [masks[0].T])
+
+
+def test_bin_reliability_chunked_equals_whole_image():
+    from napari_iaa.predict import bin_reliability
+
+    rng = np.random.default_rng(4)
+    p = rng.random(2345)
+    mhr = np.clip(p + rng.normal(0, 0.1, p.size), 0, 1)
+    mp, me, n = bin_reliability(p, mhr, n_bins=10, chunk=100)
+    idx = np.clip((p * 10).astype(int), 0, 9)
+    for b in range(10):
+        sel = idx == b
+        assert n[b] == sel.sum()
+        assert mp[b] == pytest.approx(p[sel].mean())
+        assert me[b] == pytest.approx(mhr[sel].mean())
+
+
 def test_reliability_curve_hand():
     p = np.array([0.05, 0.05, 0.55, 0.95])
     mhr = np.array([0.0, 0.5, 1.0, 1.0])

@@ -304,3 +304,104 @@ def test_triage_fills_the_review_data_set_table(review, qtbot, synthetic_root, t
     expected = dict(zip(sig.args[0]["case_id"], sig.args[0]["predicted_iaa"]))
     for cid, v in zip(frame["case_id"], frame["predicted_IAA"]):
         assert v == pytest.approx(expected[cid])
+
+
+def test_dock_reliability_step_matches_predict_case(tiny_models):
+    """The dock's separate reliability step (bool views) equals predict_case's figures."""
+    from napari_iaa.data import Case
+    from napari_iaa.predict import fill_reliability, load_models, predict_case
+
+    rng = np.random.default_rng(1)
+    image = rng.integers(0, 255, (70, 90, 3), dtype=np.uint8)
+    masks = {f"A{i}": rng.random((70, 90)) < 0.3 + 0.1 * i for i in range(4)}
+    case = Case("c", image, masks)
+    models = load_models({t: p for t, p in tiny_models.items()}, device="cpu")
+    ref = predict_case(case, models)
+    mine = predict_case(case, models, with_ece=False)
+    assert not mine.reliability and not mine.ece
+    fill_reliability(mine, [masks[k].view(np.uint8) for k in case.mask_ids])
+    assert set(mine.reliability) == set(ref.reliability) == {"raw", "calibrated"}
+    for label in ref.reliability:
+        for a, b in zip(ref.reliability[label], mine.reliability[label]):
+            np.testing.assert_allclose(a, b, rtol=1e-9, equal_nan=True)
+    np.testing.assert_allclose(mine.ece["per_annotator"], ref.ece["per_annotator"], rtol=1e-9)
+    assert mine.ece["mean"] == pytest.approx(ref.ece["mean"], rel=1e-9)
+    assert mine.ece["pooled"] == pytest.approx(ref.ece["pooled"], rel=1e-9)
+
+
+def test_block_mean_and_display_maps():
+    from napari_iaa.predict import CasePrediction
+    from napari_iaa.widgets.predictions import LAYER_DIFF, LAYER_RAW, _display_maps, block_mean
+
+    a = np.arange(7 * 5, dtype=np.float32).reshape(7, 5)
+    b = block_mean(a, 3)
+    assert b.shape == (3, 2)
+    assert b[0, 0] == pytest.approx(a[:3, :3].mean())
+    assert b[2, 1] == pytest.approx(a[6:, 3:].mean())  # edge block: its valid pixels only
+    pred = CasePrediction("c", mhr_raw=a, mhr_calibrated=a, mhr_empirical=np.zeros_like(a))
+    small = {name: (data, k) for name, data, _c, _l, k in _display_maps(pred, 10_000)}
+    assert small[LAYER_RAW][1] == 1 and small[LAYER_RAW][0] is a
+    np.testing.assert_array_equal(small[LAYER_DIFF][0], a)
+    big = {name: (data, k) for name, data, _c, _l, k in _display_maps(pred, 5)}
+    assert big[LAYER_RAW][1] == 3 and big[LAYER_RAW][0].shape == (3, 2)
+
+
+def test_large_maps_are_shown_as_block_means_and_updated_in_place(dock, qtbot):
+    from napari_iaa.widgets.predictions import LAYER_CAL, LAYER_DIFF, LAYER_RAW
+
+    viewer, widget, case = dock
+    h, w = case.shape[:2]
+    widget.map_display_max_pixels = (h * w) // 16 + 1  # k = 4
+    with qtbot.waitSignal(widget.case_predicted, timeout=120_000) as sig:
+        widget.predict_current()
+    pred = sig.args[0]
+    assert pred.mhr_calibrated.shape == (h, w)  # the prediction keeps full resolution
+    layers = {name: viewer.layers[name] for name in (LAYER_RAW, LAYER_CAL, LAYER_DIFF)}
+    for layer in layers.values():
+        assert layer.data.shape == (-(-h // 4), -(-w // 4))
+        np.testing.assert_allclose(layer.scale, (4.0, 4.0))
+        np.testing.assert_allclose(layer.translate, (1.5, 1.5))
+    np.testing.assert_allclose(layers[LAYER_CAL].data[0, 0], pred.mhr_calibrated[:4, :4].mean(), rtol=1e-5)
+    # a second prediction updates the same layer objects (no remove / add)
+    n_layers = len(viewer.layers)
+    widget.map_display_max_pixels = 1 << 30
+    with qtbot.waitSignal(widget.case_predicted, timeout=120_000):
+        widget.predict_current()
+    assert len(viewer.layers) == n_layers
+    for name, layer in layers.items():
+        assert viewer.layers[name] is layer
+        assert layer.data.shape == (h, w)
+        np.testing.assert_allclose(layer.scale, (1.0, 1.0))
+    assert tuple(layers[LAYER_DIFF].contrast_limits) == (-1.0, 1.0)
+
+
+def test_no_mask_copies_on_the_gui_thread(review, qtbot, synthetic_root, tiny_models):
+    """The dock hands the worker views of the live masks; an edit meanwhile re-runs it."""
+    from napari_iaa.models import ModelRegistry
+    from napari_iaa.widgets._model_settings import ModelSettingsWidget
+    from napari_iaa.widgets.predictions import PredictionsWidget, _review_case
+
+    viewer, rw = review
+    assert rw.open_dataset(synthetic_root)
+    qtbot.waitUntil(lambda: rw.live is not None, timeout=10_000)
+    case = _review_case(rw)
+    for mid, m in case.masks.items():
+        assert np.shares_memory(m, rw.live.mirrors[mid]) and not m.flags.writeable
+    copied = rw.current_case()  # the default still copies
+    assert not any(np.shares_memory(m, rw.live.mirrors[k]) for k, m in copied.masks.items())
+    reg = ModelRegistry(paths=[tiny_models["iaa"].parent], include_shipped=False,
+                        include_user=False)
+    widget = PredictionsWidget(viewer, settings=ModelSettingsWidget(registry=reg), auto=False)
+    viewer.window.add_dock_widget(widget, name="Predictions")
+    with qtbot.waitSignal(widget.case_predicted, timeout=120_000):
+        widget.predict_current()
+    widget.auto_check.setChecked(True)
+    runs = []
+    widget.case_predicted.connect(runs.append)
+    widget.predict_current()
+    assert widget.case_worker is not None
+    mid, layer = next(iter(rw.annotator_layers().items()))
+    layer.paint((5, 5), 1)  # painted while the worker reads the masks
+    assert widget._pending_case
+    qtbot.waitUntil(lambda: len(runs) >= 2, timeout=120_000)  # the edit got its own run
+    assert widget.last_prediction.mask_ids == rw.live.ids

@@ -472,3 +472,23 @@ def test_stroke_of_many_dabs_is_one_exact_update(review, synthetic_root):
     np.testing.assert_array_equal(widget.live.mirrors[mid], np.asarray(layer.data) != 0)
     stack = np.stack([np.asarray(lay.data) != 0 for lay in widget.annotator_layers().values()])
     np.testing.assert_allclose(widget.our_layers("mhr")[0].data, stack.mean(0), atol=1e-6)
+
+
+def test_gc_freeze_once(monkeypatch):
+    import gc
+
+    from napari_iaa.widgets import _layers
+
+    monkeypatch.setattr(_layers, "_GC_FROZEN", False)
+    monkeypatch.delenv("NAPARI_IAA_GC_FREEZE", raising=False)
+    assert _layers.freeze_gc_once() is False  # opt-in: off unless asked for
+    monkeypatch.setenv("NAPARI_IAA_GC_FREEZE", "0")
+    assert _layers.freeze_gc_once() is False
+    monkeypatch.setenv("NAPARI_IAA_GC_FREEZE", "1")
+    before = gc.get_freeze_count()
+    try:
+        assert _layers.freeze_gc_once() is True
+        assert gc.get_freeze_count() > before
+        assert _layers.freeze_gc_once() is False  # once per process
+    finally:
+        gc.unfreeze()

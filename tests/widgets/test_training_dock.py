@@ -125,3 +125,26 @@ def test_every_task_trains_from_the_dock(dock, qtbot, synthetic_root, tmp_path):
         assert card.task == {"calibrate": "mhr", "iaa+diagnosis": "iaa"}.get(task, task)
     assert read_checkpoint_card(done["calibrate"])[0].calibrator is not None
     assert read_checkpoint_card(done["iaa+diagnosis"])[0].classes
+
+
+def test_progress_updates_are_coalesced(dock, qtbot):
+    """Per-step events only note the state; one timer tick applies the latest."""
+    _viewer, widget = dock
+    widget.progress.setRange(0, 1)
+    widget.progress.setValue(0)
+    for done in range(1, 51):
+        widget._on_event({"event": "progress", "done": done, "total": 100})
+    assert widget.progress.maximum() == 1 and widget.progress.value() == 0  # nothing yet
+    qtbot.waitUntil(lambda: widget.progress.value() == 50, timeout=2000)
+    assert widget.progress.maximum() == 100
+    widget.curves.add_loss(0.1, 1.0)
+    widget._on_event({"event": "step", "epoch": 0, "step": 4, "loss": 0.5, "global_step": 5,
+                      "total_steps": 10, "steps_per_epoch": 10})
+    qtbot.waitUntil(lambda: "step 5/10" in widget.progress.format(), timeout=2000)
+
+
+def test_backbone_check():
+    from napari_iaa.widgets.training import _backbone_problem
+
+    assert _backbone_problem("resnet18") is None
+    assert "no_such_net_xyz" in _backbone_problem("no_such_net_xyz")
