@@ -118,13 +118,27 @@ def fit(
     -------
     FitResult
     """
+    threads_before = torch.get_num_threads()
+    if config.threads:
+        torch.set_num_threads(int(config.threads))
+    try:
+        return _fit(config, progress, should_stop, callbacks)
+    finally:  # process-wide: give the caller (a viewer, a notebook) its setting back
+        if config.threads:
+            torch.set_num_threads(threads_before)
+
+
+def _fit(
+    config: FitConfig,
+    progress: Callable[[int, int], None] | None,
+    should_stop: Callable[[], bool] | None,
+    callbacks: Sequence[Callback],
+) -> FitResult:
     t0 = time.perf_counter()
     from napari_iaa.models.checkpoint import save_checkpoint
     from napari_iaa.models.device import pick_device
     from napari_iaa.models.networks import build_model
 
-    if config.threads:
-        torch.set_num_threads(int(config.threads))
     device = pick_device(config.device)
     if config.task == "calibrate":
         return calibrate(config, progress=progress, should_stop=should_stop)

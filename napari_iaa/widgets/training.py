@@ -583,6 +583,8 @@ def _make_config(vals: Mapping[str, Any]) -> Any:
         kw["max_cases"] = int(vals["max_cases"])
     if task == "calibrate":
         kw["models"] = [str(vals["base_model"])]
+    if vals.get("threads"):
+        kw["threads"] = int(vals["threads"])
     return FitConfig(**kw)
 
 

@@ -277,3 +277,23 @@ def test_killed_process_leaves_a_loadable_checkpoint_and_resumes(synth, tmp_path
     hist = HistoryCallback()
     res = fit(cfg, callbacks=[hist])
     assert not res.cancelled and [e["epoch"] for e in hist.epochs][0] == int(state.name[-4:]) + 1
+
+
+def test_fit_gives_the_callers_thread_setting_back(synth, tmp_path):
+    """``threads`` applies to the run only: a viewer or notebook keeps its own setting."""
+    original = torch.get_num_threads()
+    torch.set_num_threads(2)  # what the caller had (1 would not show a restore)
+    seen = []
+
+    class Probe(HistoryCallback):
+        def on_step(self, trainer, epoch, step, loss):  # noqa: ARG002
+            seen.append(torch.get_num_threads())
+
+    cfg = FitConfig(task="iaa", data=synth, out=tmp_path, epochs=1, **{**TINY, "threads": 1})
+    try:
+        fit(cfg, callbacks=[Probe()])
+        assert seen and set(seen) == {1}
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(original)
+
