@@ -190,21 +190,24 @@ def main(argv=None) -> int:
         mid, layer = next(iter(layers.items()))
         layer.brush_size = 200  # radius 100 px
         layer.selected_label = 1
-        stalls = []
-        for k in range(reps):
-            y, x = h // 2 + 37 * k, w // 3 + 53 * k
-            r = probe.measure(lambda y=y, x=x, k=k: layer.paint((y, x), 1 if k % 2 == 0 else 0), settle_s=0.6)
-            stalls.append(r["max_stall_s"])
+
+        def paint_stalls(lyr) -> list[float]:
+            """Longest stall of each of ``reps`` strokes, painting and erasing in turn."""
+            out = []
+            for k in range(reps):
+                y, x = h // 2 + 37 * k, w // 3 + 53 * k
+                r = probe.measure(lambda y=y, x=x, k=k: lyr.paint((y, x), 1 if k % 2 == 0 else 0),
+                                  settle_s=0.6)
+                out.append(r["max_stall_s"])
+            return out
+
+        stalls = paint_stalls(layer)
         stroke = float(np.median(stalls))
         # baseline: the same paint on a plain Labels layer without the dock
         viewer2 = napari.Viewer(show=True)
         plain = viewer2.add_labels(np.zeros((h, w), np.uint8))
         plain.brush_size = 200
-        base = []
-        for k in range(reps):
-            y, x = h // 2 + 37 * k, w // 3 + 53 * k
-            r = probe.measure(lambda y=y, x=x, k=k: plain.paint((y, x), 1 if k % 2 == 0 else 0), settle_s=0.6)
-            base.append(r["max_stall_s"])
+        base = paint_stalls(plain)
         base_s = float(np.median(base))
         viewer2.close()
         recs["stroke"] = {"median_max_stall_s": stroke, "all": stalls, "baseline_plain_labels_s": base_s,

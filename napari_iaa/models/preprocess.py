@@ -267,17 +267,22 @@ def quality_input(
     if arr.dtype == np.uint8:
         return _quality_input_u8(arr, mask, _size(size), margin, mean, std, alpha)
     rgb = to_float_rgb(arr)
-    m = np.asarray(mask)
-    if m.shape != rgb.shape[:2]:
-        raise DatasetError(
-            f"mask shape {m.shape} does not match image shape {rgb.shape[:2]}"
-        )
-    m = m.astype(bool)
-    y0, y1, x0, x1 = quality_crop_box(m, margin)
+    m, (y0, y1, x0, x1) = _mask_and_box(mask, rgb.shape[:2], margin)
     crop = blend_mask(rgb[y0:y1, x0:x1], m[y0:y1, x0:x1], alpha)
     x = torch.from_numpy(np.ascontiguousarray(crop.transpose(2, 0, 1)))
     x = _resize_chw(x, _size(size)).clamp_(0.0, 1.0)
     return normalise(x, mean, std).contiguous()
+
+
+def _mask_and_box(
+    mask: np.ndarray, shape: tuple[int, ...], margin: float
+) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """The mask as bool (checked against the image's spatial shape) and its crop box."""
+    m = np.asarray(mask)
+    if m.shape != tuple(shape):
+        raise DatasetError(f"mask shape {m.shape} does not match image shape {tuple(shape)}")
+    m = m.astype(bool)
+    return m, quality_crop_box(m, margin)
 
 
 def _quality_input_u8(
@@ -292,13 +297,7 @@ def _quality_input_u8(
     """:func:`quality_input` for uint8 images: the same arithmetic, but only the crop is
     converted to float (the whole image never is) and it is resized channels-last."""
     hwc = _hwc(image)
-    m = np.asarray(mask)
-    if m.shape != hwc.shape[:2]:
-        raise DatasetError(
-            f"mask shape {m.shape} does not match image shape {hwc.shape[:2]}"
-        )
-    m = m.astype(bool)
-    y0, y1, x0, x1 = quality_crop_box(m, margin)
+    m, (y0, y1, x0, x1) = _mask_and_box(mask, hwc.shape[:2], margin)
     crop = hwc[y0:y1, x0:x1]
     if crop.shape[-1] == 1:
         crop = np.repeat(crop, 3, axis=-1)
