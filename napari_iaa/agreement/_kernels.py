@@ -33,17 +33,25 @@ except ImportError:  # pragma: no cover
 _BLOCK = 512  # words per block: 4 KiB accumulators per half, in L1 with the mask reads
 
 if AVAILABLE:
+
+    def _njit(fn):
+        """``numba.njit(nogil=True)`` with the on-disk cache where a cache folder is writable."""
+        try:
+            return numba.njit(nogil=True, cache=True)(fn)
+        except RuntimeError:  # no writable cache location: compile once per process
+            return numba.njit(nogil=True)(fn)
+
     _LO7 = np.uint64(0x7F7F7F7F7F7F7F7F)
     _HI1 = np.uint64(0x8080808080808080)
     _B = np.uint64(0xFF)
     _REP = np.uint64(0x0101010101010101)
 
-    @numba.njit(nogil=True, cache=True)
+    @_njit
     def _nonzero_bytes(x):  # pragma: no cover - compiled
         # 0x01 in every byte of x that is nonzero, 0x00 elsewhere (no carry across bytes)
         return ((((x & _LO7) + _LO7) | x) & _HI1) >> np.uint64(7)
 
-    @numba.njit(nogil=True, cache=True)
+    @_njit
     def hist_words(words, n, start, stop, is_bool, hist):  # pragma: no cover - compiled
         """Add the code histogram of words ``start:stop`` into ``hist``; return (zeros, fulls).
 
@@ -117,7 +125,7 @@ if AVAILABLE:
                         hist[code] += 1
         return zeros, fulls
 
-    @numba.njit(nogil=True, cache=True)
+    @_njit
     def row_delta(arrays, skip, gained, lost, out):  # pragma: no cover - compiled
         """``out[j] += #(mask j nonzero at gained) - #(at lost)`` for every ``j != skip``.
 
@@ -134,7 +142,7 @@ if AVAILABLE:
                 d -= a[lost[t]] != 0
             out[j] += d
 
-    @numba.njit(nogil=True, cache=True)
+    @_njit
     def box_delta(arrays, skip, row_off, col_step, rm, old, new, new_is_scalar, out):  # pragma: no cover
         """Count changes of a box edit of mask ``skip`` into ``out`` without index arrays.
 

@@ -139,3 +139,27 @@ def test_numba_can_be_switched_off_by_environment():
         env=env, capture_output=True, text=True, check=True,
     )
     assert out.stdout.strip() == "False"
+
+
+def test_kernels_work_without_a_writable_cache(monkeypatch):
+    """numba refuses ``cache=True`` when no cache folder is writable: compile per process."""
+    import importlib
+
+    import numba
+
+    real = numba.njit
+
+    def njit(*args, **kw):
+        if kw.get("cache"):
+            raise RuntimeError("cannot cache function: no locator available")
+        return real(*args, **kw)
+
+    monkeypatch.setattr(numba, "njit", njit)
+    try:
+        importlib.reload(_kernels)
+        assert _kernels.AVAILABLE
+        masks = _masks(3, 1000, "uint8", seed=9)
+        np.testing.assert_array_equal(_counts.pairwise_counts(masks)[1], _reference(masks))
+    finally:
+        monkeypatch.undo()
+        importlib.reload(_kernels)
