@@ -75,3 +75,19 @@ def error_log():
     notification_manager.notification_ready.connect(_on)
     yield got
     notification_manager.notification_ready.disconnect(_on)
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory) -> dict[str, Path]:
+    """One untrained tiny checkpoint per task (timm's ``test_resnet``, 32 px), saved once."""
+    from napari_iaa.models import ModelCard, build_model, save_checkpoint
+
+    folder = tmp_path_factory.mktemp("tiny-models")
+    out = {}
+    for task in ("iaa", "mhr", "quality"):
+        card = ModelCard(name=f"tiny-{task}", task=task, backbone="test_resnet",
+                         input_size=(32, 32), n_levels=3 if task == "mhr" else None,
+                         training_data="none (untrained test model)",
+                         metrics={"test": {"mae": 0.1}})
+        out[task] = Path(save_checkpoint(build_model(card), card, folder / f"tiny-{task}"))
+    return out

@@ -26,30 +26,14 @@ from napari_iaa.predict import (  # noqa: E402
     task_slot,
 )
 
-BACKBONE = "test_resnet"  # timm's tiny test network: fast, pretrained=False
-
-
-def make_tiny_models(folder: Path, size: int = 32) -> dict[str, Path]:
-    """One untrained tiny checkpoint per task (save_checkpoint), for tests and scripts."""
-    from napari_iaa.models import ModelCard, build_model, save_checkpoint
-
-    out = {}
-    for task in ("iaa", "mhr", "quality"):
-        card = ModelCard(name=f"tiny-{task}", task=task, backbone=BACKBONE,
-                         input_size=(size, size), n_levels=3 if task == "mhr" else None,
-                         training_data="none (untrained test model)",
-                         metrics={"note": "untrained"})
-        out[task] = Path(save_checkpoint(build_model(card), card, folder / f"tiny-{task}"))
-    return out
-
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
+def tiny(tmp_path_factory, tiny_models):
     from napari_iaa.data import generate_synthetic_dataset, open_dataset
 
     root = tmp_path_factory.mktemp("predict")
     data = generate_synthetic_dataset(root / "syn", n=5, size=(48, 40), seed=3)
-    models = make_tiny_models(root / "models")
+    models = tiny_models
     ds = open_dataset(data)
     return {"root": root, "data": data, "ds": ds, "models": models,
             "set": load_models(list(models.values()), device="cpu")}

@@ -111,6 +111,22 @@ def mhr_factor(shape: Sequence[int], max_pixels: int = MHR_DISPLAY_MAX_PIXELS) -
     return int(np.ceil(np.sqrt(n / max_pixels)))
 
 
+def block_mean(a: np.ndarray, k: int) -> np.ndarray:
+    """k x k block means of a 2-D map (edge blocks average their valid pixels), float32."""
+    a = np.asarray(a, np.float32)
+    if k <= 1 or a.ndim != 2:
+        return a
+    h, w = a.shape
+    ph, pw = (-h) % k, (-w) % k
+    if ph or pw:
+        a = np.pad(a, ((0, ph), (0, pw)))
+    hb, wb = a.shape[0] // k, a.shape[1] // k
+    sums = a.reshape(hb, k, wb, k).sum(axis=(1, 3), dtype=np.float32)
+    cnt_r = np.minimum(k, h - np.arange(hb) * k).astype(np.float32)
+    cnt_c = np.minimum(k, w - np.arange(wb) * k).astype(np.float32)
+    return sums / (cnt_r[:, None] * cnt_c[None, :])
+
+
 def mhr_display(votes: np.ndarray, n_masks: int, k: int, box: tuple[slice, ...] | None = None
                 ) -> tuple[tuple[slice, ...], np.ndarray]:
     """MHR display values (float32) from vote counts, down-sampled by block means.
@@ -139,17 +155,9 @@ def mhr_display(votes: np.ndarray, n_masks: int, k: int, box: tuple[slice, ...] 
     (h, w) = votes.shape
     b0 = [int(s.start or 0) // k for s in box]
     b1 = [-(-int(s.stop if s.stop is not None else d) // k) for s, d in zip(box, (h, w), strict=True)]
-    r0, c0 = b0[0] * k, b0[1] * k
-    r1, c1 = min(b1[0] * k, h), min(b1[1] * k, w)
-    sub = votes[r0:r1, c0:c1].astype(np.float32)
-    ph, pw = (-sub.shape[0]) % k, (-sub.shape[1]) % k
-    if ph or pw:
-        sub = np.pad(sub, ((0, ph), (0, pw)))
-    nb = (sub.shape[0] // k, sub.shape[1] // k)
-    sums = sub.reshape(nb[0], k, nb[1], k).sum(axis=(1, 3))
-    cnt_r = np.minimum(k, h - (np.arange(b0[0], b1[0]) * k)).astype(np.float32)
-    cnt_c = np.minimum(k, w - (np.arange(b0[1], b1[1]) * k)).astype(np.float32)
-    vals = sums / (cnt_r[:, None] * cnt_c[None, :]) / n
+    # the sub-image starts on a block boundary, so its edge blocks are the image's
+    sub = votes[b0[0] * k:min(b1[0] * k, h), b0[1] * k:min(b1[1] * k, w)].astype(np.float32)
+    vals = block_mean(sub, k) / np.float32(n)
     return (slice(b0[0], b1[0]), slice(b0[1], b1[1])), vals.astype(np.float32)
 
 

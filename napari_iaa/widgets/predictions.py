@@ -57,6 +57,7 @@ from napari_iaa.predict import (
     predict_iaa_images,
     predict_quality,
 )
+from napari_iaa.widgets._live import block_mean
 from napari_iaa.widgets._model_settings import ModelSettingsWidget, notify_error
 from napari_iaa.widgets._prediction_plots import AsyncPlot, render_reliability
 
@@ -943,22 +944,6 @@ def _bool_case(case: Any) -> Any:
     import dataclasses
 
     return dataclasses.replace(case, masks={k: _as_bool(m) for k, m in masks.items()})
-
-
-def block_mean(a: np.ndarray, k: int) -> np.ndarray:
-    """k x k block means of a 2-D map (edge blocks average their valid pixels), float32."""
-    a = np.asarray(a, np.float32)
-    if k <= 1 or a.ndim != 2:
-        return a
-    h, w = a.shape
-    ph, pw = (-h) % k, (-w) % k
-    if ph or pw:
-        a = np.pad(a, ((0, ph), (0, pw)))
-    hb, wb = a.shape[0] // k, a.shape[1] // k
-    sums = a.reshape(hb, k, wb, k).sum(axis=(1, 3), dtype=np.float32)
-    cnt_r = np.minimum(k, h - np.arange(hb) * k).astype(np.float32)
-    cnt_c = np.minimum(k, w - np.arange(wb) * k).astype(np.float32)
-    return sums / (cnt_r[:, None] * cnt_c[None, :])
 
 
 def _display_maps(pred: Any, max_pixels: int) -> list[tuple[str, np.ndarray, str, tuple[float, float], int]]:

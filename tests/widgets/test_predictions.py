@@ -14,25 +14,6 @@ pytest.importorskip("timm")
 
 pytestmark = pytest.mark.gui
 
-BACKBONE = "test_resnet"  # timm's tiny test network (pretrained=False)
-
-
-def _tiny_models(folder: Path, size: int = 32) -> dict[str, Path]:
-    from napari_iaa.models import ModelCard, build_model, save_checkpoint
-
-    out = {}
-    for task in ("iaa", "mhr", "quality"):
-        card = ModelCard(name=f"tiny-{task}", task=task, backbone=BACKBONE,
-                         input_size=(size, size), n_levels=3 if task == "mhr" else None,
-                         training_data="none (untrained test model)",
-                         metrics={"test": {"mae": 0.1}})
-        out[task] = Path(save_checkpoint(build_model(card), card, folder / f"tiny-{task}"))
-    return out
-
-
-@pytest.fixture(scope="module")
-def tiny_models(tmp_path_factory) -> dict[str, Path]:
-    return _tiny_models(tmp_path_factory.mktemp("models"))
 
 
 @pytest.fixture
