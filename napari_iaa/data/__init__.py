@@ -35,12 +35,15 @@ from napari_iaa.data.readers import (
     read_csv_rows,
     register_layout,
 )
+from napari_iaa.data.opening import open_any
 from napari_iaa.data.sample import sample_data_path
 from napari_iaa.data.synthetic import ANNOTATOR_POOL, generate_synthetic_dataset
 from napari_iaa.data.writers import (
     atomic_write_bytes,
+    atomic_write_json,
     atomic_write_png,
     edited_mask_name,
+    json_safe,
     save_edited_mask,
     write_temp_file,
 )
@@ -59,6 +62,9 @@ __all__ = [
     "Problem",
     "ValidationReport",
     "atomic_write_bytes",
+    "atomic_write_json",
+    "json_safe",
+    "open_any",
     "atomic_write_png",
     "case_id_to_filename",
     "check_case_id",

@@ -8,12 +8,17 @@ untouched.
 
 from __future__ import annotations
 
+import dataclasses
 import io
+import json
+import math
 import os
 import re
 import secrets
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -21,6 +26,8 @@ from PIL import Image
 from napari_iaa.errors import DatasetError
 
 __all__ = [
+    "atomic_write_json",
+    "json_safe",
     "atomic_write_bytes",
     "atomic_write_png",
     "encode_png",
@@ -203,3 +210,43 @@ def save_edited_mask(
             tmp.unlink()
         except FileNotFoundError:
             pass
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` as plain JSON data: the project's one rule for writing JSON.
+
+    Mappings -> dicts with string keys; lists, tuples and sets (sorted) -> lists; objects
+    with ``to_dict()`` and dataclasses -> their dicts; numpy and torch scalars and arrays ->
+    numbers and lists (``tolist()``); paths -> strings; NaN and +-inf -> ``None`` (JSON has
+    no non-finite numbers; ``null`` reads back as missing); anything else -> its ``str``.
+
+    >>> json_safe({"iaa": np.float32(0.5), "std": float("nan"), 3: (1, 2)})
+    {'iaa': 0.5, 'std': None, '3': [1, 2]}
+    """
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if isinstance(value, set | frozenset):
+        return [json_safe(v) for v in sorted(value, key=str)]
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    to_dict = getattr(value, "to_dict", None)
+    if callable(to_dict) and not isinstance(value, type):
+        return json_safe(to_dict())
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: json_safe(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    tolist = getattr(value, "tolist", None)
+    if callable(tolist):  # numpy / torch scalars and arrays
+        return json_safe(tolist())
+    return str(value)
+
+
+def atomic_write_json(path: str | os.PathLike, obj: Any, indent: int | None = 1) -> Path:
+    """Write ``json_safe(obj)`` as UTF-8 JSON to ``path`` atomically (see ``atomic_write_bytes``)."""
+    text = json.dumps(json_safe(obj), indent=indent, allow_nan=False)
+    return atomic_write_bytes(path, (text + "\n").encode("utf-8"))
