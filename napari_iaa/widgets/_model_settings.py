@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from qtpy.QtCore import QObject, Signal
+from qtpy.QtCore import Signal
 from qtpy.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -50,24 +50,14 @@ DEVICES = ("auto", "cuda", "mps", "cpu")
 SLOTS = ("iaa", "mhr", "quality")
 
 
-class _ModelEvents(QObject):
-    """Process-wide announcements: ``registered(path)`` when a model is trained or added."""
+# shim: removed at integration (the shared registry and MODEL_EVENTS live in _common)
+from napari_iaa.widgets._common.model_events import (  # noqa: E402
+    MODEL_EVENTS,
+    _ModelEvents,  # noqa: F401
+    shared_registry,
+)
 
-    registered = Signal(str)
-
-
-MODEL_EVENTS = _ModelEvents()
-_SHARED_REGISTRY: Any = None
-
-
-def shared_registry() -> Any:
-    """The process-wide ``ModelRegistry`` the docks share (trained models land here)."""
-    global _SHARED_REGISTRY
-    if _SHARED_REGISTRY is None:
-        from napari_iaa.models import ModelRegistry
-
-        _SHARED_REGISTRY = ModelRegistry()
-    return _SHARED_REGISTRY
+_SHARED_REGISTRY = None  # shim: tests patch it here; the real one is in _common.model_events
 
 
 def notify_error(message: str) -> None:
