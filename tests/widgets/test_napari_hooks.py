@@ -40,7 +40,7 @@ def _resolve(python_name: str):
 
 
 def test_reader_claims_only_our_data(tmp_path, synthetic_root):
-    from napari_iaa._napari import get_reader
+    from napari_iaa._reader import get_reader
 
     assert get_reader(str(synthetic_root)) is not None
     # a manifest CSV
@@ -65,7 +65,7 @@ def test_reader_claims_only_our_data(tmp_path, synthetic_root):
 
 
 def test_reader_returns_tagged_layers_without_viewer(synthetic_root):
-    from napari_iaa._napari import read_path
+    from napari_iaa._reader import read_path
     from napari_iaa.data import open_dataset
 
     layers = read_path(str(synthetic_root))
@@ -80,7 +80,7 @@ def test_reader_returns_tagged_layers_without_viewer(synthetic_root):
 def test_reader_opens_single_case_folder(tmp_path):
     from PIL import Image
 
-    from napari_iaa._napari import read_path
+    from napari_iaa._reader import read_path
 
     root = tmp_path / "cases" / "c1"
     root.mkdir(parents=True)
@@ -95,7 +95,7 @@ def test_reader_opens_single_case_folder(tmp_path):
 
 
 def test_writer_writes_png_and_never_overwrites_original(tmp_path):
-    from napari_iaa._napari import write_labels
+    from napari_iaa._writer import write_labels
     from napari_iaa.data import read_mask
 
     data = np.zeros((16, 16), np.uint8)
