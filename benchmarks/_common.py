@@ -6,6 +6,7 @@ measured in the same run. Results go to ``benchmarks/results/<name>.json``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -65,10 +66,8 @@ def machine() -> dict[str, Any]:
 
     for mod, dist in (("torch", "torch"), ("torchmetrics", "torchmetrics"), ("napari", "napari"),
                       ("skimage", "scikit-image"), ("pandas", "pandas"), ("timm", "timm")):
-        try:
+        with contextlib.suppress(PackageNotFoundError):
             info[mod] = version(dist)  # no import: napari takes seconds to import
-        except PackageNotFoundError:
-            pass
     return info
 
 

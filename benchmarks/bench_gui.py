@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import fmt_ratio, fmt_time, not_measured, table, write_results  # noqa: E402
+from _common import fmt_ratio, fmt_time, not_measured, table, write_results
 
 
 def _no_display() -> bool:
@@ -350,7 +350,7 @@ def _predict_rows(probe, dock, reps: int, label: str, key: str) -> list[tuple]:
              "call": f"first {fmt_time(first['max_stall_s'])}; one case in "
                      f"{fmt_time(float(np.median([r['ready_s'] for r in later])))}"}
     return [(key, f"predictions running (IAA+MHR+quality), {label}, later runs (median of {reps}); "
-                  f"first run {fmt_time(first['max_stall_s'])}", med, extra)]  # noqa: E501
+                  f"first run {fmt_time(first['max_stall_s'])}", med, extra)]
 
 
 def _bench_predictions(probe, viewer, review, reps: int, big_label: str, tmp: Path) -> list[tuple]:

@@ -89,7 +89,10 @@ def child_score(manifest: str, out_csv: str, trace: bool) -> dict:
     wall = time.perf_counter() - t0
     traced = tracemalloc.get_traced_memory()[1] if trace else None
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    rows = sum(1 for _ in open(out_csv, encoding="utf-8")) - 1 if code == 0 else 0
+    rows = 0
+    if code == 0:
+        with open(out_csv, encoding="utf-8") as fh:
+            rows = sum(1 for _ in fh) - 1
     return {"exit_code": code, "wall_s": wall, "rows": rows, "rss_after_import_mb": base_kb / 1024,
             "peak_rss_mb": peak_kb / 1024, "tracemalloc_peak_mb": None if traced is None else traced / 2**20,
             "stderr_tail": sink.getvalue()[-500:]}

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import PROJECT_ROOT, cache_dir, fmt_ratio, fmt_time, table, write_results  # noqa: E402
+from _common import PROJECT_ROOT, cache_dir, fmt_ratio, fmt_time, table, write_results
 
 
 def shared_data_dir() -> Path:

@@ -26,9 +26,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import fmt_ratio, fmt_time, table, timeit, write_results  # noqa: E402
+from _common import fmt_ratio, fmt_time, table, timeit, write_results
 
-from napari_iaa.agreement import _counts, _kernels  # noqa: E402
+from napari_iaa.agreement import _counts, _kernels
 
 SIZES = [(512, 512), (2048, 2048), (6000, 4000)]  # W x H
 ANNOTATORS = [2, 5, 15]
@@ -218,7 +218,7 @@ def bench_config(tracker_cls, n: int, w: int, h: int, quick: bool, stroke_reps: 
         r = timeit(lambda: (tracker.recompute(), tracker.dice_matrix()), 3 if big else 9)
         rec["tracker_recompute"] = r
         rec["recompute_vs_read_once"] = r["median_s"] / c["median_s"]
-        rec["recompute_threads"] = _counts._n_threads()  # noqa: SLF001
+        rec["recompute_threads"] = _counts._n_threads()
         rec["compiled_kernels"] = bool(_kernels.AVAILABLE)
         # the same recompute on one thread (the default uses up to 2), and the floor read
         # by 2 threads, so the ratio is shown like for like both ways

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import fmt_ratio, fmt_time, not_measured, table, write_results  # noqa: E402
+from _common import fmt_ratio, fmt_time, not_measured, table, write_results
 
 
 def pick_data(quick: bool) -> tuple[Path, str, int | None]:

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS_DIR, fmt_ratio, fmt_time, machine, table  # noqa: E402
+from _common import RESULTS_DIR, fmt_ratio, fmt_time, machine, table
 
 BENCHES = ["tracker", "score", "inference", "training", "gui"]
 HERE = Path(__file__).resolve().parent

@@ -41,7 +41,7 @@ def _settle(n: int = 30) -> None:
     try:
         from napari._qt.dialogs.qt_notification import NapariQtNotification
     except ImportError:  # pragma: no cover
-        NapariQtNotification = None  # noqa: N806
+        NapariQtNotification = None
     for _ in range(n):
         QApplication.processEvents()
         time.sleep(0.01)
