@@ -25,7 +25,7 @@ from napari_iaa.data.io import (
     read_mask,
     to_bool_mask,
 )
-from napari_iaa.data.readers import (
+from napari_iaa.data.layouts import (
     LAYOUTS,
     LayoutReader,
     detect_layout,

@@ -214,6 +214,7 @@ class ValidationReport:
 
     @property
     def n_ok(self) -> int:
+        """Number of cases that passed."""
         return len(self.ok)
 
     @property

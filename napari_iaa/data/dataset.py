@@ -266,8 +266,11 @@ class Dataset:
 
     # ------------------------------------------------------------------ tables
     def metadata(self) -> pandas.DataFrame:
-        """One row per case: ``case_id``, ``n_annotators``, ``n_masks``, ``annotators``,
-        ``group`` and every scalar meta column (nested values are left out)."""
+        """One row per case, as a table.
+
+        Columns: ``case_id``, ``n_annotators``, ``n_masks``, ``annotators``, ``group`` and
+        every scalar meta column (nested values are left out).
+        """
         rows: list[dict[str, Any]] = []
         for cid in self._ids:
             e = self._entries[cid]

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from napari_iaa.data.dataset import Dataset
-from napari_iaa.data.readers import open_dataset
+from napari_iaa.data.layouts import open_dataset
 from napari_iaa.errors import DatasetError
 
 __all__ = ["open_any"]

@@ -103,8 +103,10 @@ _SITES = ("torso", "upper extremity", "lower extremity", "head/neck", "back")
 # --------------------------------------------------------------------------- fields
 @lru_cache(maxsize=256)
 def _interp_taps(n_out: int, cell: float) -> tuple[np.ndarray, np.ndarray, int]:
-    """Gaussian interpolation taps from a coarse grid (spacing ``cell`` px) to ``n_out`` px:
-    indices and weights, each (7, n_out), and the coarse grid size."""
+    """Gaussian interpolation taps from a coarse grid (spacing ``cell`` px) to ``n_out`` px.
+
+    Returns the indices and weights, each (7, n_out), and the coarse grid size.
+    """
     n_in = int(np.ceil(n_out / cell)) + 6
     pos = (np.arange(n_out, dtype=np.float64) + 0.5) / cell + 3.0
     base = np.floor(pos).astype(np.int64)

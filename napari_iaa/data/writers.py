@@ -59,8 +59,10 @@ def fsync_dir(folder: str | os.PathLike) -> None:
 
 
 def write_temp_file(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` completely (flushed and fsynced) to a hidden temporary file beside
-    ``path`` and return it; the caller renames it into place (or removes it).
+    """Write ``data`` to a hidden temporary file beside ``path`` and return it.
+
+    The file is complete (flushed and fsynced); the caller renames it into place (or
+    removes it).
 
     Readers skip hidden files, so a leftover after a crash is never taken for data.
     """
@@ -206,10 +208,7 @@ def save_edited_mask(
             return target
         raise DatasetError(f"{folder}: no free name for the edited mask {base}")
     finally:
-        try:
-            tmp.unlink()
-        except FileNotFoundError:
-            pass
+        tmp.unlink(missing_ok=True)
 
 
 def json_safe(value: Any) -> Any:

@@ -1,0 +1,62 @@
+"""Folder listing and file-name rules shared by the layout readers (no pixel is decoded)."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from napari_iaa.data.case import Problem
+from napari_iaa.data.io import IMAGE_EXTENSIONS
+from napari_iaa.errors import DatasetError
+
+__all__ = ["assign_mask_ids", "is_image_name", "natural_key", "scandir"]
+
+_NUM = re.compile(r"(\d+)")
+
+
+def natural_key(text: str) -> list[Any]:
+    return [int(t) if t.isdigit() else t.lower() for t in _NUM.split(text)]
+
+
+_EDITED = re.compile(r"_edited-[^/\\]*-\d{8}-\d{6}(-\d+)?\.png$", re.IGNORECASE)
+
+
+def is_image_name(name: str) -> bool:
+    """Whether ``name`` is an image or mask of the data set.
+
+    Hidden files (temporary files of atomic writes) are not, nor are edits saved beside
+    their original by ``save_edited_mask`` (an edit is not an annotator).
+    """
+    return (
+        not name.startswith(".")
+        and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
+        and _EDITED.search(name) is None
+    )
+
+
+def scandir(path: str | os.PathLike, problems: list[Problem] | None = None) -> list[os.DirEntry]:
+    """Entries of a folder; with ``problems`` an unreadable folder is recorded, not raised."""
+    try:
+        with os.scandir(path) as it:
+            return list(it)
+    except OSError as exc:
+        if problems is None:
+            raise DatasetError(f"{path}: cannot list folder ({exc.strerror or exc})") from None
+        problems.append(Problem(Path(path), f"cannot list folder ({exc.strerror or exc}); skipped"))
+        return []
+
+
+
+def assign_mask_ids(items: list[tuple[str, Path]]) -> tuple[dict[str, Path], dict[str, str]]:
+    """``[(annotator, path)]`` -> mask ids ``A04``, ``A04#2`` ... and their raters."""
+    counts: dict[str, int] = {}
+    paths: dict[str, Path] = {}
+    raters: dict[str, str] = {}
+    for ann, p in items:
+        counts[ann] = counts.get(ann, 0) + 1
+        mid = ann if counts[ann] == 1 else f"{ann}#{counts[ann]}"
+        paths[mid] = p
+        raters[mid] = ann
+    return paths, raters
