@@ -1,7 +1,7 @@
 """Agreement between annotators: pure numpy/scipy (plus SimpleITK for STAPLE).
 
 Dice/IoU and pairwise matrices, IAA (mean pairwise Dice) with an empty-pair rule, MHR and
-agreement-level maps, majority vote and STAPLE consensus, leave-one-out reliability, the
+agreement-level maps (and their block-mean display), majority vote and STAPLE consensus, leave-one-out reliability, the
 incremental :class:`AgreementTracker` for live editing, and cohort statistics.
 """
 
@@ -23,6 +23,12 @@ from napari_iaa.agreement.consensus import (
     mhr_map,
     staple,
 )
+from napari_iaa.agreement.display import (
+    MHR_DISPLAY_MAX_PIXELS,
+    block_mean,
+    mhr_display,
+    mhr_factor,
+)
 from napari_iaa.agreement.metrics import (
     EMPTY_RULES,
     EmptyRule,
@@ -41,6 +47,7 @@ from napari_iaa.agreement.tracker import AgreementTracker
 
 __all__ = [
     "EMPTY_RULES",
+    "MHR_DISPLAY_MAX_PIXELS",
     "AgreementStats",
     "AgreementTracker",
     "CohortResult",
@@ -49,6 +56,7 @@ __all__ = [
     "agreement_levels",
     "annotator_count",
     "as_mask_list",
+    "block_mean",
     "cohort_statistics",
     "dice",
     "dice_from_counts",
@@ -59,6 +67,8 @@ __all__ = [
     "leave_one_out_dice",
     "load_imapp_tables",
     "majority_vote",
+    "mhr_display",
+    "mhr_factor",
     "mhr_map",
     "pairwise_counts",
     "pairwise_dice",
