@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from napari_iaa import _env
 from napari_iaa.agreement import _kernels
 
 _CHUNK = 1 << 18  # pixels per chunk (a multiple of 8); 256 KiB of bools per mask
@@ -31,18 +32,12 @@ _LO, _HI = (0, 1) if sys.byteorder == "little" else (1, 0)  # byte order of a ui
 
 
 def _n_threads() -> int:
-    env = os.environ.get("NAPARI_IAA_THREADS")
-    if env:
-        try:
-            return max(1, int(env))
-        except ValueError:
-            pass
-    return max(1, min(2, os.cpu_count() or 1))
+    return _env.integer(_env.THREADS, default=max(1, min(2, os.cpu_count() or 1)), minimum=1)
 
 
 def _pool(n: int) -> ThreadPoolExecutor:
     global _POOL
-    if _POOL is None or _POOL._max_workers < n:  # noqa: SLF001
+    if _POOL is None or _POOL._max_workers < n:
         _POOL = ThreadPoolExecutor(max_workers=n, thread_name_prefix="napari-iaa-counts")
     return _POOL
 
@@ -142,7 +137,7 @@ def _hist_compiled(flats: Sequence[np.ndarray], threads: int) -> np.ndarray:
     words = tuple(f[: n_words * 8].view(np.uint8).view(np.uint64) for f in flats)
     hist = np.zeros(1 << n, np.int64)
     if n_words:
-        block = _kernels._BLOCK  # noqa: SLF001
+        block = _kernels._BLOCK
         n_blocks = -(-n_words // block)
         if threads == 1 or size < _PARALLEL_MIN_PIXELS:
             bounds = [0, n_words]

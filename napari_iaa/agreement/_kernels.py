@@ -18,10 +18,10 @@ in ``_counts`` keeps everything working when numba is missing or disabled with
 
 from __future__ import annotations
 
-import os
+from napari_iaa import _env
 
 try:  # pragma: no cover - exercised in both states by the test-suite through the flag
-    if os.environ.get("NAPARI_IAA_NUMBA", "1").strip().lower() in {"0", "false", "no", "off"}:
+    if not _env.flag(_env.NUMBA, default=True):
         raise ImportError("disabled by NAPARI_IAA_NUMBA")
     import numba
     import numpy as np

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -21,19 +20,13 @@ from napari_iaa.agreement.metrics import (
     iou_from_counts,
     rater_list,
 )
+from napari_iaa.data import json_safe
 
 __all__ = ["AgreementStats", "summarize"]
 
 
-def _json_float(x: float) -> float | None:
-    x = float(x)
-    return None if math.isnan(x) or math.isinf(x) else x
-
-
-def _json_array(a: np.ndarray | None) -> Any:
-    if a is None:
-        return None
-    return [_json_array(r) if np.ndim(r) else _json_float(r) for r in np.asarray(a)]
+def _float_array(a: np.ndarray | None) -> np.ndarray | None:
+    return None if a is None else np.asarray(a, dtype=float)
 
 
 @dataclass
@@ -86,24 +79,24 @@ class AgreementStats:
         return len(self.mask_ids)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-safe dictionary (NaN becomes ``None``)."""
-        return {
+        """JSON-safe dictionary (NaN becomes ``None``, by :func:`napari_iaa.data.json_safe`)."""
+        return json_safe({
             "mask_ids": list(self.mask_ids),
             "raters": None if self.raters is None else list(self.raters),
             "empty": self.empty,
             "n_pairs": int(self.n_pairs),
-            "iaa": _json_float(self.iaa),
-            "iaa_std": _json_float(self.iaa_std),
+            "iaa": float(self.iaa),
+            "iaa_std": float(self.iaa_std),
             "min_pair": None
             if self.min_pair is None
-            else [self.min_pair[0], self.min_pair[1], _json_float(self.min_pair[2])],
-            "dice": _json_array(self.dice),
-            "iou": _json_array(self.iou),
-            "mean_dice": _json_array(self.mean_dice),
-            "loo_dice": _json_array(self.loo_dice),
-            "staple_sensitivity": _json_array(self.staple_sensitivity),
-            "staple_specificity": _json_array(self.staple_specificity),
-        }
+            else [self.min_pair[0], self.min_pair[1], float(self.min_pair[2])],
+            "dice": _float_array(self.dice),
+            "iou": _float_array(self.iou),
+            "mean_dice": _float_array(self.mean_dice),
+            "loo_dice": _float_array(self.loo_dice),
+            "staple_sensitivity": _float_array(self.staple_sensitivity),
+            "staple_specificity": _float_array(self.staple_specificity),
+        })
 
 
 def summarize(

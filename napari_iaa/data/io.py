@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from napari_iaa import _env
 from napari_iaa.errors import ImageReadError, ShapeMismatchError
 
 __all__ = [
@@ -58,13 +59,8 @@ class MaskEncodingWarning(UserWarning):
 
 def get_max_pixels() -> int:
     """The pixel limit in force: ``NAPARI_IAA_MAX_PIXELS`` if set, else :data:`MAX_PIXELS`."""
-    env = os.environ.get("NAPARI_IAA_MAX_PIXELS")
-    if env:
-        try:
-            return int(float(env))
-        except ValueError:
-            pass
-    return MAX_PIXELS
+    limit = _env.integer(_env.MAX_PIXELS)
+    return MAX_PIXELS if limit is None else limit
 
 
 def _check_file(path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from napari_iaa import _env
 from napari_iaa.errors import DatasetError
 
 __all__ = ["SAMPLE_NAMES", "sample_data_path", "sample_data_root"]
@@ -14,7 +15,7 @@ SAMPLE_NAMES = ("synthetic", "lidc")
 
 def sample_data_root() -> Path:
     """``NAPARI_IAA_SAMPLE_DATA`` if set, else the project's ``sample_data/`` folder."""
-    env = os.environ.get("NAPARI_IAA_SAMPLE_DATA")
+    env = _env.path_value(_env.SAMPLE_DATA)
     if env:
         return Path(env)
     return Path(__file__).resolve().parents[2] / "sample_data"

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from napari_iaa.data import json_safe
 from napari_iaa.errors import CheckpointError
 
 __all__ = [
@@ -45,25 +46,6 @@ MAX_CARD_BYTES = 10 * 1024 * 1024
 
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _json_safe(value: Any) -> Any:
-    """Turn numpy scalars/arrays, tuples and Paths into plain JSON values (NaN -> None)."""
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, Path):
-        return str(value)
-    if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):
-        return _json_safe(value.tolist())
-    if isinstance(value, (set, frozenset)):
-        return [_json_safe(v) for v in sorted(value, key=str)]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    return str(value)  # anything else (dates, enums, objects) as its text
 
 
 @dataclass
@@ -183,7 +165,7 @@ class ModelCard:
     # -- JSON ---------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dictionary (tuples become lists, numpy values become Python ones)."""
-        return _json_safe(asdict(self))
+        return json_safe(asdict(self))
 
     def to_json(self) -> str:
         """Pretty JSON text of the card."""

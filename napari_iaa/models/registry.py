@@ -9,11 +9,11 @@ when a model is loaded.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from napari_iaa import _env
 from napari_iaa.errors import CheckpointError
 from napari_iaa.models.card import TASKS, ModelCard
 from napari_iaa.models.checkpoint import checkpoint_paths, read_checkpoint_card
@@ -27,7 +27,7 @@ __all__ = [
     "MODELS_ENV",
 ]
 
-MODELS_ENV = "NAPARI_IAA_MODELS"
+MODELS_ENV = _env.MODELS
 
 
 def shipped_models_dir() -> Path:
@@ -37,7 +37,7 @@ def shipped_models_dir() -> Path:
 
 def user_models_dir() -> Path:
     """``$NAPARI_IAA_MODELS`` or ``platformdirs.user_cache_dir("napari-iaa")/models``."""
-    env = os.environ.get(MODELS_ENV)
+    env = _env.path_value(_env.MODELS)
     if env:
         return Path(env).expanduser()
     from platformdirs import user_cache_dir
@@ -105,7 +105,8 @@ class RegistryProblem:
 
 def _looks_like_card(path: Path) -> bool:
     """Cheap test that a .json file is meant to be a model card (has a sibling weights
-    file or mentions the card keys); other JSON files (histories, metrics) are ignored."""
+    file or mentions the card keys); other JSON files (histories, metrics) are ignored.
+    """
     if path.with_suffix(".safetensors").exists():
         return True
     try:
@@ -237,7 +238,8 @@ class ModelRegistry:
 
     def default(self, task: str) -> ModelEntry | None:
         """The model to use for ``task``: the one set with :meth:`set_default`, else the
-        most recently created among the first search location that has one; None if none."""
+        most recently created among the first search location that has one; None if none.
+        """
         entries = self.by_task(task)
         if not entries:
             return None
