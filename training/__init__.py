@@ -14,7 +14,7 @@ Command line: ``python -m training fit --task iaa --data DATA`` and
 
 from __future__ import annotations
 
-from training.config import TASK_NAMES, FitConfig
+from training.config import TASK_DEFAULTS, TASK_NAMES, FitConfig
 from training.engine import (
     Callback,
     HistoryCallback,
@@ -24,12 +24,15 @@ from training.engine import (
     TrainerResult,
 )
 from training.evaluate import evaluate_checkpoint
-from training.fitting import FitResult, calibrate, fit
+from training.fitting import fit
+from training.results import FitResult
+from training.tasks import calibrate
 
 __all__ = [
     "FitConfig",
     "FitResult",
     "TASK_NAMES",
+    "TASK_DEFAULTS",
     "fit",
     "calibrate",
     "evaluate_checkpoint",

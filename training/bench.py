@@ -61,7 +61,7 @@ def loop_overhead(backbone: str = "resnet10t", size: int = 64, batch_size: int =
             "backbone": backbone, "size": size, "batch_size": batch_size, "steps": steps}
 
 
-def main(argv: list[str] | None = None) -> int:  # noqa: D103
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m training.bench")
     ap.add_argument("--backbone", default="resnet10t")
     ap.add_argument("--size", type=int, default=64)

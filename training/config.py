@@ -1,133 +1,157 @@
-"""The settings of one fit, shared by the command line, the Python API and the GUI."""
+"""The settings of one fit: one dataclass for the command line, the Python API and the GUI.
+
+Every field of :class:`FitConfig` carries its help text (and, where it has them, its choices
+and the dock's label) in ``dataclasses.field(metadata=...)``. The command line's options are
+generated from the fields (:func:`add_config_arguments`, :func:`config_from_args`) and the
+training dock builds its form from the same fields, so a default is written once.
+
+Metadata keys of a field:
+
+``help``
+    One line for ``--help`` and the dock's tooltip.
+``choices``
+    The allowed values (argparse ``choices``, a combo box in the dock).
+``suggestions``
+    Common values that are not the only ones (an editable combo box in the dock).
+``cli``
+    The option's spelling when it is not ``--field-name`` (``False``: no option).
+``gui``
+    The dock's label; fields without one are not in the dock's form.
+``tasks``
+    The tasks the field applies to (the dock disables it for the others).
+``range``
+    ``(min, max, step)`` of the dock's spin box.
+``none_as``
+    For optional numbers: the spin-box value that means None (shown as ``none_text``).
+"""
 
 from __future__ import annotations
 
+import argparse
 import json
-from dataclasses import asdict, dataclass, field, fields
+import types
+import typing
+from dataclasses import MISSING, Field, asdict, dataclass, fields
+from dataclasses import field as _dc_field
 from pathlib import Path
 from typing import Any
 
 from napari_iaa.errors import ConfigError
+from napari_iaa.models.device import DEVICE_CHOICES
 
-__all__ = ["FitConfig", "TASK_NAMES"]
+__all__ = [
+    "BACKBONES",
+    "TASK_DEFAULTS",
+    "TASK_NAMES",
+    "FitConfig",
+    "add_config_arguments",
+    "config_fields",
+    "config_from_args",
+    "field_type",
+    "task_defaults",
+]
 
 TASK_NAMES = ("iaa", "mhr", "calibrate", "quality")
+
+#: timm backbones that train in reasonable time on a CPU (any timm name works; always
+#: created with ``pretrained=False``)
+BACKBONES = (
+    "resnet10t",
+    "resnet18",
+    "mobilenetv2_050",
+    "mobilenetv3_small_100",
+    "mobilenetv3_large_100",
+    "efficientnet_b0",
+    "convnext_atto",
+    "regnetx_002",
+    "resnet34",
+)
+
+#: Per-task defaults that differ from the field defaults (the command line and the dock
+#: both apply them). None today: every task trains with the field defaults, the values the
+#: shipped models' commands start from (``scripts/train_shipped_models.sh``).
+TASK_DEFAULTS: dict[str, dict[str, Any]] = {task: {} for task in TASK_NAMES}
+
+
+def _setting(default: Any = MISSING, help: str = "", *, factory: Any = MISSING,
+             **meta: Any) -> Any:
+    """A dataclass field with its help text and the other metadata keys (module docstring)."""
+    return _dc_field(default=default, default_factory=factory, metadata={"help": help, **meta})
 
 
 @dataclass
 class FitConfig:
-    """Everything ``fit`` needs. Defaults are the command line's defaults.
+    """Everything ``fit`` needs; see each field's ``help`` (``python -m training fit --help``).
 
-    Parameters
-    ----------
-    task : {"iaa", "mhr", "calibrate", "quality"}
-    data : str or Path
-        Data set folder (any layout ``napari_iaa.data.open_dataset`` reads).
-    layout : str, optional
-        Force a layout instead of detecting it.
-    diagnosis : str, optional
-        IAA task: metadata column of the diagnosis head (multi-task model).
-    backbone : str
-        timm backbone (always ``pretrained=False``).
-    size : int
-        Square input size the images are resized to.
-    epochs, batch_size, lr, weight_decay : training hyper-parameters.
-    device : str
-        ``auto`` (cuda, then mps, then cpu), ``cuda``, ``cuda:1``, ``mps`` or ``cpu``.
-    out : str or Path
-        Output folder: ``<name>.safetensors`` + ``<name>.json`` (best model),
-        ``<name>.metrics.json``, ``<name>_state/`` (resumable state).
-    name : str, optional
-        Model name (default ``<task>-<data folder name>``).
-    seed : int
-    val_fraction, test_fraction, calib_fraction : float
-        Fractions of the groups (patients) held out. ``calib_fraction`` is only carved
-        out for the ``mhr`` task (its calibration split is what ``calibrate`` fits on).
-    resume : bool
-        Continue from ``<out>/<name>_state`` if present.
-    max_cases : int, optional
-        Use only the first N cases (quick runs).
-    workers : int
-        DataLoader worker processes (0 = load in the training thread) and threads used to
-        read the data set.
-    empty_pair : {"zero", "one", "ignore"}
-        Empty-mask rule of the IAA target.
-    n_levels : int
-        MHR task: ordinal agreement levels.
-    binary : bool
-        MHR task: train the plain binary model against the majority vote.
-    diag_weight, focal_gamma, seg_weight : loss weights.
-    models : list of str
-        Calibrate task: trained MHR checkpoints (an ensemble when several).
-    cache_dir : str, optional
-        Folder for the resized-array cache (``.npz``, no pickles) reused between fits.
-    threads : int, optional
-        ``torch.set_num_threads`` for this process.
+    ``val_fraction``, ``test_fraction``, ``calib_fraction`` are fractions of the groups
+    (patients) held out; ``calib_fraction`` is only carved out for the ``mhr`` task (its
+    calibration split is what ``calibrate`` fits on). Outputs in ``out``:
+    ``<name>.safetensors`` + ``<name>.json`` (best model), ``<name>.metrics.json`` and
+    ``<name>_state/`` (resumable state).
     """
 
-    task: str
-    data: str | Path
-    layout: str | None = None
-    diagnosis: str | None = None
-    backbone: str = "resnet10t"
-    size: int = 128
-    epochs: int = 10
-    batch_size: int = 32
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-    device: str = "auto"
-    out: str | Path = "models"
-    name: str | None = None
-    seed: int = 0
-    val_fraction: float = 0.15
-    test_fraction: float = 0.15
-    calib_fraction: float = 0.15
-    resume: bool = False
-    max_cases: int | None = None
-    workers: int = 0
-    empty_pair: str = "zero"
-    n_levels: int = 5
-    binary: bool = False
-    diag_weight: float = 0.5
-    focal_gamma: float = 2.0
-    seg_weight: float = 1.0
-    models: list[str] = field(default_factory=list)
-    cache_dir: str | Path | None = None
-    threads: int | None = None
-    augment: bool = True
-    quality_clean_fraction: float = 0.35
+    task: str = _setting(help="what to train", choices=TASK_NAMES)
+    data: str | Path = _setting(
+        help="data set folder (any layout napari_iaa.data.open_dataset reads)", gui="data set")
+    layout: str | None = _setting(None, "force a layout (lidc, imapp, manifest, folders)")
+    diagnosis: str | None = _setting(
+        None, "iaa: metadata column of the diagnosis head (multi-task model)",
+        gui="diagnosis column", tasks=("iaa",))
+    backbone: str = _setting("resnet10t", "timm backbone (created with pretrained=False)",
+                             suggestions=BACKBONES, gui="backbone")
+    size: int = _setting(128, "square input size in pixels", gui="image size",
+                         range=(16, 1024, 16))
+    epochs: int = _setting(10, "training epochs", gui="epochs", range=(1, 10000, 1))
+    batch_size: int = _setting(32, "images per training step", gui="batch size",
+                               range=(1, 4096, 1))
+    lr: float = _setting(1e-3, "AdamW learning rate, with warm-up and cosine decay",
+                         gui="learning rate", range=(1e-6, 1.0, 1e-4))
+    weight_decay: float = _setting(1e-4, "AdamW weight decay")
+    device: str = _setting("auto", "auto (cuda, then mps, then cpu), cuda, cuda:N, mps or cpu",
+                           suggestions=DEVICE_CHOICES, gui="device")
+    out: str | Path = _setting("models", "output folder", gui="output folder")
+    name: str | None = _setting(None, "model name (default <task>-<data folder>)", gui="name")
+    seed: int = _setting(0, "seed of the split, the initial weights and the shuffling")
+    val_fraction: float = _setting(0.15, "fraction of the groups held out for validation")
+    test_fraction: float = _setting(0.15, "fraction of the groups held out for the test")
+    calib_fraction: float = _setting(0.15, "mhr: fraction of the groups kept for calibrate",
+                                     tasks=("mhr",))
+    resume: bool = _setting(False, "continue from <out>/<name>_state")
+    max_cases: int | None = _setting(
+        None, "use only the first N cases (quick runs)", gui="cases",
+        range=(0, 10_000_000, 1), none_as=0, none_text="all")
+    workers: int = _setting(0, "DataLoader worker processes (0: load in the training thread)")
+    empty_pair: str = _setting("zero", "empty-mask rule of the IAA target",
+                               choices=("zero", "one", "ignore"))
+    n_levels: int = _setting(5, "mhr: ordinal agreement levels", tasks=("mhr",))
+    binary: bool = _setting(False, "mhr: plain binary baseline vs the majority vote",
+                            tasks=("mhr",))
+    diag_weight: float = _setting(0.5, "iaa: weight of the diagnosis loss", tasks=("iaa",))
+    focal_gamma: float = _setting(2.0, "iaa: focal-loss gamma of the diagnosis head",
+                                  tasks=("iaa",))
+    seg_weight: float = _setting(1.0, "mhr: weight of the BCE/Dice loss", tasks=("mhr",))
+    models: list[str] = _setting(
+        factory=list, help="calibrate: a trained mhr checkpoint (repeat for an ensemble)",
+        cli="--model", gui="base model", tasks=("calibrate",))
+    cache_dir: str | Path | None = _setting(None, "reuse resized arrays between runs")
+    threads: int | None = _setting(None, "torch threads for this fit")
+    augment: bool = _setting(True, "augment the training images: flips, 90-degree rotations, brightness/contrast")
+    quality_clean_fraction: float = _setting(
+        0.35, "quality: fraction of training masks left uncorrupted", tasks=("quality",))
 
     def __post_init__(self) -> None:
-        problems = []
-        if self.task not in TASK_NAMES:
-            problems.append(f"task {self.task!r} is not one of {list(TASK_NAMES)}")
-        if self.size < 16 or self.size > 1024:
-            problems.append(f"size {self.size} must be in [16, 1024]")
-        if self.epochs < 1:
-            problems.append(f"epochs {self.epochs} must be >= 1")
-        if self.batch_size < 1:
-            problems.append(f"batch size {self.batch_size} must be >= 1")
-        if not self.lr > 0:
-            problems.append(f"learning rate {self.lr} must be > 0")
-        for f in ("val_fraction", "test_fraction", "calib_fraction"):
-            v = getattr(self, f)
-            if not 0.0 <= v < 1.0:
-                problems.append(f"{f} {v} must be in [0, 1)")
-        if self.val_fraction + self.test_fraction + self.calib_fraction >= 0.9:
-            problems.append("val + test + calib fractions leave less than 10% for training")
-        if self.empty_pair not in ("zero", "one", "ignore"):
-            problems.append(f"empty_pair {self.empty_pair!r} must be zero, one or ignore")
-        if self.n_levels < 2:
-            problems.append(f"n_levels {self.n_levels} must be >= 2")
-        if self.max_cases is not None and self.max_cases < 2:
-            problems.append(f"max_cases {self.max_cases} must be >= 2")
-        if self.task == "calibrate" and not self.models:
-            problems.append("task calibrate needs --model PATH (one or more trained mhr checkpoints)")
+        problems = _problems(self)
         if problems:
             raise ConfigError("invalid training settings: " + "; ".join(problems))
         if self.name is None:
             stem = Path(str(self.data)).resolve().name or "data"
             self.name = f"{self.task}-{stem}"
+
+    @classmethod
+    def for_task(cls, task: str, data: str | Path, **overrides: Any) -> FitConfig:
+        """The settings of ``task`` on ``data``: its defaults (:func:`task_defaults`) and
+        ``overrides``."""
+        return cls(task=task, data=data, **{**TASK_DEFAULTS.get(task, {}), **overrides})
 
     @property
     def out_dir(self) -> Path:
@@ -156,5 +180,128 @@ class FitConfig:
             raise ConfigError(f"unknown training settings {sorted(unknown)}")
         return cls(**d)
 
-    def to_json(self) -> str:  # noqa: D102
+    def to_json(self) -> str:
+        """:meth:`to_dict` as indented JSON."""
         return json.dumps(self.to_dict(), indent=1)
+
+
+def _problems(c: FitConfig) -> list[str]:
+    problems = []
+    if c.task not in TASK_NAMES:
+        problems.append(f"task {c.task!r} is not one of {list(TASK_NAMES)}")
+    if c.size < 16 or c.size > 1024:
+        problems.append(f"size {c.size} must be in [16, 1024]")
+    if c.epochs < 1:
+        problems.append(f"epochs {c.epochs} must be >= 1")
+    if c.batch_size < 1:
+        problems.append(f"batch size {c.batch_size} must be >= 1")
+    if not c.lr > 0:
+        problems.append(f"learning rate {c.lr} must be > 0")
+    for f in ("val_fraction", "test_fraction", "calib_fraction"):
+        v = getattr(c, f)
+        if not 0.0 <= v < 1.0:
+            problems.append(f"{f} {v} must be in [0, 1)")
+    if c.val_fraction + c.test_fraction + c.calib_fraction >= 0.9:
+        problems.append("val + test + calib fractions leave less than 10% for training")
+    if c.empty_pair not in ("zero", "one", "ignore"):
+        problems.append(f"empty_pair {c.empty_pair!r} must be zero, one or ignore")
+    if c.n_levels < 2:
+        problems.append(f"n_levels {c.n_levels} must be >= 2")
+    if c.max_cases is not None and c.max_cases < 2:
+        problems.append(f"max_cases {c.max_cases} must be >= 2")
+    if c.task == "calibrate" and not c.models:
+        problems.append("task calibrate needs --model PATH (one or more trained mhr checkpoints)")
+    return problems
+
+
+# ----------------------------------------------------------------------------- fields
+def config_fields() -> dict[str, Field]:
+    """The fields of :class:`FitConfig` by name (their ``metadata`` as described above)."""
+    return {f.name: f for f in fields(FitConfig)}
+
+
+def field_type(name: str) -> type:
+    """The scalar type of a field: ``int``, ``float``, ``bool``, ``str`` (paths too) or ``list``."""
+    hint = typing.get_type_hints(FitConfig)[name]
+    if typing.get_origin(hint) is list:
+        return list
+    args = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    args = tuple(a for a in args if a is not type(None))
+    for t in (bool, int, float):
+        if t in args:
+            return t
+    return str
+
+
+def task_defaults(task: str) -> dict[str, Any]:
+    """Default value of every field with a default, with ``TASK_DEFAULTS[task]`` applied."""
+    out: dict[str, Any] = {}
+    for f in fields(FitConfig):
+        if f.default is not MISSING:
+            out[f.name] = f.default
+        elif f.default_factory is not MISSING:
+            out[f.name] = f.default_factory()
+    return {**out, **TASK_DEFAULTS.get(task, {})}
+
+
+# ----------------------------------------------------------------------------- command line
+def _default_text(name: str, default: Any) -> str:
+    per_task = {t: d[name] for t, d in TASK_DEFAULTS.items() if name in d}
+    text = "" if default is None or default == [] else f" (default: {default}"
+    if per_task:
+        extra = ", ".join(f"{t}: {v}" for t, v in per_task.items())
+        text = f"{text}; {extra})" if text else f" (default: {extra})"
+    elif text:
+        text += ")"
+    return text
+
+
+def _option(name: str, f: Field, default: Any) -> tuple[str, dict[str, Any]]:
+    """The option string and ``add_argument`` keywords of one field."""
+    meta = f.metadata
+    flag = meta.get("cli", "--" + name.replace("_", "-"))
+    kind = field_type(name)
+    kw: dict[str, Any] = {"dest": name, "help": meta.get("help", "")}
+    if name in ("task", "data"):
+        kw["required"] = True
+    else:
+        kw["default"] = argparse.SUPPRESS  # absent: the task's default applies
+    if kind is bool:  # a switch: --flag (default off) or --no-flag (default on)
+        if default:
+            flag = meta.get("cli", "--no-" + name.replace("_", "-"))
+            kw.update(action="store_false", help="do not " + kw["help"])
+        else:
+            kw["action"] = "store_true"
+        return flag, kw
+    if "required" not in kw:
+        kw["help"] += _default_text(name, default)
+    if kind is list:
+        kw.update(action="append", metavar="PATH")
+        return flag, kw
+    kw["type"] = kind
+    if "choices" in meta:
+        kw["choices"] = meta["choices"]
+    elif "suggestions" in meta:
+        kw["help"] += "; e.g. " + ", ".join(meta["suggestions"])
+    return flag, kw
+
+
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add one option per :class:`FitConfig` field to ``parser``.
+
+    ``--task`` and ``--data`` are required. Options left out are absent from the parsed
+    namespace, so :func:`config_from_args` applies the task's defaults.
+    """
+    defaults = task_defaults("")
+    for name, f in config_fields().items():
+        if f.metadata.get("cli", True) is False:
+            continue
+        flag, kw = _option(name, f, defaults.get(name))
+        parser.add_argument(flag, **kw)
+
+
+def config_from_args(args: argparse.Namespace) -> FitConfig:
+    """The :class:`FitConfig` of options parsed with :func:`add_config_arguments`."""
+    names = config_fields()
+    given = {k: v for k, v in vars(args).items() if k in names}
+    return FitConfig.for_task(given.pop("task"), given.pop("data"), **given)

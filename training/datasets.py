@@ -10,6 +10,7 @@ It can be saved to / loaded from an ``.npz`` cache (``allow_pickle=False``).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import math
@@ -285,10 +286,8 @@ def build_cache(
         raters=[r[5] for r in results], meta=meta, source=str(data),
     )
     if cache_file is not None:
-        try:
+        with contextlib.suppress(OSError):  # an unwritable cache: only slower next time
             cache.save(cache_file)
-        except OSError:
-            pass
     return cache
 
 

@@ -3,7 +3,8 @@
 The :class:`Trainer` knows nothing about the tasks: a task gives it a model, a data
 loader, a ``step_fn(model, batch) -> loss`` and a ``validate_fn(model) -> metrics``.
 
-Files it writes (rank 0 only), all atomically (temporary name, then ``os.replace``):
+Files it writes (rank 0 only), all atomically (``napari_iaa.data.atomic_write_json``;
+folders under a temporary name, then ``os.replace``):
 
 - ``state_dir/epoch-NNNN/`` with ``model.safetensors`` (+ whatever ``save_model_fn``
   writes), ``optimizer.safetensors`` (optimizer tensors), ``state.json`` (epoch, step,
@@ -32,7 +33,9 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from napari_iaa.data import atomic_write_json
 from training import ddp
+from training.state import latest_state_dir, load_optimizer_state, save_optimizer_state
 
 __all__ = [
     "Callback",
@@ -41,9 +44,6 @@ __all__ = [
     "HistoryCallback",
     "Trainer",
     "TrainerResult",
-    "atomic_write_text",
-    "save_optimizer_state",
-    "load_optimizer_state",
     "latest_state_dir",
     "EpochSampler",
 ]
@@ -56,19 +56,19 @@ class Callback:
     the trainer in a worker thread.
     """
 
-    def on_fit_start(self, trainer: Trainer) -> None:  # noqa: D102
+    def on_fit_start(self, trainer: Trainer) -> None:
         pass
 
-    def on_epoch_start(self, trainer: Trainer, epoch: int) -> None:  # noqa: D102
+    def on_epoch_start(self, trainer: Trainer, epoch: int) -> None:
         pass
 
-    def on_step(self, trainer: Trainer, epoch: int, step: int, loss: float) -> None:  # noqa: D102
+    def on_step(self, trainer: Trainer, epoch: int, step: int, loss: float) -> None:
         pass
 
-    def on_epoch_end(self, trainer: Trainer, epoch: int, metrics: dict[str, float]) -> None:  # noqa: D102
+    def on_epoch_end(self, trainer: Trainer, epoch: int, metrics: dict[str, float]) -> None:
         pass
 
-    def on_fit_end(self, trainer: Trainer, result: TrainerResult) -> None:  # noqa: D102
+    def on_fit_end(self, trainer: Trainer, result: TrainerResult) -> None:
         pass
 
 
@@ -78,7 +78,7 @@ class ProgressCallback(Callback):
     def __init__(self, progress: Callable[[int, int], None]):
         self.progress = progress
 
-    def on_step(self, trainer, epoch, step, loss):  # noqa: D102
+    def on_step(self, trainer, epoch, step, loss):
         self.progress(trainer.global_step, trainer.total_steps)
 
 
@@ -88,17 +88,17 @@ class QueueCallback(Callback):
     def __init__(self, queue):
         self.queue = queue
 
-    def on_epoch_start(self, trainer, epoch):  # noqa: D102
+    def on_epoch_start(self, trainer, epoch):
         self.queue.put({"event": "epoch_start", "epoch": epoch})
 
-    def on_step(self, trainer, epoch, step, loss):  # noqa: D102
+    def on_step(self, trainer, epoch, step, loss):
         self.queue.put({"event": "step", "epoch": epoch, "step": step, "loss": loss,
                         "global_step": trainer.global_step, "total_steps": trainer.total_steps})
 
-    def on_epoch_end(self, trainer, epoch, metrics):  # noqa: D102
+    def on_epoch_end(self, trainer, epoch, metrics):
         self.queue.put({"event": "epoch_end", "epoch": epoch, "metrics": dict(metrics)})
 
-    def on_fit_end(self, trainer, result):  # noqa: D102
+    def on_fit_end(self, trainer, result):
         self.queue.put({"event": "fit_end", "cancelled": result.cancelled})
 
 
@@ -110,11 +110,11 @@ class HistoryCallback(Callback):
         self.losses: list[float] = []
         self.epochs: list[dict[str, float]] = []
 
-    def on_step(self, trainer, epoch, step, loss):  # noqa: D102
+    def on_step(self, trainer, epoch, step, loss):
         with self._lock:
             self.losses.append(loss)
 
-    def on_epoch_end(self, trainer, epoch, metrics):  # noqa: D102
+    def on_epoch_end(self, trainer, epoch, metrics):
         with self._lock:
             self.epochs.append({"epoch": epoch, **metrics})
 
@@ -131,78 +131,6 @@ class TrainerResult:
     history: list[dict[str, float]] = field(default_factory=list)
     seconds: float = 0.0
     images_per_second: float = 0.0
-
-
-# ----------------------------------------------------------------------------- files
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file, fsync and ``os.replace``."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
-def _jsonable(v: Any) -> Any:
-    if isinstance(v, tuple | list):
-        return [_jsonable(x) for x in v]
-    if isinstance(v, dict):
-        return {str(k): _jsonable(x) for k, x in v.items()}
-    if isinstance(v, float) and not math.isfinite(v):
-        return None if math.isnan(v) else (1e308 if v > 0 else -1e308)
-    if isinstance(v, int | float | str | bool) or v is None:
-        return v
-    if torch.is_tensor(v) and v.numel() == 1:
-        return v.item()
-    return str(v)
-
-
-def save_optimizer_state(optimizer: torch.optim.Optimizer, path_stem: Path) -> dict:
-    """Tensors of ``optimizer.state_dict()`` to ``<stem>.safetensors``; returns the rest (JSON)."""
-    sd = optimizer.state_dict()
-    tensors: dict[str, torch.Tensor] = {}
-    scalars: dict[str, dict] = {}
-    for pid, st in sd["state"].items():
-        sc = {}
-        for k, v in st.items():
-            if torch.is_tensor(v):
-                tensors[f"{pid}.{k}"] = v.detach().cpu().contiguous()
-            else:
-                sc[k] = _jsonable(v)
-        scalars[str(pid)] = sc
-    save_file(tensors, str(path_stem) + ".safetensors")
-    return {"state": scalars, "param_groups": _jsonable(sd["param_groups"])}
-
-
-def load_optimizer_state(optimizer: torch.optim.Optimizer, path_stem: Path, meta: dict) -> None:
-    """Inverse of :func:`save_optimizer_state`."""
-    tensors = load_file(str(path_stem) + ".safetensors")
-    state: dict[int, dict[str, Any]] = {int(pid): dict(sc) for pid, sc in meta["state"].items()}
-    for key, t in tensors.items():
-        pid, name = key.split(".", 1)
-        state.setdefault(int(pid), {})[name] = t
-    groups = meta["param_groups"]
-    for g in groups:
-        if "betas" in g and isinstance(g["betas"], list):
-            g["betas"] = tuple(g["betas"])
-    optimizer.load_state_dict({"state": state, "param_groups": groups})
-
-
-def latest_state_dir(state_dir: Path) -> Path | None:
-    """The complete epoch folder that ``latest.json`` points at, or None."""
-    pointer = Path(state_dir) / "latest.json"
-    if not pointer.is_file():
-        return None
-    try:
-        name = json.loads(pointer.read_text(encoding="utf-8"))["dir"]
-    except (ValueError, KeyError):
-        return None
-    d = Path(state_dir) / name
-    if d.parent.resolve() != Path(state_dir).resolve() or not (d / "state.json").is_file():
-        return None
-    return d
 
 
 def _default_save_model(model: torch.nn.Module, stem: Path) -> None:
@@ -223,7 +151,7 @@ class EpochSampler(torch.utils.data.Sampler):
         self.shuffle = shuffle
         self.epoch = 0
 
-    def set_epoch(self, epoch: int) -> None:  # noqa: D102
+    def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
 
     def __len__(self) -> int:
@@ -410,15 +338,15 @@ class Trainer:
             "global_step": self.global_step,
             "best_metric": self.best_metric,
             "best_epoch": self.best_epoch,
-            "history": _jsonable(self.history),
+            "history": self.history,
             "base_lrs": self.base_lrs,
             "optimizer": opt_meta,
         }
-        atomic_write_text(tmp / "state.json", json.dumps(state, indent=1))
+        atomic_write_json(tmp / "state.json", state)
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)
-        atomic_write_text(self.state_dir / "latest.json", json.dumps({"dir": name, "epoch": epoch}))
+        atomic_write_json(self.state_dir / "latest.json", {"dir": name, "epoch": epoch}, indent=None)
         for old in self.state_dir.glob("epoch-*"):
             if old.name != name and old.is_dir():
                 shutil.rmtree(old, ignore_errors=True)
@@ -467,61 +395,15 @@ class Trainer:
             if self.on_epoch is not None:
                 self.on_epoch(epoch)
             self._emit("on_epoch_start", epoch)
-            self.model.train()
-            running, count = 0.0, 0
             te = time.perf_counter()
-            for step, batch in enumerate(self.train_loader):
-                if self.should_stop():
-                    cancelled = True
-                    break
-                batch = self._to_device(batch)
-                self._set_lr()
-                if self.amp:
-                    with torch.autocast(self.device.type, dtype=torch.float16):
-                        loss = self.step_fn(self.model, batch)
-                else:
-                    loss = self.step_fn(self.model, batch)
-                self.optimizer.zero_grad(set_to_none=True)
-                if self.scaler is not None:
-                    self.scaler.scale(loss).backward()
-                    if self.grad_clip:
-                        self.scaler.unscale_(self.optimizer)
-                        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
-                    self.scaler.step(self.optimizer)
-                    self.scaler.update()
-                else:
-                    loss.backward()
-                    if self.grad_clip:
-                        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
-                    self.optimizer.step()
-                value = float(loss.detach())
-                running += value
-                count += 1
-                n_images += self._batch_size(batch)
-                self.global_step += 1
-                self._emit("on_step", epoch, step, value)
+            mean_loss, images, cancelled = self._train_epoch(epoch)
+            n_images += images
             train_seconds += time.perf_counter() - te
             cancelled = ddp.broadcast_flag(self.dist, cancelled) if self.dist.enabled else cancelled
             if cancelled:
                 epoch -= 1
                 break
-            metrics: dict[str, float] = {"train_loss": running / max(1, count)}
-            if self.dist.is_main and self.validate_fn is not None:
-                self.raw_model.eval()
-                with torch.no_grad():
-                    metrics.update(self.validate_fn(self.raw_model))
-            metrics["epoch"] = epoch
-            value = metrics.get(self.monitor, metrics["train_loss"])
-            if self.dist.is_main:
-                if self._improved(value):
-                    self.best_metric = float(value) if value is not None else None
-                    self.best_epoch = epoch
-                    if self.save_best_fn is not None:
-                        self.save_best_fn(self.raw_model, dict(metrics))
-                self.history.append({k: float(v) for k, v in metrics.items() if isinstance(v, int | float)})
-                self.save_state(epoch)
-            ddp.barrier(self.dist)
-            self._emit("on_epoch_end", epoch, metrics)
+            self._end_epoch(epoch, mean_loss)
         result = TrainerResult(
             epochs_done=epoch + 1,
             global_step=self.global_step,
@@ -534,3 +416,62 @@ class Trainer:
         )
         self._emit("on_fit_end", result)
         return result
+
+    def _train_epoch(self, epoch: int) -> tuple[float, int, bool]:
+        """One pass over the loader: (mean loss, images seen, cancelled)."""
+        self.model.train()
+        running, count, n_images = 0.0, 0, 0
+        for step, batch in enumerate(self.train_loader):
+            if self.should_stop():
+                return running / max(1, count), n_images, True
+            batch = self._to_device(batch)
+            value = self._train_step(batch)
+            running += value
+            count += 1
+            n_images += self._batch_size(batch)
+            self.global_step += 1
+            self._emit("on_step", epoch, step, value)
+        return running / max(1, count), n_images, False
+
+    def _train_step(self, batch: Any) -> float:
+        """Forward, backward (scaled under AMP), clip and optimizer step; the loss."""
+        self._set_lr()
+        if self.amp:
+            with torch.autocast(self.device.type, dtype=torch.float16):
+                loss = self.step_fn(self.model, batch)
+        else:
+            loss = self.step_fn(self.model, batch)
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            if self.grad_clip:
+                self.scaler.unscale_(self.optimizer)
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            loss.backward()
+            if self.grad_clip:
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
+            self.optimizer.step()
+        return float(loss.detach())
+
+    def _end_epoch(self, epoch: int, train_loss: float) -> None:
+        """Validate, keep the best model and the resumable state (rank 0), tell callbacks."""
+        metrics: dict[str, float] = {"train_loss": train_loss}
+        if self.dist.is_main and self.validate_fn is not None:
+            self.raw_model.eval()
+            with torch.no_grad():
+                metrics.update(self.validate_fn(self.raw_model))
+        metrics["epoch"] = epoch
+        value = metrics.get(self.monitor, metrics["train_loss"])
+        if self.dist.is_main:
+            if self._improved(value):
+                self.best_metric = float(value) if value is not None else None
+                self.best_epoch = epoch
+                if self.save_best_fn is not None:
+                    self.save_best_fn(self.raw_model, dict(metrics))
+            self.history.append({k: float(v) for k, v in metrics.items() if isinstance(v, int | float)})
+            self.save_state(epoch)
+        ddp.barrier(self.dist)
+        self._emit("on_epoch_end", epoch, metrics)

@@ -94,7 +94,7 @@ def metrics_table(cards: Sequence[str | Path]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:  # noqa: D103
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m training.export")
     ap.add_argument("--from", dest="src", required=True)
     ap.add_argument("--to", dest="dest", default=None)
