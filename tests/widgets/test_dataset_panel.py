@@ -37,6 +37,61 @@ def test_table_scores_every_case_in_worker(scored):
     assert widget.dataset_panel.progress.value() == len(ds.ids)
 
 
+def test_table_agrees_with_the_cli_scorer(scored):
+    """The table's agreement cells are ``napari-iaa score``'s iaa, min_pair_dice, min_pair."""
+    from napari_iaa.scoring import score_dataset
+
+    viewer, widget, ds = scored
+    df = widget.dataset_panel.model.frame().set_index("case_id")
+    for row in score_dataset(ds).rows:
+        got = df.loc[row["case_id"]]
+        assert got["IAA"] == row["iaa"]
+        assert got["min pair"] == row["min_pair_dice"]
+        assert got["lowest pair"] == row["min_pair"] and ";" in got["lowest pair"]
+
+
+def test_same_rater_pairs_switch_reaches_the_scorer(review, synthetic_root, qtbot, monkeypatch):
+    from napari_iaa.data import open_dataset
+    from napari_iaa.widgets.dataset import jobs
+
+    monkeypatch.setenv("NAPARI_IAA_NO_THREADS", "1")
+    seen = []
+    real = jobs.score_id
+    monkeypatch.setattr(jobs, "score_id", lambda ds, cid, e, s: seen.append((e, s)) or real(ds, cid, e, s))
+    viewer, widget = review
+    panel = widget.dataset_panel
+    assert panel.same_rater_pairs is True  # the CLI's default
+    panel.set_dataset(open_dataset(synthetic_root), compute=False)
+    panel.compute(empty="one", same_rater_pairs=False)
+    assert seen and set(seen) == {("one", False)}
+    assert not panel.busy
+
+
+def test_a_replaced_run_leaves_the_table_alone(review, synthetic_root, qtbot):
+    from napari_iaa.data import open_dataset
+    from napari_iaa.scoring import CaseScore
+    from napari_iaa.widgets._common import Progress
+    from napari_iaa.widgets.dataset.events import ScoredBatch
+
+    viewer, widget = review
+    panel = widget.dataset_panel
+    ds = open_dataset(synthetic_root)
+    panel.set_dataset(ds, compute=False)
+    finished = []
+    panel.scoring_finished.connect(finished.append)
+    panel.compute()
+    stale = panel._run
+    panel.compute()  # the first run is cancelled (finished(False)) and replaced
+    qtbot.waitUntil(lambda: not panel.busy, timeout=30000)
+    qtbot.wait(300)  # the first worker's own end, if still queued, is dropped
+    assert finished == [False, True]
+    before = panel.model.frame()
+    panel._on_message(stale, ScoredBatch((CaseScore(ds.ids[0], None, "stale"),)))
+    panel._on_message(stale, Progress(1, 8))
+    assert panel.problems == {} and panel.progress.value() == len(ds.ids)
+    pd.testing.assert_frame_equal(panel.model.frame(), before)
+
+
 def test_sorting_filter_and_flags(scored):
     viewer, widget, ds = scored
     panel = widget.dataset_panel
@@ -163,3 +218,30 @@ def test_scoring_without_threads(review, synthetic_root, monkeypatch):
     panel.set_dataset(ds, compute=True)  # runs synchronously
     assert done == [True] and not panel.busy
     assert np.isfinite(panel.model.frame()["IAA"]).all()
+
+
+def test_scoring_feeds_napari_activity_dock(review, synthetic_root, monkeypatch):
+    from napari_iaa.data import open_dataset
+    from napari_iaa.widgets._common import Progress, workers
+
+    bars = []
+
+    class FakeActivity:
+        def __init__(self, desc):
+            self.desc, self.seen, self.closed = desc, [], False
+            bars.append(self)
+
+        def update(self, msg):
+            self.seen.append(msg)
+
+        def close(self):
+            self.closed = True
+
+    monkeypatch.setattr(workers, "Activity", FakeActivity)
+    monkeypatch.setenv("NAPARI_IAA_NO_THREADS", "1")
+    viewer, widget = review
+    ds = open_dataset(synthetic_root)
+    widget.dataset_panel.set_dataset(ds, compute=True)
+    (bar,) = bars
+    assert bar.desc == f"scoring {len(ds.ids)} cases" and bar.closed
+    assert bar.seen and bar.seen[-1] == Progress(len(ds.ids), len(ds.ids))

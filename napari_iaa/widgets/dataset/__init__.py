@@ -1,0 +1,7 @@
+"""The review dock's data-set tab (every case with its agreement) and cohort tab."""
+
+from napari_iaa.widgets.dataset.cohort import CohortPanel, result_frame
+from napari_iaa.widgets.dataset.panel import DatasetPanel
+from napari_iaa.widgets.dataset.table_model import CaseTableModel
+
+__all__ = ["CaseTableModel", "CohortPanel", "DatasetPanel", "result_frame"]

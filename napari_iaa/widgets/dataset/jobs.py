@@ -1,0 +1,62 @@
+"""The data-set table's background job: score cases with :mod:`napari_iaa.scoring`.
+
+No Qt here; :func:`score_cases` is a generator for
+:func:`~napari_iaa.widgets._common.start_worker`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from napari_iaa.data import Dataset
+from napari_iaa.scoring import CaseScore, score_id
+from napari_iaa.widgets._common.events import Progress
+from napari_iaa.widgets.dataset.events import ScoredBatch
+
+__all__ = ["BATCH_SECONDS", "UNREADABLE", "score_cases", "table_values"]
+
+#: rows reach the table at most this often (one queued signal and one table update per
+#: case cost more than scoring a small case)
+BATCH_SECONDS = 0.1
+#: what the "lowest pair" cell of a case that cannot be read shows
+UNREADABLE = "unreadable"
+
+
+def score_cases(
+    ds: Dataset, ids: Sequence[str], empty: str, same_rater_pairs: bool
+) -> Iterator[ScoredBatch | Progress]:
+    """Score ``ids`` one by one, yielding a :class:`ScoredBatch` and a :class:`Progress`
+    about every :data:`BATCH_SECONDS` and after the last case.
+
+    Parameters
+    ----------
+    ds : napari_iaa.data.Dataset
+        The data set.
+    ids : sequence of str
+        The cases, in table order.
+    empty, same_rater_pairs
+        As in :func:`napari_iaa.scoring.score_case`.
+    """
+    total = len(ids)
+    batch: list[CaseScore] = []
+    last = time.monotonic()
+    for done, cid in enumerate(ids, start=1):
+        batch.append(score_id(ds, cid, empty, same_rater_pairs))
+        if done == total or time.monotonic() - last >= BATCH_SECONDS:
+            yield ScoredBatch(tuple(batch))
+            yield Progress(done, total)
+            batch, last = [], time.monotonic()
+
+
+def table_values(score: CaseScore) -> dict[str, Any]:
+    """The agreement cells of a scored case (``IAA``, ``min pair``, ``lowest pair``).
+
+    The values are the CLI's (``iaa``, ``min_pair_dice``, ``min_pair`` as ``"a;b"``); a case
+    that cannot be read shows :data:`UNREADABLE` as its lowest pair.
+    """
+    if score.row is None:
+        return {"lowest pair": UNREADABLE}
+    row = score.row
+    return {"IAA": row["iaa"], "min pair": row["min_pair_dice"], "lowest pair": row["min_pair"]}

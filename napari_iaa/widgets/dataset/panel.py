@@ -1,0 +1,395 @@
+"""Data-set panel: every case of a data set with its agreement, sortable, filterable, flagged.
+
+The metadata columns appear at once (no pixels read); the agreement columns are filled by a
+background worker (:func:`~napari_iaa.widgets._common.start_worker`) that scores each case
+with :mod:`napari_iaa.scoring`, the same definitions as ``napari-iaa score``. The worker
+hands rows over in batches, reports progress to the panel's bar and napari's activity dock,
+and can be cancelled; results of a cancelled or replaced run are dropped.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from qtpy.QtCore import QItemSelectionModel, QModelIndex, QObject, Qt, Signal
+from qtpy.QtGui import QKeySequence
+from qtpy.QtWidgets import (
+    QAbstractItemView,
+    QDoubleSpinBox,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QShortcut,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from napari_iaa.data import Dataset, atomic_write_bytes
+from napari_iaa.widgets._common import Progress, notify_error, notify_info, start_worker
+from napari_iaa.widgets.dataset.events import ScoredBatch
+from napari_iaa.widgets.dataset.jobs import score_cases, table_values
+from napari_iaa.widgets.dataset.table_model import AGREEMENT_COLUMNS, CaseTableModel, SortProxy
+
+__all__ = ["NEXT_FLAGGED_KEY", "PREV_FLAGGED_KEY", "DatasetPanel"]
+
+NEXT_FLAGGED_KEY = "F3"
+PREV_FLAGGED_KEY = "Shift+F3"
+
+
+class _Run(QObject):
+    """One scoring run's receiver: forwards the worker's messages to the panel.
+
+    A child of the panel, so Qt drops its connections when the panel goes; the panel
+    ignores a run that is no longer its current one (cancelled or replaced).
+    """
+
+    def __init__(self, panel: DatasetPanel) -> None:
+        super().__init__(panel)
+        self.panel = panel
+
+    def message(self, msg: Any) -> None:
+        self.panel._on_message(self, msg)
+
+    def returned(self, _value: Any) -> None:
+        self.panel._on_returned(self)
+
+    def errored(self, exc: BaseException) -> None:
+        self.panel._on_error(self, exc)
+
+    def finished(self) -> None:
+        self.panel._on_finished(self)
+        self.deleteLater()
+
+
+class DatasetPanel(QWidget):
+    """All cases of a data set, their agreement, flags and exports.
+
+    Signals
+    -------
+    case_requested(str) : the user asked to open a case (double-click, next/previous).
+    scoring_finished(bool) : the worker ended; ``True`` if it ran to completion.
+    """
+
+    case_requested = Signal(str)
+    scoring_finished = Signal(bool)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.dataset: Dataset | None = None
+        self.empty_rule = "zero"
+        self.same_rater_pairs = True  # the CLI's default (IMA++ counts them)
+        self.problems: dict[str, str] = {}
+        self._run: _Run | None = None
+        self._worker: Any = None
+        self._completed = False
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(2, 2, 2, 2)
+        lay.addLayout(self._build_flag_row())
+        self.filter_edit = QLineEdit()
+        self.filter_edit.setPlaceholderText("filter (any column, e.g. malignant or LIDC-0001)")
+        self.filter_edit.setClearButtonEnabled(True)
+        self.filter_edit.textChanged.connect(self._on_filter)
+        lay.addWidget(self.filter_edit)
+        lay.addWidget(self._build_table(), 1)
+        lay.addLayout(self._build_progress_row())
+        lay.addLayout(self._build_export_row())
+        for key, slot in ((NEXT_FLAGGED_KEY, self.next_flagged), (PREV_FLAGGED_KEY, self.previous_flagged)):
+            sc = QShortcut(QKeySequence(key), self)
+            sc.setContext(Qt.WindowShortcut)
+            sc.activated.connect(slot)
+
+    # -- layout ----------------------------------------------------------------------------
+    def _build_flag_row(self) -> QHBoxLayout:
+        row = QHBoxLayout()
+        row.addWidget(QLabel("flag IAA <"))
+        self.threshold_spin = QDoubleSpinBox()
+        self.threshold_spin.setRange(0.0, 1.0)
+        self.threshold_spin.setSingleStep(0.05)
+        self.threshold_spin.setDecimals(2)
+        self.threshold_spin.setValue(0.7)
+        self.threshold_spin.valueChanged.connect(self._on_threshold)
+        row.addWidget(self.threshold_spin)
+        self.count_label = QLabel("no data set")
+        row.addWidget(self.count_label, 1)
+        self.prev_btn = QPushButton("◀ flagged")
+        self.prev_btn.setToolTip(f"previous flagged case ({PREV_FLAGGED_KEY})")
+        self.next_btn = QPushButton("flagged ▶")
+        self.next_btn.setToolTip(f"next flagged case ({NEXT_FLAGGED_KEY})")
+        self.prev_btn.clicked.connect(self.previous_flagged)
+        self.next_btn.clicked.connect(self.next_flagged)
+        row.addWidget(self.prev_btn)
+        row.addWidget(self.next_btn)
+        return row
+
+    def _build_table(self) -> QTableView:
+        self.model = CaseTableModel(self)
+        self.proxy = SortProxy(self)
+        self.proxy.setSourceModel(self.model)
+        self.proxy.setDynamicSortFilter(False)
+        self.proxy.setFilterKeyColumn(0)
+        self.proxy.setFilterCaseSensitivity(Qt.CaseInsensitive)
+        self.view = view = QTableView()
+        view.setModel(self.proxy)
+        view.setSortingEnabled(True)
+        # no sort until the user clicks a header (cases stay in data-set order)
+        view.horizontalHeader().setSortIndicator(-1, Qt.AscendingOrder)
+        view.setSelectionBehavior(QAbstractItemView.SelectRows)
+        view.setSelectionMode(QAbstractItemView.SingleSelection)
+        view.setEditTriggers(QAbstractItemView.NoEditTriggers)
+        view.setAlternatingRowColors(False)
+        view.verticalHeader().setDefaultSectionSize(22)
+        view.verticalHeader().setVisible(False)
+        view.horizontalHeader().setSectionResizeMode(QHeaderView.Interactive)
+        view.horizontalHeader().setStretchLastSection(True)
+        # size columns from the first rows only (10k-case data sets stay instant)
+        view.horizontalHeader().setResizeContentsPrecision(200)
+        view.doubleClicked.connect(self._on_double_click)
+        view.setMinimumHeight(220)
+        return view
+
+    def _build_progress_row(self) -> QHBoxLayout:
+        row = QHBoxLayout()
+        self.progress = QProgressBar()
+        self.progress.setFormat("%v / %m cases")
+        self.progress.setValue(0)
+        self.cancel_btn = QPushButton("Cancel")
+        self.cancel_btn.setEnabled(False)
+        self.cancel_btn.clicked.connect(self.cancel)
+        self.rescore_btn = QPushButton("Score")
+        self.rescore_btn.setToolTip("(re)compute the agreement of every case")
+        self.rescore_btn.clicked.connect(lambda: self.compute())
+        row.addWidget(self.progress, 1)
+        row.addWidget(self.cancel_btn)
+        row.addWidget(self.rescore_btn)
+        return row
+
+    def _build_export_row(self) -> QHBoxLayout:
+        row = QHBoxLayout()
+        self.export_btn = QPushButton("Export table…")
+        self.export_flagged_btn = QPushButton("Export flagged…")
+        self.export_btn.clicked.connect(lambda: self._export_dialog(flagged=False))
+        self.export_flagged_btn.clicked.connect(lambda: self._export_dialog(flagged=True))
+        row.addWidget(self.export_btn)
+        row.addWidget(self.export_flagged_btn)
+        row.addStretch(1)
+        return row
+
+    def _on_filter(self, text: str) -> None:
+        # all columns only while filtering: scanning every cell of a 10k-row table on
+        # each model reset costs seconds
+        self.proxy.setFilterKeyColumn(-1 if text else 0)
+        self.proxy.setFilterFixedString(text)
+
+    # -- data set ------------------------------------------------------------------------
+    def set_dataset(self, dataset: Dataset, compute: bool = True) -> None:
+        """Show a data set (metadata at once) and score it in the background."""
+        self.cancel()
+        self.dataset = dataset
+        self.problems = {}
+        try:
+            df = dataset.metadata()
+        except Exception:  # noqa: BLE001 - metadata is a convenience: fall back to the ids
+            df = pd.DataFrame({"case_id": list(dataset.ids)})
+        if "case_id" not in df.columns:
+            df = df.reset_index().rename(columns={"index": "case_id"})
+        df = df.copy()
+        for c in AGREEMENT_COLUMNS:
+            df[c] = math.nan if c != "lowest pair" else ""
+        self.model.set_frame(df)
+        self.progress.setRange(0, max(len(df), 1))
+        self.progress.setValue(0)
+        self.view.resizeColumnsToContents()
+        self._update_count()
+        if compute:
+            self.compute()
+
+    def compute(self, empty: str | None = None, same_rater_pairs: bool | None = None) -> Any:
+        """Start scoring every case in a worker thread; returns the worker.
+
+        ``empty`` and ``same_rater_pairs`` (kept for later runs) are as in
+        :func:`napari_iaa.scoring.score_case`.
+        """
+        if self.dataset is None:
+            return None
+        if empty is not None:
+            self.empty_rule = empty
+        if same_rater_pairs is not None:
+            self.same_rater_pairs = bool(same_rater_pairs)
+        self.cancel()
+        ids = [self.model.case_id(r) for r in range(self.model.rowCount())]
+        self._run = run = _Run(self)
+        self._completed = False
+        self.progress.setRange(0, max(len(ids), 1))
+        self.progress.setValue(0)
+        self.cancel_btn.setEnabled(True)
+        self.rescore_btn.setEnabled(False)
+        worker = start_worker(
+            score_cases, self.dataset, ids, self.empty_rule, self.same_rater_pairs,
+            on_yield=run.message, on_return=run.returned, on_error=run.errored,
+            on_finish=run.finished, activity=f"scoring {len(ids)} cases",
+        )
+        if self._run is run:  # still running (not run synchronously)
+            self._worker = worker
+            self.destroyed.connect(worker.quit)
+        return worker
+
+    @property
+    def busy(self) -> bool:
+        """Whether scoring is running."""
+        return self._run is not None
+
+    def cancel(self) -> None:
+        """Stop the scoring worker (the rows done so far stay)."""
+        if self._run is None:
+            return
+        if self._worker is not None:
+            self._worker.quit()
+        # the old run must no longer touch the table (a new one may be starting)
+        self._run, self._worker = None, None
+        self._ready_buttons()
+        self.scoring_finished.emit(False)
+
+    def _ready_buttons(self) -> None:
+        self.cancel_btn.setEnabled(False)
+        self.rescore_btn.setEnabled(True)
+        self._update_count()
+
+    def _on_message(self, run: _Run, msg: Any) -> None:
+        if run is not self._run:
+            return  # a cancelled or replaced run
+        if isinstance(msg, ScoredBatch):
+            for score in msg.scores:
+                if score.error is not None:
+                    self.problems[score.case_id] = score.error
+                self.model.update_case(score.case_id, table_values(score))
+        elif isinstance(msg, Progress):
+            self.progress.setValue(msg.done)
+            self._update_count()
+
+    def _on_returned(self, run: _Run) -> None:
+        if run is self._run:
+            self._completed = True
+
+    def _on_error(self, run: _Run, exc: BaseException) -> None:
+        if run is self._run:
+            notify_error(f"data-set scoring stopped: {type(exc).__name__}: {exc}")
+
+    def _on_finished(self, run: _Run) -> None:
+        if run is not self._run:
+            return
+        self._run, self._worker = None, None
+        self._ready_buttons()
+        hdr = self.view.horizontalHeader()
+        if hdr.isSortIndicatorShown() and hdr.sortIndicatorSection() >= 0:
+            # rows were filled in while sorted: sort again with the final values
+            self.model.sort(hdr.sortIndicatorSection(), hdr.sortIndicatorOrder())
+        self.view.resizeColumnsToContents()
+        self.scoring_finished.emit(self._completed)
+
+    # -- flags ---------------------------------------------------------------------------
+    def _on_threshold(self, value: float) -> None:
+        self.model.set_threshold(value)
+        self._update_count()
+
+    def set_threshold(self, value: float) -> None:
+        """Set the flagging threshold (IAA below it is flagged)."""
+        self.threshold_spin.setValue(value)
+
+    def _source_row(self, view_row: int) -> int:
+        return self.proxy.mapToSource(self.proxy.index(view_row, 0)).row()
+
+    def flagged_ids(self) -> list[str]:
+        """Flagged case ids in the current (sorted, filtered) view order."""
+        rows = (self._source_row(r) for r in range(self.proxy.rowCount()))
+        return [self.model.case_id(src) for src in rows if self.model.is_flagged(src)]
+
+    def visible_ids(self) -> list[str]:
+        """Case ids in the current view order."""
+        return [self.model.case_id(self._source_row(r)) for r in range(self.proxy.rowCount())]
+
+    def _update_count(self) -> None:
+        n = self.model.rowCount()
+        scored = self.progress.value()
+        txt = f"{self.model.n_flagged} of {n} cases flagged"
+        if self.busy or scored < n:
+            txt += f" ({scored} scored)"
+        if self.problems:
+            txt += f", {len(self.problems)} unreadable"
+        self.count_label.setText(txt)
+
+    def current_id(self) -> str | None:
+        """Case id of the selected row."""
+        rows = self.view.selectionModel().selectedRows()
+        if not rows:
+            return None
+        return self.model.case_id(self.proxy.mapToSource(rows[0]).row())
+
+    def select_case(self, case_id: str) -> None:
+        """Select (without opening) a case's row."""
+        src = self.model.row_of(case_id)
+        if src is None:
+            return
+        idx = self.proxy.mapFromSource(self.model.index(src, 0))
+        if idx.isValid():
+            self.view.selectionModel().setCurrentIndex(
+                idx, QItemSelectionModel.ClearAndSelect | QItemSelectionModel.Rows
+            )
+            self.view.scrollTo(idx)
+
+    def _step_flagged(self, step: int) -> str | None:
+        n = self.proxy.rowCount()
+        if n == 0:
+            return None
+        rows = self.view.selectionModel().selectedRows()
+        r = rows[0].row() if rows else (-1 if step > 0 else n)
+        while 0 <= r + step < n:
+            r += step
+            src = self._source_row(r)
+            if self.model.is_flagged(src):
+                cid = self.model.case_id(src)
+                self.select_case(cid)
+                self.case_requested.emit(cid)
+                return cid
+        return None
+
+    def next_flagged(self) -> str | None:
+        """Select and open the next flagged case below the selection (view order)."""
+        return self._step_flagged(+1)
+
+    def previous_flagged(self) -> str | None:
+        """Select and open the previous flagged case above the selection."""
+        return self._step_flagged(-1)
+
+    def _on_double_click(self, index: QModelIndex) -> None:
+        src = self.proxy.mapToSource(index)
+        self.case_requested.emit(self.model.case_id(src.row()))
+
+    # -- export --------------------------------------------------------------------------
+    def _write_rows(self, case_ids: list[str], path: str | Path) -> Path:
+        df = self.model.frame().set_index("case_id").loc[case_ids].reset_index()
+        path = Path(path)
+        atomic_write_bytes(path, df.to_csv(index=False).encode("utf-8"))
+        return path
+
+    def export_table(self, path: str | Path) -> Path:
+        """Write the whole table (view order, with a ``flagged`` column) to CSV."""
+        return self._write_rows(self.visible_ids(), path)
+
+    def export_flagged(self, path: str | Path) -> Path:
+        """Write the flagged cases (view order) to CSV."""
+        return self._write_rows(self.flagged_ids(), path)
+
+    def _export_dialog(self, flagged: bool) -> None:
+        name = "flagged_cases.csv" if flagged else "case_table.csv"
+        path, _ = QFileDialog.getSaveFileName(self, "Export CSV", name, "CSV (*.csv)")
+        if path:
+            (self.export_flagged if flagged else self.export_table)(path)
+            notify_info(f"wrote {path}")
