@@ -15,12 +15,12 @@ pytestmark = pytest.mark.gui
 
 @pytest.fixture
 def dock(make_napari_viewer, qtbot, monkeypatch, tmp_path):
-    from napari_iaa.widgets import _model_settings
+    from napari_iaa.widgets._common import model_events
     from napari_iaa.widgets.training import TrainingWidget
 
     # a private registry and user folder: nothing leaks into the real cache
     monkeypatch.setenv("NAPARI_IAA_MODELS", str(tmp_path / "user-models"))
-    monkeypatch.setattr(_model_settings, "_SHARED_REGISTRY", None)
+    monkeypatch.setattr(model_events, "_SHARED_REGISTRY", None)
     viewer = make_napari_viewer()
     widget = TrainingWidget(viewer)
     viewer.window.add_dock_widget(widget, name="Training")
@@ -29,22 +29,53 @@ def dock(make_napari_viewer, qtbot, monkeypatch, tmp_path):
 
 def _settings(widget, data: Path, out: Path, **kw) -> None:
     values = dict(data=data, task="iaa", backbone="test_resnet", epochs=1, batch_size=4,
-                  image_size=32, device="cpu", out=out, name="dock-iaa", lr=1e-3)
+                  size=32, device="cpu", out=out, name="dock-iaa", lr=1e-3)
     values.update(kw)
     widget.set_values(**values)
 
 
-def test_defaults_change_with_task(dock):
+def test_form_shows_the_config_defaults(dock):
+    """The form is FitConfig's fields: its defaults, per task, with the help as tooltips."""
+    from training.config import config_fields, task_defaults
+
     _viewer, widget = dock
-    widget.task_combo.setCurrentText("mhr")
-    assert widget.size_spin.value() == 128 and widget.batch_spin.value() == 16
-    widget.task_combo.setCurrentText("iaa")
-    assert widget.size_spin.value() == 224
-    assert widget.backbone_combo.isEditable()
+    form = widget.form
+    for choice in ("mhr", "quality", "iaa"):
+        form.set_value("size", 48)
+        form.set_value("task", choice)
+        d = task_defaults(form.value("task").split("+")[0])
+        assert {k: form.value(k) for k in ("backbone", "size", "epochs", "batch_size", "lr")} == {
+            k: d[k] for k in ("backbone", "size", "epochs", "batch_size", "lr")}
+    assert form.widgets["backbone"].native.isEditable()
+    assert form.widgets["lr"].tooltip == config_fields()["lr"].metadata["help"]
+    assert form.value("max_cases") is None and form.value("models") == []
+    # rows follow the task: the base model only for calibrate, the diagnosis column for
+    # iaa+diagnosis
+    form.set_value("task", "calibrate")
+    assert form.widgets["models"].enabled and not form.widgets["diagnosis"].enabled
+    form.set_value("task", "iaa+diagnosis")
+    assert form.widgets["diagnosis"].enabled and not form.widgets["models"].enabled
+    form.set_value("task", "iaa")
+    assert not form.widgets["diagnosis"].enabled
+
+
+def test_settings_become_a_fit_config(dock, tmp_path):
+    from napari_iaa.widgets.training.run import make_config
+
+    _viewer, widget = dock
+    _settings(widget, tmp_path, tmp_path / "out", task="iaa+diagnosis", max_cases=12)
+    cfg = make_config(widget.values())
+    assert (cfg.task, cfg.diagnosis, cfg.size, cfg.max_cases, cfg.backbone) == (
+        "iaa", "benign_malignant", 32, 12, "test_resnet")
+    _settings(widget, tmp_path, tmp_path / "out", task="calibrate", models=[str(tmp_path / "m.json")])
+    cfg = make_config(widget.values())
+    assert cfg.task == "calibrate" and cfg.models == [str(tmp_path / "m.json")]
+    assert cfg.diagnosis is None
 
 
 def test_short_run_completes_and_registers(dock, qtbot, synthetic_root, tmp_path, capsys):
-    from napari_iaa.widgets._model_settings import ModelSettingsWidget, shared_registry
+    from napari_iaa.widgets._common.model_events import shared_registry
+    from napari_iaa.widgets._model_settings import ModelSettingsWidget
     from napari_iaa.widgets.predictions import measure_event_loop_stall
 
     _viewer, widget = dock
@@ -113,7 +144,7 @@ def test_every_task_trains_from_the_dock(dock, qtbot, synthetic_root, tmp_path):
     _viewer, widget = dock
     done = {}
     for task in ("mhr", "calibrate", "quality", "iaa+diagnosis"):
-        extra = {"base_model": done["mhr"]} if task == "calibrate" else {}
+        extra = {"models": [done["mhr"]]} if task == "calibrate" else {}
         _settings(widget, synthetic_root, tmp_path / "out", task=task,
                   name=f"dock-{task.replace('+', '-')}", **extra)
         with qtbot.waitSignal(widget.run_finished, timeout=300_000) as sig:
@@ -132,19 +163,22 @@ def test_progress_updates_are_coalesced(dock, qtbot):
     _viewer, widget = dock
     widget.progress.setRange(0, 1)
     widget.progress.setValue(0)
+    from napari_iaa.widgets._common import Progress
+    from napari_iaa.widgets.training.events import StepDone
+
     for done in range(1, 51):
-        widget._on_event({"event": "progress", "done": done, "total": 100})
+        widget._on_message(Progress(done, 100))
     assert widget.progress.maximum() == 1 and widget.progress.value() == 0  # nothing yet
     qtbot.waitUntil(lambda: widget.progress.value() == 50, timeout=2000)
     assert widget.progress.maximum() == 100
     widget.curves.add_loss(0.1, 1.0)
-    widget._on_event({"event": "step", "epoch": 0, "step": 4, "loss": 0.5, "global_step": 5,
-                      "total_steps": 10, "steps_per_epoch": 10})
+    widget._on_message(StepDone(epoch=0, step=4, loss=0.5, global_step=5, total_steps=10,
+                                steps_per_epoch=10))
     qtbot.waitUntil(lambda: "step 5/10" in widget.progress.format(), timeout=2000)
 
 
 def test_backbone_check():
-    from napari_iaa.widgets.training import _backbone_problem
+    from napari_iaa.widgets.training.run import backbone_problem
 
-    assert _backbone_problem("resnet18") is None
-    assert "no_such_net_xyz" in _backbone_problem("no_such_net_xyz")
+    assert backbone_problem("resnet18") is None
+    assert "no_such_net_xyz" in backbone_problem("no_such_net_xyz")
