@@ -21,8 +21,8 @@ def dock(make_napari_viewer, qtbot, tiny_models, synthetic_root):
     """A viewer with a case as plain layers (no review dock) and the predictions dock."""
     from napari_iaa.data import open_dataset
     from napari_iaa.models import ModelRegistry
-    from napari_iaa.widgets._model_settings import ModelSettingsWidget
     from napari_iaa.widgets.predictions import PredictionsWidget
+    from napari_iaa.widgets.predictions.models_tab import ModelSettingsWidget
 
     viewer = make_napari_viewer()
     ds = open_dataset(synthetic_root)
@@ -39,12 +39,6 @@ def dock(make_napari_viewer, qtbot, tiny_models, synthetic_root):
     return viewer, widget, case
 
 
-def _stall(qtbot, start, done) -> float:
-    from napari_iaa.widgets.predictions import measure_event_loop_stall
-
-    return measure_event_loop_stall(start, done, qtbot, interval_ms=5, timeout_ms=120_000)
-
-
 def test_settings_list_cards_and_choose_one_per_task(dock, tiny_models):
     _viewer, widget, _case = dock
     s = widget.settings
@@ -58,21 +52,22 @@ def test_settings_list_cards_and_choose_one_per_task(dock, tiny_models):
     assert "mhr" not in s.selected()
 
 
-def test_case_predictions_appear_as_layers_and_table(dock, qtbot, capsys):
+def test_case_predictions_appear_as_layers_and_table(dock, qtbot, capsys, stall_meter):
     from napari_iaa.agreement import iaa, leave_one_out_dice
     from napari_iaa.widgets.predictions import LAYER_CAL, LAYER_DIFF, LAYER_RAW
 
     viewer, widget, case = dock
+    tab = widget.case_tab
     with qtbot.waitSignal(widget.case_predicted, timeout=120_000) as sig:
-        stall = _stall(qtbot, widget.predict_current, lambda: widget.case_worker is None)
+        stall = stall_meter(widget.predict_current, lambda: not tab.job.running)
     pred = sig.args[0]
     for name in (LAYER_RAW, LAYER_CAL, LAYER_DIFF):
         assert name in viewer.layers
         assert viewer.layers[name].data.shape == case.shape[:2]
     diff = viewer.layers[LAYER_DIFF].data
     assert np.allclose(diff, pred.mhr_calibrated - case.stack().mean(0), atol=1e-5)
-    assert float(widget.emp_iaa_label.text().split()[0]) == pytest.approx(iaa(case.stack()), abs=1e-3)
-    assert math.isfinite(float(widget.pred_iaa_label.text()))
+    assert float(tab.emp_iaa_label.text().split()[0]) == pytest.approx(iaa(case.stack()), abs=1e-3)
+    assert math.isfinite(float(tab.pred_iaa_label.text()))
     rows = widget.quality_rows()
     assert set(rows) == set(case.mask_ids)
     loo = np.asarray(leave_one_out_dice(case.stack()), float).ravel()
@@ -83,8 +78,7 @@ def test_case_predictions_appear_as_layers_and_table(dock, qtbot, capsys):
     assert pred.ece and pred.reliability  # the reliability plot has data
     # again, now that the layers exist (the first run creates them: GL set-up in napari)
     with qtbot.waitSignal(widget.case_predicted, timeout=120_000):
-        warm = _stall(qtbot, widget.predict_current,
-                      lambda: widget.case_worker is None and not widget.reliability.busy)
+        warm = stall_meter(widget.predict_current, lambda: not widget.busy)
     with capsys.disabled():
         print(f"\n[stall] predictions dock, one case: longest event-loop stall {stall:.1f} ms "
               f"(first run, creates 3 layers), {warm:.1f} ms (second run)")
@@ -94,7 +88,7 @@ def test_quality_refreshes_after_edit_and_any_labels_layer(dock, qtbot):
     viewer, widget, case = dock
     with qtbot.waitSignal(widget.case_predicted, timeout=120_000):
         widget.predict_current()
-    widget.auto_check.setChecked(True)
+    widget.case_tab.auto_check.setChecked(True)
     layer = viewer.layers[case.mask_ids[0]]
     before = widget.quality_rows()[case.mask_ids[0]][1]
     with qtbot.waitSignal(widget.quality_scored, timeout=60_000):
@@ -104,7 +98,7 @@ def test_quality_refreshes_after_edit_and_any_labels_layer(dock, qtbot):
     after = widget.quality_rows()[case.mask_ids[0]][1]
     assert after < before
     seg = viewer.add_labels(case.masks[case.mask_ids[1]].astype(np.uint8), name="model seg")
-    widget.labels_combo.setCurrentText("model seg")
+    widget.case_tab.quality.labels_combo.setCurrentText("model seg")
     with qtbot.waitSignal(widget.quality_scored, timeout=60_000,
                           check_params_cb=lambda name, _q: name == seg.name):
         widget.score_selected_layer()
@@ -115,7 +109,7 @@ def test_refresh_when_case_changes(dock, qtbot, synthetic_root):
     from napari_iaa.data import open_dataset
 
     viewer, widget, _case = dock
-    widget.auto_check.setChecked(True)
+    widget.case_tab.auto_check.setChecked(True)
     ds = open_dataset(synthetic_root)
     other = ds.load(ds.ids[1])
     with qtbot.waitSignal(widget.case_predicted, timeout=120_000) as sig:
@@ -127,19 +121,21 @@ def test_refresh_when_case_changes(dock, qtbot, synthetic_root):
     assert sig.args[0].case_id == other.case_id
 
 
-def test_triage_sorted_exported_and_cancel(dock, qtbot, synthetic_root, tmp_path, capsys):
+def test_triage_sorted_exported_and_cancel(dock, qtbot, synthetic_root, tmp_path, capsys,
+                                           stall_meter):
     import pandas as pd
 
     from napari_iaa.data import open_dataset
 
     _viewer, widget, _case = dock
+    tab = widget.triage_tab
     n = len(open_dataset(synthetic_root).ids)
     with qtbot.waitSignal(widget.triage_finished, timeout=120_000) as sig:
-        stall = _stall(qtbot, lambda: widget.start_triage(synthetic_root, batch_size=3),
-                       lambda: widget.triage_worker is None)
+        stall = stall_meter(lambda: widget.start_triage(synthetic_root, batch_size=3),
+                            lambda: not tab.job.running)
     df = sig.args[0]
-    assert len(df) == n == widget.triage_table.rowCount()
-    vals = [widget.triage_table.item(r, 1).value for r in range(n)]
+    assert len(df) == n == tab.triage_table.rowCount()
+    vals = [tab.triage_table.item(r, 1).value for r in range(n)]
     assert vals == sorted(vals)  # most ambiguous (lowest predicted IAA) first
     out = widget.export_triage(tmp_path / "triage.csv")
     back = pd.read_csv(out)
@@ -169,8 +165,8 @@ def test_missing_model_is_a_notification(dock, qtbot, tiny_models, tmp_path, err
     with qtbot.waitSignal(widget.failed, timeout=60_000):
         widget.predict_current()
     assert any("gone" in m for m in error_log)
-    qtbot.waitUntil(lambda: widget.case_worker is None)
-    assert widget.predict_button.isEnabled()
+    qtbot.waitUntil(lambda: not widget.case_tab.job.running)
+    assert widget.case_tab.predict_button.isEnabled()
 
 
 def test_mismatched_model_is_a_notification(dock, qtbot, tiny_models, tmp_path, error_log):
@@ -194,14 +190,14 @@ def test_no_model_chosen_is_a_notification(dock, error_log):
     for cb in widget.settings.combos.values():
         cb.setCurrentIndex(0)
     widget.predict_current()
-    assert widget.case_worker is None
+    assert not widget.case_tab.job.running
     assert any("no model chosen" in m for m in error_log)
 
 
 def test_uses_the_review_dock_case(review, qtbot, synthetic_root, tiny_models):
     from napari_iaa.models import ModelRegistry
-    from napari_iaa.widgets._model_settings import ModelSettingsWidget
     from napari_iaa.widgets.predictions import LAYER_CAL, PredictionsWidget
+    from napari_iaa.widgets.predictions.models_tab import ModelSettingsWidget
 
     viewer, rw = review
     reg = ModelRegistry(paths=[tiny_models["iaa"].parent], include_shipped=False,
@@ -221,8 +217,8 @@ def test_shipped_models_on_a_sample_case(make_napari_viewer, qtbot):
     """With the models shipped in sample_data/models (skipped until they are there)."""
     from napari_iaa.data import open_dataset, sample_data_path
     from napari_iaa.models import ModelRegistry
-    from napari_iaa.widgets._model_settings import ModelSettingsWidget
     from napari_iaa.widgets.predictions import LAYER_CAL, PredictionsWidget
+    from napari_iaa.widgets.predictions.models_tab import ModelSettingsWidget
 
     reg = ModelRegistry(include_user=False)
     shipped = {t: [e for e in reg.by_task(t) if e.source == "shipped"]
@@ -269,8 +265,8 @@ def test_triage_of_a_plain_image_folder(dock, qtbot, synthetic_root, tmp_path):
 
 def test_triage_fills_the_review_data_set_table(review, qtbot, synthetic_root, tiny_models):
     from napari_iaa.models import ModelRegistry
-    from napari_iaa.widgets._model_settings import ModelSettingsWidget
     from napari_iaa.widgets.predictions import PredictionsWidget
+    from napari_iaa.widgets.predictions.models_tab import ModelSettingsWidget
 
     viewer, rw = review
     assert rw.open_dataset(synthetic_root)
@@ -312,7 +308,9 @@ def test_dock_reliability_step_matches_predict_case(tiny_models):
 
 def test_block_mean_and_display_maps():
     from napari_iaa.predict import CasePrediction
-    from napari_iaa.widgets.predictions import LAYER_DIFF, LAYER_RAW, _display_maps, block_mean
+    from napari_iaa.widgets._live import block_mean
+    from napari_iaa.widgets.predictions import LAYER_DIFF, LAYER_RAW
+    from napari_iaa.widgets.predictions.map_layers import display_maps
 
     a = np.arange(7 * 5, dtype=np.float32).reshape(7, 5)
     b = block_mean(a, 3)
@@ -320,10 +318,10 @@ def test_block_mean_and_display_maps():
     assert b[0, 0] == pytest.approx(a[:3, :3].mean())
     assert b[2, 1] == pytest.approx(a[6:, 3:].mean())  # edge block: its valid pixels only
     pred = CasePrediction("c", mhr_raw=a, mhr_calibrated=a, mhr_empirical=np.zeros_like(a))
-    small = {name: (data, k) for name, data, _c, _l, k in _display_maps(pred, 10_000)}
+    small = {m.name: (m.data, m.k) for m in display_maps(pred, 10_000)}
     assert small[LAYER_RAW][1] == 1 and small[LAYER_RAW][0] is a
     np.testing.assert_array_equal(small[LAYER_DIFF][0], a)
-    big = {name: (data, k) for name, data, _c, _l, k in _display_maps(pred, 5)}
+    big = {m.name: (m.data, m.k) for m in display_maps(pred, 5)}
     assert big[LAYER_RAW][1] == 3 and big[LAYER_RAW][0].shape == (3, 2)
 
 
@@ -332,7 +330,7 @@ def test_large_maps_are_shown_as_block_means_and_updated_in_place(dock, qtbot):
 
     viewer, widget, case = dock
     h, w = case.shape[:2]
-    widget.map_display_max_pixels = (h * w) // 16 + 1  # k = 4
+    widget.case_tab.map_display_max_pixels = (h * w) // 16 + 1  # k = 4
     with qtbot.waitSignal(widget.case_predicted, timeout=120_000) as sig:
         widget.predict_current()
     pred = sig.args[0]
@@ -345,7 +343,7 @@ def test_large_maps_are_shown_as_block_means_and_updated_in_place(dock, qtbot):
     np.testing.assert_allclose(layers[LAYER_CAL].data[0, 0], pred.mhr_calibrated[:4, :4].mean(), rtol=1e-5)
     # a second prediction updates the same layer objects (no remove / add)
     n_layers = len(viewer.layers)
-    widget.map_display_max_pixels = 1 << 30
+    widget.case_tab.map_display_max_pixels = 1 << 30
     with qtbot.waitSignal(widget.case_predicted, timeout=120_000):
         widget.predict_current()
     assert len(viewer.layers) == n_layers
@@ -359,13 +357,13 @@ def test_large_maps_are_shown_as_block_means_and_updated_in_place(dock, qtbot):
 def test_no_mask_copies_on_the_gui_thread(review, qtbot, synthetic_root, tiny_models):
     """The dock hands the worker views of the live masks; an edit meanwhile re-runs it."""
     from napari_iaa.models import ModelRegistry
-    from napari_iaa.widgets._model_settings import ModelSettingsWidget
-    from napari_iaa.widgets.predictions import PredictionsWidget, _review_case
+    from napari_iaa.widgets.predictions import PredictionsWidget
+    from napari_iaa.widgets.predictions.models_tab import ModelSettingsWidget
 
     viewer, rw = review
     assert rw.open_dataset(synthetic_root)
     qtbot.waitUntil(lambda: rw.live is not None, timeout=10_000)
-    case = _review_case(rw)
+    case = rw.current_case(copy=False)  # what the dock reads
     for mid, m in case.masks.items():
         assert np.shares_memory(m, rw.live.mirrors[mid]) and not m.flags.writeable
     copied = rw.current_case()  # the default still copies
@@ -376,13 +374,14 @@ def test_no_mask_copies_on_the_gui_thread(review, qtbot, synthetic_root, tiny_mo
     viewer.window.add_dock_widget(widget, name="Predictions")
     with qtbot.waitSignal(widget.case_predicted, timeout=120_000):
         widget.predict_current()
-    widget.auto_check.setChecked(True)
+    tab = widget.case_tab
+    tab.auto_check.setChecked(True)
     runs = []
     widget.case_predicted.connect(runs.append)
     widget.predict_current()
-    assert widget.case_worker is not None
+    assert tab.job.running
     mid, layer = next(iter(rw.annotator_layers().items()))
     layer.paint((5, 5), 1)  # painted while the worker reads the masks
-    assert widget._pending_case
+    assert tab._pending_case
     qtbot.waitUntil(lambda: len(runs) >= 2, timeout=120_000)  # the edit got its own run
-    assert widget.last_prediction.mask_ids == rw.live.ids
+    assert tab.last_prediction.mask_ids == rw.live.ids

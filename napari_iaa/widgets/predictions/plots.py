@@ -2,16 +2,16 @@
 
 A matplotlib draw of even a small figure costs 50-200 ms on a busy 2-core machine, which
 is a visible stall if done on the GUI thread for every case or training step. So the
-figures are drawn with the Agg backend in one background thread (each render builds its
-own ``Figure``; matplotlib caches fonts per thread) and the GUI only swaps a pixmap.
-Requests arriving while a render runs are coalesced: only the latest one is drawn next.
+figures are drawn with the Agg backend in a worker (each render builds its own ``Figure``)
+and the GUI only swaps a pixmap. One figure is drawn at a time; requests a plot gets while
+its render runs are coalesced: only the latest one is drawn next.
 """
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -19,24 +19,16 @@ from qtpy.QtCore import Qt, Signal
 from qtpy.QtGui import QImage, QPixmap
 from qtpy.QtWidgets import QLabel, QSizePolicy
 
+from napari_iaa.widgets._common import start_worker
+
 __all__ = ["AsyncPlot", "render_reliability", "render_training"]
 
 _BG = "#262930"
 _FG = "#d0d4dc"
 _GRID = "#414851"
 _COLOURS = ["#f5a623", "#4fc3f7", "#9ccc65", "#e57373"]
-
-_EXECUTOR: ThreadPoolExecutor | None = None
-_EXECUTOR_LOCK = threading.Lock()
-
-
-def _executor() -> ThreadPoolExecutor:
-    global _EXECUTOR
-    with _EXECUTOR_LOCK:
-        if _EXECUTOR is None:
-            _EXECUTOR = ThreadPoolExecutor(max_workers=1, thread_name_prefix="napari-iaa-plot")
-        return _EXECUTOR
-
+#: one render at a time across the docks (matplotlib is not made for concurrent drawing)
+_RENDER_LOCK = threading.Lock()
 
 def _figure(width: int, height: int, dpi: float = 90.0):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -161,6 +153,12 @@ def render_training(
     return _rgba(fig)
 
 
+def _render_one(render: Callable[..., np.ndarray], args: tuple[Any, ...],
+                kwargs: dict[str, Any]) -> np.ndarray:
+    with _RENDER_LOCK:
+        return render(*args, **kwargs)
+
+
 class AsyncPlot(QLabel):
     """A label showing a figure rendered by ``render`` in a background thread.
 
@@ -170,7 +168,6 @@ class AsyncPlot(QLabel):
     """
 
     rendered = Signal(object)
-    _done = Signal(object)
 
     def __init__(self, render: Callable[..., np.ndarray], width: int = 320, height: int = 230,
                  parent: Any = None) -> None:
@@ -183,7 +180,6 @@ class AsyncPlot(QLabel):
         self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Fixed)
         self.setAlignment(Qt.AlignCenter)
         self._w, self._h = width, height
-        self._done.connect(self._on_done)
 
     @property
     def busy(self) -> bool:
@@ -203,20 +199,11 @@ class AsyncPlot(QLabel):
         self._pending = None
         self._busy = True
         w = max(self.width(), self._w) if self.isVisible() else self._w
-        h = self._h
-        _executor().submit(self._work, args, {**kwargs, "width": w, "height": h})
+        job = functools.partial(_render_one, self._render, args,
+                                {**kwargs, "width": w, "height": self._h})
+        start_worker(job, on_return=self._on_done, on_error=self._on_done)
 
-    def _work(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        try:
-            img = self._render(*args, **kwargs)
-        except Exception as exc:  # noqa: BLE001 - a plot must never take the dock down
-            img = exc
-        try:
-            self._done.emit(img)
-        except RuntimeError:  # the widget was deleted meanwhile
-            pass
-
-    def _on_done(self, img: Any) -> None:
+    def _on_done(self, img: np.ndarray | BaseException) -> None:
         self._busy = False
         if isinstance(img, np.ndarray):
             self.image = img
@@ -224,7 +211,7 @@ class AsyncPlot(QLabel):
             qimg = QImage(img.data, w, h, 4 * w, QImage.Format_RGBA8888).copy()
             self.setPixmap(QPixmap.fromImage(qimg))
             self.rendered.emit(img)
-        elif isinstance(img, Exception):
+        else:  # a plot must never take the dock down: say so in its place
             self.setText(f"plot failed: {img}")
             self.rendered.emit(None)
         self._kick()

@@ -1,0 +1,289 @@
+"""The Case tab: predictions for the open case beside what the annotators did.
+
+A worker predicts the IAA, the MHR map (raw and calibrated) and a quality score per mask.
+The maps become image layers (plus the difference from the empirical MHR), the predicted
+IAA sits beside the empirical IAA, a reliability diagram with the case's multi-rater ECE
+is drawn, and the quality panel puts each mask's predicted quality beside its actual
+leave-one-out Dice. Predictions refresh when the case changes; quality after edits
+(debounced).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from qtpy.QtCore import QTimer, Signal
+from qtpy.QtWidgets import (
+    QCheckBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from napari_iaa.predict import CasePrediction, ece_value
+from napari_iaa.widgets._common import DeviceInUse, Progress, fmt_number, notify_error
+from napari_iaa.widgets.predictions.case_source import CaseSource
+from napari_iaa.widgets.predictions.events import CaseResult, MapLayer
+from napari_iaa.widgets.predictions.jobs import ModelCache, case_job
+from napari_iaa.widgets.predictions.map_layers import MAP_DISPLAY_MAX_PIXELS, set_map_layer
+from napari_iaa.widgets.predictions.models_tab import ModelSettingsWidget
+from napari_iaa.widgets.predictions.plots import AsyncPlot, render_reliability
+from napari_iaa.widgets.predictions.quality import QualityPanel
+from napari_iaa.widgets.predictions.worker_slot import WorkerSlot
+
+__all__ = ["CaseTab"]
+
+
+def _timer(parent: QWidget, ms: int, slot: Any) -> QTimer:
+    t = QTimer(parent)
+    t.setSingleShot(True)
+    t.setInterval(ms)
+    t.timeout.connect(slot)
+    return t
+
+
+class CaseTab(QWidget):
+    """Predict the open case: IAA, MHR map layers, reliability, quality per mask.
+
+    Signals
+    -------
+    case_predicted(object)
+        A ``CasePrediction`` was shown.
+    quality_scored(str, float)
+        A mask or Labels layer was scored (name, predicted quality).
+    failed(str)
+        A prediction or scoring failed (the message also went to a notification).
+    """
+
+    case_predicted = Signal(object)
+    quality_scored = Signal(str, float)
+    failed = Signal(str)
+
+    def __init__(self, source: CaseSource, settings: ModelSettingsWidget, models: ModelCache,
+                 auto: bool = True) -> None:
+        super().__init__()
+        self.source = source
+        self.settings = settings
+        self._models = models
+        self.job = WorkerSlot(self)
+        self.last_prediction: CasePrediction | None = None
+        self._case_key: Any = None
+        self._pending_case = False
+        self._layer_steps: list[MapLayer] = []
+        self._layer_pred: CasePrediction | None = None
+        #: predicted maps with more pixels than this are shown as k x k block means
+        self.map_display_max_pixels = MAP_DISPLAY_MAX_PIXELS
+        self._build()
+
+        self._progress_state: tuple[int, int, str] | None = None
+        # a progress-bar change repaints at once, and on a software-GL display that
+        # recomposes the whole viewer window: shown at most every 150 ms
+        self._progress_timer = _timer(self, 150, self._apply_progress)
+        self._case_timer = _timer(self, 300, self._maybe_case_changed)
+        self._quality_timer = _timer(self, 600, self.quality.refresh)
+        source.changed.connect(self._case_timer.start)
+        source.edited.connect(self._edited)
+        self.auto_check.setChecked(auto)
+        self._case_timer.start()
+
+    # ------------------------------------------------------------------ layout
+    def _build(self) -> None:
+        cl = QVBoxLayout(self)
+        cl.addLayout(self._build_head())
+        self.auto_check = QCheckBox("refresh when the case changes / after edits")
+        cl.addWidget(self.auto_check)
+        self.case_progress = QProgressBar()
+        self.case_progress.setRange(0, 1)
+        self.case_progress.setValue(0)
+        self.case_progress.setFormat("idle")
+        cl.addWidget(self.case_progress)
+        cl.addWidget(self._build_summary())
+        self.reliability = AsyncPlot(render_reliability, width=320, height=240)
+        self.reliability.submit(None, message="no prediction yet")
+        cl.addWidget(self.reliability)
+        self.quality = QualityPanel(self.source, self._models, self.settings.model_key,
+                                    self.fail)
+        self.quality.scored.connect(self._on_scored)
+        cl.addWidget(self.quality)
+        cl.addStretch(1)
+
+    def _build_head(self) -> QHBoxLayout:
+        head = QHBoxLayout()
+        self.case_label = QLabel("no case")
+        self.case_label.setWordWrap(True)
+        head.addWidget(self.case_label, 1)
+        self.predict_button = QPushButton("Predict")
+        self.predict_button.clicked.connect(lambda: self.predict_current(explicit=True))
+        head.addWidget(self.predict_button)
+        return head
+
+    def _build_summary(self) -> QGroupBox:
+        summary = QGroupBox("Agreement")
+        sf = QFormLayout(summary)
+        self.pred_iaa_label = QLabel("—")
+        self.emp_iaa_label = QLabel("—")
+        self.ece_label = QLabel("—")
+        sf.addRow("predicted IAA", self.pred_iaa_label)
+        sf.addRow("empirical IAA", self.emp_iaa_label)
+        sf.addRow("multi-rater ECE", self.ece_label)
+        return summary
+
+    @property
+    def busy(self) -> bool:
+        """True while a prediction, a scoring, a layer update or a plot is under way."""
+        return (self.job.running or self.quality.job.running or bool(self._layer_steps)
+                or self._layer_pred is not None or self.reliability.busy)
+
+    # ------------------------------------------------------------------ case changes
+    def _edited(self) -> None:
+        if not self.auto_check.isChecked():
+            return
+        if self.job.running:
+            # the running prediction reads the live masks: it may have missed this edit
+            self._pending_case = True
+        if self.last_prediction is not None:
+            self._quality_timer.start()
+
+    def _maybe_case_changed(self) -> None:
+        case = self.source.current_case()
+        self.case_label.setText(
+            "no case: open one in the review dock or add an Image layer" if case is None else
+            f"<b>{case.case_id}</b> · {case.n_masks} masks · {np.asarray(case.image).shape}"
+        )
+        key = None if case is None else (
+            str(case.case_id), tuple(case.mask_ids), np.asarray(case.image).shape)
+        if key == self._case_key:
+            return
+        self._case_key = key
+        if case is not None and self.auto_check.isChecked() and self.settings.selected():
+            self.predict_current(explicit=False)
+
+    # ------------------------------------------------------------------ prediction
+    def predict_current(self, explicit: bool = True) -> None:
+        """Predict the open case in a worker (after the running one, if any)."""
+        if self.job.running:
+            self._pending_case = True
+            return
+        case = self.source.current_case()
+        if case is None:
+            if explicit:
+                notify_error("no image to predict: open a case or add an Image layer")
+            return
+        key = self.settings.model_key()
+        if not key[0]:
+            if explicit:
+                notify_error("no model chosen: pick at least one model in the Models tab")
+            self.case_progress.setFormat("no model chosen")
+            return
+        self._progress(Progress(0, 4, "starting…"))
+        self.predict_button.setEnabled(False)
+        self.job.start(case_job, case, self._models, key, self.source.empty_rule(),
+                       self.map_display_max_pixels,
+                       on_yield=self._on_yield, on_return=self.show_result,
+                       on_error=self._prediction_failed,
+                       on_finish=self._case_done)
+
+    def _on_yield(self, msg: Any) -> None:
+        match msg:
+            case DeviceInUse(device=device):
+                self.settings.set_in_use(device)
+            case Progress():
+                self._progress(msg)
+
+    def _progress(self, msg: Progress) -> None:
+        """Note the case progress; the 150 ms timer shows it."""
+        self._progress_state = (msg.done, msg.total, f"{msg.text} (%v/%m)")
+        if not self._progress_timer.isActive():
+            self._progress_timer.start()
+
+    def _apply_progress(self) -> None:
+        self._progress_timer.stop()
+        state, self._progress_state = self._progress_state, None
+        if state is None:
+            return
+        done, total, fmt = state
+        bar = self.case_progress
+        if bar.maximum() != total:
+            bar.setRange(0, total)
+        if bar.value() != done:
+            bar.setValue(done)
+        if bar.format() != fmt:
+            bar.setFormat(fmt)
+
+    def _case_done(self) -> None:
+        self._apply_progress()
+        self.predict_button.setEnabled(True)
+        if self._pending_case:
+            self._pending_case = False
+            self._case_key = None
+            self._case_timer.start()
+
+    def _prediction_failed(self, exc: BaseException) -> None:
+        self.fail("prediction", exc)
+
+    def fail(self, what: str, exc: BaseException) -> None:
+        """A worker failed: a notification, the progress bar says so, ``failed`` is sent."""
+        msg = f"{what} failed: {exc}"
+        notify_error(msg)
+        if what == "prediction":
+            self._apply_progress()
+        self.case_progress.setFormat(f"{what} failed")
+        self.failed.emit(msg)
+
+    # ------------------------------------------------------------------ showing it
+    def show_result(self, result: CaseResult) -> None:
+        """Show a prediction: the map layers first, one per event-loop turn (each costs
+        napari a repaint), then the numbers, table and plot (whose render thread should
+        not compete with napari's layer updates)."""
+        self.last_prediction = result.prediction
+        self._layer_steps = list(result.maps)
+        self._layer_pred = result.prediction
+        self._next_layer_step()
+
+    def _next_layer_step(self) -> None:
+        if not self._layer_steps:
+            pred, self._layer_pred = self._layer_pred, None
+            img = self.source.image_layer()
+            viewer = self.source.viewer
+            if img is not None and viewer.layers.selection.active is not img:
+                viewer.layers.selection.active = img
+            if pred is not None:
+                self._show_numbers(pred)
+                self.case_predicted.emit(pred)
+            return
+        m = self._layer_steps.pop(0)
+        try:
+            set_map_layer(self.source.viewer, self.source.image_layer(), m)
+        finally:
+            QTimer.singleShot(1, self._next_layer_step)  # 1 ms: let the repaint happen
+
+    def _show_numbers(self, pred: CasePrediction) -> None:
+        self.pred_iaa_label.setText(fmt_number(pred.predicted_iaa))
+        self.emp_iaa_label.setText(fmt_number(pred.empirical_iaa) + (
+            f"  ({len(pred.mask_ids)} masks)" if pred.mask_ids else "  (no masks)"))
+        ece = ece_value(pred.ece)
+        self.ece_label.setText(fmt_number(ece))
+        if pred.reliability:
+            self.reliability.submit(pred.reliability,
+                                    title=f"{pred.case_id}: multi-rater ECE {fmt_number(ece)}")
+        elif pred.mhr_calibrated is not None:
+            self.reliability.submit(None, message="no annotator masks to compare with")
+        else:
+            self.reliability.submit(None, message="no MHR model chosen")
+        self.quality.show_prediction(pred)
+
+    def _on_scored(self, name: str, quality: float) -> None:
+        if self.last_prediction is not None:
+            self.last_prediction.quality[name] = quality
+        self.quality_scored.emit(name, quality)
+
+    def quit(self) -> None:
+        """Stop the running workers (the dock is closing)."""
+        self.job.quit()
+        self.quality.job.quit()

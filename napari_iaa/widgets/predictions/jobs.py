@@ -1,0 +1,212 @@
+"""The predictions dock's worker bodies (no Qt): predict a case, score masks, triage.
+
+Each runs in a worker started by :func:`~napari_iaa.widgets._common.start_worker`; the
+generators yield typed messages (:class:`~napari_iaa.widgets._common.Progress`,
+:class:`~napari_iaa.widgets._common.DeviceInUse`, :class:`.events.TriageRows`) and return
+the result.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import threading
+from collections.abc import Generator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from napari_iaa.data import Case
+from napari_iaa.errors import IAAError
+from napari_iaa.predict import (
+    ModelSet,
+    _write_csv_atomic,
+    fill_reliability,
+    load_models,
+    predict_case,
+    predict_iaa_images,
+    predict_quality,
+)
+from napari_iaa.widgets._common.events import DeviceInUse, Progress
+from napari_iaa.widgets.predictions.events import CaseResult, QualityScore, TriageRows
+from napari_iaa.widgets.predictions.map_layers import display_maps
+
+__all__ = ["ModelCache", "ModelKey", "TriageItem", "case_job", "quality_job", "triage_items",
+           "triage_job", "write_csv"]
+
+#: the models chosen in the Models tab: ``((slot, checkpoint), ...)`` and the device
+ModelKey = tuple[tuple[tuple[str, str], ...], str]
+_IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"}
+_TRIAGE_COLUMNS = ["case_id", "predicted_iaa", "n_masks", "empirical_iaa", "image_path"]
+
+
+class ModelCache:
+    """The loaded models of the last choice, shared by the dock's workers (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._models: ModelSet | None = None
+        self._key: ModelKey | None = None
+
+    def forget(self) -> None:
+        """Drop the loaded models (the choice changed)."""
+        with self._lock:
+            self._models = None
+            self._key = None
+
+    def get(self, key: ModelKey) -> ModelSet:
+        """Load (or reuse) the models of ``key``; called in a worker thread."""
+        with self._lock:
+            if self._models is not None and self._key == key:
+                return self._models
+        models = load_models(dict(key[0]), device=key[1])
+        with self._lock:
+            self._models, self._key = models, key
+        return models
+
+
+def as_bool(m: Any) -> np.ndarray:
+    """A mask as a boolean array (labels > 0); boolean arrays are passed through."""
+    m = np.asarray(m)
+    return m if m.dtype == bool else m > 0
+
+
+def bool_case(case: Case) -> Case:
+    """``case`` with boolean masks (a worker-side conversion of label-layer views)."""
+    if all(np.asarray(m).dtype == bool for m in case.masks.values()):
+        return case
+    return dataclasses.replace(case, masks={k: as_bool(m) for k, m in case.masks.items()})
+
+
+def case_job(case: Case, models: ModelCache, key: ModelKey, empty: str,
+             max_pixels: int) -> Generator[Any, None, CaseResult]:
+    """Predict IAA, MHR maps and mask quality for the open case, then prepare the maps.
+
+    The masks may be views of the live ones: a stroke painted meanwhile is either seen or
+    not (the dock re-runs the prediction after edits).
+    """
+    yield Progress(0, 4, "loading models")
+    chosen = models.get(key)
+    yield DeviceInUse(str(chosen.device))
+    yield Progress(1, 4, "predicting")
+    bcase = bool_case(case)
+    # the reliability curves and the multi-rater ECE (accumulated over chunks of pixels)
+    # as a step of their own, so the progress bar moves
+    pred = predict_case(bcase, chosen, empty=empty, with_ece=False)
+    yield Progress(2, 4, "reliability")
+    fill_reliability(pred, [bcase.masks[m] for m in bcase.mask_ids])
+    yield Progress(3, 4, "preparing the maps")
+    maps = display_maps(pred, max_pixels)
+    yield Progress(4, 4, "done")
+    return CaseResult(pred, maps)
+
+
+def quality_job(case: Case, masks: Mapping[str, np.ndarray], annotators: bool,
+                models: ModelCache, key: ModelKey) -> dict[str, QualityScore]:
+    """Predicted quality of ``masks`` on the case's image, beside their actual Dice.
+
+    ``annotators``: the masks are the case's annotators (actual = leave-one-out Dice);
+    else any other layer (actual = Dice against the annotators' majority vote).
+    """
+    from napari_iaa import agreement as ag
+
+    chosen = models.get(key)
+    masks = {k: as_bool(m) for k, m in masks.items()}
+    q = predict_quality(chosen.quality, case.image, masks)
+    out: dict[str, QualityScore] = {}
+    if annotators:
+        loo: dict[str, float] = {}
+        if len(masks) >= 2:
+            vals = ag.leave_one_out_dice(np.stack(list(masks.values())))
+            loo = {k: float(v) for k, v in zip(masks, vals)}
+        for k in masks:
+            out[k] = QualityScore(q.get(k, math.nan), loo.get(k, math.nan), case.raters.get(k, k))
+        return out
+    others = [as_bool(case.masks[m]) for m in case.mask_ids if m not in masks]
+    ref = ag.majority_vote(np.stack(others)) if others else None
+    for k, m in masks.items():
+        actual = float(ag.dice(m, ref)) if ref is not None else math.nan
+        out[k] = QualityScore(q.get(k, math.nan), actual, "(layer vs. majority)")
+    return out
+
+
+@dataclass(frozen=True)
+class TriageItem:
+    """One image to triage: a data set's case (``dataset`` set) or a plain image file."""
+
+    case_id: str
+    path: Path
+    n_masks: int = 0
+    dataset: Any = None
+
+    def load(self) -> tuple[np.ndarray, float]:
+        """The image and its empirical IAA (NaN without two masks)."""
+        if self.dataset is None:
+            from napari_iaa.data import read_image
+
+            return read_image(self.path), math.nan
+        from napari_iaa import agreement as ag
+
+        case = self.dataset.load(self.case_id)
+        emp = float(ag.iaa(case.stack())) if case.n_masks >= 2 else math.nan
+        return case.image, emp
+
+
+def triage_items(folder: Path) -> list[TriageItem]:
+    """What to score in a folder: a data set's cases if it is one, else its image files."""
+    from napari_iaa.data import open_dataset
+
+    try:
+        ds = open_dataset(folder)
+        ids = list(ds.ids)
+    except IAAError:
+        ds, ids = None, []
+    if ds is not None and ids:
+        items = []
+        for cid in ids:
+            entry = ds.entry(cid)
+            items.append(TriageItem(cid, entry.image_path, len(entry.mask_paths), ds))
+        return items
+    return [TriageItem(p.stem, p) for p in sorted(folder.rglob("*"))
+            if p.suffix.lower() in _IMAGE_SUFFIXES and p.is_file()
+            and "mask" not in p.stem.lower()]
+
+
+def triage_job(folder: Path, models: ModelCache, key: ModelKey, batch_size: int,
+               stop: threading.Event) -> Generator[Any, None, Any]:
+    """Predict the IAA of every image in ``folder`` in batches (``stop`` ends it early).
+
+    Yields the rows of each batch (:class:`TriageRows`) and a :class:`Progress`; returns
+    a DataFrame sorted by predicted IAA (most ambiguous first).
+    """
+    import pandas as pd
+
+    chosen = models.get(key)
+    items = triage_items(folder)
+    total = len(items)
+    rows: list[dict[str, Any]] = []
+    yield Progress(0, total, "predicting IAA")
+    for start in range(0, total, batch_size):
+        if stop.is_set():
+            break
+        batch = items[start:start + batch_size]
+        loaded = [it.load() for it in batch]
+        vals = predict_iaa_images(chosen.iaa, [img for img, _e in loaded], batch_size,
+                                  should_stop=stop.is_set)
+        new = tuple({"case_id": it.case_id, "predicted_iaa": v, "n_masks": it.n_masks,
+                     "empirical_iaa": emp, "image_path": str(it.path)}
+                    for it, (_img, emp), v in zip(batch, loaded, vals))
+        rows += new
+        yield TriageRows(new)
+        yield Progress(min(start + len(batch), total), total, "predicting IAA")
+    df = pd.DataFrame(rows, columns=_TRIAGE_COLUMNS)
+    return df.sort_values("predicted_iaa", kind="stable").reset_index(drop=True)
+
+
+def write_csv(df: Any, path: str | Path) -> Path:
+    """Write a table to CSV atomically (the folder is created); returns the path."""
+    path = Path(path)
+    _write_csv_atomic(df, path)
+    return path

@@ -1,0 +1,53 @@
+"""One running job of a kind (the case prediction, the quality scoring, the triage)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from qtpy.QtCore import QObject
+
+from napari_iaa.widgets._common import start_worker
+
+__all__ = ["WorkerSlot"]
+
+
+class WorkerSlot(QObject):
+    """Holds the worker of one kind of job while it runs (``worker`` is None when idle).
+
+    A child of the widget that starts the jobs: when the widget is deleted, a job that
+    finishes later calls nothing of it. :func:`~napari_iaa.widgets._common.start_worker`
+    may run the job synchronously (``NAPARI_IAA_NO_THREADS``), finishing it before it
+    returns the worker; the slot is then idle again, as after a threaded run.
+    """
+
+    def __init__(self, parent: QObject) -> None:
+        super().__init__(parent)
+        self.worker: Any = None
+        self._on_finish: Callable[[], None] | None = None
+
+    @property
+    def running(self) -> bool:
+        """True while a job started here has not finished."""
+        return self.worker is not None
+
+    def start(self, job: Callable[..., Any], *args: Any,
+              on_finish: Callable[[], None] | None = None, **kwargs: Any) -> None:
+        """``start_worker(job, *args, **kwargs)``; ``on_finish`` runs once the slot is idle."""
+        token = object()
+        self.worker = token
+        self._on_finish = on_finish
+        worker = start_worker(job, *args, on_finish=self._finished, **kwargs)
+        if self.worker is token:
+            self.worker = worker
+
+    def _finished(self) -> None:
+        self.worker = None
+        on_finish, self._on_finish = self._on_finish, None
+        if on_finish is not None:
+            on_finish()
+
+    def quit(self) -> None:
+        """Ask the running worker to stop (at its next yield)."""
+        if self.worker is not None and hasattr(self.worker, "quit"):
+            self.worker.quit()
