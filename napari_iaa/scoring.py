@@ -32,6 +32,7 @@ __all__ = [
     "CaseScore",
     "MaskCase",
     "ScoreResult",
+    "is_user_facing",
     "load_masks",
     "score_case",
     "score_dataset",
@@ -295,8 +296,9 @@ def score_id(
     return CaseScore(case_id, row)
 
 
-def _user_facing(category: type[Warning]) -> bool:
-    """Warnings about the user's data (e.g. MaskEncodingWarning), not library noise."""
+def is_user_facing(category: type[Warning]) -> bool:
+    """Whether a warning category is about the user's data (e.g. MaskEncodingWarning), not
+    library noise."""
     return issubclass(category, UserWarning) and not issubclass(category, DeprecationWarning)
 
 
@@ -307,7 +309,7 @@ def _score_ids(ds: Dataset, ids: Iterable[str], empty: str, same_rater_pairs: bo
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             score = score_id(ds, cid, empty, same_rater_pairs)
-        score.warnings = [f"case {cid}: {w.message}" for w in caught if _user_facing(w.category)]
+        score.warnings = [f"case {cid}: {w.message}" for w in caught if is_user_facing(w.category)]
         out.append(score)
     return out
 
