@@ -102,7 +102,7 @@ def test_iaa_permutation_invariant_and_between_pair_extremes(stack, empty, rnd):
 def test_iaa_invariant_under_mask_encoding_and_matches_cli_row(stack, empty, enc):
     """Foreground = nonzero: 0/1, 0/255 and label images score like the bool masks, and
     the CLI's ``score_case`` row equals ``iaa`` / ``summarize``."""
-    from napari_iaa.cli import score_case
+    from napari_iaa.scoring import score_case
 
     encoded = {
         1: stack.astype(np.uint8),
