@@ -208,6 +208,19 @@ def _cache_key(data: str, layout: str | None, size: int, empty: str, max_cases: 
     return h[:16]
 
 
+def _assemble(results: list[tuple], size: int, source: str) -> CaseCache:
+    """One CaseCache from the per-case tuples of ``build_cache`` (one channel count)."""
+    channels = 3 if any(r[1].shape[-1] == 3 for r in results) else 1
+    images = np.stack([r[1] if r[1].shape[-1] == channels else np.repeat(r[1], 3, -1) for r in results])
+    meta = [{k: v for k, v in r[6].items() if isinstance(v, str | int | float | bool) or v is None} for r in results]
+    return CaseCache(
+        size=size, images=images, masks=[r[2] for r in results],
+        iaa=np.array([r[3] for r in results], dtype=np.float32),
+        case_ids=[r[0] for r in results], groups=[r[4] for r in results],
+        raters=[r[5] for r in results], meta=meta, source=source,
+    )
+
+
 def build_cache(
     data: str | Path,
     size: int,
@@ -242,10 +255,8 @@ def build_cache(
         Path(cache_dir).mkdir(parents=True, exist_ok=True)
         cache_file = Path(cache_dir) / f"cache-{_cache_key(str(data), layout, size, empty, max_cases, len(ids))}.npz"
         if cache_file.is_file():
-            try:
+            with contextlib.suppress(OSError, ValueError, KeyError):  # unreadable: read again
                 return CaseCache.load(cache_file)
-            except (OSError, ValueError, KeyError):
-                pass
 
     def load_one(cid: str):
         try:
@@ -276,15 +287,7 @@ def build_cache(
                 progress(k + 1, total)
     if not results:
         raise DatasetError(f"{data}: no case with masks could be loaded")
-    channels = 3 if any(r[1].shape[-1] == 3 for r in results) else 1
-    images = np.stack([r[1] if r[1].shape[-1] == channels else np.repeat(r[1], 3, -1) for r in results])
-    meta = [{k: v for k, v in r[6].items() if isinstance(v, str | int | float | bool) or v is None} for r in results]
-    cache = CaseCache(
-        size=size, images=images, masks=[r[2] for r in results],
-        iaa=np.array([r[3] for r in results], dtype=np.float32),
-        case_ids=[r[0] for r in results], groups=[r[4] for r in results],
-        raters=[r[5] for r in results], meta=meta, source=str(data),
-    )
+    cache = _assemble(results, size, str(data))
     if cache_file is not None:
         with contextlib.suppress(OSError):  # an unwritable cache: only slower next time
             cache.save(cache_file)

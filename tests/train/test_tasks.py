@@ -286,7 +286,7 @@ def test_fit_gives_the_callers_thread_setting_back(synth, tmp_path):
     seen = []
 
     class Probe(HistoryCallback):
-        def on_step(self, trainer, epoch, step, loss):  # noqa: ARG002
+        def on_step(self, trainer, epoch, step, loss):
             seen.append(torch.get_num_threads())
 
     cfg = FitConfig(task="iaa", data=synth, out=tmp_path, epochs=1, **{**TINY, "threads": 1})

@@ -89,7 +89,7 @@ class TrainingForm:
         rows = []
         for name in FORM_FIELDS:
             if name == "task":
-                w: ValueWidget = ComboBox(choices=task_choices, value=task_choices[0])
+                w: ValueWidget = ComboBox(choices=task_choices, value=task_choices[0], label="task")
                 w.tooltip = config_fields()["task"].metadata["help"]
                 self.widgets[name] = w
                 rows.append(w)
