@@ -8,7 +8,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from napari_iaa.errors import (  # noqa: E402
+from napari_iaa.errors import (
     CheckpointError,
     ConfigError,
     DatasetError,

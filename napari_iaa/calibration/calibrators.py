@@ -198,7 +198,7 @@ class IdentityCalibrator:
 
     kind = "identity"
 
-    def fit(self, p: Any, target: Any) -> IdentityCalibrator:  # noqa: ARG002
+    def fit(self, p: Any, target: Any) -> IdentityCalibrator:
         """Nothing to fit."""
         return self
 
@@ -213,7 +213,7 @@ class IdentityCalibrator:
         return {"kind": self.kind}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> IdentityCalibrator:  # noqa: ARG003
+    def from_dict(cls, d: dict[str, Any]) -> IdentityCalibrator:
         """Rebuild."""
         return cls()
 

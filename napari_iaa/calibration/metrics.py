@@ -83,8 +83,10 @@ def rps(level_probs: Any, levels: Any) -> float:
 
 
 def mhr_to_levels(mhr: Any, n_levels: int, n_raters: int | np.ndarray | None = None) -> np.ndarray:
-    """Map an MHR map onto ``n_levels`` ordinal levels, ``round_half_up(mhr * (n_levels-1))``
-    (the rounding of :func:`napari_iaa.agreement.agreement_levels`).
+    """Map an MHR map onto ``n_levels`` ordinal levels.
+
+    The level is ``round_half_up(mhr * (n_levels-1))`` (the rounding of
+    :func:`napari_iaa.agreement.agreement_levels`).
 
     With ``n_raters`` the annotator count is recovered first (``round(mhr * n_raters)``)
     and then mapped, which keeps the exact levels when ``n_levels == n_raters + 1``.

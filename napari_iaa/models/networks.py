@@ -98,8 +98,11 @@ def _create_timm(backbone: str, **kwargs: Any) -> nn.Module:
 
 
 def _pooled_width(encoder: nn.Module) -> int:
-    """Width of what a ``num_classes=0`` timm model returns: ``head_hidden_size`` for models
-    with a ``conv_head`` after pooling (mobilenetv3, lcnet: 1024, not ``num_features``)."""
+    """Width of what a ``num_classes=0`` timm model returns.
+
+    That is ``head_hidden_size`` for models with a ``conv_head`` after pooling
+    (mobilenetv3, lcnet: 1024, not ``num_features``).
+    """
     width = getattr(encoder, "head_hidden_size", None) or encoder.num_features
     return int(width)
 

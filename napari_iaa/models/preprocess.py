@@ -78,7 +78,8 @@ def _area_reduce_u8(hwc: np.ndarray, f: int) -> np.ndarray:
     """Mean of ``f x f`` blocks of a uint8 ``(H, W, C)`` image as float32 in [0, 1].
 
     Exact integer sums (rows, then columns), so the result equals the float mean of
-    :func:`_area_reduce` bit for bit without converting the image to float."""
+    :func:`_area_reduce` bit for bit without converting the image to float.
+    """
     h, w = (hwc.shape[0] // f) * f, (hwc.shape[1] // f) * f
     c = hwc.shape[2]
     rows = hwc[:h].reshape(h // f, f, hwc.shape[1], c)
@@ -134,8 +135,10 @@ def to_float_rgb(image: np.ndarray) -> np.ndarray:
 
 
 def _area_reduce(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Average ``f x f`` blocks of a large image (f = half the integer reduction factor),
-    strip by strip, so a big uint8 image is never converted to float all at once."""
+    """Average ``f x f`` blocks of a large image (f = half the integer reduction factor).
+
+    Strip by strip, so a big uint8 image is never converted to float all at once.
+    """
     arr = np.asarray(image)
     if arr.ndim < 2:
         return arr
@@ -294,8 +297,11 @@ def _quality_input_u8(
     std: Sequence[float] | None,
     alpha: float,
 ) -> torch.Tensor:
-    """:func:`quality_input` for uint8 images: the same arithmetic, but only the crop is
-    converted to float (the whole image never is) and it is resized channels-last."""
+    """:func:`quality_input` for uint8 images, with the same arithmetic.
+
+    Only the crop is converted to float (the whole image never is) and it is resized
+    channels-last.
+    """
     hwc = _hwc(image)
     m, (y0, y1, x0, x1) = _mask_and_box(mask, hwc.shape[:2], margin)
     crop = hwc[y0:y1, x0:x1]

@@ -104,8 +104,10 @@ class RegistryProblem:
 
 
 def _looks_like_card(path: Path) -> bool:
-    """Cheap test that a .json file is meant to be a model card (has a sibling weights
-    file or mentions the card keys); other JSON files (histories, metrics) are ignored.
+    """Cheap test that a .json file is meant to be a model card.
+
+    It is when it has a sibling weights file or mentions the card keys; other JSON files
+    (histories, metrics) are ignored.
     """
     if path.with_suffix(".safetensors").exists():
         return True
@@ -237,8 +239,10 @@ class ModelRegistry:
         return [e for e in self.list() if e.card.task == task]
 
     def default(self, task: str) -> ModelEntry | None:
-        """The model to use for ``task``: the one set with :meth:`set_default`, else the
-        most recently created among the first search location that has one; None if none.
+        """The model to use for ``task`` (None if there is none).
+
+        The one set with :meth:`set_default`, else the most recently created among the
+        first search location that has one.
         """
         entries = self.by_task(task)
         if not entries:

@@ -16,7 +16,8 @@ import torch
 from napari_iaa.calibration import IsotonicCalibrator
 from napari_iaa.errors import DatasetError
 from napari_iaa.models import IAAPredictor, MHRPredictor, QualityPredictor
-from napari_iaa.models.predictors import _isotonic_lut, _PiecewiseLinearLUT
+from napari_iaa.models._fast_calibration import PiecewiseLinearLUT as _PiecewiseLinearLUT
+from napari_iaa.models._fast_calibration import isotonic_lut as _isotonic_lut
 from napari_iaa.models.preprocess import prepare_image, quality_input, to_float_rgb
 
 SHAPES = [(50, 70), (64, 64, 3), (33, 41, 1), (80, 60, 4), (300, 200, 3), (257, 131)]
