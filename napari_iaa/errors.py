@@ -13,6 +13,7 @@ __all__ = [
     "ShapeMismatchError",
     "CheckpointError",
     "ConfigError",
+    "ReviewStoreError",
 ]
 
 
@@ -38,3 +39,7 @@ class CheckpointError(IAAError):
 
 class ConfigError(IAAError):
     """A setting or argument is invalid."""
+
+
+class ReviewStoreError(IAAError):
+    """The review store cannot be opened or written (corrupt, locked, read-only, bad value)."""
