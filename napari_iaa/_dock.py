@@ -47,7 +47,7 @@ def case_layers_with_dock(ds: Dataset, case_id: str, source: str) -> list[tuple]
 
     The dock adopts the layers (by their tag) when napari inserts them.
     """
-    from napari_iaa.widgets._layers import case_layer_data
+    from napari_iaa.widgets.review.layers import case_layer_data
 
     case = ds.load(case_id)
     layers = case_layer_data(case, source=source)

@@ -36,9 +36,6 @@ from napari_iaa.predict.models import (
     task_slot,
 )
 
-# shim: removed at integration (widgets/predictions.py imports the old private name)
-_write_csv_atomic = write_csv_atomic
-
 __all__ = [
     "CSV_COLUMNS",
     "CasePrediction",
