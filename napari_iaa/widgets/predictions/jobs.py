@@ -22,7 +22,6 @@ from napari_iaa.data import Case
 from napari_iaa.errors import IAAError
 from napari_iaa.predict import (
     ModelSet,
-    _write_csv_atomic,
     fill_reliability,
     load_models,
     predict_case,
@@ -34,7 +33,7 @@ from napari_iaa.widgets.predictions.events import CaseResult, QualityScore, Tria
 from napari_iaa.widgets.predictions.map_layers import display_maps
 
 __all__ = ["ModelCache", "ModelKey", "TriageItem", "case_job", "quality_job", "triage_items",
-           "triage_job", "write_csv"]
+           "triage_job"]
 
 #: the models chosen in the Models tab: ``((slot, checkpoint), ...)`` and the device
 ModelKey = tuple[tuple[tuple[str, str], ...], str]
@@ -204,9 +203,3 @@ def triage_job(folder: Path, models: ModelCache, key: ModelKey, batch_size: int,
     df = pd.DataFrame(rows, columns=_TRIAGE_COLUMNS)
     return df.sort_values("predicted_iaa", kind="stable").reset_index(drop=True)
 
-
-def write_csv(df: Any, path: str | Path) -> Path:
-    """Write a table to CSV atomically (the folder is created); returns the path."""
-    path = Path(path)
-    _write_csv_atomic(df, path)
-    return path

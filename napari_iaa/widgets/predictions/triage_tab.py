@@ -28,9 +28,10 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from napari_iaa.predict import write_csv_atomic
 from napari_iaa.widgets._common import Progress, notify_error
 from napari_iaa.widgets.predictions.events import TriageRows
-from napari_iaa.widgets.predictions.jobs import ModelCache, ModelKey, triage_job, write_csv
+from napari_iaa.widgets.predictions.jobs import ModelCache, ModelKey, triage_job
 from napari_iaa.widgets.predictions.quality import NumItem
 from napari_iaa.widgets.predictions.worker_slot import WorkerSlot
 
@@ -220,7 +221,9 @@ class TriageTab(QWidget):
         """Write the triage table to CSV (sorted by predicted IAA, most ambiguous first)."""
         if self.triage_df is None:
             raise ValueError("no triage results to export")
-        return write_csv(self.triage_df, Path(path))
+        path = Path(path)
+        write_csv_atomic(self.triage_df, path)
+        return path
 
     def _export_dialog(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Export triage", "triage.csv", "CSV (*.csv)")

@@ -24,6 +24,7 @@ class WorkerSlot(QObject):
     def __init__(self, parent: QObject) -> None:
         super().__init__(parent)
         self.worker: Any = None
+        self._starting: object | None = None  # stands for the worker while it starts
         self._on_finish: Callable[[], None] | None = None
 
     @property
@@ -34,12 +35,12 @@ class WorkerSlot(QObject):
     def start(self, job: Callable[..., Any], *args: Any,
               on_finish: Callable[[], None] | None = None, **kwargs: Any) -> None:
         """``start_worker(job, *args, **kwargs)``; ``on_finish`` runs once the slot is idle."""
-        token = object()
-        self.worker = token
+        self.worker = self._starting = object()
         self._on_finish = on_finish
         worker = start_worker(job, *args, on_finish=self._finished, **kwargs)
-        if self.worker is token:
+        if self.worker is self._starting:
             self.worker = worker
+        self._starting = None
 
     def _finished(self) -> None:
         self.worker = None
@@ -49,5 +50,5 @@ class WorkerSlot(QObject):
 
     def quit(self) -> None:
         """Ask the running worker to stop (at its next yield)."""
-        if self.worker is not None and hasattr(self.worker, "quit"):
+        if self.worker is not None and self.worker is not self._starting:
             self.worker.quit()
