@@ -1,0 +1,163 @@
+"""``napari-iaa review``: read and write a data set's review verdicts from scripts.
+
+``review DATASET status``                      cases per status (CSV on stdout)
+``review DATASET set CASE_ID STATUS [--comment TEXT] [--reviewer NAME]``
+``review DATASET export OUT.csv``              verdicts joined with the ``score`` columns
+
+The store is the one the review dock uses (see :func:`napari_iaa.review.store_location`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import sys
+from pathlib import Path
+from typing import Any
+
+from napari_iaa.cli._common import (
+    LAYOUT_CHOICES,
+    Parser,
+    atomic_write_text,
+    check_writable_target,
+    progress_bar,
+    warn,
+)
+from napari_iaa.data import Dataset, open_dataset
+from napari_iaa.errors import ConfigError, DatasetError
+from napari_iaa.review import STATUSES, VERDICT_COLUMNS, ReviewStore, check_status
+from napari_iaa.scoring import EMPTY_PAIR_RULES, SCORE_COLUMNS, score_dataset
+
+__all__ = [
+    "EXPORT_COLUMNS",
+    "add_review_parser",
+    "export_table",
+    "open_reviewed_dataset",
+    "run_review",
+]
+
+#: Columns of ``review export``: the verdict, then the agreement columns of ``score``.
+EXPORT_COLUMNS = VERDICT_COLUMNS + [c for c in SCORE_COLUMNS if c != "case_id"]
+
+
+def add_review_parser(sub: Any) -> argparse.ArgumentParser:
+    """Add ``review`` (with its actions ``status``, ``set``, ``export``) to the parsers."""
+    p = sub.add_parser(
+        "review", help="read and write review verdicts (status, set, export)",
+        description="The review store of a data set: the verdicts (unreviewed, accepted, "
+        "reannotate, excluded), reviewers and comments the review dock records.")
+    p.add_argument("dataset", metavar="DATASET", help="data set folder or manifest CSV")
+    p.add_argument("--layout", choices=LAYOUT_CHOICES, default=None,
+                   help="data set layout (default: detected)")
+    acts = p.add_subparsers(dest="action", metavar="ACTION", parser_class=Parser, required=True)
+    acts.add_parser("status", help="number of cases per status (CSV on standard output)")
+    s = acts.add_parser("set", help="set the status of one case")
+    s.add_argument("case_id", metavar="CASE_ID")
+    s.add_argument("status", metavar="STATUS", help=f"one of {', '.join(STATUSES)}")
+    s.add_argument("--comment", default=None, metavar="TEXT",
+                   help="the case's comment (default: keep the current one; '' clears it)")
+    s.add_argument("--reviewer", default=None, metavar="NAME",
+                   help="who (default: the OS user name)")
+    e = acts.add_parser("export", help="verdicts and agreement scores of every case (CSV)")
+    e.add_argument("out", metavar="OUT.csv", help="output file (written atomically)")
+    e.add_argument("--empty-pair", choices=EMPTY_PAIR_RULES, default="zero",
+                   help="score of a pair of two empty masks, as in score (default zero)")
+    e.add_argument("--workers", "-j", type=int, default=1, metavar="N",
+                   help="processes for scoring (default 1)")
+    e.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary")
+    p.set_defaults(func=run_review)
+    return p
+
+
+def open_reviewed_dataset(path: str | Path, layout: str | None) -> Dataset:
+    """The data set at ``path``; an error naming it when it is missing or has no cases."""
+    path = Path(path)
+    if not path.exists():
+        raise DatasetError(f"{path}: no such file or folder")
+    ds = open_dataset(path, layout=layout)
+    if len(ds) == 0:
+        probs = "; ".join(str(p) for p in ds.problems[:3])
+        raise DatasetError(f"{path}: no cases found" + (f" ({probs})" if probs else ""))
+    return ds
+
+
+def _note_store(store: ReviewStore) -> None:
+    print(f"review store: {store.path} ({store.reason})", file=sys.stderr)
+    if store.problem:
+        warn(store.problem)
+
+
+def _warn_strangers(store: ReviewStore, ds: Dataset) -> None:
+    """Warn about verdicts of cases the data set no longer has."""
+    stray = [v.case_id for v in store.verdicts() if v.case_id not in ds]
+    if stray:
+        warn(f"{len(stray)} case(s) in the review store are not in the data set "
+             f"(e.g. {stray[0]!r}); they are left out")
+
+
+def _status(ds: Dataset, store: ReviewStore) -> int:
+    counts = store.counts(ds.ids)
+    lines = ["status,cases", *(f"{s},{n}" for s, n in counts.items())]
+    sys.stdout.write("\n".join(lines) + "\n")
+    reviewed = len(ds) - counts["unreviewed"]
+    print(f"reviewed {reviewed} of {len(ds)} cases", file=sys.stderr)
+    _warn_strangers(store, ds)
+    return 0
+
+
+def _set(ds: Dataset, args: argparse.Namespace) -> int:
+    ds.entry(args.case_id)  # unknown case id: CaseNotFoundError, exit 2
+    with ReviewStore.open(ds.root, reviewer=args.reviewer, fallback=False) as store:
+        v = store.set_verdict(args.case_id, args.status, comment=args.comment)
+        print(f"review store: {store.path} ({store.reason})", file=sys.stderr)
+    print(f"{v.case_id}: {v.status} by {v.reviewer} at {v.updated}"
+          + (f" ({v.comment})" if v.comment else ""))
+    return 0
+
+
+def export_table(ds: Dataset, store: ReviewStore, scores: Any) -> Any:
+    """Verdicts joined with score rows: one row per case of ``ds``, :data:`EXPORT_COLUMNS`."""
+    verdicts = store.verdicts_frame(ds.ids)
+    frame = scores.to_frame()
+    agreement = [c for c in SCORE_COLUMNS if c != "case_id"]
+    frame = frame[["case_id", *agreement]] if len(frame) else frame.reindex(columns=SCORE_COLUMNS)
+    table = verdicts.merge(frame, on="case_id", how="left", validate="one_to_one")
+    return table[EXPORT_COLUMNS]
+
+
+def _export(ds: Dataset, store: ReviewStore, args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    check_writable_target(out, "OUT.csv")
+    if args.workers < 1:
+        raise ConfigError(f"--workers must be at least 1, not {args.workers}")
+    bar, progress = progress_bar(len(ds), "case", "scoring", show=not args.quiet)
+    try:
+        scores = score_dataset(ds, empty=args.empty_pair, workers=args.workers, progress=progress)
+    finally:
+        if bar is not None:
+            bar.close()
+    for text in [*scores.warnings, *scores.problems]:
+        warn(text)
+    table = export_table(ds, store, scores)
+    buf = io.StringIO()
+    table.to_csv(buf, index=False)  # full precision, as score writes it
+    atomic_write_text(out, buf.getvalue())
+    _warn_strangers(store, ds)
+    if not args.quiet:
+        counts = store.counts(ds.ids)
+        print(f"wrote {out}: {len(table)} cases, "
+              + ", ".join(f"{n} {s}" for s, n in counts.items()), file=sys.stderr)
+    return 0
+
+
+def run_review(args: argparse.Namespace) -> int:
+    """Run ``napari-iaa review``: ``status``, ``set`` or ``export``."""
+    if args.action == "set":
+        check_status(args.status)  # before opening anything
+        return _set(open_reviewed_dataset(args.dataset, args.layout), args)
+    ds = open_reviewed_dataset(args.dataset, args.layout)
+    with ReviewStore.open(ds.root, read_only=True) as store:
+        _note_store(store)
+        if args.action == "status":
+            return _status(ds, store)
+        return _export(ds, store, args)
