@@ -1,8 +1,9 @@
 """Agreement between annotators: pure numpy/scipy (plus SimpleITK for STAPLE).
 
 Dice/IoU and pairwise matrices, IAA (mean pairwise Dice) with an empty-pair rule, MHR and
-agreement-level maps (and their block-mean display), majority vote and STAPLE consensus, leave-one-out reliability, the
-incremental :class:`AgreementTracker` for live editing, and cohort statistics.
+agreement-level maps (and their block-mean display), majority vote and STAPLE consensus,
+leave-one-out reliability, the incremental :class:`AgreementTracker` for live editing, and
+cohort statistics.
 """
 
 from __future__ import annotations

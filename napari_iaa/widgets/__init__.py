@@ -1,9 +1,9 @@
 """Qt widgets: the review dock with its agreement panel, data-set table and cohort tab,
 the predictions dock and the training dock.
 
-The only room that imports Qt and napari; it calls the core rooms and runs long work in
-napari thread workers. ``PredictionsWidget`` and ``TrainingWidget`` are imported on first
-use (the training dock pulls in torch).
+The only room that imports Qt and napari; it calls the core rooms and runs long work
+through :func:`napari_iaa.widgets._common.start_worker`. ``PredictionsWidget`` and
+``TrainingWidget`` are imported on first use (the training dock pulls in torch).
 """
 
 from __future__ import annotations
@@ -14,10 +14,8 @@ from napari_iaa.widgets._triton_guard import guard_triton
 
 guard_triton()  # before anything imports timm: triton + Mesa's LLVM is a segfault
 
-from napari_iaa.widgets.agreement_panel import AgreementPanel  # noqa: E402
-from napari_iaa.widgets.cohort import CohortPanel  # noqa: E402
-from napari_iaa.widgets.dataset_panel import CaseTableModel, DatasetPanel  # noqa: E402
-from napari_iaa.widgets.review import ReviewWidget  # noqa: E402
+from napari_iaa.widgets.dataset import CaseTableModel, CohortPanel, DatasetPanel  # noqa: E402
+from napari_iaa.widgets.review import AgreementPanel, ReviewWidget  # noqa: E402
 
 __all__ = [
     "AgreementPanel",

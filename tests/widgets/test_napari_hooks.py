@@ -116,7 +116,7 @@ def test_writer_writes_png_and_never_overwrites_original(tmp_path):
 
 # ----------------------------------------------------------------------- paint payloads
 def test_paint_changes_masked_atoms():
-    from napari_iaa.widgets._live import paint_changes
+    from napari_iaa.widgets.review.paint import paint_changes
 
     mask = np.zeros((3, 4), bool)
     mask[1, 2] = mask[2, 0] = True
@@ -136,7 +136,7 @@ def test_paint_changes_masked_atoms():
 
 
 def test_paint_changes_legacy_tuples():
-    from napari_iaa.widgets._live import paint_changes
+    from napari_iaa.widgets.review.paint import paint_changes
 
     idx = (np.array([1, 2]), np.array([3, 4]))
     [(got, new)] = paint_changes([(idx, np.array([0, 0]), 5)])
@@ -172,7 +172,7 @@ def _random_edit(lay, rng) -> None:
 def test_live_tracker_matches_under_random_edits(make_napari_viewer):
     """Many random brush, erase, polygon and fill edits: tracker == recompute each time."""
     from napari_iaa.agreement import pairwise_dice
-    from napari_iaa.widgets._live import LiveAgreement
+    from napari_iaa.widgets.review.live import LiveAgreement
 
     rng = np.random.default_rng(0)
     viewer = make_napari_viewer()

@@ -43,7 +43,7 @@ def _lesion_center(layer) -> tuple[int, int]:
 def test_sample_opens_case_layers_and_dock(make_napari_viewer, qtbot, key):
     from napari_iaa.data import sample_data_path
     from napari_iaa.errors import DatasetError
-    from napari_iaa.widgets._layers import tag_of
+    from napari_iaa.widgets.review.layers import tag_of
 
     try:
         sample_data_path(key)
@@ -287,7 +287,7 @@ def test_reliability_in_worker_for_large_images(review, synthetic_root, qtbot):
 
 
 def test_reopening_a_sample_replaces_the_previous_case(make_napari_viewer, qtbot):
-    from napari_iaa.widgets._layers import tag_of
+    from napari_iaa.widgets.review.layers import tag_of
 
     viewer = make_napari_viewer()
     viewer.open_sample("napari-iaa", "synthetic")
@@ -357,8 +357,8 @@ def test_large_case_opens_in_worker_with_block_mhr(review, synthetic_root, qtbot
     """The asynchronous open path (worker + one layer per event-loop turn) and the
     down-sampled MHR display, forced on tiny data; the matrix stays exact."""
     monkeypatch.delenv("NAPARI_IAA_NO_THREADS", raising=False)
+    from napari_iaa.agreement import mhr_display
     from napari_iaa.data import open_dataset
-    from napari_iaa.widgets._live import mhr_display
 
     viewer, widget = review
     ds = open_dataset(synthetic_root)
@@ -391,16 +391,16 @@ def test_large_case_opens_in_worker_with_block_mhr(review, synthetic_root, qtbot
     np.testing.assert_allclose(mhr.data, expected, atol=1e-6)
     assert widget.unsaved_mask_ids() == [widget.live.ids[0]]
     # the table shows the live values cell by cell (only changed cells are redrawn)
-    from napari_iaa.widgets.agreement_panel import _fmt
+    from napari_iaa.widgets._common import fmt_number
 
     m = widget.matrix()
     for i in range(m.shape[0]):
         for j in range(m.shape[0]):
-            assert widget.panel.matrix.item(i, j).text() == _fmt(m[i, j], 2)
+            assert widget.panel.matrix.item(i, j).text() == fmt_number(m[i, j], ".2f")
 
 
 def test_mhr_display_block_means_match_full_resolution():
-    from napari_iaa.widgets._live import mhr_display, mhr_factor
+    from napari_iaa.agreement import mhr_display, mhr_factor
 
     rng = np.random.default_rng(0)
     votes = rng.integers(0, 6, (23, 17)).astype(np.int16)
@@ -426,7 +426,7 @@ def test_large_adopted_layers_bound_in_worker(make_napari_viewer, qtbot, synthet
 
     from napari_iaa.data import open_dataset
     from napari_iaa.widgets import ReviewWidget
-    from napari_iaa.widgets._layers import case_layer_data
+    from napari_iaa.widgets.review.layers import case_layer_data
 
     ds = open_dataset(synthetic_root)
     case = ds.load(ds.ids[1])
@@ -477,18 +477,18 @@ def test_stroke_of_many_dabs_is_one_exact_update(review, synthetic_root):
 def test_gc_freeze_once(monkeypatch):
     import gc
 
-    from napari_iaa.widgets import _layers
+    from napari_iaa.widgets.review import warmup
 
-    monkeypatch.setattr(_layers, "_GC_FROZEN", False)
+    monkeypatch.setattr(warmup, "_GC_FROZEN", False)
     monkeypatch.delenv("NAPARI_IAA_GC_FREEZE", raising=False)
-    assert _layers.freeze_gc_once() is False  # opt-in: off unless asked for
+    assert warmup.freeze_gc_once() is False  # opt-in: off unless asked for
     monkeypatch.setenv("NAPARI_IAA_GC_FREEZE", "0")
-    assert _layers.freeze_gc_once() is False
+    assert warmup.freeze_gc_once() is False
     monkeypatch.setenv("NAPARI_IAA_GC_FREEZE", "1")
     before = gc.get_freeze_count()
     try:
-        assert _layers.freeze_gc_once() is True
+        assert warmup.freeze_gc_once() is True
         assert gc.get_freeze_count() > before
-        assert _layers.freeze_gc_once() is False  # once per process
+        assert warmup.freeze_gc_once() is False  # once per process
     finally:
         gc.unfreeze()

@@ -1,0 +1,29 @@
+"""Typed results of the review dock's workers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["ReliabilityResult"]
+
+
+@dataclass(frozen=True, slots=True)
+class ReliabilityResult:
+    """Leave-one-out Dice, STAPLE and both consensus masks of one state of a case.
+
+    ``gen`` and ``edits`` identify the request and the masks' state it was computed on
+    (a result for an older request, or for masks edited since, is dropped). ``loo``,
+    ``sens`` and ``spec`` are per mask (None when not computable); ``error`` says why
+    reliability failed (the consensus then falls back to the majority vote).
+    """
+
+    gen: int
+    edits: int
+    majority: np.ndarray
+    staple: np.ndarray
+    loo: np.ndarray | None = None
+    sens: np.ndarray | None = None
+    spec: np.ndarray | None = None
+    error: str | None = None

@@ -1,0 +1,233 @@
+"""Layer data for a case, tagged so the review dock can recognise and track its layers.
+
+Every layer we make carries ``metadata["napari_iaa"]`` (see :func:`tag_of`): its role
+(``image``, ``annotator``, ``mhr``, ``majority``, ``staple``), the case, the source and a
+``load_id`` shared by all layers of one opening of a case. The review dock adopts layers by
+that tag, whether it added them itself or napari added them from a reader or a sample.
+"""
+
+from __future__ import annotations
+
+import colorsys
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from napari_iaa.widgets.review.live import LiveSetup
+
+__all__ = [
+    "MAJORITY_COLOR", "MHR_COLORMAP", "STAPLE_COLOR", "TAG", "annotator_color",
+    "apply_contours", "case_layer_data", "new_load_id", "single_color_labels", "tag_of",
+]
+
+TAG = "napari_iaa"
+
+#: Distinct, colour-blind-friendly-ish annotator colours (Okabe-Ito + tab10 extras).
+_PALETTE = [
+    "#E69F00",  # orange
+    "#56B4E9",  # sky blue
+    "#009E73",  # green
+    "#F0E442",  # yellow
+    "#CC79A7",  # pink
+    "#0072B2",  # blue
+    "#D55E00",  # vermillion
+    "#9467BD",  # purple
+    "#8C564B",  # brown
+    "#17BECF",  # cyan
+]
+
+MHR_COLORMAP = "inferno"
+MAJORITY_COLOR = "#FFFFFF"
+STAPLE_COLOR = "#00FF66"
+
+LayerData = tuple[Any, dict, str]
+
+
+def annotator_color(i: int) -> str:
+    """Colour of the ``i``-th annotator layer (hex string), distinct for any ``i``."""
+    if i < len(_PALETTE):
+        return _PALETTE[i]
+    h = (i * 0.618033988749895) % 1.0
+    r, g, b = colorsys.hsv_to_rgb(h, 0.75, 0.95)
+    return f"#{int(r * 255):02X}{int(g * 255):02X}{int(b * 255):02X}"
+
+
+def single_color_labels(color: str) -> dict:
+    """A label colour dict: background transparent, every label drawn in ``color``."""
+    return {0: "transparent", None: color}
+
+
+def tag_of(layer: Any) -> dict | None:
+    """Our tag of a layer (or ``None`` if the layer is not one of ours)."""
+    md = getattr(layer, "metadata", None)  # any napari layer, ours or not
+    if not isinstance(md, dict):
+        return None
+    tag = md.get(TAG)
+    return tag if isinstance(tag, dict) else None
+
+
+def new_load_id() -> str:
+    """A fresh id shared by all layers of one opening of a case."""
+    return uuid.uuid4().hex
+
+
+def _is_rgb(image: np.ndarray) -> bool:
+    return image.ndim >= 3 and image.shape[-1] in (3, 4)
+
+
+def case_layer_data(
+    case: Any,
+    *,
+    source: str | Path | None = None,
+    load_id: str | None = None,
+    contour: bool = True,
+    with_derived: bool = True,
+    compute_staple: bool = True,
+    prepared: LiveSetup | None = None,
+) -> list[LayerData]:
+    """Layer data tuples for one case: image, MHR, consensus, one Labels per mask.
+
+    Parameters
+    ----------
+    case : napari_iaa.data.Case
+        The case to show.
+    source : str or Path, optional
+        Where the case came from (data-set root, case folder or manifest), kept in the tag.
+    load_id : str, optional
+        Shared by every layer of this opening; a fresh one by default.
+    contour : bool
+        Draw annotator masks as contours (``True``) or filled.
+    with_derived : bool
+        Also add the MHR map and the consensus layers.
+    compute_staple : bool
+        Run STAPLE for its layer; ``False`` puts the majority vote there for now (the
+        review dock recomputes the consensus itself right after).
+    prepared : LiveSetup, optional
+        :func:`napari_iaa.widgets.review.live.prepare_live` of the case's masks: its vote
+        counts and MHR display (down-sampled by ``mhr_k`` for large images, shown through
+        the layer's scale) are used instead of recomputing them.
+
+    Returns
+    -------
+    list of (data, meta, layer_type)
+        napari layer data tuples, ordered bottom to top.
+    """
+    base = {
+        "case_id": case.case_id,
+        "source": str(source) if source is not None else None,
+        "load_id": load_id or new_load_id(),
+    }
+    out = [_image_layer(case, base)]
+    mask_ids = list(case.mask_ids)
+    if with_derived and mask_ids:
+        out += _derived_layers(case, base, compute_staple, prepared)
+    out += [_annotator_layer(case, base, i, mid, contour) for i, mid in enumerate(mask_ids)]
+    return out
+
+
+def _image_layer(case: Any, base: dict) -> LayerData:
+    image = np.asarray(case.image)
+    meta = {
+        "name": f"{case.case_id}",
+        "rgb": _is_rgb(image),
+        "metadata": {TAG: {**base, "role": "image"}},
+    }
+    return image, meta, "image"
+
+
+def _derived_layers(
+    case: Any, base: dict, compute_staple: bool, prepared: LiveSetup | None
+) -> list[LayerData]:
+    """The MHR map, the majority vote and the STAPLE consensus (both hidden)."""
+    mhr, mhr_meta, mv, stack = _mhr_and_majority(case, prepared)
+    if compute_staple:
+        consensus = _staple_consensus(stack if stack is not None else case.stack())
+    else:
+        consensus = mv.copy()
+    mhr_layer = {
+        "name": "MHR",
+        "colormap": MHR_COLORMAP,
+        "contrast_limits": (0.0, 1.0),
+        "blending": "additive",
+        "opacity": 0.55,
+        "metadata": {TAG: {**base, "role": "mhr"}},
+        **mhr_meta,
+    }
+    return [
+        (mhr, mhr_layer, "image"),
+        (mv, _consensus_meta("majority vote", MAJORITY_COLOR, base, "majority"), "labels"),
+        (consensus, _consensus_meta("STAPLE", STAPLE_COLOR, base, "staple"), "labels"),
+    ]
+
+
+def _mhr_and_majority(
+    case: Any, prepared: LiveSetup | None
+) -> tuple[np.ndarray, dict, np.ndarray, np.ndarray | None]:
+    """MHR display data, its layer's scale/translate, majority vote, mask stack (or None).
+
+    From the worker's :class:`LiveSetup` when it matches the case (no whole-image work),
+    else computed from the case's masks.
+    """
+    from napari_iaa.agreement import majority_vote, mhr_map
+
+    mask_ids = list(case.mask_ids)
+    if prepared is not None and prepared.ids == mask_ids:
+        k = int(prepared.mhr_k)
+        mhr_meta = {"scale": (k, k), "translate": ((k - 1) / 2, (k - 1) / 2)} if k > 1 else {}
+        mv = (2 * prepared.votes.astype(np.int32) >= len(mask_ids)).astype(np.uint8)
+        return prepared.mhr, mhr_meta, mv, None
+    stack = case.stack()
+    mhr = np.asarray(mhr_map(stack), dtype=np.float32)
+    mv = np.asarray(majority_vote(stack), dtype=np.uint8)
+    return mhr, {}, mv, stack
+
+
+def _consensus_meta(name: str, color: str, base: dict, role: str) -> dict:
+    return {
+        "name": name,
+        "colormap": single_color_labels(color),
+        "visible": False,
+        "metadata": {TAG: {**base, "role": role, "contour": 1}},
+    }
+
+
+def _annotator_layer(case: Any, base: dict, i: int, mid: str, contour: bool) -> LayerData:
+    mask_path = case.mask_paths.get(mid)
+    tag = {
+        **base,
+        "role": "annotator",
+        "mask_id": mid,
+        "index": i,
+        "annotator": case.raters.get(mid, mid),
+        "mask_path": str(mask_path) if mask_path else None,
+        "contour": 2 if contour else 0,
+    }
+    meta = {
+        "name": mid,
+        "colormap": single_color_labels(annotator_color(i)),
+        "opacity": 0.9,
+        "metadata": {TAG: tag},
+    }
+    return np.asarray(case.masks[mid]).astype(np.uint8), meta, "labels"
+
+
+def apply_contours(layer: Any) -> None:
+    """Set a layer's contour width from its tag (``contour`` is not a constructor arg)."""
+    tag = tag_of(layer)
+    if tag and "contour" in tag:
+        layer.contour = int(tag["contour"])
+
+
+def _staple_consensus(stack: np.ndarray) -> np.ndarray:
+    """STAPLE consensus as uint8, or majority vote when STAPLE cannot run."""
+    from napari_iaa.agreement import majority_vote, staple
+
+    if stack.shape[0] < 2 or not stack.any():
+        return np.asarray(majority_vote(stack), dtype=np.uint8)
+    try:
+        return np.asarray(staple(stack).consensus, dtype=np.uint8)
+    except Exception:  # noqa: BLE001 - STAPLE can fail on degenerate input: majority vote
+        return np.asarray(majority_vote(stack), dtype=np.uint8)

@@ -1,0 +1,185 @@
+"""The review dock's data-set navigation: open a data set, the case combo, step to the
+next case, and what happens to unsaved edits when leaving a case."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from qtpy.QtCore import Qt
+from qtpy.QtWidgets import QComboBox, QFileDialog, QLabel, QMessageBox
+
+from napari_iaa.data import open_any
+from napari_iaa.errors import IAAError
+from napari_iaa.widgets._common import notify_error, notify_warning
+
+if TYPE_CHECKING:
+    from napari_iaa.data import Dataset
+
+__all__ = ["UNSAVED_POLICIES", "NavigationMixin"]
+
+#: what :attr:`ReviewWidget.unsaved_policy` may be
+UNSAVED_POLICIES = ("ask", "save", "discard", "cancel")
+
+
+class NavigationMixin:
+    """Data-set navigation of :class:`~napari_iaa.widgets.review.ReviewWidget`.
+
+    Uses the dock's ``dataset``, ``source``, ``case_id``, ``live``, ``unsaved_policy``, its
+    widgets (``path_edit``, ``case_combo``, ``info_label``, ``panel``, ``dataset_panel``,
+    ``cohort_panel``), ``show_case`` (loader), ``unsaved_mask_ids`` and ``save_edits``
+    (edits) and the ``dataset_opened`` signal.
+    """
+
+    dataset: Dataset | None
+    source: str | None
+    case_id: str | None
+    case_combo: QComboBox
+    info_label: QLabel
+
+    def _open_dialog(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Open data set")
+        if path:
+            self.open_dataset(path)
+
+    def open_dataset(self, path: str | Path, case_id: str | None = None) -> bool:
+        """Open a data set (folder or manifest CSV) or a case folder and show a case.
+
+        Returns ``False`` (with an error notification) when it cannot be opened.
+        """
+        path = str(path).strip()
+        if not path:
+            return False
+        try:
+            ds = open_any(path)
+        except IAAError as exc:
+            notify_error(str(exc))
+            return False
+        except Exception as exc:  # noqa: BLE001 - never crash the viewer on bad data
+            notify_error(f"{path}: cannot open ({type(exc).__name__}: {exc})")
+            return False
+        if len(ds) == 0:
+            probs = "; ".join(str(p) for p in ds.problems[:3])
+            notify_error(f"{path}: no readable case" + (f" ({probs})" if probs else ""))
+            return False
+        return self.set_dataset(ds, source=path, case_id=case_id)
+
+    def set_dataset(
+        self, dataset: Dataset, source: str | None = None, case_id: str | None = None,
+        load: bool = True,
+    ) -> bool:
+        """Use an opened :class:`~napari_iaa.data.Dataset`; open ``case_id`` (or the first).
+
+        With ``load=False`` the data set only fills the combo and the tables (the case's
+        layers are already there, from a reader or a sample).
+        """
+        if load and not self._confirm_leave():
+            return False
+        self.dataset = dataset
+        self.source = str(source) if source is not None else str(dataset.root)
+        self.path_edit.setText(self.source)
+        self._switching_combo = True
+        self.case_combo.clear()
+        self.case_combo.addItems(list(dataset.ids))
+        self._switching_combo = False
+        self.dataset_panel.empty_rule = self.panel.empty_rule
+        self.dataset_panel.set_dataset(dataset, compute=True)
+        self.cohort_panel.refresh_columns()
+        self.dataset_opened.emit(self.source)
+        if problems := dataset.problems:
+            notify_warning(f"{self.source}: {len(problems)} file(s) skipped, e.g. {problems[0]}")
+        if not load:
+            if case_id is not None:
+                self._select_combo(case_id)
+            return True
+        target = case_id if case_id is not None else dataset.ids[0]
+        return self.open_case(target, _confirmed=True)
+
+    def _select_combo(self, case_id: str) -> None:
+        i = self.case_combo.findText(case_id, Qt.MatchExactly)
+        if i >= 0:
+            self._switching_combo = True
+            self.case_combo.setCurrentIndex(i)
+            self._switching_combo = False
+        self.dataset_panel.select_case(case_id)
+
+    def _on_combo(self, index: int) -> None:
+        if self._switching_combo or index < 0:
+            return
+        cid = self.case_combo.itemText(index)
+        if cid and cid != self.case_id and not self.open_case(cid) and self.case_id:
+            self._select_combo(self.case_id)
+
+    def step_case(self, step: int) -> bool:
+        """Open the next (``+1``) or previous (``-1``) case of the data set."""
+        if self.dataset is None or not len(self.dataset.ids):
+            return False
+        ids = self.dataset.ids
+        i = ids.index(self.case_id) if self.case_id in ids else -1
+        j = min(max(i + step, 0), len(ids) - 1)
+        return j != i and self.open_case(ids[j])
+
+    def open_case(self, case_id: str, _confirmed: bool = False) -> bool:
+        """Replace our layers by those of ``case_id``; ``False`` if not opened."""
+        if self.dataset is None:
+            notify_error("open a data set first")
+            return False
+        if not _confirmed and case_id != self.case_id and not self._confirm_leave():
+            return False
+        try:
+            case = self.dataset.load(case_id)
+        except IAAError as exc:
+            notify_error(str(exc))
+            return False
+        except Exception as exc:  # noqa: BLE001 - never crash the viewer on bad data
+            notify_error(f"case {case_id}: cannot load ({type(exc).__name__}: {exc})")
+            return False
+        return self.show_case(case, source=self.source)
+
+    # -- unsaved edits -----------------------------------------------------------------
+    def _confirm_leave(self, allow_cancel: bool = True) -> bool:
+        """Handle unsaved edits before leaving a case (``unsaved_policy``); ``False`` to stay."""
+        if self.live is not None and self.live.resync_pending:
+            self.live.resync()
+        ids = self.unsaved_mask_ids()
+        if not ids:
+            return True
+        policy = self.unsaved_policy
+        if policy == "ask":
+            policy = self._ask_unsaved(ids, allow_cancel)
+        if policy == "save":
+            self.save_edits()
+            return not self.unsaved_mask_ids() or not allow_cancel
+        return not (policy == "cancel" and allow_cancel)
+
+    def _ask_unsaved(self, ids: list[str], allow_cancel: bool) -> str:
+        """The reviewer's answer to "save the edits?": ``save``, ``discard`` or ``cancel``."""
+        buttons = QMessageBox.Save | QMessageBox.Discard
+        if allow_cancel:
+            buttons |= QMessageBox.Cancel
+        answer = QMessageBox.question(
+            self,
+            "Unsaved edits",
+            f"Case {self.case_id}: the masks {', '.join(ids)} were edited.\n"
+            "Save them as new files beside the originals?",
+            buttons,
+            QMessageBox.Save,
+        )
+        return {QMessageBox.Save: "save", QMessageBox.Discard: "discard"}.get(answer, "cancel")
+
+    # -- the info line -----------------------------------------------------------------
+    def _update_info(self) -> None:
+        txt = []
+        if self.case_id:
+            txt.append(f"<b>{self.case_id}</b>")
+        if self.live is not None:
+            n_ann = len({t.get("annotator") for t in self._mask_info.values()})
+            txt.append(f"{len(self.live.ids)} masks by {n_ann} annotators")
+        meta: dict[str, Any] = {}
+        if self.dataset is not None and self.case_id in self.dataset.ids:
+            meta = dict(self.dataset.entry(self.case_id).meta)
+        for key in ("diagnosis", "benign_malignant", "patient", "group"):
+            if key in meta and meta[key] not in (None, ""):
+                txt.append(f"{key.replace('_', ' ')}: {meta[key]}")
+        self.info_label.setText(" · ".join(txt))
+        self._update_edit_label()

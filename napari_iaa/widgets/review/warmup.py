@@ -1,0 +1,96 @@
+"""Process-wide set-up done once when the review dock opens: napari's warm-up, GC freeze.
+
+The warm-up runs in a plain daemon :class:`threading.Thread`, not through
+:func:`~napari_iaa.widgets._common.start_worker`: it has no result, no progress and
+nothing to cancel; it must run at normal priority (a niced thread holding the GIL would
+stall the GUI) and must not hold a thread of napari's worker pool, which the first case's
+opening worker needs at that very moment.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import importlib
+import threading
+
+import numpy as np
+
+from napari_iaa import _env
+from napari_iaa.widgets._common import no_threads
+from napari_iaa.widgets.review.layers import annotator_color, single_color_labels
+
+__all__ = ["freeze_gc_once", "warm_up_napari"]
+
+_WARM_UP_LOCK = threading.Lock()
+_WARM_UP_STARTED = False
+#: modules napari imports on its first Image / Labels layer (measured with napari 0.9)
+_WARM_UP_MODULES = (
+    "napari.components.histogram", "pandas", "scipy.ndimage", "scipy.special", "scipy.linalg",
+    "skimage.color", "skimage.exposure", "skimage.util", "OpenGL.arrays",
+)
+
+
+def warm_up_napari() -> threading.Thread | None:
+    """Do napari's once-per-process lazy set-up in a background thread (once).
+
+    The first layer a napari process creates pays for pint's unit registry (napari's
+    transforms ask it for ``pixel``: ~0.35 s of parsing unit definitions), for a few
+    hundred module imports (~0.3 s), and the first Labels layer with a direct colormap for
+    numba compiling napari's colour mapping (~0.6 s). All of it is Python or releases the
+    GIL, so in a thread it costs the GUI no stall (the GIL is handed over every 5 ms); done
+    when the dock opens, it is off the path of the first case the reviewer opens. Returns
+    the thread (None if already started, or with ``NAPARI_IAA_NO_THREADS``).
+    """
+    global _WARM_UP_STARTED
+    with _WARM_UP_LOCK:
+        if _WARM_UP_STARTED or no_threads():
+            return None
+        _WARM_UP_STARTED = True
+    th = threading.Thread(target=_warm_up, name="napari-iaa-warm-up", daemon=True)
+    th.start()
+    return th
+
+
+def _warm_up() -> None:
+    try:  # normal priority: a starved thread holding the GIL would stall the GUI
+        import pint
+
+        pint.get_application_registry().pixel  # noqa: B018 - builds the registry
+    except Exception:  # noqa: BLE001 - only a warm-up
+        pass
+    try:  # numba-compiles the direct label colormap (0.6 s on the first Labels layer)
+        from napari.utils.colormaps import DirectLabelColormap
+
+        cmap = DirectLabelColormap(color_dict=single_color_labels(annotator_color(0)))
+        cmap._get_mapping_from_cache(np.dtype(np.uint8))
+    except Exception:  # noqa: BLE001 - private napari API: only a warm-up
+        pass
+    for name in _WARM_UP_MODULES:
+        with contextlib.suppress(Exception):  # only a warm-up: a missing module is fine
+            importlib.import_module(name)
+
+
+_GC_FROZEN = False
+
+
+def freeze_gc_once() -> bool:
+    """Move every object alive now out of the cyclic garbage collector's reach (once).
+
+    A napari process holds some 600,000 long-lived objects (Qt wrappers, napari models,
+    torch, ...). Python's full (generation-2) collection walks all of them: ~240 ms with
+    every thread stopped, triggered by allocations anywhere (a training step, a layer), and
+    the viewer freezes that long. ``gc.collect()`` then ``gc.freeze()`` once, when a dock
+    opens, leaves later full collections only the objects made since (~40 ms measured).
+    Frozen objects are still freed by reference counting; only reference cycles among
+    them are never reclaimed. Because that changes the whole napari process, not just
+    this plugin, it is opt-in: ``NAPARI_IAA_GC_FREEZE=1`` turns it on. Returns True if it
+    froze now.
+    """
+    global _GC_FROZEN
+    if _GC_FROZEN or not _env.flag(_env.GC_FREEZE):
+        return False
+    _GC_FROZEN = True
+    gc.collect()
+    gc.freeze()
+    return True
