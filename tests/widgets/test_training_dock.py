@@ -73,17 +73,17 @@ def test_settings_become_a_fit_config(dock, tmp_path):
     assert cfg.diagnosis is None
 
 
-def test_short_run_completes_and_registers(dock, qtbot, synthetic_root, tmp_path, capsys):
+def test_short_run_completes_and_registers(dock, qtbot, synthetic_root, tmp_path, capsys,
+                                           stall_meter):
     from napari_iaa.widgets._common.model_events import shared_registry
-    from napari_iaa.widgets._model_settings import ModelSettingsWidget
-    from napari_iaa.widgets.predictions import measure_event_loop_stall
+    from napari_iaa.widgets.predictions.models_tab import ModelSettingsWidget
 
     _viewer, widget = dock
     settings = ModelSettingsWidget()  # e.g. the predictions dock's settings
     _settings(widget, synthetic_root, tmp_path / "out")
     with qtbot.waitSignal(widget.run_finished, timeout=300_000) as sig:
-        stall = measure_event_loop_stall(widget.start, lambda: not widget.running, qtbot,
-                                         interval_ms=5, timeout_ms=300_000)
+        stall = stall_meter(widget.start, lambda: not widget.running, interval_ms=5,
+                            timeout_ms=300_000)
     out = sig.args[0]
     assert out["status"] == "done", out
     ckpt = Path(out["checkpoint"])

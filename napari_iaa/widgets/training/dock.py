@@ -41,8 +41,8 @@ from napari_iaa.widgets._common import (
     start_worker,
 )
 from napari_iaa.widgets._common.model_events import MODEL_EVENTS
-from napari_iaa.widgets._model_settings import card_summary
-from napari_iaa.widgets._prediction_plots import AsyncPlot, render_training
+from napari_iaa.widgets.predictions.models_tab import metrics_summary
+from napari_iaa.widgets.predictions.plots import AsyncPlot, render_training
 from napari_iaa.widgets.training.events import EpochEnded, EpochStarted, FitStarted, StepDone
 from napari_iaa.widgets.training.form import TrainingForm
 from napari_iaa.widgets.training.run import (
@@ -305,7 +305,7 @@ class TrainingWidget(QWidget):
         if ckpt is not None:
             out["registered"] = register(Path(ckpt))
             MODEL_EVENTS.registered.emit(str(ckpt))
-            summary = card_summary({"metrics": out["metrics"]}, limit=6) or "no held-out metrics"
+            summary = metrics_summary(out["metrics"], limit=6) or "no held-out metrics"
             self.result_label.setText(
                 f"<b>{'cancelled, kept' if status == 'cancelled' else 'trained'}:</b> "
                 f"{Path(ckpt).name}<br>{summary}<br><small>{ckpt}</small>"
