@@ -37,7 +37,7 @@ def fmt_value(value: Any, spec: str = ".4g", missing: str = MISSING) -> str:
     >>> fmt_value(0.000123456), fmt_value("benign"), fmt_value(float("inf"))
     ('0.0001235', 'benign', '—')
     """
-    if isinstance(value, str) or isinstance(value, bool):
+    if isinstance(value, str | bool):
         return str(value)
     try:
         f = float(value)
