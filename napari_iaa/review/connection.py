@@ -17,13 +17,13 @@ from pathlib import Path
 from typing import TypeVar
 
 from napari_iaa.errors import ReviewStoreError
-from napari_iaa.review.schema import SCHEMA_VERSION, migrate, schema_version
+from napari_iaa.review.schema import current_version, migrate, schema_version
 
 __all__ = ["DEFAULT_LOCK_TIMEOUT", "connect", "is_busy", "memory_store", "retry", "translate"]
 
 #: Seconds a locked store is waited for before it counts as locked for good.
 DEFAULT_LOCK_TIMEOUT = 30.0
-_BUSY_MS = 2000  # SQLite's own busy handler, per attempt
+_BUSY_MS = 2000  # SQLite's own busy handler, per attempt (at most)
 
 T = TypeVar("T")
 
@@ -106,15 +106,16 @@ def translate(exc: sqlite3.Error, path: Path, lock_timeout: float) -> ReviewStor
     return ReviewStoreError(f"{path}: review store error: {text}")
 
 
-def _raw_connect(path: Path, read_only: bool) -> sqlite3.Connection:
+def _raw_connect(path: Path, read_only: bool, lock_timeout: float) -> sqlite3.Connection:
     if read_only:
         target, uri = f"{path.resolve().as_uri()}?mode=ro", True
     else:
         target, uri = str(path), False
+    busy_ms = int(min(_BUSY_MS, max(lock_timeout, 0.0) * 1000))
     conn = sqlite3.connect(
-        target, uri=uri, timeout=_BUSY_MS / 1000, isolation_level=None, check_same_thread=False
+        target, uri=uri, timeout=busy_ms / 1000, isolation_level=None, check_same_thread=False
     )
-    conn.execute(f"PRAGMA busy_timeout = {_BUSY_MS:d}")
+    conn.execute(f"PRAGMA busy_timeout = {busy_ms:d}")
     conn.execute("PRAGMA foreign_keys = ON")
     return conn
 
@@ -136,14 +137,14 @@ def _check_integrity(conn: sqlite3.Connection, path: Path) -> int:
     return version
 
 
-def _open_writable(path: Path) -> sqlite3.Connection:
-    conn = _raw_connect(path, read_only=False)
+def _open_writable(path: Path, lock_timeout: float) -> sqlite3.Connection:
+    conn = _raw_connect(path, False, lock_timeout)
     try:
         version = _check_integrity(conn, path)
-        if version > SCHEMA_VERSION:
+        if version > current_version():
             raise ReviewStoreError(
                 f"{path}: the review store was written by a newer napari-iaa (schema "
-                f"v{version}, this one knows v{SCHEMA_VERSION}); it can be read but not written"
+                f"v{version}, this one knows v{current_version()}); it can be read but not written"
             )
         mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if str(mode).lower() != "wal":
@@ -156,14 +157,14 @@ def _open_writable(path: Path) -> sqlite3.Connection:
     return conn
 
 
-def _open_read_only(path: Path) -> sqlite3.Connection:
+def _open_read_only(path: Path, lock_timeout: float) -> sqlite3.Connection:
     """A read-only connection; an older schema is migrated in a copy in memory."""
     if not path.is_file():
         return memory_store()
-    conn = _raw_connect(path, read_only=True)
+    conn = _raw_connect(path, True, lock_timeout)
     try:
         version = _check_integrity(conn, path)
-        if version >= SCHEMA_VERSION:
+        if version >= current_version():
             return conn
         memory = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
         conn.backup(memory)
@@ -201,7 +202,7 @@ def connect(path: Path, read_only: bool, lock_timeout: float) -> sqlite3.Connect
     """
     opener = _open_read_only if read_only else _open_writable
     try:
-        return retry(lambda: opener(path), lock_timeout)
+        return retry(lambda: opener(path, lock_timeout), lock_timeout)
     except sqlite3.Error as exc:
         raise translate(exc, path, lock_timeout) from exc
 

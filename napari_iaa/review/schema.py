@@ -13,7 +13,14 @@ import sqlite3
 from collections.abc import Callable
 from typing import Protocol
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "STATUSES", "migrate", "schema_version"]
+__all__ = [
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "STATUSES",
+    "current_version",
+    "migrate",
+    "schema_version",
+]
 
 #: A case's review status; ``unreviewed`` is the default of every case.
 STATUSES = ("unreviewed", "accepted", "reannotate", "excluded")
@@ -96,6 +103,17 @@ def _v1_initial(conn: _Executor) -> None:
 MIGRATIONS: list[Migration] = [_v1_initial]
 #: The schema version this napari-iaa writes.
 SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def current_version() -> int:
+    """The schema version this napari-iaa writes: the number of migrations it knows.
+
+    Returns
+    -------
+    int
+        ``len(MIGRATIONS)``.
+    """
+    return len(MIGRATIONS)
 
 
 def schema_version(conn: sqlite3.Connection) -> int:

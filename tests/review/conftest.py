@@ -1,0 +1,72 @@
+"""Fixtures of the review-store tests: a private user data folder, sample data copies, the CLI."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from napari_iaa.data import sample_data_path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True)
+def user_data(tmp_path_factory, monkeypatch) -> Path:
+    """``platformdirs.user_data_dir`` points into a temporary folder (never the real home)."""
+    home = tmp_path_factory.mktemp("xdg-data")
+    monkeypatch.setenv("XDG_DATA_HOME", str(home))
+    return home
+
+
+@pytest.fixture
+def synthetic(tmp_path) -> Path:
+    """A copy of the bundled synthetic sample (40 dermoscopy-like cases, IMA++ layout)."""
+    dest = tmp_path / "synthetic"
+    shutil.copytree(sample_data_path("synthetic"), dest)
+    return dest
+
+
+@pytest.fixture
+def lidc(tmp_path) -> Path:
+    """A copy of the bundled LIDC sample (case ids with ``/``)."""
+    dest = tmp_path / "lidc"
+    shutil.copytree(sample_data_path("lidc"), dest)
+    return dest
+
+
+@pytest.fixture
+def cli(capsys) -> Callable[..., tuple[int, str, str]]:
+    """Run ``napari-iaa`` in-process; ``review`` and ``consensus`` are added when the
+    command does not have them yet (before the lead registers them)."""
+    import napari_iaa.cli as cli_pkg
+    from napari_iaa.cli.consensus import add_consensus_parser
+    from napari_iaa.cli.review import add_review_parser
+
+    def run(*args: str) -> tuple[int, str, str]:
+        original = cli_pkg.build_parser
+        parser = original()
+        sub = next(a for a in parser._actions if a.dest == "command")
+        missing = [f for name, f in (("review", add_review_parser),
+                                     ("consensus", add_consensus_parser))
+                   if name not in sub.choices]
+        if missing:
+            def build():
+                p = original()
+                s = next(a for a in p._actions if a.dest == "command")
+                for add in missing:
+                    add(s)
+                return p
+
+            cli_pkg.build_parser = build
+        try:
+            capsys.readouterr()
+            rc = cli_pkg.main(list(args))
+        finally:
+            cli_pkg.build_parser = original
+        out, err = capsys.readouterr()
+        return rc, out, err
+
+    return run
