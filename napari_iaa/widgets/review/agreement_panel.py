@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -145,7 +146,19 @@ class AgreementPanel(QWidget):
         top.addWidget(self.empty_combo)
         lay.addLayout(top)
         lay.addWidget(self.min_pair_label)
+        self._build_tables(lay)
+        box3 = QGroupBox("MHR map (fraction of annotators)")
+        bl3 = QVBoxLayout(box3)
+        self.legend = MHRLegend()
+        bl3.addWidget(self.legend)
+        lay.addWidget(box3)
 
+        self._ids: list[str] = []
+        self._colors: list[str] = []
+        self._matrix = np.zeros((0, 0))
+
+    def _build_tables(self, lay: QVBoxLayout) -> None:
+        """The pairwise Dice matrix and the per-annotator table."""
         box = QGroupBox("Pairwise Dice")
         bl = QVBoxLayout(box)
         self.matrix = QTableWidget()
@@ -172,16 +185,6 @@ class AgreementPanel(QWidget):
         self.per_mask.setMinimumHeight(120)
         bl2.addWidget(self.per_mask)
         lay.addWidget(box2, 2)
-
-        box3 = QGroupBox("MHR map (fraction of annotators)")
-        bl3 = QVBoxLayout(box3)
-        self.legend = MHRLegend()
-        bl3.addWidget(self.legend)
-        lay.addWidget(box3)
-
-        self._ids: list[str] = []
-        self._colors: list[str] = []
-        self._matrix = np.zeros((0, 0))
 
     # -- state ---------------------------------------------------------------------------
     @property
@@ -247,51 +250,61 @@ class AgreementPanel(QWidget):
             same = np.zeros(m.shape, bool)
         for i in range(n):
             for j in range(n):
-                if same[i, j] and self.matrix.item(i, j) is not None:
-                    continue
-                v = m[i, j]
-                item = self.matrix.item(i, j)
-                if item is None:
-                    item = QTableWidgetItem()
-                    item.setTextAlignment(Qt.AlignCenter)
-                    self.matrix.setItem(i, j, item)
-                item.setText(fmt_number(v, ".2f"))
-                bg = heat_color(v)
-                if i == j:
-                    bg = bg.darker(150)
-                item.setBackground(QBrush(bg))
-                item.setForeground(QBrush(_text_color(bg)))
-                item.setToolTip(f"Dice({self._ids[i]}, {self._ids[j]}) = {fmt_number(v, '.4f')}")
+                if not (same[i, j] and self.matrix.item(i, j) is not None):
+                    self._set_matrix_cell(i, j, m[i, j])
         pairs_txt = f"{n * (n - 1) // 2} pairs" if n > 1 else "needs 2 masks"
+        self._show_iaa(iaa, iaa_std, pairs_txt)
+        self._show_lowest_pair(m, pairs_txt)
+        self._show_mean_dice(m)
+
+    def _set_matrix_cell(self, i: int, j: int, v: float) -> None:
+        item = self.matrix.item(i, j)
+        if item is None:
+            item = QTableWidgetItem()
+            item.setTextAlignment(Qt.AlignCenter)
+            self.matrix.setItem(i, j, item)
+        item.setText(fmt_number(v, ".2f"))
+        bg = heat_color(v)
+        if i == j:
+            bg = bg.darker(150)
+        item.setBackground(QBrush(bg))
+        item.setForeground(QBrush(_text_color(bg)))
+        item.setToolTip(f"Dice({self._ids[i]}, {self._ids[j]}) = {fmt_number(v, '.4f')}")
+
+    def _show_iaa(self, iaa: float, iaa_std: float | None, pairs_txt: str) -> None:
         std_txt = f" ± {iaa_std:.3f}" if iaa_std is not None and np.isfinite(iaa_std) else ""
         self.iaa_label.setText(f"IAA {fmt_number(iaa)}{std_txt}")
         self.iaa_label.setToolTip(f"mean pairwise Dice over {pairs_txt}")
         style = f"color: {heat_color(iaa).name()};" if np.isfinite(iaa) else ""
         if self.iaa_label.styleSheet() != style:  # a new style sheet re-polishes the widget
             self.iaa_label.setStyleSheet(style)
-        if n > 1:
-            iu = np.triu_indices(n, 1)
-            vals = m[iu]
-            if np.isfinite(vals).any():
-                k = int(np.nanargmin(vals))
-                a, b = iu[0][k], iu[1][k]
-                self.min_pair_label.setText(
-                    f"lowest pair: {self._ids[a]} – {self._ids[b]}  Dice {fmt_number(vals[k])}"
-                    f"   ({pairs_txt})"
-                )
-            else:
-                self.min_pair_label.setText("lowest pair — (no scorable pair)")
-        else:
+
+    def _show_lowest_pair(self, m: np.ndarray, pairs_txt: str) -> None:
+        n = len(self._ids)
+        if n <= 1:
             self.min_pair_label.setText("lowest pair — (fewer than 2 masks)")
+            return
+        iu = np.triu_indices(n, 1)
+        vals = m[iu]
+        if not np.isfinite(vals).any():
+            self.min_pair_label.setText("lowest pair — (no scorable pair)")
+            return
+        k = int(np.nanargmin(vals))
+        a, b = iu[0][k], iu[1][k]
+        self.min_pair_label.setText(
+            f"lowest pair: {self._ids[a]} – {self._ids[b]}  Dice {fmt_number(vals[k])}"
+            f"   ({pairs_txt})"
+        )
+
+    def _show_mean_dice(self, m: np.ndarray) -> None:
+        """Each mask's mean Dice to the others (only the cells that changed)."""
+        n = len(self._ids)
         off = m.copy()
         if n:
             np.fill_diagonal(off, np.nan)
-        with np.errstate(all="ignore"):
-            import warnings
-
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                means = np.nanmean(off, axis=1) if n > 1 else np.full(n, np.nan)
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a row of NaN: mean of nothing
+            means = np.nanmean(off, axis=1) if n > 1 else np.full(n, np.nan)
         for i in range(n):
             it = self.per_mask.item(i, 0)
             old = it.data(Qt.UserRole) if it is not None else None
