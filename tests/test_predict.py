@@ -15,8 +15,8 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("timm")
 
-from napari_iaa.errors import CheckpointError  # noqa: E402
-from napari_iaa.predict import (  # noqa: E402
+from napari_iaa.errors import CheckpointError
+from napari_iaa.predict import (
     CSV_COLUMNS,
     add_predict_parser,
     load_models,

@@ -108,7 +108,7 @@ def test_mhr_predictor_isotonic_calibration_matches_transform(tmp_path, make_car
     expected = np.clip(pred.calibrator.transform(out.raw), 0, 1)
     np.testing.assert_allclose(out.calibrated, expected, atol=1e-6)
     assert out.calibrated.dtype == np.float32 and not np.allclose(out.calibrated, out.raw)
-    assert 0.0 <= out.calibrated.min() and out.calibrated.max() <= 1.0
+    assert out.calibrated.min() >= 0.0 and out.calibrated.max() <= 1.0
 
 
 def test_lookup_table_stays_within_unit_interval_at_the_top():

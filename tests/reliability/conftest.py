@@ -4,6 +4,7 @@ test folders have a ``conftest``)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -15,10 +16,8 @@ from reliability_helpers import write_huge_png
 # *after* a napari viewer has created its OpenGL context segfaults under Xvfb/mesa (both
 # ship LLVM). The GUI tests here run before the training ones, so load it first, as a
 # full-suite run does when tests/models is collected. See docs/reliability.md, Known gaps.
-try:
+with contextlib.suppress(ImportError):  # torch is optional for the data-only tests
     import torch._dynamo  # noqa: F401
-except ImportError:  # pragma: no cover - torch is optional for the data-only tests
-    pass
 
 
 @pytest.fixture(scope="session")
