@@ -8,6 +8,8 @@ Subcommands, one module each
 ``view``    open napari with the review dock on a data set (the sample data by default)
             (:mod:`.view`).
 ``predict`` predicted IAA, mask quality and MHR maps for a data set (:mod:`.predict`).
+``review``  read and write a data set's review verdicts (:mod:`.review`).
+``consensus`` one consensus mask per case and ``consensus.csv`` (:mod:`.consensus`).
 
 Bad input (an :class:`~napari_iaa.errors.IAAError`, an unreadable or unwritable file, a bad
 argument) ends with one line ``napari-iaa: error: <message>`` and exit code 2, never with a
@@ -23,7 +25,9 @@ from collections.abc import Sequence
 
 from napari_iaa.cli._common import PROG, Parser, UsageError, err, one_line
 from napari_iaa.cli.cohort import add_cohort_parser, read_cohort_table
+from napari_iaa.cli.consensus import add_consensus_parser
 from napari_iaa.cli.predict import add_predict_parser
+from napari_iaa.cli.review import add_review_parser
 from napari_iaa.cli.score import add_score_parser
 from napari_iaa.cli.synth import add_synth_parser
 from napari_iaa.cli.view import add_view_parser, display_problem
@@ -56,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     for add in (add_score_parser, add_cohort_parser, add_synth_parser, add_view_parser,
-                add_predict_parser):
+                add_predict_parser, add_review_parser, add_consensus_parser):
         add(sub)
     return parser
 

@@ -20,7 +20,7 @@ from napari_iaa.cli._common import (
 )
 from napari_iaa.data import Dataset, open_dataset
 from napari_iaa.errors import ConfigError, DatasetError
-from napari_iaa.scoring import EMPTY_PAIR_RULES, ScoreResult, score_dataset
+from napari_iaa.scoring import EMPTY_PAIR_RULES, ScoreResult, is_user_facing, score_dataset
 
 __all__ = ["add_score_parser", "run_score"]
 
@@ -47,11 +47,6 @@ def add_score_parser(sub: Any) -> argparse.ArgumentParser:
     return p
 
 
-def _user_facing(category: type[Warning]) -> bool:
-    """Warnings about the user's data (e.g. MaskEncodingWarning), not library noise."""
-    return issubclass(category, UserWarning) and not issubclass(category, DeprecationWarning)
-
-
 def _open(path: Path, layout: str | None) -> tuple[Dataset, list[str]]:
     """The data set and the warnings about its files raised while indexing it."""
     if not path.exists():
@@ -62,7 +57,7 @@ def _open(path: Path, layout: str | None) -> tuple[Dataset, list[str]]:
     if len(ds) == 0:
         probs = "; ".join(str(p) for p in ds.problems[:3])
         raise DatasetError(f"{path}: no cases found" + (f" ({probs})" if probs else ""))
-    return ds, [str(w.message) for w in caught if _user_facing(w.category)]
+    return ds, [str(w.message) for w in caught if is_user_facing(w.category)]
 
 
 def _summary(result: ScoreResult, ds: Dataset, args: argparse.Namespace, out: Path | None) -> str:
