@@ -1,0 +1,79 @@
+"""``napari-iaa review`` and ``napari-iaa consensus`` through ``napari_iaa.cli.main``."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pandas as pd
+
+from napari_iaa.data import open_dataset
+from napari_iaa.review import ReviewStore
+from napari_iaa.scoring import SCORE_COLUMNS
+
+
+def test_review_set_status_and_round_trip_with_the_store(cli, synthetic):
+    ids = open_dataset(synthetic).ids
+    rc, out, err = cli("review", str(synthetic), "set", ids[0], "accepted",
+                       "--comment", "clean border", "--reviewer", "ana")
+    assert rc == 0, err
+    assert out.startswith(f"{ids[0]}: accepted by ana") and "review store:" in err
+    assert cli("review", str(synthetic), "set", ids[1], "reannotate")[0] == 0
+    rc, out, err = cli("review", str(synthetic), "status")
+    assert rc == 0, err
+    assert out == "status,cases\nunreviewed,38\naccepted,1\nreannotate,1\nexcluded,0\n"
+    assert "reviewed 2 of 40" in err
+    with ReviewStore.open(synthetic) as store:  # what the dock would see
+        v = store.verdict(ids[0])
+        assert (v.status, v.reviewer, v.comment) == ("accepted", "ana", "clean border")
+
+
+def test_unknown_status_and_case_exit_2_with_one_line(cli, synthetic):
+    ids = open_dataset(synthetic).ids
+    rc, out, err = cli("review", str(synthetic), "set", ids[0], "approved")
+    assert rc == 2 and out == ""
+    assert err.startswith("napari-iaa: error: unknown review status 'approved'")
+    assert err.count("\n") == 1
+    rc, out, err = cli("review", str(synthetic), "set", "NO_SUCH_CASE", "accepted")
+    assert rc == 2 and err.startswith("napari-iaa: error: ") and "NO_SUCH_CASE" in err
+    assert err.count("\n") == 1
+    rc, _, err = cli("review", str(synthetic / "missing"), "status")
+    assert rc == 2 and err.startswith("napari-iaa: error: ")
+    assert not (synthetic / ".napari-iaa" / "review.sqlite").exists()  # nothing was written
+
+
+def test_review_export_has_verdicts_then_the_score_columns(cli, synthetic, tmp_path):
+    ids = open_dataset(synthetic).ids
+    cli("review", str(synthetic), "set", ids[2], "excluded", "--comment", "blurred, a, b")
+    out_csv = tmp_path / "review.csv"
+    rc, _, err = cli("review", str(synthetic), "export", str(out_csv), "-q")
+    assert rc == 0, err
+    table = pd.read_csv(out_csv, dtype=str, keep_default_na=False)
+    assert list(table.columns) == ["case_id", "status", "reviewer", "comment", "updated",
+                                   *SCORE_COLUMNS[1:]]
+    assert table["case_id"].tolist() == ids
+    row = table.set_index("case_id").loc[ids[2]]
+    assert (row["status"], row["comment"]) == ("excluded", "blurred, a, b")
+    assert row["updated"].endswith("Z")
+    rc, score_out, _ = cli("score", str(synthetic), "-q")
+    score = pd.read_csv(io.StringIO(score_out), dtype=str, keep_default_na=False)
+    for col in SCORE_COLUMNS[1:]:  # the same text, digit for digit, as napari-iaa score
+        assert table[col].tolist() == score[col].tolist(), col
+
+
+def test_consensus_command(cli, synthetic, tmp_path):
+    out = tmp_path / "cons"
+    rc, _, err = cli("consensus", str(synthetic), "--method", "staple", "--out", str(out))
+    assert rc == 0, err
+    assert "wrote 40 consensus mask(s)" in err
+    with open(out / "consensus.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 40 and rows[0]["method"] == "staple"
+    rc, _, err = cli("consensus", str(synthetic), "--method", "reviewed", "--only", "accepted",
+                     "--out", str(tmp_path / "rev"))
+    assert rc == 0 and (tmp_path / "rev" / "consensus.csv").read_text() == (
+        "case_id,method,file,n_annotators\n")
+    rc, _, err = cli("consensus", str(synthetic), "--out", str(synthetic / "consensus"))
+    assert rc == 2 and err.startswith("napari-iaa: error: ") and "inside the data set" in err
+    rc, _, err = cli("consensus", str(synthetic), "--method", "mean", "--out", str(out))
+    assert rc == 2 and err.count("\n") == 1
