@@ -334,13 +334,27 @@ def export_consensus(
     """
     _check_choices(method, only)
     ds = dataset if isinstance(dataset, Dataset) else open_any(dataset)
-    if store is None and (only == "accepted" or method == "reviewed"):
-        store = ReviewStore.open(ds.root, read_only=True)
     out = _check_out_dir(ds, Path(out_dir))
-    protected = {Path(f).resolve() for e in ds.entries for f in e.files()}
-    ctx = _Context(method, only, FLAG_THRESHOLD if threshold is None else float(threshold),
-                   store, _Namer(protected))
-    ids = _select(ds, only, store)
+    own_store = store is None and (only == "accepted" or method == "reviewed")
+    if own_store:
+        store = ReviewStore.open(ds.root, read_only=True)
+    try:
+        protected = {Path(f).resolve() for e in ds.entries for f in e.files()}
+        limit = FLAG_THRESHOLD if threshold is None else float(threshold)
+        ctx = _Context(method, only, limit, store, _Namer(protected))
+        result = _export_all(ds, _select(ds, only, store), ctx, out, progress, should_stop)
+    finally:
+        if own_store:
+            store.close()
+    result.csv_path = atomic_write_bytes(out / "consensus.csv", _csv_text(result.rows))
+    return result
+
+
+def _export_all(
+    ds: Dataset, ids: list[str], ctx: _Context, out: Path,
+    progress: Callable[[int, int], None] | None, should_stop: Callable[[], bool] | None,
+) -> ConsensusExport:
+    """Export the selected cases one by one, reporting progress and honouring cancel."""
     result = ConsensusExport(out_dir=out, n_selected=len(ids))
     for done, case_id in enumerate(ids, start=1):
         if should_stop is not None and should_stop():
@@ -349,5 +363,4 @@ def export_consensus(
         _export_one(ds.entry(case_id), ctx, result)
         if progress is not None:
             progress(done, len(ids))
-    result.csv_path = atomic_write_bytes(out / "consensus.csv", _csv_text(result.rows))
     return result
