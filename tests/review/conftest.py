@@ -39,33 +39,12 @@ def lidc(tmp_path) -> Path:
 
 @pytest.fixture
 def cli(capsys) -> Callable[..., tuple[int, str, str]]:
-    """Run ``napari-iaa`` in-process; ``review`` and ``consensus`` are added when the
-    command does not have them yet (before the lead registers them)."""
-    import napari_iaa.cli as cli_pkg
-    from napari_iaa.cli.consensus import add_consensus_parser
-    from napari_iaa.cli.review import add_review_parser
+    """Run ``napari-iaa`` in-process: ``(exit code, stdout, stderr)``."""
+    from napari_iaa.cli import main
 
     def run(*args: str) -> tuple[int, str, str]:
-        original = cli_pkg.build_parser
-        parser = original()
-        sub = next(a for a in parser._actions if a.dest == "command")
-        missing = [f for name, f in (("review", add_review_parser),
-                                     ("consensus", add_consensus_parser))
-                   if name not in sub.choices]
-        if missing:
-            def build():
-                p = original()
-                s = next(a for a in p._actions if a.dest == "command")
-                for add in missing:
-                    add(s)
-                return p
-
-            cli_pkg.build_parser = build
-        try:
-            capsys.readouterr()
-            rc = cli_pkg.main(list(args))
-        finally:
-            cli_pkg.build_parser = original
+        capsys.readouterr()
+        rc = main(list(args))
         out, err = capsys.readouterr()
         return rc, out, err
 
