@@ -295,7 +295,7 @@ def _plain_open_in_subprocess(quick: bool) -> dict | None:
 
 def _model_settings():
     from napari_iaa.models import ModelRegistry
-    from napari_iaa.widgets._model_settings import ModelSettingsWidget
+    from napari_iaa.widgets.predictions.models_tab import ModelSettingsWidget
 
     folder = Path(__file__).resolve().parent.parent / "sample_data" / "models"
     reg = ModelRegistry(paths=[folder], include_shipped=False, include_user=False)
@@ -312,12 +312,11 @@ def _predict_rows(probe, dock, reps: int, label: str, key: str) -> list[tuple]:
     """First run (creates the map layers) and the median of later runs (update them)."""
 
     def idle():
-        return (dock.case_worker is None and dock.quality_worker is None and not dock._layer_steps
-                and dock._layer_pred is None and not dock.reliability.busy)
+        return not dock.busy
 
     firsts = []
     first = probe.measure(dock.predict_current, settle_s=1.0, until=idle, timeout_s=600)
-    if dock.last_prediction is None:
+    if dock.case_tab.last_prediction is None:
         raise RuntimeError("the predictions dock showed no prediction")
     firsts.append(first["max_stall_s"])
     later = [probe.measure(dock.predict_current, settle_s=1.0, until=idle, timeout_s=600)

@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     import napari
 
     from napari_iaa.data import open_dataset, sample_data_path
-    from napari_iaa.widgets import _model_settings
+    from napari_iaa.widgets._common.model_events import shared_registry
     from napari_iaa.widgets.predictions import LAYER_CAL, PredictionsWidget
     from napari_iaa.widgets.review import ReviewWidget
     from napari_iaa.widgets.training import TrainingWidget
@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         models[task] = shipped or _fit(task, data, work, **kw)
     if _shipped_for("mhr") is None:
         models["mhr"] = _fit("calibrate", data, work, models=[str(models["mhr"])])
-    reg = _model_settings.shared_registry()
+    reg = shared_registry()
     for p in models.values():
         reg.register(p)
 
@@ -162,15 +162,14 @@ def main(argv: list[str] | None = None) -> int:
     review.open_case(case_id)
     _settle()
     preds.predict_current()
-    _wait(lambda: preds.case_worker is None and preds.last_prediction is not None)
-    _wait(lambda: not preds.reliability.busy and not preds._layer_steps)
+    _wait(lambda: not preds.busy and preds.case_tab.last_prediction is not None)
     for layer in viewer.layers:
         if layer.name == LAYER_CAL:
             layer.visible = True
             layer.opacity = 0.6
         elif (layer.metadata.get("napari_iaa") or {}).get("role") == "mhr":
             layer.visible = False  # the empirical MHR: let the predicted one show
-    preds.auto_check.setChecked(True)
+    preds.case_tab.auto_check.setChecked(True)
     viewer.reset_view()
     _settle()
     viewer.screenshot(str(args.out / "predictions.png"), canvas_only=False)

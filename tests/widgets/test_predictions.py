@@ -307,8 +307,8 @@ def test_dock_reliability_step_matches_predict_case(tiny_models):
 
 
 def test_block_mean_and_display_maps():
+    from napari_iaa.agreement import block_mean
     from napari_iaa.predict import CasePrediction
-    from napari_iaa.widgets._live import block_mean
     from napari_iaa.widgets.predictions import LAYER_DIFF, LAYER_RAW
     from napari_iaa.widgets.predictions.map_layers import display_maps
 

@@ -477,7 +477,7 @@ def test_stroke_of_many_dabs_is_one_exact_update(review, synthetic_root):
 def test_gc_freeze_once(monkeypatch):
     import gc
 
-    from napari_iaa.widgets.review import warmup
+    from napari_iaa.widgets._common import memory as warmup
 
     monkeypatch.setattr(warmup, "_GC_FROZEN", False)
     monkeypatch.delenv("NAPARI_IAA_GC_FREEZE", raising=False)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["MISSING", "fmt_number", "fmt_value"]
+__all__ = ["MISSING", "fmt_number", "fmt_value", "metrics_summary"]
 
 #: what a missing, non-numeric or non-finite number shows as
 MISSING = "—"
@@ -44,3 +45,38 @@ def fmt_value(value: Any, spec: str = ".4g", missing: str = MISSING) -> str:
     except (TypeError, ValueError):
         return str(value)
     return format(f, spec) if math.isfinite(f) else missing
+
+
+_SKIP_METRICS = {"training", "n_cases", "n", "split", "reliability", "per_annotator", "epoch",
+                 "baseline_constant", "seconds", "images_per_second"}
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def metrics_summary(metrics: Mapping[str, Any] | None, limit: int = 3) -> str:
+    """Held-out metrics (the test split first, else validation) in one short line.
+
+    Parameters
+    ----------
+    metrics
+        A model card's ``metrics`` (or a training run's).
+    limit
+        How many values to show.
+    """
+    metrics = metrics or {}
+    for split in ("test", "val"):
+        if isinstance(metrics.get(split), Mapping):
+            metrics = metrics[split]
+            break
+    flat: list[tuple[str, Any]] = []
+    for k, v in metrics.items():
+        if k in _SKIP_METRICS:
+            continue
+        if isinstance(v, Mapping):
+            flat += [(f"{k}.{kk}", vv) for kk, vv in v.items()
+                     if kk not in _SKIP_METRICS and _is_number(vv)]
+        elif _is_number(v):
+            flat.append((k, v))
+    return ", ".join(f"{k}={fmt_value(v, '.3g', missing='nan')}" for k, v in flat[:limit])

@@ -1,4 +1,4 @@
-"""Plots of the predictions and training docks, rendered off the GUI thread.
+"""Plots the docks share (reliability, training curves), rendered off the GUI thread.
 
 A matplotlib draw of even a small figure costs 50-200 ms on a busy 2-core machine, which
 is a visible stall if done on the GUI thread for every case or training step. So the
@@ -19,7 +19,7 @@ from qtpy.QtCore import Qt, Signal
 from qtpy.QtGui import QImage, QPixmap
 from qtpy.QtWidgets import QLabel, QSizePolicy
 
-from napari_iaa.widgets._common import start_worker
+from napari_iaa.widgets._common.workers import start_worker
 
 __all__ = ["AsyncPlot", "render_reliability", "render_training"]
 

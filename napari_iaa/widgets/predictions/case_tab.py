@@ -28,12 +28,12 @@ from qtpy.QtWidgets import (
 
 from napari_iaa.predict import CasePrediction, ece_value
 from napari_iaa.widgets._common import DeviceInUse, Progress, fmt_number, notify_error
+from napari_iaa.widgets._common.plots import AsyncPlot, render_reliability
 from napari_iaa.widgets.predictions.case_source import CaseSource
 from napari_iaa.widgets.predictions.events import CaseResult, MapLayer
 from napari_iaa.widgets.predictions.jobs import ModelCache, case_job
 from napari_iaa.widgets.predictions.map_layers import MAP_DISPLAY_MAX_PIXELS, set_map_layer
 from napari_iaa.widgets.predictions.models_tab import ModelSettingsWidget
-from napari_iaa.widgets.predictions.plots import AsyncPlot, render_reliability
 from napari_iaa.widgets.predictions.quality import QualityPanel
 from napari_iaa.widgets.predictions.worker_slot import WorkerSlot
 

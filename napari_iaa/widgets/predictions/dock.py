@@ -133,33 +133,3 @@ class PredictionsWidget(QWidget):
         self.triage_tab.quit()
         self.case_tab.quit()
         super().closeEvent(event)
-
-    # shim: removed at integration (benchmarks/bench_gui.py and scripts/screenshots_models.py
-    # read these; use ``busy`` and ``case_tab``)
-    @property
-    def case_worker(self) -> Any:
-        return self.case_tab.job.worker
-
-    @property
-    def quality_worker(self) -> Any:
-        return self.case_tab.quality.job.worker
-
-    @property
-    def last_prediction(self) -> Any:
-        return self.case_tab.last_prediction
-
-    @property
-    def reliability(self) -> Any:
-        return self.case_tab.reliability
-
-    @property
-    def auto_check(self) -> Any:
-        return self.case_tab.auto_check
-
-    @property
-    def _layer_steps(self) -> Any:
-        return self.case_tab._layer_steps
-
-    @property
-    def _layer_pred(self) -> Any:
-        return self.case_tab._layer_pred

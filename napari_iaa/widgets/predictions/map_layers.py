@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from napari_iaa.agreement import block_mean
 from napari_iaa.predict import CasePrediction
-from napari_iaa.widgets._live import block_mean
 from napari_iaa.widgets.predictions.events import MapLayer
 
 __all__ = [

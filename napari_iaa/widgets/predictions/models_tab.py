@@ -12,7 +12,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from qtpy.QtCore import Signal
 from qtpy.QtWidgets import (
@@ -34,20 +34,18 @@ from qtpy.QtWidgets import (
 
 from napari_iaa.errors import CheckpointError, ConfigError, IAAError
 from napari_iaa.predict import task_slot
-from napari_iaa.widgets._common import fmt_value, notify_error
+from napari_iaa.widgets._common import metrics_summary, notify_error
 from napari_iaa.widgets._common.model_events import MODEL_EVENTS, shared_registry
 from napari_iaa.widgets.predictions.jobs import ModelKey
 
 if TYPE_CHECKING:
     from napari_iaa.models import ModelCard, ModelRegistry
 
-__all__ = ["SLOTS", "ModelInfo", "ModelSettingsWidget", "card_summary", "metrics_summary"]
+__all__ = ["SLOTS", "ModelInfo", "ModelSettingsWidget", "card_summary"]
 
 #: the predictor slots, one model each
 SLOTS = ("iaa", "mhr", "quality")
 _SLOT_LABELS = {"iaa": "IAA model", "mhr": "MHR model", "quality": "Quality model"}
-_SKIP_METRICS = {"training", "n_cases", "n", "split", "reliability", "per_annotator", "epoch",
-                 "baseline_constant", "seconds", "images_per_second"}
 _CARD_KEYS = ("task", "architecture", "backbone", "input_size", "n_levels", "classes",
               "training_data", "metrics")
 
@@ -73,37 +71,6 @@ class ModelInfo:
             return task_slot(self.task)
         except ConfigError:
             return None
-
-
-def _is_number(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool)
-
-
-def metrics_summary(metrics: Mapping[str, Any] | None, limit: int = 3) -> str:
-    """Held-out metrics (the test split first, else validation) in one short line.
-
-    Parameters
-    ----------
-    metrics
-        A model card's ``metrics`` (or a training run's).
-    limit
-        How many values to show.
-    """
-    metrics = metrics or {}
-    for split in ("test", "val"):
-        if isinstance(metrics.get(split), Mapping):
-            metrics = metrics[split]
-            break
-    flat: list[tuple[str, Any]] = []
-    for k, v in metrics.items():
-        if k in _SKIP_METRICS:
-            continue
-        if isinstance(v, Mapping):
-            flat += [(f"{k}.{kk}", vv) for kk, vv in v.items()
-                     if kk not in _SKIP_METRICS and _is_number(vv)]
-        elif _is_number(v):
-            flat.append((k, v))
-    return ", ".join(f"{k}={fmt_value(v, '.3g', missing='nan')}" for k, v in flat[:limit])
 
 
 def card_summary(card: ModelCard, limit: int = 3) -> str:

@@ -6,7 +6,6 @@ One job per module: :mod:`.dock` (the widget: UI and wiring), :mod:`.navigation`
 :mod:`.events`.
 """
 
-from napari_iaa.widgets._common import notify_error  # shim: removed at integration
 from napari_iaa.widgets.review.agreement_panel import AgreementPanel
 from napari_iaa.widgets.review.dock import ReviewWidget
 from napari_iaa.widgets.review.layers import case_layer_data, tag_of
@@ -21,7 +20,6 @@ __all__ = [
     "LiveSetup",
     "ReviewWidget",
     "case_layer_data",
-    "notify_error",
     "paint_changes",
     "prepare_live",
     "tag_of",

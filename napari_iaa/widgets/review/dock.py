@@ -32,6 +32,7 @@ from qtpy.QtWidgets import (
 
 from napari_iaa.agreement import MHR_DISPLAY_MAX_PIXELS
 from napari_iaa.data import Case
+from napari_iaa.widgets._common.memory import freeze_gc_once
 from napari_iaa.widgets.dataset import CohortPanel, DatasetPanel
 from napari_iaa.widgets.review.agreement_panel import AgreementPanel
 from napari_iaa.widgets.review.binding import BindingMixin
@@ -41,7 +42,7 @@ from napari_iaa.widgets.review.live import LiveAgreement
 from napari_iaa.widgets.review.loader import LoaderMixin
 from napari_iaa.widgets.review.navigation import NavigationMixin
 from napari_iaa.widgets.review.reliability import Reliability
-from napari_iaa.widgets.review.warmup import freeze_gc_once, warm_up_napari
+from napari_iaa.widgets.review.warmup import warm_up_napari
 
 if TYPE_CHECKING:
     import napari.viewer

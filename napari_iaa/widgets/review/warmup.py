@@ -10,17 +10,15 @@ opening worker needs at that very moment.
 from __future__ import annotations
 
 import contextlib
-import gc
 import importlib
 import threading
 
 import numpy as np
 
-from napari_iaa import _env
 from napari_iaa.widgets._common import no_threads
 from napari_iaa.widgets.review.layers import annotator_color, single_color_labels
 
-__all__ = ["freeze_gc_once", "warm_up_napari"]
+__all__ = ["warm_up_napari"]
 
 _WARM_UP_LOCK = threading.Lock()
 _WARM_UP_STARTED = False
@@ -69,28 +67,3 @@ def _warm_up() -> None:
     for name in _WARM_UP_MODULES:
         with contextlib.suppress(Exception):  # only a warm-up: a missing module is fine
             importlib.import_module(name)
-
-
-_GC_FROZEN = False
-
-
-def freeze_gc_once() -> bool:
-    """Move every object alive now out of the cyclic garbage collector's reach (once).
-
-    A napari process holds some 600,000 long-lived objects (Qt wrappers, napari models,
-    torch, ...). Python's full (generation-2) collection walks all of them: ~240 ms with
-    every thread stopped, triggered by allocations anywhere (a training step, a layer), and
-    the viewer freezes that long. ``gc.collect()`` then ``gc.freeze()`` once, when a dock
-    opens, leaves later full collections only the objects made since (~40 ms measured).
-    Frozen objects are still freed by reference counting; only reference cycles among
-    them are never reclaimed. Because that changes the whole napari process, not just
-    this plugin, it is opt-in: ``NAPARI_IAA_GC_FREEZE=1`` turns it on. Returns True if it
-    froze now.
-    """
-    global _GC_FROZEN
-    if _GC_FROZEN or not _env.flag(_env.GC_FREEZE):
-        return False
-    _GC_FROZEN = True
-    gc.collect()
-    gc.freeze()
-    return True

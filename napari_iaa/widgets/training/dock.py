@@ -40,9 +40,9 @@ from napari_iaa.widgets._common import (
     notify_error,
     start_worker,
 )
+from napari_iaa.widgets._common.formatting import metrics_summary
 from napari_iaa.widgets._common.model_events import MODEL_EVENTS
-from napari_iaa.widgets.predictions.models_tab import metrics_summary
-from napari_iaa.widgets.predictions.plots import AsyncPlot, render_training
+from napari_iaa.widgets._common.plots import AsyncPlot, render_training
 from napari_iaa.widgets.training.events import EpochEnded, EpochStarted, FitStarted, StepDone
 from napari_iaa.widgets.training.form import TrainingForm
 from napari_iaa.widgets.training.run import (
@@ -90,7 +90,7 @@ class TrainingWidget(QWidget):
         self._pending_progress: dict[str, Any] = {}
         self._build()
         self._task_changed(self.form.value("task"))
-        from napari_iaa.widgets._layers import freeze_gc_once
+        from napari_iaa.widgets._common.memory import freeze_gc_once
 
         freeze_gc_once()  # a full GC during training would freeze the viewer ~0.25 s
 
