@@ -235,8 +235,8 @@ def bench_pair(label: str, path: Path, baseline, n_annotators: str, repeats: int
 
 
 def scaling(path: Path, counts: list[int], repeats: int) -> list[dict]:
-    from napari_iaa.cli import score_dataset
     from napari_iaa.data import open_dataset
+    from napari_iaa.scoring import score_dataset
 
     ds = open_dataset(path)
     rows = []

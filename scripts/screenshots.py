@@ -84,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import napari
 
-    from napari_iaa._napari import _pick_case, open_review_dock
+    from napari_iaa._dock import open_review_dock
+    from napari_iaa._sample_data import pick_case
     from napari_iaa.data import open_dataset, sample_data_path
 
     data = args.data or sample_data_path("synthetic")
@@ -92,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     viewer.window.resize(1680, 1020)
     dock = open_review_dock(viewer)
     ds = open_dataset(data)
-    case_id = args.case or _pick_case(ds)
+    case_id = args.case or pick_case(ds)
     dock.set_dataset(ds, source=str(data), case_id=case_id)
     _wait(None, lambda: not dock.dataset_panel.busy)
     if args.case is None:

@@ -33,18 +33,11 @@ from napari_iaa.cli.synth import add_synth_parser
 from napari_iaa.cli.view import add_view_parser, display_problem
 from napari_iaa.errors import IAAError
 
-# shim: removed at integration (benchmarks import the scorer from here; tests use scoring)
-from napari_iaa.scoring import EMPTY_PAIR_RULES, ScoreResult, score_case, score_dataset
-
 __all__ = [
-    "EMPTY_PAIR_RULES",
-    "ScoreResult",
     "build_parser",
     "display_problem",
     "main",
     "read_cohort_table",
-    "score_case",
-    "score_dataset",
 ]
 
 

@@ -71,7 +71,7 @@ def test_sample_opens_case_layers_and_dock(make_napari_viewer, qtbot, key):
 
 
 def test_reader_opens_dataset_in_dock(make_napari_viewer, qtbot, synthetic_root):
-    from napari_iaa._napari import get_reader
+    from napari_iaa._reader import get_reader
 
     assert get_reader(str(synthetic_root)) is not None
     viewer = make_napari_viewer()
