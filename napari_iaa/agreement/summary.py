@@ -140,29 +140,10 @@ def summarize(
     d = dice_from_counts(counts, inter, empty)
     j = iou_from_counts(counts, inter, empty)
     value = iaa_from_matrix(d, rl, same_rater_pairs) if n >= 2 else float("nan")
-    pair_vals = _pair_values(d, rl, same_rater_pairs) if n >= 2 else np.zeros(0)
-    pair_vals = pair_vals[~np.isnan(pair_vals)]
+    pair_vals = _counted_pairs(d, rl, same_rater_pairs)
     std = float(np.std(pair_vals, ddof=1)) if pair_vals.size >= 2 else float("nan")
-    min_pair = None
-    if n >= 2:
-        iu, ju = np.triu_indices(n, k=1)
-        keep = np.ones(iu.size, bool)
-        if rl is not None and not same_rater_pairs:
-            r = np.asarray(rl, dtype=object)
-            keep = r[iu] != r[ju]
-        vals = d[iu, ju]
-        keep &= ~np.isnan(vals)
-        if keep.any():
-            k = int(np.flatnonzero(keep)[np.argmin(vals[keep])])
-            min_pair = (ids[iu[k]], ids[ju[k]], float(vals[k]))
-    mean_d = np.full(n, np.nan)
-    if n >= 2:
-        off = d.copy()
-        np.fill_diagonal(off, np.nan)
-        with np.errstate(invalid="ignore"):
-            for i in range(n):
-                row = off[i][~np.isnan(off[i])]
-                mean_d[i] = row.mean() if row.size else np.nan
+    min_pair = _lowest_pair(d, ids, rl, same_rater_pairs)
+    mean_d = _mean_dice_to_others(d)
     if loo_consensus is None:
         loo = np.full(n, np.nan)
     else:
@@ -186,3 +167,47 @@ def summarize(
         empty=empty,
         n_pairs=int(pair_vals.size),
     )
+
+
+def _counted_pairs(
+    d: np.ndarray, rl: Sequence[str] | None, same_rater_pairs: bool
+) -> np.ndarray:
+    """Dice of the unordered pairs that count (NaN pairs of the ``ignore`` rule dropped)."""
+    if d.shape[0] < 2:
+        return np.zeros(0)
+    vals = _pair_values(d, rl, same_rater_pairs)
+    return vals[~np.isnan(vals)]
+
+
+def _lowest_pair(
+    d: np.ndarray, ids: Sequence[str], rl: Sequence[str] | None, same_rater_pairs: bool
+) -> tuple[str, str, float] | None:
+    """``(id_a, id_b, dice)`` of the least-agreeing counted pair (None if none counts)."""
+    n = d.shape[0]
+    if n < 2:
+        return None
+    iu, ju = np.triu_indices(n, k=1)
+    keep = np.ones(iu.size, bool)
+    if rl is not None and not same_rater_pairs:
+        r = np.asarray(rl, dtype=object)
+        keep = r[iu] != r[ju]
+    vals = d[iu, ju]
+    keep &= ~np.isnan(vals)
+    if not keep.any():
+        return None
+    k = int(np.flatnonzero(keep)[np.argmin(vals[keep])])
+    return ids[iu[k]], ids[ju[k]], float(vals[k])
+
+
+def _mean_dice_to_others(d: np.ndarray) -> np.ndarray:
+    """Per mask, the mean Dice to every other mask (NaN entries skipped)."""
+    n = d.shape[0]
+    mean_d = np.full(n, np.nan)
+    if n < 2:
+        return mean_d
+    off = d.copy()
+    np.fill_diagonal(off, np.nan)
+    for i in range(n):
+        row = off[i][~np.isnan(off[i])]
+        mean_d[i] = row.mean() if row.size else np.nan
+    return mean_d

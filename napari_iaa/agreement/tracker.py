@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from napari_iaa.agreement import _kernels
+from napari_iaa.agreement._box import box_changes, masked_box_changes
 from napari_iaa.agreement._counts import pairwise_counts, row_counts
 from napari_iaa.agreement.metrics import (
     EmptyRule,
@@ -370,38 +371,11 @@ class AgreementTracker:
                                       new_values, region_mask)
             return
         if region_mask is None:
-            old = np.asarray(old_values)
-            if old.shape != lens:
-                old = np.broadcast_to(old, lens)
-            new = (
-                np.asarray(self._arrays[i][box])
-                if new_values is None
-                else np.broadcast_to(np.asarray(new_values), lens)
-            )
-            old_fg = old != 0
-            new_fg = new != 0
-            gained_box = new_fg & ~old_fg
-            lost_box = old_fg & ~new_fg
+            gained_box, lost_box = box_changes(self._arrays[i][box], lens, old_values,
+                                               new_values)
         else:
-            rm = np.asarray(region_mask, bool)
-            if rm.shape != lens:
-                raise ConfigError(f"region_mask has shape {rm.shape}, the region has {lens}")
-            k = int(np.count_nonzero(rm))
-            old = np.broadcast_to(
-                np.asarray(old_values).reshape(-1) if np.ndim(old_values) else old_values, (k,)
-            )
-            if new_values is None:
-                new = np.asarray(self._arrays[i][box])[rm]
-            else:
-                new = np.broadcast_to(
-                    np.asarray(new_values).reshape(-1) if np.ndim(new_values) else new_values, (k,)
-                )
-            old_fg = old != 0
-            new_fg = new != 0
-            gained_box = np.zeros(lens, bool)
-            lost_box = np.zeros(lens, bool)
-            gained_box[rm] = new_fg & ~old_fg
-            lost_box[rm] = old_fg & ~new_fg
+            gained_box, lost_box = masked_box_changes(self._arrays[i][box], lens, old_values,
+                                                      new_values, region_mask)
 
         def to_flat(sel: np.ndarray) -> np.ndarray:
             local = np.nonzero(sel)
