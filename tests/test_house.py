@@ -108,3 +108,42 @@ def test_ruff_clean():
     out = subprocess.run(["ruff", "check", "--no-cache", "."], cwd=ROOT, capture_output=True,
                          text=True)
     assert out.returncode == 0, out.stdout[-4000:]
+
+
+#: which rooms each room may import (DESIGN.md "Which way imports may run"); errors and _env
+#: are importable from everywhere
+ALLOWED = {
+    "napari_iaa.data": {"napari_iaa.data", "napari_iaa.agreement", "napari_iaa.calibration"},
+    "napari_iaa.agreement": {"napari_iaa.data", "napari_iaa.agreement", "napari_iaa.calibration"},
+    "napari_iaa.calibration": {"napari_iaa.data", "napari_iaa.agreement",
+                               "napari_iaa.calibration"},
+    "napari_iaa.review": {"napari_iaa.review", "napari_iaa.data", "napari_iaa.agreement"},
+    "napari_iaa.scoring": {"napari_iaa.data", "napari_iaa.agreement"},
+    "napari_iaa.models": {"napari_iaa.models", "napari_iaa.data", "napari_iaa.calibration"},
+    "training": {"training", "napari_iaa.data", "napari_iaa.agreement", "napari_iaa.calibration",
+                 "napari_iaa.models"},
+}
+EVERYWHERE = {"napari_iaa", "napari_iaa.errors", "napari_iaa._env"}
+
+
+def _room(module: str) -> str:
+    parts = module.split(".")
+    return parts[0] if parts[0] == "training" else ".".join(parts[:2])
+
+
+def test_import_directions():
+    mods = _modules()
+    bad = []
+    for name, path in mods.items():
+        room = _room(name)
+        allowed = ALLOWED.get(room)
+        for target in _imports(name, path, set(mods)):
+            troom = _room(target)
+            if allowed is not None and troom not in allowed | EVERYWHERE:
+                bad.append(f"{name} -> {target}")
+            # nothing but the widgets, the npe2 hooks and `napari-iaa view` reaches into widgets
+            if (troom == "napari_iaa.widgets" and room != "napari_iaa.widgets"
+                    and name not in {"napari_iaa._dock", "napari_iaa._reader",
+                                     "napari_iaa._sample_data", "napari_iaa.cli.view"}):
+                bad.append(f"{name} -> {target}")
+    assert not bad, "imports against DESIGN's directions:\n" + "\n".join(sorted(bad))

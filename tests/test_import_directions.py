@@ -7,7 +7,10 @@ import sys
 
 import pytest
 
-CORE = ["napari_iaa", "napari_iaa.data", "napari_iaa.agreement", "napari_iaa.calibration"]
+CORE = [
+    "napari_iaa", "napari_iaa.data", "napari_iaa.agreement", "napari_iaa.calibration",
+    "napari_iaa.review", "napari_iaa.scoring", "napari_iaa.cli", "napari_iaa.predict",
+]
 FORBIDDEN = ["torch", "qtpy", "PyQt5", "napari", "timm", "magicgui"]
 
 
