@@ -68,11 +68,11 @@ def test_start_worker_delivers_typed_messages_on_the_gui_thread(qtbot, monkeypat
         got.append(msg)
         threads.add(threading.get_ident())
 
-    worker = start_worker(_count_to, 5, on_yield=on_yield, on_return=results.append,
-                          activity="counting")
-    with qtbot.waitSignal(worker.finished, timeout=10_000):
-        pass
-    qtbot.waitUntil(lambda: results == ["finished"], timeout=5_000)
+    finished: list[bool] = []
+    start_worker(_count_to, 5, on_yield=on_yield, on_return=results.append,
+                 on_finish=lambda: finished.append(True), activity="counting")
+    qtbot.waitUntil(lambda: finished == [True], timeout=10_000)
+    assert results == ["finished"]
     assert [m.done for m in got] == [1, 2, 3, 4, 5]
     assert all(isinstance(m, Progress) for m in got)
     assert threads == {threading.get_ident()}  # slots run on the GUI thread
@@ -85,10 +85,10 @@ def test_start_worker_reports_errors_instead_of_raising(qtbot, monkeypatch):
     def boom():
         raise ValueError("bad file x.png")
 
-    worker = start_worker(boom, on_error=errors.append)
-    with qtbot.waitSignal(worker.finished, timeout=10_000):
-        pass
-    qtbot.waitUntil(lambda: len(errors) == 1, timeout=5_000)
+    finished: list[bool] = []
+    start_worker(boom, on_error=errors.append, on_finish=lambda: finished.append(True))
+    qtbot.waitUntil(lambda: finished == [True], timeout=10_000)
+    assert len(errors) == 1
     assert "x.png" in str(errors[0])
 
 
@@ -99,9 +99,9 @@ def test_no_threads_runs_synchronously(qtbot, monkeypatch):
     assert seen == [threading.get_ident()]  # done before start_worker returned
     monkeypatch.setenv("NAPARI_IAA_NO_THREADS", "0")  # "0" is off, as for every switch
     seen.clear()
-    w = start_worker(lambda: seen.append(threading.get_ident()))
-    with qtbot.waitSignal(w.finished, timeout=10_000):
-        pass
+    done: list[bool] = []
+    start_worker(lambda: seen.append(threading.get_ident()), on_finish=lambda: done.append(True))
+    qtbot.waitUntil(lambda: bool(done), timeout=10_000)
     assert seen and seen[0] != threading.get_ident()
 
 
