@@ -125,6 +125,20 @@ def test_bad_settings_are_notifications(dock, error_log, tmp_path):
     assert any("no_such_net_xyz" in m for m in error_log)
 
 
+def test_cases_row_reads_all_or_a_number(dock, error_log, synthetic_root, tmp_path):
+    """'cases' shows "all" for every case (max_cases None); a typed number limits them."""
+    _viewer, widget = dock
+    row = widget.form.widgets["max_cases"].native
+    assert row.currentText() == "all" and widget.values()["max_cases"] is None
+    widget.set_values(max_cases=12)
+    assert row.currentText() == "12" and widget.values()["max_cases"] == 12
+    _settings(widget, synthetic_root, tmp_path / "out")
+    row.setCurrentText("a dozen")
+    widget.start()
+    assert not widget.running
+    assert any("a dozen" in m for m in error_log)
+
+
 def test_failing_fit_is_a_notification(dock, qtbot, tmp_path, error_log):
     _viewer, widget = dock
     empty = tmp_path / "empty-dataset"

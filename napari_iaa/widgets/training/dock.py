@@ -193,8 +193,8 @@ class TrainingWidget(QWidget):
         """Validate the settings and start the fit in a worker."""
         if self.running:
             return
-        vals = self.values()
         try:
+            vals = self.values()
             problem = check_settings(vals)
             config = None if problem else make_config(vals)
         except ConfigError as exc:

@@ -19,6 +19,7 @@ from typing import Any
 from magicgui.widgets import ComboBox, Container, FileEdit, FloatSpinBox, Label, LineEdit, SpinBox
 from magicgui.widgets.bases import ValueWidget
 
+from napari_iaa.errors import ConfigError
 from training.config import FitConfig, config_fields, field_type, task_defaults
 
 __all__ = ["FORM_FIELDS", "RESET_ON_TASK", "TrainingForm"]
@@ -39,7 +40,13 @@ def _field_widget(name: str, value: Any) -> ValueWidget:
     """The magicgui widget of one FitConfig field (no label: the container adds it)."""
     meta = config_fields()[name].metadata
     kind = field_type(name)
-    if "choices" in meta or "suggestions" in meta:
+    if "none_text" in meta:  # an optional number: "all" (None) or a typed value
+        # (magicgui's spin box, superqt's QLargeIntSpinBox, shows no special-value text)
+        none_text = meta["none_text"]
+        w = ComboBox(choices=(none_text, "100", "1000", "10000"))
+        w.native.setEditable(True)
+        w.native.setCurrentText(none_text if value is None else str(value))
+    elif "choices" in meta or "suggestions" in meta:
         w: ValueWidget = ComboBox(choices=tuple(meta.get("choices") or meta["suggestions"]))
         if "suggestions" in meta:  # any value may be typed; read back as the text
             w.native.setEditable(True)
@@ -48,6 +55,7 @@ def _field_widget(name: str, value: Any) -> ValueWidget:
             w.value = value
     elif kind is list:
         w = FileEdit(mode="r", filter="Checkpoints (*.json *.safetensors)")
+        w.line_edit.native.setPlaceholderText("MHR checkpoint to calibrate (.safetensors, .json)")
     elif _is_path(name):
         w = FileEdit(mode="d", value=str(value) if value else "")
     elif kind in (int, float):
@@ -55,8 +63,6 @@ def _field_widget(name: str, value: Any) -> ValueWidget:
         w = SpinBox(min=lo, max=hi, step=step) if kind is int else FloatSpinBox(min=lo, max=hi, step=step)
         if kind is float:  # enough decimals for the smallest allowed value
             w.native.setDecimals(max(2, -math.floor(math.log10(lo))) if lo > 0 else 6)
-        if "none_text" in meta:
-            w.native.setSpecialValueText(meta["none_text"])
         w.value = meta.get("none_as", lo) if value is None else value
     else:
         w = LineEdit(value="" if value is None else str(value))
@@ -65,6 +71,18 @@ def _field_widget(name: str, value: Any) -> ValueWidget:
         w.choose_btn.native.setMaximumWidth(30)
     w.tooltip = meta.get("help", "")
     return w
+
+
+def _optional_number(name: str, text: str, meta: Mapping[str, Any]) -> int | None:
+    """The value of an optional-number row: None for its ``none_text``, else an integer."""
+    text = text.strip()
+    if not text or text == meta["none_text"] or text == str(meta.get("none_as")):
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise ConfigError(f"{meta.get('gui', name)}: {text!r} is not a whole number "
+                          f"(or {meta['none_text']!r})") from None
 
 
 class TrainingForm:
@@ -111,6 +129,8 @@ class TrainingForm:
         """The field's value as FitConfig takes it (None for an empty optional field)."""
         w = self.widgets[name]
         meta = config_fields()[name].metadata if name in config_fields() else {}
+        if "none_text" in meta:
+            return _optional_number(name, w.native.currentText(), meta)
         if isinstance(w, ComboBox) and w.native.isEditable():
             return w.native.currentText().strip()
         v = w.value
@@ -133,7 +153,9 @@ class TrainingForm:
         """Show ``value`` in the row of field ``name``."""
         w = self.widgets[name]
         meta = config_fields()[name].metadata if name in config_fields() else {}
-        if isinstance(w, ComboBox) and w.native.isEditable():
+        if "none_text" in meta and (value is None or value == meta.get("none_as")):
+            w.native.setCurrentText(meta["none_text"])
+        elif isinstance(w, ComboBox) and w.native.isEditable():
             w.native.setCurrentText(str(value))
         elif isinstance(w, FileEdit):
             if isinstance(value, list | tuple):
