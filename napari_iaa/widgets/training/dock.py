@@ -104,7 +104,7 @@ class TrainingWidget(QWidget):
             "data set folder (any supported layout)")
         self.form.widgets["name"].native.setPlaceholderText("model name (default: task-backbone-time)")
         self.form.widgets["task"].changed.connect(self._task_changed)
-        QVBoxLayout(box).addWidget(self.form.container.native)
+        QVBoxLayout(box).addWidget(self.form.container)
         layout.addWidget(box)
 
         buttons = QHBoxLayout()

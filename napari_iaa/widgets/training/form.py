@@ -16,10 +16,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from magicgui.widgets import ComboBox, Container, FileEdit, FloatSpinBox, Label, LineEdit, SpinBox
+from magicgui.widgets import ComboBox, FileEdit, FloatSpinBox, Label, LineEdit, SpinBox
 from magicgui.widgets.bases import ValueWidget
+from qtpy.QtWidgets import QFormLayout, QHBoxLayout, QWidget
 
 from napari_iaa.errors import ConfigError
+from napari_iaa.widgets._common.forms import add_row
 from training.config import FitConfig, config_fields, field_type, task_defaults
 
 __all__ = ["FORM_FIELDS", "RESET_ON_TASK", "TrainingForm"]
@@ -104,25 +106,29 @@ class TrainingForm:
         task_choices = tuple(task_choices)
         start = {**task_defaults(task_of(task_choices[0])), **dict(defaults)}
         self.widgets: dict[str, ValueWidget] = {}
-        rows = []
         for name in FORM_FIELDS:
             if name == "task":
-                w: ValueWidget = ComboBox(choices=task_choices, value=task_choices[0], label="task")
-                w.tooltip = config_fields()["task"].metadata["help"]
-                self.widgets[name] = w
-                rows.append(w)
-                continue
-            w = _field_widget(name, start.get(name))
+                w: ValueWidget = ComboBox(choices=task_choices, value=task_choices[0])
+            else:
+                w = _field_widget(name, start.get(name))
             self.widgets[name] = w
-            w.label = config_fields()[name].metadata["gui"]
-            rows.append(w)
         self.device_label = Label(value="")
-        device = self.widgets["device"]
-        rows[FORM_FIELDS.index("device")] = Container(
-            widgets=[device, self.device_label], layout="horizontal", labels=False,
-            label=device.label)
-        self.container = Container(widgets=rows)
-        self.container.margins = (0, 0, 0, 0)
+        # a QFormLayout keeps the labels in one aligned column (magicgui's labelled
+        # container sizes its labels before napari's style sheet applies)
+        self.container = QWidget()
+        form = QFormLayout(self.container)
+        form.setContentsMargins(0, 0, 0, 0)
+        for name in FORM_FIELDS:
+            meta = config_fields()[name].metadata
+            label = "task" if name == "task" else meta["gui"]
+            field = self.widgets[name].native
+            if name == "device":
+                field = QWidget()
+                row = QHBoxLayout(field)
+                row.setContentsMargins(0, 0, 0, 0)
+                row.addWidget(self.widgets[name].native, 1)
+                row.addWidget(self.device_label.native)
+            add_row(form, label, field, meta.get("help", ""))
 
     # ------------------------------------------------------------------ values
     def value(self, name: str) -> Any:
