@@ -154,6 +154,13 @@ class Case:
         Diagnosis, patient, split and anything else the source provides.
     image_path, mask_paths, group
         Where the data came from and the patient/lesion group.
+    spacing : tuple of float or None
+        Physical size of a voxel along each spatial axis, in array axis order (for a volume
+        read through SimpleITK: z, y, x in mm). None: unknown, unit voxels (PNG slices).
+    origin : tuple of float or None
+        Physical position of the first voxel (array axis order), when the file has one.
+    direction : tuple of float or None
+        Direction cosines, row-major ``ndim x ndim`` in array axis order, when known.
     """
 
     case_id: str
@@ -164,6 +171,9 @@ class Case:
     image_path: Path | None = None
     mask_paths: dict[str, Path] = field(default_factory=dict)
     group: str | None = None
+    spacing: tuple[float, ...] | None = None
+    origin: tuple[float, ...] | None = None
+    direction: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         for mid in self.masks:
@@ -196,6 +206,21 @@ class Case:
     def is_rgb(self) -> bool:
         """True for a colour image."""
         return self.image.ndim >= 3 and self.image.shape[-1] in (3, 4)
+
+    @property
+    def ndim(self) -> int:
+        """Number of spatial axes (2 for an image or slice, 3 for a volume)."""
+        return len(self.shape)
+
+    @property
+    def is_volume(self) -> bool:
+        """True for a 3D case."""
+        return self.ndim == 3
+
+    @property
+    def voxel_spacing(self) -> tuple[float, ...]:
+        """``spacing``, or unit voxels when it is not known."""
+        return tuple(self.spacing) if self.spacing is not None else (1.0,) * self.ndim
 
     def stack(self) -> np.ndarray:
         """Masks as one boolean array (N, *shape) in ``mask_ids`` order."""
