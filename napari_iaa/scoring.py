@@ -3,8 +3,11 @@ review dock's data-set table.
 
 One row per case: IAA (mean pairwise Dice over unordered mask pairs), its sample standard
 deviation over pairs (``ddof=1``, as IMA++), the least agreeing pair, the annotators, the
-group and the case's metadata. Only the masks are decoded; the image's header gives the
-shape they must have. No Qt, napari or torch here.
+group; then the two kinds of disagreement (issue 12): ``n_marked``,
+``detection_agreement`` and ``iaa_marked`` (from the same pairwise counts, no second pass)
+and the mean surface distances ``hd95_mean`` and ``assd_mean`` in the case's physical
+units; then the case's metadata. Only the masks are decoded; the image's header gives the
+shape they must have and the voxel spacing. No Qt, napari or torch here.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import math
 import multiprocessing as mp
 import sys
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,13 +25,20 @@ from typing import Any
 
 import numpy as np
 
-from napari_iaa.agreement import dice_from_counts, pairwise_counts
+from napari_iaa.agreement import (
+    detection_from_counts,
+    dice_from_counts,
+    pairwise_counts,
+    pairwise_surface_distances,
+)
 from napari_iaa.data import Case, Dataset, Problem, image_shape, open_dataset, read_mask
 from napari_iaa.errors import ConfigError, IAAError
 
 __all__ = [
+    "DETECTION_COLUMNS",
     "EMPTY_PAIR_RULES",
     "SCORE_COLUMNS",
+    "SURFACE_COLUMNS",
     "CaseScore",
     "MaskCase",
     "ScoreResult",
@@ -54,6 +64,13 @@ SCORE_COLUMNS = [
     "annotators",
     "group",
 ]
+#: Added by issue 12, right after :data:`SCORE_COLUMNS` (whose names and positions are
+#: unchanged): did the annotators agree that something is there, and how well do those
+#: who marked it agree on its border.
+DETECTION_COLUMNS = ["n_marked", "detection_agreement", "iaa_marked"]
+#: Mean HD95 and ASSD over mask pairs where both masks are non-empty (MONAI's definitions,
+#: physical units of the spacing; unit voxels without one). Left out with ``surface=False``.
+SURFACE_COLUMNS = ["hd95_mean", "assd_mean"]
 
 
 # ----------------------------------------------------------------------------- results
@@ -61,21 +78,10 @@ SCORE_COLUMNS = [
 
 @dataclass
 class ScoreResult:
-    """What :func:`score_dataset` returns.
-
-    Attributes
-    ----------
-    rows : list of dict
-        One row per scored case (the CSV rows).
-    problems : list of str
-        Cases that could not be scored and data-set problems, one message each.
-    warnings : list of str
-        Non-fatal notes (e.g. a mask that is not two-valued), one message each.
-    n_cases : int
-        Cases in the data set's index.
-    stopped : bool
-        True when ``should_stop`` ended the run early.
-    """
+    """What :func:`score_dataset` returns: ``rows`` (one per scored case, the CSV rows),
+    ``problems`` (cases that could not be scored and data-set problems, one message each),
+    ``warnings`` (non-fatal notes, e.g. a mask that is not two-valued), ``n_cases`` (cases
+    in the index) and ``stopped`` (``should_stop`` ended the run early)."""
 
     rows: list[dict[str, Any]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
@@ -89,8 +95,9 @@ class ScoreResult:
 
         frame = pd.DataFrame(self.rows)
         if frame.empty:
-            return pd.DataFrame(columns=SCORE_COLUMNS)
-        first = [c for c in SCORE_COLUMNS if c in frame.columns]
+            return pd.DataFrame(columns=SCORE_COLUMNS + DETECTION_COLUMNS)
+        order = SCORE_COLUMNS + DETECTION_COLUMNS + SURFACE_COLUMNS
+        first = [c for c in order if c in frame.columns]
         rest = [c for c in frame.columns if c not in first]
         return frame[first + rest]
 
@@ -103,19 +110,9 @@ class ScoreResult:
 
 @dataclass
 class CaseScore:
-    """The outcome of scoring one case.
-
-    Attributes
-    ----------
-    case_id : str
-        The case.
-    row : dict or None
-        The row of :func:`score_case`; None when the case could not be scored.
-    error : str or None
-        Why it could not be scored (the message names the file), else None.
-    warnings : list of str
-        Warnings about the case's files, when the caller recorded them.
-    """
+    """The outcome of scoring one case: ``row`` (of :func:`score_case`, None when the case
+    could not be scored), ``error`` (why not, naming the file) and ``warnings`` about the
+    case's files when the caller recorded them."""
 
     case_id: str
     row: dict[str, Any] | None
@@ -135,47 +132,48 @@ class MaskCase:
     raters: dict[str, str]
     meta: dict[str, Any]
     group: str | None
+    spacing: tuple[float, ...] | None = None
 
     @property
     def mask_ids(self) -> list[str]:
         """Mask ids in order."""
         return list(self.masks)
 
+    @property
+    def voxel_spacing(self) -> tuple[float, ...] | None:
+        """``spacing``, or None (unit voxels) when the header gives none."""
+        return self.spacing
+
 
 def load_masks(ds: Dataset, case_id: str) -> MaskCase:
-    """Decode a case's masks; the image is not decoded, its header gives the shape.
+    """Decode a case's masks (a :class:`MaskCase`); the image is not decoded, its header
+    gives the shape and the voxel spacing (None: unit voxels).
 
-    Parameters
-    ----------
-    ds : napari_iaa.data.Dataset
-        The data set.
-    case_id : str
-        The case.
-
-    Returns
-    -------
-    MaskCase
-        Masks, raters, metadata and group of the case.
-
-    Raises
-    ------
-    IAAError
-        An unreadable image header or mask, or a mask of another shape (names the file).
+    Raises :class:`~napari_iaa.errors.IAAError` naming the file for an unreadable image
+    header or mask, or a mask of another shape.
     """
     entry = ds.entry(case_id)
     shape = image_shape(entry.image_path)
     masks = {mid: read_mask(path, shape=shape) for mid, path in entry.mask_paths.items()}
-    return MaskCase(entry.case_id, masks, dict(entry.raters), dict(entry.meta), entry.group)
+    return MaskCase(entry.case_id, masks, dict(entry.raters), dict(entry.meta), entry.group,
+                    _header_spacing(entry.image_path, len(shape)))
 
 
-def _pair_dice_matrix(masks: Sequence[np.ndarray], empty: str) -> np.ndarray:
-    """N x N Dice from the agreement room's pairwise counting (one read of each mask)."""
-    counts, inter = pairwise_counts(list(masks))
-    return np.asarray(dice_from_counts(counts, inter, empty=empty), dtype=float)
+def _header_spacing(path: Path, ndim: int) -> tuple[float, ...] | None:
+    """The voxel spacing in the image file's header (None for PNG & co: unit voxels)."""
+    import napari_iaa.data as data  # volume_header: the volume readers' header-only read
+
+    read_header = getattr(data, "volume_header", None)
+    header = read_header(path) if read_header is not None else None
+    spacing = getattr(header, "spacing", None) if header is not None else None
+    if spacing is None or len(spacing) != ndim:
+        return None
+    return tuple(float(v) for v in spacing)
 
 
-def _empty_row(case: Case | MaskCase, ids: list[str], raters: list[str]) -> dict[str, Any]:
-    return {
+def _empty_row(case: Case | MaskCase, ids: list[str], raters: list[str],
+               surface: bool) -> dict[str, Any]:
+    row = {
         "case_id": case.case_id,
         "n_annotators": len(set(raters)),
         "n_masks": len(ids),
@@ -186,19 +184,32 @@ def _empty_row(case: Case | MaskCase, ids: list[str], raters: list[str]) -> dict
         "min_pair": "",
         "annotators": ";".join(ids),
         "group": case.group if case.group is not None else "",
+        "n_marked": 0,
+        "detection_agreement": math.nan,
+        "iaa_marked": math.nan,
     }
+    if surface:
+        row.update(hd95_mean=math.nan, assd_mean=math.nan)
+    return row
 
 
-def _add_pair_scores(
-    row: dict[str, Any], masks: list[np.ndarray], ids: list[str], raters: list[str],
-    empty: str, same_rater_pairs: bool,
-) -> None:
-    """Fill ``n_pairs, iaa, iaa_std, min_pair_dice, min_pair`` of ``row`` (two masks or more)."""
-    d = _pair_dice_matrix(masks, empty)
+def _pair_keep(ids: list[str], raters: list[str], same_rater_pairs: bool
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Unordered pairs ``(i, j)`` and which of them count (same-rater pairs or not)."""
     iu, ju = np.triu_indices(len(ids), k=1)
     keep = np.ones(iu.size, dtype=bool)
     if not same_rater_pairs:
         keep &= np.array([raters[i] != raters[j] for i, j in zip(iu, ju, strict=True)], dtype=bool)
+    return iu, ju, keep
+
+
+def _add_pair_scores(
+    row: dict[str, Any], counts: np.ndarray, inter: np.ndarray, ids: list[str],
+    raters: list[str], empty: str, same_rater_pairs: bool,
+) -> None:
+    """Fill ``n_pairs, iaa, iaa_std, min_pair_dice, min_pair`` of ``row`` (two masks or more)."""
+    d = np.asarray(dice_from_counts(counts, inter, empty=empty), dtype=float)
+    iu, ju, keep = _pair_keep(ids, raters, same_rater_pairs)
     vals = d[iu, ju]
     keep &= ~np.isnan(vals)
     vals, iu, ju = vals[keep], iu[keep], ju[keep]
@@ -211,29 +222,50 @@ def _add_pair_scores(
         row["min_pair"] = f"{ids[iu[k]]};{ids[ju[k]]}"
 
 
+def _add_surface(row: dict[str, Any], masks: list[np.ndarray], ids: list[str],
+                 raters: list[str], same_rater_pairs: bool,
+                 spacing: tuple[float, ...] | None) -> None:
+    """Fill ``hd95_mean, assd_mean``: means over the counted pairs of non-empty masks."""
+    sd = pairwise_surface_distances(dict(zip(ids, masks, strict=True)), spacing, 95.0)
+    iu, ju, keep = _pair_keep(ids, raters, same_rater_pairs)
+    for col, mat in (("hd95_mean", sd.hd), ("assd_mean", sd.assd)):
+        vals = mat[iu[keep], ju[keep]]
+        vals = vals[np.isfinite(vals)]
+        row[col] = float(vals.mean()) if vals.size else math.nan
+
+
 def score_case(
     case: Case | MaskCase,
     empty: str = "zero",
     same_rater_pairs: bool = True,
+    surface: bool = True,
 ) -> dict[str, Any]:
     """Agreement of one case as a flat row.
 
     Parameters
     ----------
     case : napari_iaa.data.Case or MaskCase
-        The case (the image is not used, only ``masks``, ``raters``, ``meta``, ``group``).
+        The case (the image is not used, only ``masks``, ``raters``, ``meta``, ``group``
+        and ``spacing``).
     empty : {"one", "zero", "ignore"}
         Score of a pair whose masks are both empty (``zero`` as in IMA++; ``ignore``
         drops such pairs); a pair with one empty mask scores 0.
     same_rater_pairs : bool
-        Count pairs of masks drawn by the same annotator (IMA++ does).
+        Count pairs of masks drawn by the same annotator (IMA++ does); applies to
+        ``iaa_marked`` and the surface means too.
+    surface : bool
+        Compute ``hd95_mean`` and ``assd_mean`` (a distance transform per non-empty mask:
+        several times the cost of the Dice counts on large images).
 
     Returns
     -------
     dict
         ``case_id, n_annotators, n_masks, n_pairs, iaa, iaa_std`` (sample std over pairs,
         as IMA++), ``min_pair_dice, min_pair`` (``"a;b"``), ``annotators`` (mask ids
-        joined by ``;``), ``group`` and the case's metadata.
+        joined by ``;``), ``group``; ``n_marked`` (non-empty masks),
+        ``detection_agreement`` (``n_marked / n_masks``), ``iaa_marked`` (IAA over the
+        non-empty masks, NaN with fewer than two); with ``surface``: ``hd95_mean`` and
+        ``assd_mean`` (NaN when no pair has two non-empty masks); then the metadata.
 
     Raises
     ------
@@ -244,9 +276,17 @@ def score_case(
         raise ConfigError(f"--empty-pair must be one of {', '.join(EMPTY_PAIR_RULES)}, not {empty!r}")
     ids = list(case.mask_ids)
     raters = [str(case.raters.get(m, m)) for m in ids] if case.raters else list(ids)
-    row = _empty_row(case, ids, raters)
-    if len(ids) >= 2:
-        _add_pair_scores(row, [case.masks[m] for m in ids], ids, raters, empty, same_rater_pairs)
+    row = _empty_row(case, ids, raters, surface)
+    masks = [case.masks[m] for m in ids]
+    if ids:
+        counts, inter = pairwise_counts(masks)  # one read of each mask, shared below
+        if len(ids) >= 2:
+            _add_pair_scores(row, counts, inter, ids, raters, empty, same_rater_pairs)
+        det = detection_from_counts(ids, counts, inter, raters, same_rater_pairs)
+        row.update(n_marked=det.n_marked, detection_agreement=det.detection_agreement,
+                   iaa_marked=det.iaa_marked)
+        if surface and det.n_marked >= 2:
+            _add_surface(row, masks, ids, raters, same_rater_pairs, case.voxel_spacing)
     for key, value in (case.meta or {}).items():
         if key in row:
             key = f"meta_{key}"
@@ -266,29 +306,18 @@ def _flat_value(value: Any) -> Any:
 
 
 def score_id(
-    ds: Dataset, case_id: str, empty: str = "zero", same_rater_pairs: bool = True
+    ds: Dataset, case_id: str, empty: str = "zero", same_rater_pairs: bool = True,
+    surface: bool = True,
 ) -> CaseScore:
-    """Load the masks of one case and score them; a bad case is an error, not an exception.
+    """Load the masks of one case and score them (``empty``, ``same_rater_pairs``,
+    ``surface`` as in :func:`score_case`); a bad case gives a :class:`CaseScore` with the
+    error message (naming the file), not an exception.
 
     Warnings are left to the caller (``warnings.catch_warnings`` is not thread-safe, so a
     worker thread must not record them here).
-
-    Parameters
-    ----------
-    ds : napari_iaa.data.Dataset
-        The data set.
-    case_id : str
-        The case.
-    empty, same_rater_pairs
-        As in :func:`score_case`.
-
-    Returns
-    -------
-    CaseScore
-        The row, or the error message (which names the file).
     """
     try:
-        row = score_case(load_masks(ds, case_id), empty=empty, same_rater_pairs=same_rater_pairs)
+        row = score_case(load_masks(ds, case_id), empty, same_rater_pairs, surface)
     except IAAError as exc:
         return CaseScore(case_id, None, str(exc))
     except (OSError, ValueError) as exc:
@@ -302,13 +331,17 @@ def is_user_facing(category: type[Warning]) -> bool:
     return issubclass(category, UserWarning) and not issubclass(category, DeprecationWarning)
 
 
-def _score_ids(ds: Dataset, ids: Iterable[str], empty: str, same_rater_pairs: bool) -> list[CaseScore]:
+#: ``(empty, same_rater_pairs, surface)``: what :func:`score_case` is told, passed as one
+_Options = tuple[str, bool, bool]
+
+
+def _score_ids(ds: Dataset, ids: Iterable[str], opts: _Options) -> list[CaseScore]:
     """Score cases by id in this thread, recording each case's warnings."""
     out = []
     for cid in ids:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            score = score_id(ds, cid, empty, same_rater_pairs)
+            score = score_id(ds, cid, *opts)
         score.warnings = [f"case {cid}: {w.message}" for w in caught if is_user_facing(w.category)]
         out.append(score)
     return out
@@ -342,32 +375,29 @@ def _stop_requested(should_stop: Callable[[], bool] | None) -> bool:
     return should_stop is not None and should_stop()
 
 
-def _score_serial(
-    ds: Dataset, ids: list[str], empty: str, same_rater_pairs: bool,
-    collect: _Collector, should_stop: Callable[[], bool] | None,
-) -> bool:
+def _score_serial(ds: Dataset, ids: list[str], opts: _Options, collect: _Collector,
+                  should_stop: Callable[[], bool] | None) -> bool:
     """Score in this process, case by case; True when ``should_stop`` ended the run."""
     for cid in ids:
         if _stop_requested(should_stop):
             return True
-        collect.add(_score_ids(ds, [cid], empty, same_rater_pairs))
+        collect.add(_score_ids(ds, [cid], opts))
     return False
 
 
 _WORKER_DS: Dataset | None = None
-_WORKER_ARGS: tuple[str, str] = ("zero", "1")
+_WORKER_OPTS: _Options = ("zero", True, True)
 
 
-def _worker_init(root: str, layout: str | None, empty: str, same: bool) -> None:
-    global _WORKER_DS, _WORKER_ARGS
+def _worker_init(root: str, open_kw: dict[str, Any], opts: _Options) -> None:
+    global _WORKER_DS, _WORKER_OPTS
     if _WORKER_DS is None:  # spawn start method: open the index again
-        _WORKER_DS = open_dataset(root, layout=layout)
-    _WORKER_ARGS = (empty, "1" if same else "0")
+        _WORKER_DS = open_dataset(root, **open_kw)
+    _WORKER_OPTS = opts
 
 
 def _worker_score(ids: list[str]) -> list[CaseScore]:
-    empty, same = _WORKER_ARGS
-    return _score_ids(_WORKER_DS, ids, empty, same == "1")
+    return _score_ids(_WORKER_DS, ids, _WORKER_OPTS)
 
 
 def _chunks(ids: list[str], workers: int) -> list[list[str]]:
@@ -377,10 +407,16 @@ def _chunks(ids: list[str], workers: int) -> list[list[str]]:
     return [ids[i : i + chunk] for i in range(0, total, chunk)]
 
 
-def _score_parallel(
-    ds: Dataset, ids: list[str], empty: str, same_rater_pairs: bool, workers: int,
-    collect: _Collector, should_stop: Callable[[], bool] | None,
-) -> bool:
+def _open_kwargs(ds: Dataset) -> dict[str, Any]:
+    """How to open ``ds`` again in a spawned worker (its layout, and its unit if it has one)."""
+    kw: dict[str, Any] = {"layout": ds.layout}
+    if getattr(ds, "unit", None) is not None:
+        kw["unit"] = ds.unit
+    return kw
+
+
+def _score_parallel(ds: Dataset, ids: list[str], opts: _Options, workers: int,
+                    collect: _Collector, should_stop: Callable[[], bool] | None) -> bool:
     """Score in ``workers`` processes, results in order; True when ``should_stop`` ended it."""
     global _WORKER_DS
     method = "fork" if "fork" in mp.get_all_start_methods() and sys.platform != "darwin" else "spawn"
@@ -390,7 +426,7 @@ def _score_parallel(
             max_workers=workers,
             mp_context=mp.get_context(method),
             initializer=_worker_init,
-            initargs=(str(ds.root), ds.layout, empty, same_rater_pairs),
+            initargs=(str(ds.root), _open_kwargs(ds), opts),
         ) as pool:
             futures = [pool.submit(_worker_score, c) for c in _chunks(ids, workers)]
             for fut in futures:
@@ -420,6 +456,7 @@ def score_dataset(
     workers: int = 1,
     progress: Callable[[int, int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    surface: bool = True,
 ) -> ScoreResult:
     """Score every case of a data set.
 
@@ -427,7 +464,7 @@ def score_dataset(
     ----------
     ds : napari_iaa.data.Dataset
         The (lazy) data set; cases are loaded one at a time.
-    empty, same_rater_pairs
+    empty, same_rater_pairs, surface
         As in :func:`score_case`.
     workers : int
         Processes to use (1: in this process).
@@ -447,12 +484,11 @@ def score_dataset(
     known = len(ds.problems)
     collect = _Collector(result, progress)
     workers = max(1, int(workers))
+    opts: _Options = (empty, bool(same_rater_pairs), bool(surface))
     if workers == 1 or len(ids) < 2 * workers:
-        result.stopped = _score_serial(ds, ids, empty, same_rater_pairs, collect, should_stop)
+        result.stopped = _score_serial(ds, ids, opts, collect, should_stop)
     else:
-        result.stopped = _score_parallel(
-            ds, ids, empty, same_rater_pairs, workers, collect, should_stop
-        )
+        result.stopped = _score_parallel(ds, ids, opts, workers, collect, should_stop)
     _add_late_problems(result, ds.problems[known:])
     result.rows = [collect.rows[c] for c in ids if c in collect.rows]
     return result

@@ -1,8 +1,10 @@
 """Per-case scoring (``napari_iaa.scoring``): the table ``napari-iaa score`` writes.
 
 The two baseline tables were written by ``napari-iaa score`` on the bundled sample data
-before the scoring moved out of the CLI; the shared scorer must reproduce them byte for
-byte (serially and in worker processes).
+before the scoring moved out of the CLI; the shared scorer must reproduce their columns
+byte for byte (serially and in worker processes). Issue 12 added the detection and
+surface columns after the old agreement columns; every old column keeps its name, values
+and order.
 """
 
 from __future__ import annotations
@@ -12,11 +14,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from napari_iaa.data import Case, open_dataset
 from napari_iaa.errors import ConfigError
 from napari_iaa.scoring import (
+    DETECTION_COLUMNS,
     SCORE_COLUMNS,
+    SURFACE_COLUMNS,
     CaseScore,
     ScoreResult,
     load_masks,
@@ -30,9 +36,17 @@ BASELINE = Path(__file__).resolve().parent / "scoring_baseline"
 SAMPLES = {"synthetic": ROOT / "sample_data" / "synthetic", "lidc": ROOT / "sample_data" / "lidc"}
 
 
+NEW_COLUMNS = DETECTION_COLUMNS + SURFACE_COLUMNS
+
+
 @pytest.fixture(scope="module", params=sorted(SAMPLES))
 def sample(request):
     return request.param, open_dataset(SAMPLES[request.param])
+
+
+def old_columns_csv(result: ScoreResult) -> str:
+    """The table without the columns issue 12 added: what ``napari-iaa score`` wrote before."""
+    return result.to_frame().drop(columns=NEW_COLUMNS, errors="ignore").to_csv(index=False)
 
 
 def test_score_dataset_reproduces_the_cli_baseline(sample):
@@ -41,14 +55,27 @@ def test_score_dataset_reproduces_the_cli_baseline(sample):
     assert isinstance(result, ScoreResult) and not result.stopped
     assert result.n_cases == len(ds) == len(result.rows)
     assert result.problems == [] and result.warnings == []
-    assert result.to_csv() == (BASELINE / f"{name}.csv").read_text(encoding="utf-8")
+    assert old_columns_csv(result) == (BASELINE / f"{name}.csv").read_text(encoding="utf-8")
+    cols = list(result.to_frame().columns)
+    # the old agreement columns first, then the new ones, then the metadata
+    assert cols[: len(SCORE_COLUMNS) + len(NEW_COLUMNS)] == SCORE_COLUMNS + NEW_COLUMNS
+    assert not result.to_frame()["n_marked"].isna().any()
+
+
+def test_no_surface_leaves_the_surface_columns_out(sample):
+    name, ds = sample
+    result = score_dataset(ds, surface=False)
+    cols = list(result.to_frame().columns)
+    assert not set(SURFACE_COLUMNS) & set(cols) and set(DETECTION_COLUMNS) <= set(cols)
+    assert old_columns_csv(result) == (BASELINE / f"{name}.csv").read_text(encoding="utf-8")
 
 
 @pytest.mark.slow
 def test_score_dataset_in_worker_processes_gives_the_same_table(sample):
     name, ds = sample
     result = score_dataset(ds, workers=2)
-    assert result.to_csv() == (BASELINE / f"{name}.csv").read_text(encoding="utf-8")
+    assert old_columns_csv(result) == (BASELINE / f"{name}.csv").read_text(encoding="utf-8")
+    assert result.to_csv() == score_dataset(ds).to_csv()
 
 
 def test_score_id_matches_score_case_of_the_loaded_case(sample):
@@ -56,15 +83,25 @@ def test_score_id_matches_score_case_of_the_loaded_case(sample):
     cid = ds.ids[0]
     got = score_id(ds, cid)
     assert isinstance(got, CaseScore) and got.error is None and got.case_id == cid
-    assert got.row == score_case(ds.load(cid))
+    assert _same_row(got.row, score_case(ds.load(cid)))
     assert list(got.row)[: len(SCORE_COLUMNS)] == SCORE_COLUMNS
     assert set(load_masks(ds, cid).masks) == set(ds.entry(cid).mask_paths)
 
 
-def _case(masks: dict[str, np.ndarray], raters: dict[str, str] | None = None, **meta) -> Case:
+def _same_row(a: dict, b: dict) -> bool:
+    """Rows equal, NaN equal to NaN."""
+    def same(x, y):
+        return (isinstance(x, float) and isinstance(y, float) and math.isnan(x)
+                and math.isnan(y)) or x == y
+
+    return list(a) == list(b) and all(same(a[k], b[k]) for k in a)
+
+
+def _case(masks: dict[str, np.ndarray], raters: dict[str, str] | None = None,
+          spacing=None, **meta) -> Case:
     shape = next(iter(masks.values())).shape
     return Case(case_id="c", image=np.zeros(shape, np.uint8), masks=masks,
-                raters=raters or {m: m for m in masks}, meta=meta)
+                raters=raters or {m: m for m in masks}, meta=meta, spacing=spacing)
 
 
 def _disc(r0: int, c0: int, size: int = 6) -> np.ndarray:
@@ -125,3 +162,120 @@ def test_progress_and_stop(sample):
                            should_stop=lambda: len(seen) >= 3)
     assert result.stopped and len(result.rows) == 3
     assert seen == [(1, len(ds)), (2, len(ds)), (3, len(ds))]
+
+
+# ----------------------------------------------------------------------------- issue 12
+
+
+def _pair_dice(a: np.ndarray, b: np.ndarray) -> float:
+    tot = int(a.sum()) + int(b.sum())
+    return 2 * int((a & b).sum()) / tot if tot else 0.0
+
+
+def test_detection_columns_split_the_empty_masks_off():
+    a, b, c = _disc(2, 2), _disc(3, 3), _disc(10, 10)
+    empty = np.zeros_like(a)
+    row = score_case(_case({"A": a, "B": b, "C": c, "D": empty}))
+    assert row["n_marked"] == 3 and row["detection_agreement"] == 0.75
+    assert row["iaa_marked"] == pytest.approx(
+        np.mean([_pair_dice(a, b), _pair_dice(a, c), _pair_dice(b, c)]))
+    # the old IAA counts the empty mask's three pairs as 0
+    assert row["iaa"] == pytest.approx(row["iaa_marked"] * 3 / 6)
+    one = score_case(_case({"A": a, "B": empty}))
+    assert one["n_marked"] == 1 and one["detection_agreement"] == 0.5
+    assert math.isnan(one["iaa_marked"]) and math.isnan(one["hd95_mean"])
+    none = score_case(_case({"A": empty, "B": empty}))
+    assert none["n_marked"] == 0 and none["detection_agreement"] == 0.0
+    assert math.isnan(none["iaa_marked"]) and math.isnan(none["assd_mean"])
+
+
+def test_surface_columns_are_the_agreement_rooms_means_with_the_cases_spacing():
+    from napari_iaa.agreement import pairwise_surface_distances
+
+    rng = np.random.default_rng(3)
+    vols = {}
+    for k, name in enumerate(["r0", "r1", "r2"]):
+        v = np.zeros((6, 24, 24), bool)
+        v[1 + k % 2 : 5, 4 + k : 16 + k, 5 : 17 + rng.integers(0, 3)] = True
+        vols[name] = v
+    vols["r3"] = np.zeros((6, 24, 24), bool)
+    spacing = (2.5, 0.7, 0.7)
+    row = score_case(_case(vols, spacing=spacing))
+    ref = pairwise_surface_distances(vols, spacing)
+    assert row["hd95_mean"] == pytest.approx(ref.mean("hd"))
+    assert row["assd_mean"] == pytest.approx(ref.mean("assd"))
+    unit = score_case(_case(vols))  # no spacing: unit voxels
+    assert unit["hd95_mean"] == pytest.approx(pairwise_surface_distances(vols).mean("hd"))
+    assert unit["hd95_mean"] != pytest.approx(row["hd95_mean"])
+    assert list(score_case(_case(vols), surface=False)).count("hd95_mean") == 0
+
+
+def test_same_rater_pairs_apply_to_the_new_columns():
+    a, b, c = _disc(2, 2), _disc(3, 3), _disc(8, 8)
+    case = _case({"A": a, "A#2": b, "B": c}, raters={"A": "A", "A#2": "A", "B": "B"})
+    kept = score_case(case)
+    left = score_case(case, same_rater_pairs=False)
+    assert kept["iaa_marked"] == pytest.approx(
+        np.mean([_pair_dice(a, b), _pair_dice(a, c), _pair_dice(b, c)]))
+    assert left["iaa_marked"] == pytest.approx(np.mean([_pair_dice(a, c), _pair_dice(b, c)]))
+    from napari_iaa.agreement import hausdorff_distance
+
+    assert left["hd95_mean"] == pytest.approx(
+        np.mean([hausdorff_distance(a, c), hausdorff_distance(b, c)]))
+
+
+def test_spacing_comes_from_the_image_header(tmp_path, monkeypatch):
+    """The score path reads no image pixels: the spacing comes from ``volume_header``."""
+    import napari_iaa.data as data
+    from napari_iaa.scoring import _header_spacing
+
+    png = SAMPLES["lidc"]
+    ds = open_dataset(png)
+    assert load_masks(ds, ds.ids[0]).spacing is None  # PNG: unit voxels
+    if not hasattr(data, "volume_header"):
+        pytest.skip("no volume_header in napari_iaa.data yet")
+    monkeypatch.setattr(data, "volume_header",
+                        lambda path: type("H", (), {"spacing": (0.5, 0.25)})())
+    assert _header_spacing(Path("x.nii.gz"), 2) == (0.5, 0.25)
+    assert _header_spacing(Path("x.nii.gz"), 3) is None  # a header that disagrees: unit
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.tuples(st.integers(0, 9), st.integers(0, 9),
+                                               st.integers(1, 6), st.integers(1, 6))),
+                min_size=2, max_size=6),
+       st.booleans())
+def test_new_columns_equal_a_plain_loop_over_the_marked_masks(boxes, same_rater_pairs):
+    masks, raters = {}, {}
+    for k, box in enumerate(boxes):
+        m = np.zeros((16, 16), bool)
+        if box is not None:
+            r, c, h, w = box
+            m[r : r + h, c : c + w] = True
+        masks[f"m{k}"] = m
+        raters[f"m{k}"] = f"a{k // 2}"  # pairs of masks share an annotator
+    row = score_case(_case(masks, raters=raters), same_rater_pairs=same_rater_pairs)
+    ids = [k for k, m in masks.items() if m.any()]
+    pairs = [(i, j) for x, i in enumerate(ids) for j in ids[x + 1:]
+             if same_rater_pairs or raters[i] != raters[j]]
+    assert row["n_marked"] == len(ids)
+    assert row["detection_agreement"] == pytest.approx(len(ids) / len(masks))
+    dices = [_pair_dice(masks[i], masks[j]) for i, j in pairs]
+    hds = [_brute_hd95(masks[i], masks[j]) for i, j in pairs]
+    if pairs:
+        assert row["iaa_marked"] == pytest.approx(np.mean(dices))
+        assert row["hd95_mean"] == pytest.approx(np.mean(hds))
+    else:
+        assert math.isnan(row["iaa_marked"]) and math.isnan(row["hd95_mean"])
+
+
+def _brute_hd95(a: np.ndarray, b: np.ndarray) -> float:
+    """HD95 as MONAI defines it, by brute force over the surface voxels."""
+    from scipy import ndimage
+
+    def surface(m):
+        return np.argwhere(m & ~ndimage.binary_erosion(m, ndimage.generate_binary_structure(2, 1)))
+
+    sa, sb = surface(a).astype(float), surface(b).astype(float)
+    d = np.sqrt(((sa[:, None, :] - sb[None, :, :]) ** 2).sum(-1))
+    return max(np.percentile(d.min(1), 95), np.percentile(d.min(0), 95))
