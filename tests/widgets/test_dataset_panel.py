@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -57,13 +59,16 @@ def test_same_rater_pairs_switch_reaches_the_scorer(review, synthetic_root, qtbo
     monkeypatch.setenv("NAPARI_IAA_NO_THREADS", "1")
     seen = []
     real = jobs.score_id
-    monkeypatch.setattr(jobs, "score_id", lambda ds, cid, e, s: seen.append((e, s)) or real(ds, cid, e, s))
+    monkeypatch.setattr(jobs, "score_id", lambda ds, cid, e, s, surf: seen.append((e, s, surf)) or real(ds, cid, e, s, surf))
     viewer, widget = review
     panel = widget.dataset_panel
     assert panel.same_rater_pairs is True  # the CLI's default
     panel.set_dataset(open_dataset(synthetic_root), compute=False)
     panel.compute(empty="one", same_rater_pairs=False)
-    assert seen and set(seen) == {("one", False)}
+    assert seen and set(seen) == {("one", False, True)}
+    seen.clear()
+    panel.compute(surface=False)  # the HD95/ASSD box
+    assert set(seen) == {("one", False, False)} and not panel.surface_check.isChecked()
     assert not panel.busy
 
 
@@ -245,3 +250,136 @@ def test_scoring_feeds_napari_activity_dock(review, synthetic_root, monkeypatch)
     (bar,) = bars
     assert bar.desc == f"scoring {len(ds.ids)} cases" and bar.closed
     assert bar.seen and bar.seen[-1] == Progress(len(ds.ids), len(ds.ids))
+
+
+# ------------------------------------------------------------------ two kinds of disagreement
+
+
+LIDC_SAMPLE = Path(__file__).resolve().parents[2] / "sample_data" / "lidc"
+
+
+@pytest.fixture
+def lidc_panel(qtbot):
+    """The data-set panel alone on the bundled LIDC sample (some readers leave a slice
+    unmarked), fully scored."""
+    from napari_iaa.data import open_dataset
+    from napari_iaa.widgets.dataset import DatasetPanel
+
+    panel = DatasetPanel()
+    qtbot.addWidget(panel)
+    ds = open_dataset(LIDC_SAMPLE)
+    with qtbot.waitSignal(panel.scoring_finished, timeout=30000):
+        panel.set_dataset(ds)
+    return panel, ds
+
+
+def test_table_has_both_kinds_of_disagreement_as_the_cli(lidc_panel):
+    from napari_iaa.scoring import score_dataset
+
+    panel, ds = lidc_panel
+    df = panel.model.frame().set_index("case_id")
+    cells = {"n marked": "n_marked", "detection": "detection_agreement",
+             "IAA (marked)": "iaa_marked", "HD95": "hd95_mean", "ASSD": "assd_mean"}
+    rows = score_dataset(ds).rows
+    assert any(r["n_marked"] < r["n_masks"] for r in rows)  # the sample has unmarked slices
+    for row in rows:
+        got = df.loc[row["case_id"]]
+        for col, key in cells.items():
+            if isinstance(row[key], float) and np.isnan(row[key]):
+                assert np.isnan(got[col]), (row["case_id"], col)
+            else:
+                assert got[col] == row[key], (row["case_id"], col)
+    # a scored case without two marks shows "–" for its boundary IAA, not "not scored yet"
+    r = panel.model.row_of(next(row["case_id"] for row in rows if row["n_marked"] < 2))
+    assert panel.model.data(panel.model.index(r, panel.model.columns.index("IAA (marked)"))) == "–"
+
+
+def test_flag_rules_on_either_kind_say_which_rule_flagged(lidc_panel, tmp_path, qtbot):
+    from napari_iaa.widgets.dataset import FlagRules
+
+    panel, ds = lidc_panel
+    df = panel.model.frame().set_index("case_id")
+    old = set(df.index[df["IAA"] < 0.7])
+    assert set(panel.flagged_ids()) == old and old  # today's rule is the default
+    assert set(df.loc[list(old), "flagged by"]) == {"IAA"}
+    # detection only: marked by fewer than 3 (of 4)
+    panel.set_rules(FlagRules(iaa_below=None, marked_below=3))
+    det = set(df.index[df["n marked"] < 3])
+    assert set(panel.flagged_ids()) == det and det
+    assert not panel.flag_controls.iaa_check.isChecked()
+    assert panel.flag_controls.marked_check.isChecked()
+    # boundary only: IAA among those who marked below 0.8 (needs two marks)
+    panel.set_rules(FlagRules(iaa_below=None, boundary_below=0.8))
+    bnd = set(df.index[df["IAA (marked)"] < 0.8])
+    assert set(panel.flagged_ids()) == bnd and bnd
+    assert all(df.loc[c, "n marked"] >= 2 for c in bnd)
+    # both: the column names each rule that fired
+    panel.set_rules(FlagRules(iaa_below=None, marked_below=3, boundary_below=0.8))
+    frame = panel.model.frame().set_index("case_id")
+    assert set(panel.flagged_ids()) == det | bnd
+    for cid in det | bnd:
+        want = ", ".join(w for w, s in (("detection", det), ("boundary", bnd)) if cid in s)
+        assert frame.loc[cid, "flagged by"] == want
+    assert (frame.loc[list(set(frame.index) - det - bnd), "flagged by"] == "").all()
+    assert "marked by fewer than 3 or boundary IAA < 0.80" in panel.count_label.text()
+    # F3 walks the flagged cases; the export carries the new columns and the rule
+    opened = []
+    panel.case_requested.connect(opened.append)
+    panel.view.clearSelection()
+    panel.view.selectionModel().clearCurrentIndex()
+    assert panel.next_flagged() == panel.flagged_ids()[0] == opened[0]
+    assert panel.next_flagged() == panel.flagged_ids()[1]
+    out = pd.read_csv(panel.export_flagged(tmp_path / "flagged.csv"), keep_default_na=False)
+    assert list(out["case_id"]) == panel.flagged_ids()
+    assert {"n marked", "detection", "IAA (marked)", "HD95", "ASSD", "flagged by"} <= set(out.columns)
+    assert set(out["flagged by"]) <= {"detection", "boundary", "detection, boundary"}
+
+
+def test_a_frame_round_trip_keeps_flags_and_scored_state(lidc_panel):
+    """The triage tab pushes ``frame()`` back with a new column: flags are recomputed."""
+    panel, _ds = lidc_panel
+    from napari_iaa.widgets.dataset import FlagRules
+
+    panel.set_rules(FlagRules(iaa_below=0.7, marked_below=4))
+    before = panel.model.frame()
+    frame = before.copy()
+    frame["predicted_IAA"] = 0.5
+    panel.model.set_frame(frame)
+    after = panel.model.frame()
+    assert list(after.columns).count("flagged") == 1 and "predicted_IAA" in after.columns
+    pd.testing.assert_frame_equal(after.drop(columns="predicted_IAA"), before)
+    col = panel.model.columns.index("IAA (marked)")
+    shown = {panel.model.data(panel.model.index(r, col)) for r in range(panel.model.rowCount())}
+    assert "…" not in shown  # nothing looks unscored
+
+
+def test_flag_reasons_rules():
+    from napari_iaa.widgets.dataset import FlagRules, flag_reasons
+
+    nan = float("nan")
+    rules = FlagRules(iaa_below=0.7, marked_below=3, boundary_below=0.8)
+    assert flag_reasons(rules, 0.2, 1, nan) == ["iaa", "detection"]
+    assert flag_reasons(rules, 0.75, 4, 0.75) == ["boundary"]
+    assert flag_reasons(rules, 0.9, 4, 0.9) == []
+    assert flag_reasons(rules, nan, None, "") == []  # not scored: no rule fires
+    assert flag_reasons(FlagRules(None, None, None), 0.0, 0, 0.0) == []
+    assert FlagRules().describe() == "IAA < 0.70"
+
+
+def test_cohort_compares_any_numeric_agreement_column(scored):
+    viewer, widget, ds = scored
+    cohort = widget.cohort_panel
+    cohort.refresh_columns()
+    values = [cohort.value_combo.itemText(i) for i in range(cohort.value_combo.count())]
+    assert values[0] == "IAA" and {"IAA (marked)", "detection", "HD95", "ASSD"} <= set(values)
+    groups = [cohort.column_combo.itemText(i) for i in range(cohort.column_combo.count())]
+    assert not {"n marked", "flagged by", "detection"} & set(groups)
+    df = widget.dataset_panel.model.frame()
+    if df["benign_malignant"].nunique() < 2:
+        pytest.skip("the tiny sample has a single diagnosis group")
+    result = cohort.run("benign_malignant", "HD95")
+    assert result is not None and result.value_name == "HD95"
+    for g in result.groups:
+        want = df.loc[df["benign_malignant"] == g, "HD95"].astype(float)
+        assert result.mean[g] == pytest.approx(want.mean())
+    assert "HD95" in cohort.figure.axes[0].get_ylabel()

@@ -1,4 +1,6 @@
-"""Cohort tab: IAA by a metadata column (e.g. benign vs malignant), statistics and plot."""
+"""Cohort tab: an agreement value (IAA by default, or any numeric agreement column of the
+table: IAA among those who marked, detection, HD95 ...) by a metadata column (e.g. benign
+vs malignant), statistics and plot."""
 
 from __future__ import annotations
 
@@ -22,10 +24,25 @@ from napari_iaa.agreement import CohortResult, cohort_statistics
 from napari_iaa.errors import IAAError
 from napari_iaa.widgets._common import fmt_value, notify_error, refill_combo
 from napari_iaa.widgets.dataset.panel import DatasetPanel
+from napari_iaa.widgets.dataset.table_model import (
+    AGREEMENT_COLUMNS,
+    FLAGGED_BY,
+    NUMERIC_AGREEMENT_COLUMNS,
+)
 
 __all__ = ["CohortPanel", "result_frame"]
 
-_SKIP_COLUMNS = {"case_id", "IAA", "min pair", "lowest pair", "flagged", "n_annotators"}
+_SKIP_COLUMNS = {"case_id", "flagged", FLAGGED_BY, "n_annotators", *AGREEMENT_COLUMNS}
+#: what the plot's y axis says for each value column
+_VALUE_LABELS = {
+    "IAA": "IAA (mean pairwise Dice)",
+    "IAA (marked)": "IAA among those who marked",
+    "detection": "detection agreement (n marked / n)",
+    "n marked": "annotators who marked",
+    "min pair": "lowest pair Dice",
+    "HD95": "mean HD95 (physical units)",
+    "ASSD": "mean ASSD (physical units)",
+}
 _PREFERRED = ("benign_malignant", "diagnosis", "diagnosis_1")
 _COLORS = ["#E69F00", "#56B4E9", "#009E73", "#CC79A7", "#0072B2", "#D55E00"]
 _ALTERNATIVES = (("less", "first < second"), ("greater", "first > second"), ("two-sided", "two-sided"))
@@ -111,7 +128,12 @@ class CohortPanel(QWidget):
 
     def _build_choice_row(self) -> QHBoxLayout:
         row = QHBoxLayout()
-        row.addWidget(QLabel("IAA by"))
+        self.value_combo = QComboBox()
+        for col in NUMERIC_AGREEMENT_COLUMNS:
+            self.value_combo.addItem(col)
+        self.value_combo.setToolTip("the agreement column to compare between the groups")
+        row.addWidget(self.value_combo)
+        row.addWidget(QLabel("by"))
         self.column_combo = QComboBox()
         self.column_combo.setToolTip("a metadata column with two or more groups")
         row.addWidget(self.column_combo, 1)
@@ -143,29 +165,38 @@ class CohortPanel(QWidget):
         refill_combo(self.column_combo, cols)
         self.note.setText("" if cols else "no metadata column with 2-12 groups in this data set")
 
-    def _scored_values(self, column: str) -> tuple[np.ndarray, np.ndarray] | None:
-        """IAA values and group labels of the scored cases with a ``column`` value."""
+    def _scored_values(self, column: str, value: str) -> tuple[np.ndarray, np.ndarray] | None:
+        """``value`` values and group labels of the scored cases with a ``column`` value."""
         df = self.dataset_panel.model.frame()
         if not column or column not in df.columns:
             notify_error("cohort: choose a metadata column")
             return None
-        sub = df[["IAA", column]].copy()
-        sub["IAA"] = pd.to_numeric(sub["IAA"], errors="coerce")
-        sub = sub[np.isfinite(sub["IAA"]) & sub[column].notna() & (sub[column].astype(str) != "")]
-        if sub.empty:
-            notify_error("cohort: no scored case with this column (score the data set first)")
+        if value not in df.columns:
+            notify_error(f"cohort: the table has no {value!r} column")
             return None
-        return sub["IAA"].to_numpy(float), sub[column].astype(str).to_numpy()
+        sub = df[[value, column]].copy()
+        sub.columns = ["value", "group"]
+        sub["value"] = pd.to_numeric(sub["value"], errors="coerce")
+        sub = sub[np.isfinite(sub["value"]) & sub["group"].notna()
+                  & (sub["group"].astype(str) != "")]
+        if sub.empty:
+            notify_error(f"cohort: no case with a {value} value and a {column} group "
+                         "(score the data set first)")
+            return None
+        return sub["value"].to_numpy(float), sub["group"].astype(str).to_numpy()
 
-    def run(self, column: str | None = None) -> CohortResult | None:
-        """Compute and show the cohort statistics of ``column`` (default: the selected)."""
+    def run(self, column: str | None = None, value: str | None = None) -> CohortResult | None:
+        """Compute and show the cohort statistics of ``value`` (an agreement column; default:
+        the selected, IAA at first) by ``column`` (default: the selected)."""
         column = column or self.column_combo.currentText()
-        scored = self._scored_values(column)
+        value = value or self.value_combo.currentText() or "IAA"
+        scored = self._scored_values(column, value)
         if scored is None:
             return None
         values, groups = scored
         try:
-            result = cohort_statistics(values, groups, alternative=str(self.alt_combo.currentData()))
+            result = cohort_statistics(values, groups, value_name=value,
+                                       alternative=str(self.alt_combo.currentData()))
         except IAAError as exc:
             notify_error(f"cohort: {exc}")
             return None
@@ -175,7 +206,7 @@ class CohortPanel(QWidget):
         self.result = result
         self._show_table(result_frame(result))
         self._plot(result, values, groups, column)
-        self.note.setText(f"IAA by {column}: {len(values)} cases")
+        self.note.setText(f"{value} by {column}: {len(values)} cases")
         self.computed.emit()
         return result
 
@@ -204,7 +235,7 @@ class CohortPanel(QWidget):
         self._draw_boxes(ax, data, fg)
         ax.set_xticks(range(1, len(labels) + 1),
                       [f"{g}\n(n={len(d)})" for g, d in zip(labels, data, strict=True)])
-        ax.set_ylabel(f"{result.value_name} (mean pairwise Dice)", color=fg)
+        ax.set_ylabel(_VALUE_LABELS.get(result.value_name, result.value_name), color=fg)
         ax.set_xlabel(column, color=fg)
         if np.isfinite(result.mw_p):
             ax.set_title(f"Mann-Whitney p = {result.mw_p:.3g}", color=fg, fontsize=10)

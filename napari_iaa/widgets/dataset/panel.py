@@ -1,5 +1,9 @@
 """Data-set panel: every case of a data set with its agreement, sortable, filterable, flagged.
 
+Flags follow rules on either kind of disagreement (:mod:`.flags`): today's IAA threshold
+(the default), "marked by fewer than k" (detection) and "boundary IAA below t" (the IAA
+among the annotators who marked); the "flagged by" column says which rule fired.
+
 The metadata columns appear at once (no pixels read); the agreement columns are filled by a
 background worker (:func:`~napari_iaa.widgets._common.start_worker`) that scores each case
 with :mod:`napari_iaa.scoring`, the same definitions as ``napari-iaa score``. The worker
@@ -10,6 +14,7 @@ and can be cancelled; results of a cancelled or replaced run are dropped.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +23,7 @@ from qtpy.QtCore import QItemSelectionModel, QModelIndex, QObject, Qt, Signal
 from qtpy.QtGui import QKeySequence
 from qtpy.QtWidgets import (
     QAbstractItemView,
-    QDoubleSpinBox,
+    QCheckBox,
     QFileDialog,
     QHBoxLayout,
     QHeaderView,
@@ -35,8 +40,15 @@ from qtpy.QtWidgets import (
 from napari_iaa.data import Dataset, atomic_write_bytes
 from napari_iaa.widgets._common import Progress, notify_error, notify_info, start_worker
 from napari_iaa.widgets.dataset.events import ScoredBatch
+from napari_iaa.widgets.dataset.flag_controls import FlagControls
+from napari_iaa.widgets.dataset.flags import FlagRules
 from napari_iaa.widgets.dataset.jobs import score_cases, table_values
-from napari_iaa.widgets.dataset.table_model import AGREEMENT_COLUMNS, CaseTableModel, SortProxy
+from napari_iaa.widgets.dataset.table_model import (
+    AGREEMENT_COLUMNS,
+    NUMERIC_AGREEMENT_COLUMNS,
+    CaseTableModel,
+    SortProxy,
+)
 
 __all__ = ["NEXT_FLAGGED_KEY", "PREV_FLAGGED_KEY", "DatasetPanel"]
 
@@ -86,12 +98,17 @@ class DatasetPanel(QWidget):
         self.dataset: Dataset | None = None
         self.empty_rule = "zero"
         self.same_rater_pairs = True  # the CLI's default (IMA++ counts them)
+        self.surface = True  # HD95 and ASSD columns (the CLI's default)
         self.problems: dict[str, str] = {}
         self._run: _Run | None = None
         self._worker: Any = None
         self._completed = False
         lay = QVBoxLayout(self)
         lay.setContentsMargins(2, 2, 2, 2)
+        self.flag_controls = FlagControls()
+        self.threshold_spin = self.flag_controls.threshold_spin
+        self.flag_controls.rules_changed.connect(self._on_rules)
+        lay.addWidget(self.flag_controls)
         lay.addLayout(self._build_flag_row())
         self.filter_edit = QLineEdit()
         self.filter_edit.setPlaceholderText("filter (any column, e.g. malignant or LIDC-0001)")
@@ -109,14 +126,6 @@ class DatasetPanel(QWidget):
     # -- layout ----------------------------------------------------------------------------
     def _build_flag_row(self) -> QHBoxLayout:
         row = QHBoxLayout()
-        row.addWidget(QLabel("flag IAA <"))
-        self.threshold_spin = QDoubleSpinBox()
-        self.threshold_spin.setRange(0.0, 1.0)
-        self.threshold_spin.setSingleStep(0.05)
-        self.threshold_spin.setDecimals(2)
-        self.threshold_spin.setValue(0.7)
-        self.threshold_spin.valueChanged.connect(self._on_threshold)
-        row.addWidget(self.threshold_spin)
         self.count_label = QLabel("no data set")
         row.addWidget(self.count_label, 1)
         self.prev_btn = QPushButton("◀ flagged")
@@ -166,7 +175,15 @@ class DatasetPanel(QWidget):
         self.rescore_btn = QPushButton("Score")
         self.rescore_btn.setToolTip("(re)compute the agreement of every case")
         self.rescore_btn.clicked.connect(lambda: self.compute())
+        self.surface_check = QCheckBox("HD95/ASSD")
+        self.surface_check.setChecked(self.surface)
+        self.surface_check.setToolTip(
+            "also compute the mean surface distances (a distance transform per mask: on "
+            "large images several times the cost of the Dice counts); applies to the next "
+            "Score")
+        self.surface_check.toggled.connect(lambda on: setattr(self, "surface", bool(on)))
         row.addWidget(self.progress, 1)
+        row.addWidget(self.surface_check)
         row.addWidget(self.cancel_btn)
         row.addWidget(self.rescore_btn)
         return row
@@ -202,7 +219,7 @@ class DatasetPanel(QWidget):
             df = df.reset_index().rename(columns={"index": "case_id"})
         df = df.copy()
         for c in AGREEMENT_COLUMNS:
-            df[c] = math.nan if c != "lowest pair" else ""
+            df[c] = math.nan if c in NUMERIC_AGREEMENT_COLUMNS else ""
         self.model.set_frame(df)
         self.progress.setRange(0, max(len(df), 1))
         self.progress.setValue(0)
@@ -211,10 +228,11 @@ class DatasetPanel(QWidget):
         if compute:
             self.compute()
 
-    def compute(self, empty: str | None = None, same_rater_pairs: bool | None = None) -> Any:
+    def compute(self, empty: str | None = None, same_rater_pairs: bool | None = None,
+                surface: bool | None = None) -> Any:
         """Start scoring every case in a worker thread; returns the worker.
 
-        ``empty`` and ``same_rater_pairs`` (kept for later runs) are as in
+        ``empty``, ``same_rater_pairs`` and ``surface`` (kept for later runs) are as in
         :func:`napari_iaa.scoring.score_case`.
         """
         if self.dataset is None:
@@ -223,6 +241,8 @@ class DatasetPanel(QWidget):
             self.empty_rule = empty
         if same_rater_pairs is not None:
             self.same_rater_pairs = bool(same_rater_pairs)
+        if surface is not None:
+            self.surface_check.setChecked(bool(surface))  # sets self.surface
         self.cancel()
         ids = [self.model.case_id(r) for r in range(self.model.rowCount())]
         self._run = run = _Run(self)
@@ -232,7 +252,7 @@ class DatasetPanel(QWidget):
         self.cancel_btn.setEnabled(True)
         self.rescore_btn.setEnabled(False)
         worker = start_worker(
-            score_cases, self.dataset, ids, self.empty_rule, self.same_rater_pairs,
+            score_cases, self.dataset, ids, self.empty_rule, self.same_rater_pairs, self.surface,
             on_yield=run.message, on_return=run.returned, on_error=run.errored,
             on_finish=run.finished, activity=f"scoring {len(ids)} cases",
         )
@@ -295,13 +315,17 @@ class DatasetPanel(QWidget):
         self.scoring_finished.emit(self._completed)
 
     # -- flags ---------------------------------------------------------------------------
-    def _on_threshold(self, value: float) -> None:
-        self.model.set_threshold(value)
+    def _on_rules(self, rules: FlagRules) -> None:
+        self.model.set_rules(rules)
         self._update_count()
 
+    def set_rules(self, rules: FlagRules) -> None:
+        """Flag by ``rules`` (shown in the controls)."""
+        self.flag_controls.set_rules(rules)
+
     def set_threshold(self, value: float) -> None:
-        """Set the flagging threshold (IAA below it is flagged)."""
-        self.threshold_spin.setValue(value)
+        """Set the IAA rule's threshold (IAA below it is flagged); turns the rule on."""
+        self.set_rules(replace(self.model.rules, iaa_below=float(value)))
 
     def _source_row(self, view_row: int) -> int:
         return self.proxy.mapToSource(self.proxy.index(view_row, 0)).row()
@@ -318,7 +342,7 @@ class DatasetPanel(QWidget):
     def _update_count(self) -> None:
         n = self.model.rowCount()
         scored = self.progress.value()
-        txt = f"{self.model.n_flagged} of {n} cases flagged"
+        txt = f"{self.model.n_flagged} of {n} cases flagged ({self.model.rules.describe()})"
         if self.busy or scored < n:
             txt += f" ({scored} scored)"
         if self.problems:

@@ -1,5 +1,8 @@
-"""The data-set table's model: one row per case, flagged when its IAA is below a threshold.
+"""The data-set table's model: one row per case, flagged by the rules of :mod:`.flags`.
 
+Columns: the case id, the annotators, the agreement cells (IAA, the least agreeing pair,
+then the two kinds of disagreement: how many marked, detection agreement, IAA among those
+who marked, HD95, ASSD), "flagged by" (which rule flagged the case), then the metadata.
 Sorting is done on the Python side (fast on 10k-case tables, missing values last); the
 proxy only filters.
 """
@@ -8,6 +11,7 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -15,9 +19,24 @@ import pandas as pd
 from qtpy.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyModel, Qt
 from qtpy.QtGui import QBrush, QColor
 
-__all__ = ["AGREEMENT_COLUMNS", "FLAG_COLOR", "CaseTableModel", "SortProxy"]
+from napari_iaa.widgets.dataset.flags import RULE_NAMES, FlagRules, flag_reasons
 
-AGREEMENT_COLUMNS = ["IAA", "min pair", "lowest pair"]
+__all__ = [
+    "AGREEMENT_COLUMNS",
+    "FLAGGED_BY",
+    "FLAG_COLOR",
+    "NUMERIC_AGREEMENT_COLUMNS",
+    "CaseTableModel",
+    "SortProxy",
+]
+
+AGREEMENT_COLUMNS = ["IAA", "min pair", "lowest pair", "n marked", "detection", "IAA (marked)",
+                     "HD95", "ASSD"]
+#: the agreement columns that hold numbers (the cohort tab can compare any of them)
+NUMERIC_AGREEMENT_COLUMNS = [c for c in AGREEMENT_COLUMNS if c != "lowest pair"]
+#: the column that says which rule flagged a case (derived: not taken from a frame)
+FLAGGED_BY = "flagged by"
+_DERIVED = {FLAGGED_BY, "flagged"}
 FLAG_COLOR = QColor(200, 60, 60, 110)
 _DIGITS = re.compile(r"(\d+)")
 _MISSING_KEY = float("inf")
@@ -30,73 +49,105 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool)
 
 
+def _number_or_nan(v: Any) -> float:
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return math.nan
+
+
 def _is_missing(v: Any) -> bool:
     return v is None or (isinstance(v, float) and math.isnan(v))
 
 
 class CaseTableModel(QAbstractTableModel):
-    """Table of cases (a pandas frame); flags rows whose IAA is below a threshold."""
+    """Table of cases (a pandas frame); flags rows by :class:`~.flags.FlagRules`."""
 
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
         self._columns: list[str] = []
         self._rows: list[list[Any]] = []
         self._row_of: dict[str, int] = {}
-        self.threshold = 0.7
+        self.rules = FlagRules()
         self._flags: list[bool] = []
+        self._scored: list[bool] = []
         self._numeric: list[bool] = []
         self.n_flagged = 0
 
+    @property
+    def threshold(self) -> float | None:
+        """The IAA rule's threshold (None: the rule is off)."""
+        return self.rules.iaa_below
+
     # -- content -----------------------------------------------------------------------
     def set_frame(self, df: pd.DataFrame) -> None:
-        """Replace the content; ``df`` must have a ``case_id`` column."""
+        """Replace the content; ``df`` must have a ``case_id`` column (a ``flagged`` or
+        ``flagged by`` column in it is recomputed, not taken)."""
         self.beginResetModel()
-        cols = ["case_id", "n_annotators", *AGREEMENT_COLUMNS]
-        cols += [c for c in df.columns if c not in cols]
+        cols = ["case_id", "n_annotators", *AGREEMENT_COLUMNS, FLAGGED_BY]
+        cols += [c for c in df.columns if c not in cols and c not in _DERIVED]
         self._columns = cols
         self._rows = [
-            [rec.get(c, math.nan if c in AGREEMENT_COLUMNS else "") for c in cols]
+            [rec.get(c, math.nan if c in NUMERIC_AGREEMENT_COLUMNS else "") for c in cols]
             for rec in df.to_dict("records")
         ]
         self._row_of = {str(r[0]): i for i, r in enumerate(self._rows)}
         self._numeric = [
-            c in AGREEMENT_COLUMNS[:2] or c == "n_annotators" or all(_is_number(r[k]) for r in self._rows)
+            c in NUMERIC_AGREEMENT_COLUMNS or c == "n_annotators"
+            or (c != FLAGGED_BY and all(_is_number(r[k]) for r in self._rows))
             for k, c in enumerate(cols)
         ]
+        marked, lowest = cols.index("n marked"), cols.index("lowest pair")
+        # scored: a count of marks (every scored case has one) or an "unreadable" cell
+        self._scored = [not math.isnan(_number_or_nan(r[marked])) or bool(r[lowest])
+                        for r in self._rows]
         self._reflag()
         self.endResetModel()
 
     def update_case(self, case_id: str, values: dict[str, Any]) -> None:
-        """Set some columns of one case."""
+        """Set some columns of one case (it counts as scored from now on)."""
         r = self._row_of.get(case_id)
         if r is None:
             return
         for key, val in values.items():
             if key in self._columns:
                 self._rows[r][self._columns.index(key)] = val
+        self._scored[r] = True
         was = self._flags[r]
-        self._flags[r] = self._is_flagged(r)
+        self._flag_row(r)
         self.n_flagged += int(self._flags[r]) - int(was)
         self.dataChanged.emit(self.index(r, 0), self.index(r, len(self._columns) - 1))
 
-    def set_threshold(self, value: float) -> None:
-        """Flag rows with IAA below ``value``."""
-        self.threshold = float(value)
+    def set_rules(self, rules: FlagRules) -> None:
+        """Flag rows by ``rules``."""
+        self.rules = rules
         self._reflag()
         if self._rows:
             self.dataChanged.emit(
                 self.index(0, 0), self.index(len(self._rows) - 1, len(self._columns) - 1)
             )
 
-    def _is_flagged(self, r: int) -> bool:
-        v = self._rows[r][self._columns.index("IAA")] if "IAA" in self._columns else math.nan
-        try:
-            return bool(np.isfinite(v) and float(v) < self.threshold)
-        except TypeError:
-            return False
+    def set_threshold(self, value: float) -> None:
+        """Flag rows with IAA below ``value`` (the IAA rule; the other rules stay)."""
+        self.set_rules(replace(self.rules, iaa_below=float(value)))
+
+    def _value(self, r: int, column: str) -> Any:
+        return self._rows[r][self._columns.index(column)] if column in self._columns else None
+
+    def reasons(self, r: int) -> list[str]:
+        """The rules (``iaa``, ``detection``, ``boundary``) that flag source row ``r``."""
+        return flag_reasons(self.rules, self._value(r, "IAA"), self._value(r, "n marked"),
+                            self._value(r, "IAA (marked)"))
+
+    def _flag_row(self, r: int) -> None:
+        why = self.reasons(r)
+        self._flags[r] = bool(why)
+        self._rows[r][self._columns.index(FLAGGED_BY)] = ", ".join(RULE_NAMES[w] for w in why)
 
     def _reflag(self) -> None:
-        self._flags = [self._is_flagged(r) for r in range(len(self._rows))]
+        self._flags = [False] * len(self._rows)
+        for r in range(len(self._rows)):
+            self._flag_row(r)
         self.n_flagged = sum(self._flags)
 
     def _sort_key(self, row: list[Any], column: int) -> Any:
@@ -127,6 +178,7 @@ class CaseTableModel(QAbstractTableModel):
         persistent = self.persistentIndexList()
         self._rows = [self._rows[i] for i in idx]
         self._flags = [self._flags[i] for i in idx]
+        self._scored = [self._scored[i] for i in idx]
         self._row_of = {str(r[0]): i for i, r in enumerate(self._rows)}
         self.changePersistentIndexList(
             persistent, [self.index(new_pos[p.row()], p.column()) for p in persistent]
@@ -140,7 +192,7 @@ class CaseTableModel(QAbstractTableModel):
         return list(self._columns)
 
     def frame(self) -> pd.DataFrame:
-        """The table as a DataFrame (with a ``flagged`` column)."""
+        """The table as a DataFrame (with ``flagged by`` and a ``flagged`` column)."""
         df = pd.DataFrame(self._rows, columns=self._columns)
         df["flagged"] = self._flags
         return df
@@ -175,10 +227,12 @@ class CaseTableModel(QAbstractTableModel):
             return self._columns[section].replace("_", " ")
         return str(section + 1) if orientation == Qt.Vertical else None
 
-    def _display(self, v: Any, col: str) -> str:
+    def _display(self, v: Any, col: str, scored: bool) -> str:
         if isinstance(v, float | np.floating):
-            if not np.isfinite(v):  # an agreement value not scored yet shows "…"
-                return "…" if col in AGREEMENT_COLUMNS and col != "lowest pair" else ""
+            if not np.isfinite(v):  # not scored yet: "…"; scored, no value (e.g. no pair): "–"
+                if col in NUMERIC_AGREEMENT_COLUMNS:
+                    return "–" if scored else "…"
+                return ""
             return f"{v:.3f}"
         return "" if _is_missing(v) else str(v)
 
@@ -188,7 +242,7 @@ class CaseTableModel(QAbstractTableModel):
         r, c = index.row(), index.column()
         v = self._rows[r][c]
         if role == Qt.DisplayRole:
-            return self._display(v, self._columns[c])
+            return self._display(v, self._columns[c], self._scored[r])
         if role == Qt.UserRole:  # sort key
             return self._sort_key(self._rows[r], c)
         if role == Qt.BackgroundRole and self._flags[r]:
@@ -196,8 +250,22 @@ class CaseTableModel(QAbstractTableModel):
         if role == Qt.TextAlignmentRole and isinstance(v, int | float | np.integer | np.floating):
             return int(Qt.AlignRight | Qt.AlignVCenter)
         if role == Qt.ToolTipRole and self._flags[r]:
-            return f"IAA below {self.threshold:.2f}"
+            return self._tooltip(r)
         return None
+
+
+    def _tooltip(self, r: int) -> str:
+        rules, lines = self.rules, []
+        for why in self.reasons(r):
+            if why == "iaa":
+                lines.append(f"IAA below {rules.iaa_below:.2f}")
+            elif why == "detection":
+                lines.append(f"marked by {self._value(r, 'n marked')} of "
+                             f"{self._value(r, 'n_annotators')}: fewer than {rules.marked_below}")
+            else:
+                lines.append(f"boundary IAA (among those who marked) below "
+                             f"{rules.boundary_below:.2f}")
+        return "\n".join(lines)
 
 
 class SortProxy(QSortFilterProxyModel):
