@@ -262,6 +262,113 @@ def test_score_out_into_missing_folder_exits_2(folders_dir, tmp_path, capsys):
     assert not target.exists()
 
 
+def _csv_cells(text: str) -> list[list[str]]:
+    return list(csv.reader(text.splitlines()))
+
+
+@pytest.mark.parametrize("name", ["synthetic", "lidc"])
+def test_score_old_columns_are_unchanged(name, capsys):
+    """Issue 12 appended columns; every old column keeps its name, place and every byte."""
+    root = Path(__file__).resolve().parents[1]
+    assert main(["score", str(root / "sample_data" / name), "-q"]) == 0
+    got = _csv_cells(capsys.readouterr().out)
+    ref = _csv_cells((root / "tests" / "scoring_baseline" / f"{name}.csv").read_text())
+    new = ["n_marked", "detection_agreement", "iaa_marked", "hd95_mean", "assd_mean"]
+    assert got[0][:10] == ref[0][:10] and got[0][10:15] == new
+    keep = [got[0].index(c) for c in ref[0]]
+    assert [[row[k] for k in keep] for row in got] == ref
+
+
+def _ref_hd95(a: np.ndarray, b: np.ndarray) -> float:
+    """MONAI's HD95 written out: surface = mask minus its 4-connected erosion."""
+    def surface(m):
+        pad = np.pad(m, 1)
+        inner = pad[1:-1, 1:-1] & pad[:-2, 1:-1] & pad[2:, 1:-1] & pad[1:-1, :-2] & pad[1:-1, 2:]
+        return np.argwhere(m & ~inner).astype(float)
+
+    sa, sb = surface(a), surface(b)
+    d = np.sqrt(((sa[:, None] - sb[None]) ** 2).sum(-1))
+    return max(np.percentile(d.min(1), 95), np.percentile(d.min(0), 95))
+
+
+def test_score_detection_and_surface_columns(folders_dir, tmp_path):
+    def run(*extra):
+        out = tmp_path / f"o{len(list(tmp_path.iterdir()))}.csv"
+        assert main(["score", str(folders_dir), "--out", str(out), "-q", *extra]) == 0
+        return {r["case_id"]: r for r in _read_csv(out)}
+
+    sq = np.zeros((8, 8), bool)
+    sq[1:5, 1:5] = True
+    small = np.zeros((8, 8), bool)
+    small[6:8, 6:8] = True
+    rows = run()
+    c1, c2, c3 = rows["c1"], rows["c2"], rows["c3"]
+    assert (c1["n_marked"], c2["n_marked"], c3["n_marked"]) == ("2", "1", "3")
+    assert float(c1["detection_agreement"]) == pytest.approx(2 / 3)
+    assert float(c1["iaa_marked"]) == pytest.approx(2 * 12 / 32)  # the empty C left out
+    assert c2["iaa_marked"] == "" and c2["hd95_mean"] == "" and c2["assd_mean"] == ""
+    assert float(c3["iaa_marked"]) == pytest.approx(1 / 3)
+    assert float(c1["hd95_mean"]) == pytest.approx(_ref_hd95(sq, np.roll(sq, 1, axis=0)))
+    assert float(c3["hd95_mean"]) == pytest.approx(2 * _ref_hd95(sq, small) / 3)  # (0 + d + d) / 3
+    nosame = run("--no-same-rater-pairs")
+    assert float(nosame["c3"]["iaa_marked"]) == 0.0
+    assert float(nosame["c3"]["hd95_mean"]) == pytest.approx(_ref_hd95(sq, small))
+    plain = run("--no-surface")
+    assert "hd95_mean" not in plain["c1"] and "assd_mean" not in plain["c1"]
+    assert plain["c1"]["iaa_marked"] == c1["iaa_marked"]
+
+
+def test_unit_on_a_layout_without_units_is_one_line(folders_dir, capsys, monkeypatch):
+    for argv in (["score", str(folders_dir), "--unit", "nodule"],
+                 ["score", str(folders_dir), "--unit", "slice"]):
+        assert main(argv) == 2
+        lines = _error_lines(capsys.readouterr().err)
+        assert len(lines) == 1 and "--unit" in lines[0] and str(folders_dir) in lines[0]
+        assert "folders layout" in lines[0] and "Traceback" not in lines[0]
+    monkeypatch.setenv("DISPLAY", ":99")  # past the display check, before any window
+    assert main(["view", str(folders_dir), "--unit", "nodule"]) == 2
+    assert "--unit nodule" in capsys.readouterr().err
+
+
+def test_unit_option_on_score_predict_view():
+    from napari_iaa.cli import build_parser
+
+    parser = build_parser()
+    for argv in (["score", "x"], ["view", "x"], ["predict", "x", "--model", "m", "--out", "o"]):
+        assert parser.parse_args(argv).unit is None  # slice where the layout has a choice
+        assert parser.parse_args([*argv, "--unit", "nodule"]).unit == "nodule"
+
+
+def test_score_lidc_unit_slice_is_the_default(lidc_root, tmp_path):
+    a, b = tmp_path / "a.csv", tmp_path / "b.csv"
+    assert main(["score", str(lidc_root), "-o", str(a), "-q"]) == 0
+    assert main(["score", str(lidc_root), "-o", str(b), "-q", "--unit", "slice"]) == 0
+    assert a.read_bytes() == b.read_bytes()
+    assert all("/slice-" in r["case_id"] for r in _read_csv(a))
+
+
+def test_score_lidc_per_nodule(lidc_root, tmp_path):
+    import inspect
+
+    from napari_iaa.data import open_dataset
+
+    if "unit" not in inspect.signature(open_dataset).parameters:
+        pytest.skip("open_dataset has no unit option yet")
+    slices = tmp_path / "s.csv"
+    nodules = tmp_path / "n.csv"
+    assert main(["score", str(lidc_root), "-o", str(slices), "-q"]) == 0
+    assert main(["score", str(lidc_root), "-o", str(nodules), "-q", "--unit", "nodule"]) == 0
+    per_slice = _read_csv(slices)
+    rows = {r["case_id"]: r for r in _read_csv(nodules)}
+    want = {r["case_id"].rsplit("/", 1)[0] for r in per_slice}
+    assert set(rows) == want  # one row per nodule, id <patient>/<nodule>
+    for cid, r in rows.items():
+        # the nodule is marked by a reader who marked any of its slices
+        marked = max(int(s["n_marked"]) for s in per_slice if s["case_id"].startswith(cid + "/"))
+        assert int(r["n_marked"]) >= marked
+        assert 0.0 <= float(r["detection_agreement"]) <= 1.0
+
+
 # ------------------------------------------------------------------ cohort
 
 

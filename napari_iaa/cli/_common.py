@@ -3,29 +3,39 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from napari_iaa.data import atomic_write_bytes
-from napari_iaa.errors import ConfigError
+from napari_iaa.data import Dataset, atomic_write_bytes, detect_layout, open_dataset
+from napari_iaa.errors import ConfigError, DatasetError
 
 __all__ = [
     "LAYOUT_CHOICES",
     "PROG",
+    "UNIT_CHOICES",
+    "UNIT_LAYOUTS",
     "Parser",
     "UsageError",
+    "add_unit_argument",
     "atomic_write_text",
     "check_writable_target",
     "err",
     "one_line",
+    "open_for_cli",
     "progress_bar",
     "warn",
 ]
 
 PROG = "napari-iaa"
 LAYOUT_CHOICES = ["lidc", "imapp", "manifest", "folders"]
+#: what a case is (``--unit``): one slice, or one lesion stacked from its slices
+UNIT_CHOICES = ["slice", "nodule"]
+#: layouts that offer the choice; the command line keeps ``slice`` as their default
+#: (scripts rely on one row per slice), whatever the dock opens by default
+UNIT_LAYOUTS = {"lidc": ("slice", "nodule")}
 
 
 class UsageError(Exception):
@@ -83,3 +93,41 @@ def progress_bar(total: int, unit: str, desc: str, show: bool
         bar.update(done - bar.n)
 
     return bar, progress
+
+
+def add_unit_argument(p: argparse.ArgumentParser) -> None:
+    """Add ``--unit slice|nodule`` (default: slice where the layout offers the choice)."""
+    p.add_argument("--unit", choices=UNIT_CHOICES, default=None,
+                   help="unit of review where the layout offers the choice (LIDC): one case "
+                   "per slice (default) or per nodule (its slices stacked into one volume, "
+                   "id <patient>/<nodule>); other layouts have one unit and refuse this option")
+
+
+def open_for_cli(path: Path, layout: str | None, unit: str | None) -> Dataset:
+    """Open ``path`` as the command line does: ``unit`` checked against the layout.
+
+    Raises
+    ------
+    DatasetError
+        ``path`` does not exist or is no data set.
+    ConfigError
+        ``unit`` given for a layout that has no choice of unit.
+    """
+    if not path.exists():
+        raise DatasetError(f"{path}: no such file or folder")
+    name = layout or detect_layout(path)
+    units = UNIT_LAYOUTS.get(name)
+    if units is None:
+        if unit is not None:
+            raise ConfigError(
+                f"--unit {unit}: {path} is in the {name} layout, which has one case per "
+                f"image and no choice of unit (--unit applies to the "
+                f"{', '.join(UNIT_LAYOUTS)} layout)")
+        return open_dataset(path, layout=layout)
+    unit = unit or units[0]
+    if "unit" not in inspect.signature(open_dataset).parameters:
+        # the data room before per-lesion units: its only unit is the slice
+        if unit != units[0]:
+            raise ConfigError(f"--unit {unit}: this version opens {name} data only per {units[0]}")
+        return open_dataset(path, layout=layout)
+    return open_dataset(path, layout=layout, unit=unit)

@@ -13,12 +13,14 @@ import numpy as np
 
 from napari_iaa.cli._common import (
     LAYOUT_CHOICES,
+    add_unit_argument,
     atomic_write_text,
     check_writable_target,
+    open_for_cli,
     progress_bar,
     warn,
 )
-from napari_iaa.data import Dataset, open_dataset
+from napari_iaa.data import Dataset
 from napari_iaa.errors import ConfigError, DatasetError
 from napari_iaa.scoring import EMPTY_PAIR_RULES, ScoreResult, is_user_facing, score_dataset
 
@@ -29,7 +31,12 @@ def add_score_parser(sub: Any) -> argparse.ArgumentParser:
     """Add ``score`` to the sub-command parsers."""
     p = sub.add_parser("score", help="per-case inter-annotator agreement of a data set (CSV)",
                        description="One row per case: IAA (mean pairwise Dice), its std over pairs, "
-                       "the least agreeing pair, the annotators and the case metadata.")
+                       "the least agreeing pair, the annotators and the group; then (since "
+                       "issue 12, after those columns, so scripts that read them keep working) "
+                       "n_marked, detection_agreement (n_marked / masks), iaa_marked (IAA among "
+                       "the non-empty masks), hd95_mean and assd_mean (MONAI's HD95 and ASSD, "
+                       "mean over pairs of non-empty masks, in the image header's physical "
+                       "units; unit voxels for PNG); then the case metadata.")
     p.add_argument("dataset", metavar="DATASET", help="data set folder or manifest CSV")
     p.add_argument("--layout", choices=LAYOUT_CHOICES, default=None,
                    help="data set layout (default: detected)")
@@ -39,6 +46,11 @@ def add_score_parser(sub: Any) -> argparse.ArgumentParser:
                    "mask always scores 0")
     p.add_argument("--same-rater-pairs", action=argparse.BooleanOptionalAction, default=True,
                    help="count pairs of masks drawn by the same annotator (IMA++ does; default: yes)")
+    p.add_argument("--surface", action=argparse.BooleanOptionalAction, default=True,
+                   help="compute hd95_mean and assd_mean (a distance transform per mask: on "
+                   "large images several times the cost of the Dice counts; --no-surface "
+                   "leaves the two columns out)")
+    add_unit_argument(p)
     p.add_argument("--out", "-o", metavar="FILE.csv", default=None,
                    help="write the table here (atomically); default: standard output")
     p.add_argument("--workers", "-j", type=int, default=1, metavar="N", help="processes (default 1)")
@@ -47,13 +59,11 @@ def add_score_parser(sub: Any) -> argparse.ArgumentParser:
     return p
 
 
-def _open(path: Path, layout: str | None) -> tuple[Dataset, list[str]]:
+def _open(path: Path, layout: str | None, unit: str | None) -> tuple[Dataset, list[str]]:
     """The data set and the warnings about its files raised while indexing it."""
-    if not path.exists():
-        raise DatasetError(f"{path}: no such file or folder")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        ds = open_dataset(path, layout=layout)
+        ds = open_for_cli(path, layout, unit)
     if len(ds) == 0:
         probs = "; ".join(str(p) for p in ds.problems[:3])
         raise DatasetError(f"{path}: no cases found" + (f" ({probs})" if probs else ""))
@@ -81,11 +91,11 @@ def run_score(args: argparse.Namespace) -> int:
     if args.workers < 1:
         raise ConfigError(f"--workers must be at least 1, not {args.workers}")
     path = Path(args.dataset)
-    ds, open_notes = _open(path, args.layout)
+    ds, open_notes = _open(path, args.layout, args.unit)
     bar, progress = progress_bar(len(ds), "case", "scoring", show=not args.quiet)
     try:
         result = score_dataset(ds, empty=args.empty_pair, same_rater_pairs=args.same_rater_pairs,
-                               workers=args.workers, progress=progress)
+                               workers=args.workers, progress=progress, surface=args.surface)
     finally:
         if bar is not None:
             bar.close()

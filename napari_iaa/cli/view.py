@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from napari_iaa.cli._common import warn
-from napari_iaa.data import Dataset, open_dataset, sample_data_path
+from napari_iaa.cli._common import LAYOUT_CHOICES, add_unit_argument, open_for_cli, warn
+from napari_iaa.data import Dataset, sample_data_path
 from napari_iaa.errors import ConfigError, DatasetError
 
 __all__ = ["add_view_parser", "display_problem", "run_view"]
@@ -22,7 +22,8 @@ def add_view_parser(sub: Any) -> argparse.ArgumentParser:
                        "bundled synthetic sample). Needs a display; on a headless Linux machine "
                        "use xvfb-run -a.")
     p.add_argument("dataset", metavar="DATASET", nargs="?", default=None)
-    p.add_argument("--layout", choices=["lidc", "imapp", "manifest", "folders"], default=None)
+    p.add_argument("--layout", choices=LAYOUT_CHOICES, default=None)
+    add_unit_argument(p)
     p.add_argument("--case", default=None, metavar="ID", help="case to open first")
     p.set_defaults(func=run_view)
     return p
@@ -55,9 +56,7 @@ def run_view(args: argparse.Namespace) -> int:
     if problem is not None:
         raise ConfigError(problem)
     path = Path(args.dataset) if args.dataset else sample_data_path("synthetic")
-    if not path.exists():
-        raise DatasetError(f"{path}: no such file or folder")
-    ds = open_dataset(path, layout=args.layout)
+    ds = open_for_cli(path, args.layout, args.unit)
     if len(ds) == 0:
         raise DatasetError(f"{path}: no cases found")
     for p in ds.problems:
