@@ -1,4 +1,4 @@
-"""Cases and data sets: readers for four layouts, atomic writers, synthetic lesions.
+"""Cases and data sets: readers for four layouts, volumes, atomic writers, synthetic lesions.
 
 Nothing here imports Qt, napari or torch.
 """
@@ -20,8 +20,10 @@ from napari_iaa.data.io import (
     MAX_PIXELS,
     MaskEncodingWarning,
     get_max_pixels,
+    has_image_suffix,
     image_shape,
     read_image,
+    read_image_grid,
     read_mask,
     to_bool_mask,
 )
@@ -38,6 +40,15 @@ from napari_iaa.data.layouts import (
 from napari_iaa.data.opening import open_any
 from napari_iaa.data.sample import sample_data_path
 from napari_iaa.data.synthetic import ANNOTATOR_POOL, generate_synthetic_dataset
+from napari_iaa.data.volumes import (
+    VOLUME_SUFFIXES,
+    Volume,
+    VolumeHeader,
+    is_volume_path,
+    read_volume,
+    volume_header,
+    write_volume,
+)
 from napari_iaa.data.writers import (
     atomic_write_bytes,
     atomic_write_json,
@@ -60,7 +71,10 @@ __all__ = [
     "MAX_PIXELS",
     "MaskEncodingWarning",
     "Problem",
+    "VOLUME_SUFFIXES",
     "ValidationReport",
+    "Volume",
+    "VolumeHeader",
     "atomic_write_bytes",
     "atomic_write_json",
     "json_safe",
@@ -72,17 +86,23 @@ __all__ = [
     "edited_mask_name",
     "generate_synthetic_dataset",
     "get_max_pixels",
+    "has_image_suffix",
     "image_shape",
+    "is_volume_path",
     "open_case",
     "open_dataset",
     "parse_imapp_mask_name",
     "rater_of",
     "read_csv_rows",
     "read_image",
+    "read_image_grid",
     "read_mask",
+    "read_volume",
     "register_layout",
     "sample_data_path",
     "save_edited_mask",
     "write_temp_file",
     "to_bool_mask",
+    "volume_header",
+    "write_volume",
 ]

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from napari_iaa.data.case import Case, CaseEntry, Problem, ValidationReport, check_case_id
-from napari_iaa.data.io import read_image, read_mask
+from napari_iaa.data.io import read_image_grid, read_mask
 from napari_iaa.errors import DatasetError, IAAError
 
 if TYPE_CHECKING:
@@ -31,15 +31,19 @@ def load_entry(entry: CaseEntry, strict: bool = True) -> tuple[Case, list[Proble
     """Decode one entry's image and masks.
 
     With ``strict`` any unreadable or mismatched mask raises; otherwise such masks are left
-    out and returned as problems (the image must always be readable).
+    out and returned as problems (the image must always be readable). A volume image
+    (NIfTI, NRRD, MetaImage) gives the case its spacing, origin and direction, and its
+    volume masks must lie on the same grid.
     """
-    image = read_image(entry.image_path)
-    spatial = image.shape[:-1] if image.ndim >= 3 and image.shape[-1] in (3, 4) else image.shape
+    image, grid = read_image_grid(entry.image_path)
+    spatial = grid.shape if grid is not None else (
+        image.shape[:-1] if image.ndim >= 3 and image.shape[-1] in (3, 4) else image.shape
+    )
     masks: dict[str, np.ndarray] = {}
     problems: list[Problem] = []
     for mid, mpath in entry.mask_paths.items():
         try:
-            masks[mid] = read_mask(mpath, shape=spatial)
+            masks[mid] = read_mask(mpath, shape=spatial, grid=grid)
         except IAAError as exc:
             if strict:
                 raise
@@ -55,6 +59,9 @@ def load_entry(entry: CaseEntry, strict: bool = True) -> tuple[Case, list[Proble
         image_path=entry.image_path,
         mask_paths={m: entry.mask_paths[m] for m in masks},
         group=entry.group,
+        spacing=grid.spacing if grid is not None else None,
+        origin=grid.origin if grid is not None else None,
+        direction=grid.direction if grid is not None else None,
     )
     if problems:
         case.meta["skipped_masks"] = [str(p.path) for p in problems]

@@ -5,6 +5,14 @@ Every failure becomes an :class:`~napari_iaa.errors.ImageReadError` (or
 header announces more than :data:`MAX_PIXELS` pixels are refused before any pixel is
 decoded, so a hostile or mistaken 20000 x 20000 file cannot exhaust memory.
 
+Volumes
+-------
+NIfTI (``.nii``, ``.nii.gz``), NRRD (``.nrrd``, ``.nhdr``) and MetaImage (``.mha``,
+``.mhd``) are read through SimpleITK (:mod:`napari_iaa.data.volumes`) as ``(z, y, x)``
+arrays; multi-page TIFF and 3D ``.npy`` are volumes too, without a header.
+:func:`read_image_grid` gives the image with its header (spacing, origin, direction) and
+:func:`read_mask` with ``grid=`` refuses a mask on another grid.
+
 Mask encodings
 --------------
 A mask is read as ``foreground = nonzero`` whatever its encoding: bool, 0/1, 0/255, uint16,
@@ -31,15 +39,26 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from napari_iaa import _env
+from napari_iaa.data._volume_checks import grid_difference
+from napari_iaa.data.volumes import (
+    VOLUME_SUFFIXES,
+    VolumeHeader,
+    is_volume_path,
+    read_volume,
+    volume_header,
+)
 from napari_iaa.errors import ImageReadError, ShapeMismatchError
 
 __all__ = [
     "MAX_PIXELS",
     "MaskEncodingWarning",
     "IMAGE_EXTENSIONS",
+    "VOLUME_SUFFIXES",
     "get_max_pixels",
+    "has_image_suffix",
     "image_shape",
     "read_image",
+    "read_image_grid",
     "read_mask",
     "to_bool_mask",
 ]
@@ -51,6 +70,11 @@ MAX_PIXELS: int = 10**8
 IMAGE_EXTENSIONS: frozenset[str] = frozenset(
     {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif", ".webp", ".npy"}
 )
+
+
+def has_image_suffix(name: str | os.PathLike) -> bool:
+    """Whether ``name`` ends in a suffix :func:`read_image` reads (``.png``, ``.nii.gz`` ...)."""
+    return is_volume_path(name) or os.path.splitext(os.fspath(name))[1].lower() in IMAGE_EXTENSIONS
 
 
 class MaskEncodingWarning(UserWarning):
@@ -143,6 +167,8 @@ def _decode(path: Path, for_mask: bool, max_pixels: int | None) -> np.ndarray:
     path = Path(path)
     _check_file(path)
     limit = get_max_pixels() if max_pixels is None else int(max_pixels)
+    if is_volume_path(path):
+        return read_volume(path, for_mask=for_mask, max_pixels=limit).array
     if path.suffix.lower() == ".npy":
         return _read_npy(path, limit)
     im = _open_pil(path, limit)
@@ -173,6 +199,8 @@ def image_shape(path: str | os.PathLike) -> tuple[int, ...]:
     """Spatial shape ``(H, W)`` (or ``(D, H, W)``) from the file header, without decoding."""
     path = Path(path)
     _check_file(path)
+    if is_volume_path(path):
+        return volume_header(path).shape
     if path.suffix.lower() == ".npy":
         arr = np.load(path, mmap_mode="r", allow_pickle=False)
         return tuple(arr.shape[:-1] if arr.ndim >= 3 and arr.shape[-1] in (3, 4) else arr.shape)
@@ -191,7 +219,8 @@ def read_image(path: str | os.PathLike, max_pixels: int | None = None) -> np.nda
     Parameters
     ----------
     path : path-like
-        PNG, JPEG, TIFF (multi-page -> 3D), BMP, ... or ``.npy`` (never unpickled).
+        PNG, JPEG, TIFF (multi-page -> 3D), BMP, ..., ``.npy`` (never unpickled), or a
+        NIfTI / NRRD / MetaImage volume (``(z, y, x)``).
     max_pixels : int, optional
         Refuse larger images before decoding (default :func:`get_max_pixels`).
 
@@ -206,6 +235,30 @@ def read_image(path: str | os.PathLike, max_pixels: int | None = None) -> np.nda
         Missing, empty, truncated, not an image, or too large; the message names the file.
     """
     return _decode(Path(path), for_mask=False, max_pixels=max_pixels)
+
+
+def read_image_grid(
+    path: str | os.PathLike, max_pixels: int | None = None
+) -> tuple[np.ndarray, VolumeHeader | None]:
+    """Read an image with its grid: ``(array, header)``.
+
+    ``header`` (spacing, origin, direction in array axis order) comes from a NIfTI, NRRD
+    or MetaImage file; it is None for PNG, TIFF, ``.npy`` ... (unknown: unit voxels).
+
+    Raises
+    ------
+    ImageReadError
+        As :func:`read_image`.
+    """
+    path = Path(path)
+    if not is_volume_path(path):
+        return read_image(path, max_pixels=max_pixels), None
+    _check_file(path)
+    limit = get_max_pixels() if max_pixels is None else int(max_pixels)
+    vol = read_volume(path, max_pixels=limit)
+    shape = vol.array.shape[: vol.ndim]
+    header = VolumeHeader(shape, vol.spacing, vol.origin, vol.direction, 1, "", path)
+    return vol.array, header
 
 
 def _is_two_valued(v: np.ndarray) -> tuple[bool, float, float]:
@@ -288,6 +341,7 @@ def read_mask(
     path: str | os.PathLike,
     shape: tuple[int, ...] | None = None,
     max_pixels: int | None = None,
+    grid: VolumeHeader | None = None,
 ) -> np.ndarray:
     """Read a mask file as a boolean array (foreground = nonzero).
 
@@ -299,6 +353,10 @@ def read_mask(
         The image's spatial shape; a mask of another shape raises.
     max_pixels : int, optional
         Refuse larger files before decoding.
+    grid : VolumeHeader, optional
+        The image's header (anything with ``spacing``, ``origin``, ``direction``); a volume
+        mask whose header places it elsewhere raises (a mask without a header, ``.npy`` or
+        TIFF, is compared by shape only).
 
     Returns
     -------
@@ -308,12 +366,19 @@ def read_mask(
     Raises
     ------
     ImageReadError
-        The file cannot be read.
+        The file cannot be read (a vector-pixel or 4D volume included).
     ShapeMismatchError
-        ``shape`` is given and the mask's shape differs.
+        ``shape`` is given and the mask's shape differs, or its grid differs from ``grid``.
     """
     path = Path(path)
-    arr = _decode(path, for_mask=True, max_pixels=max_pixels)
+    header = None
+    if is_volume_path(path):
+        _check_file(path)
+        limit = get_max_pixels() if max_pixels is None else int(max_pixels)
+        header = read_volume(path, for_mask=True, max_pixels=limit)
+        arr = header.array
+    else:
+        arr = _decode(path, for_mask=True, max_pixels=max_pixels)
     mask = to_bool_mask(arr, path)
     if shape is not None:
         shape = tuple(int(s) for s in shape)
@@ -322,4 +387,9 @@ def read_mask(
                 f"{path}: mask shape {'x'.join(map(str, mask.shape))} does not match the "
                 f"image shape {'x'.join(map(str, shape))}"
             )
+    if grid is not None and header is not None:
+        diff = grid_difference(header, grid)
+        if diff is not None:
+            where = f" {grid.path}" if getattr(grid, "path", None) is not None else ""
+            raise ShapeMismatchError(f"{path}: mask on another grid than the image{where}: {diff}")
     return mask

@@ -17,17 +17,15 @@ fsync, rename).
 from __future__ import annotations
 
 import os
-import re
 import secrets
 import shutil
-import struct
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
+from napari_iaa.data._volume_checks import check_exists, check_nifti, read_error
 from napari_iaa.errors import ImageReadError
 
 __all__ = [
@@ -126,111 +124,6 @@ def _to_array_order(spacing, origin, direction) -> tuple[tuple[float, ...], ...]
     )
 
 
-# ---------------------------------------------------------------------- errors
-_HEX = re.compile(r"\(0x[0-9a-f]+\)")
-
-
-def _itk_reason(exc: Exception) -> str:
-    """The informative line of a SimpleITK/ITK error (its last ERROR or nrrd line)."""
-    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-    useful = [ln for ln in lines if "ERROR" in ln or ln.startswith("[nrrd]")]
-    line = (useful or lines or [type(exc).__name__])[-1]
-    line = _HEX.sub("", line.split("ERROR:", 1)[-1]).strip()
-    return line.replace("[nrrd] ", "")
-
-
-def _read_error(path: Path, exc: Exception) -> ImageReadError:
-    reason = _itk_reason(exc)
-    if "Unable to determine ImageIO reader" in str(exc):
-        reason = "not a readable NIfTI/NRRD/MetaImage file (corrupt, or not that format)"
-    elif "cannot be read" in reason or "not read completely" in str(exc):
-        reason = f"the data is shorter than the header says, or missing ({reason})"
-    return ImageReadError(f"{path}: cannot read volume: {reason}")
-
-
-def _check_exists(path: Path) -> None:
-    try:
-        size = path.stat().st_size
-    except FileNotFoundError:
-        raise ImageReadError(f"{path}: file not found") from None
-    except OSError as exc:
-        raise ImageReadError(f"{path}: cannot access file ({exc.strerror or exc})") from None
-    if not path.is_file():
-        raise ImageReadError(f"{path}: not a file")
-    if size == 0:
-        raise ImageReadError(f"{path}: empty file (0 bytes)")
-
-
-# ---------------------------------------------------------------------- NIfTI sizes
-def _nifti_layout(head: bytes) -> tuple[int, int] | None:
-    """``(vox_offset, data bytes)`` from a NIfTI-1/2 header, None if it is not one."""
-    for order in "<>":
-        if len(head) >= 348 and struct.unpack(order + "i", head[:4])[0] == 348:
-            dims = struct.unpack(order + "8h", head[40:56])
-            bitpix = struct.unpack(order + "h", head[72:74])[0]
-            offset = max(int(struct.unpack(order + "f", head[108:112])[0]), 352)
-            break
-        if len(head) >= 540 and struct.unpack(order + "i", head[:4])[0] == 540:
-            bitpix = struct.unpack(order + "h", head[14:16])[0]
-            dims = struct.unpack(order + "8q", head[16:80])
-            offset = max(int(struct.unpack(order + "q", head[168:176])[0]), 544)
-            break
-    else:
-        return None
-    n = max(1, min(int(dims[0]), 7))
-    count = int(np.prod([max(1, int(d)) for d in dims[1 : n + 1]], dtype=np.int64))
-    return offset, count * max(int(bitpix), 8) // 8
-
-
-def _gunzip_size(path: Path) -> int:
-    """Uncompressed size of a gzip file, reading it all (raises on corrupt data)."""
-    total = 0
-    d = zlib.decompressobj(31)
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            total += len(d.decompress(chunk))
-            while d.eof and d.unused_data:  # another gzip member
-                rest = d.unused_data
-                d = zlib.decompressobj(31)
-                total += len(d.decompress(rest))
-    if not d.eof:
-        raise EOFError("compressed stream ends early (truncated)")
-    return total
-
-
-def _check_nifti(path: Path, gz: bool) -> None:
-    """Refuse a NIfTI whose data is shorter than its header says, or whose gzip is broken."""
-    with open(path, "rb") as fh:
-        raw_head = fh.read(1024)
-        if gz:
-            if raw_head[:2] != b"\x1f\x8b":
-                raise ImageReadError(f"{path}: not gzip-compressed data (a .nii.gz must be gzip)")
-            fh.seek(-4, os.SEEK_END)
-            trailer = int.from_bytes(fh.read(4), "little")
-    try:
-        head = zlib.decompressobj(31).decompress(raw_head, 1024) if gz else raw_head
-    except zlib.error as exc:
-        raise ImageReadError(f"{path}: gzip data does not decompress ({exc})") from None
-    layout = _nifti_layout(head)
-    if layout is None:
-        return  # not a NIfTI header: SimpleITK's own message follows
-    expected = layout[0] + layout[1]
-    if gz:
-        if trailer == expected % 2**32:
-            return
-        try:
-            actual = _gunzip_size(path)
-        except (zlib.error, EOFError) as exc:
-            raise ImageReadError(f"{path}: gzip data does not decompress ({exc})") from None
-    else:
-        actual = path.stat().st_size
-    if actual < expected:
-        raise ImageReadError(
-            f"{path}: the header announces {expected:,} bytes but the file holds {actual:,} "
-            "(truncated?)"
-        )
-
-
 # ---------------------------------------------------------------------- reading
 def _reader(path: Path):
     import SimpleITK as sitk
@@ -240,7 +133,7 @@ def _reader(path: Path):
     try:
         reader.ReadImageInformation()
     except RuntimeError as exc:
-        raise _read_error(path, exc) from None
+        raise read_error(path, exc) from None
     return reader
 
 
@@ -264,7 +157,7 @@ def volume_header(path: str | os.PathLike) -> VolumeHeader:
         Missing, empty or not a readable volume header.
     """
     path = Path(path)
-    _check_exists(path)
+    check_exists(path)
     reader = _reader(path)
     size = tuple(int(s) for s in reader.GetSize())
     spacing, origin, direction = _to_array_order(
@@ -273,8 +166,13 @@ def volume_header(path: str | os.PathLike) -> VolumeHeader:
     import SimpleITK as sitk
 
     pixel = sitk.GetPixelIDValueAsString(reader.GetPixelID())
+    shape = tuple(reversed(size))
+    while len(shape) > 3 and shape[0] == 1:  # a 4D file with one time point is a volume
+        n = len(shape)
+        shape, spacing, origin = shape[1:], spacing[1:], origin[1:]
+        direction = tuple(np.asarray(direction).reshape(n, n)[1:, 1:].ravel().tolist())
     return VolumeHeader(
-        tuple(reversed(size)), spacing, origin, direction,
+        shape, spacing, origin, direction,
         int(reader.GetNumberOfComponents()), pixel, path,
     )
 
@@ -289,9 +187,11 @@ def _check_header(header: VolumeHeader, for_mask: bool, limit: int | None) -> No
         )
     n_comp = header.n_components
     if n_comp != 1 and (for_mask or n_comp not in (3, 4)):
+        rule = "a mask must have one value per voxel" if for_mask else (
+            "an image must have one value per voxel, or 3/4 colour channels")
         raise ImageReadError(
             f"{path}: {what} with {n_comp} values per voxel (vector pixel type "
-            f"{header.pixel_type}); a {what} must have one value per voxel"
+            f"{header.pixel_type}); {rule}"
         )
     if "complex" in header.pixel_type.lower():
         raise ImageReadError(f"{path}: complex pixel type {header.pixel_type} not supported")
@@ -335,12 +235,15 @@ def read_volume(
     _check_header(header, for_mask, max_pixels)
     suffix = volume_suffix(path)
     if suffix in (".nii", ".nii.gz"):
-        _check_nifti(path, gz=suffix == ".nii.gz")
+        check_nifti(path, gz=suffix == ".nii.gz")
     try:
         image = sitk.ReadImage(str(path))
         array = sitk.GetArrayFromImage(image)
     except RuntimeError as exc:
-        raise _read_error(path, exc) from None
+        raise read_error(path, exc) from None
+    spatial = array.shape if header.n_components == 1 else array.shape[:-1]
+    if len(spatial) > len(header.shape):
+        array = array.reshape(header.shape + array.shape[len(spatial) :])
     return Volume(array, header.spacing, header.origin, header.direction, path)
 
 

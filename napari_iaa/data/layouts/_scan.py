@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from napari_iaa.data.case import Problem
-from napari_iaa.data.io import IMAGE_EXTENSIONS
+from napari_iaa.data.io import has_image_suffix
+from napari_iaa.data.volumes import split_volume_suffix
 from napari_iaa.errors import DatasetError
 
-__all__ = ["assign_mask_ids", "is_image_name", "natural_key", "scandir"]
+__all__ = ["assign_mask_ids", "file_stem", "is_image_name", "natural_key", "scandir"]
 
 _NUM = re.compile(r"(\d+)")
 
@@ -20,7 +21,12 @@ def natural_key(text: str) -> list[Any]:
     return [int(t) if t.isdigit() else t.lower() for t in _NUM.split(text)]
 
 
-_EDITED = re.compile(r"_edited-[^/\\]*-\d{8}-\d{6}(-\d+)?\.png$", re.IGNORECASE)
+_EDITED = re.compile(r"_edited-[^/\\]*-\d{8}-\d{6}(-\d+)?\.[a-z]+(\.gz)?$", re.IGNORECASE)
+
+
+def file_stem(name: str) -> str:
+    """The name without its image suffix; ``.nii.gz`` counts as one (``r0.nii.gz`` -> ``r0``)."""
+    return split_volume_suffix(name)[0]
 
 
 def is_image_name(name: str) -> bool:
@@ -31,7 +37,7 @@ def is_image_name(name: str) -> bool:
     """
     return (
         not name.startswith(".")
-        and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
+        and has_image_suffix(name)
         and _EDITED.search(name) is None
     )
 

@@ -10,7 +10,7 @@ from typing import Any
 from napari_iaa.data.case import Case, CaseEntry, Problem
 from napari_iaa.data.dataset import Dataset, load_entry
 from napari_iaa.data.layouts._csv import clean_meta
-from napari_iaa.data.layouts._scan import is_image_name, natural_key, scandir
+from napari_iaa.data.layouts._scan import file_stem, is_image_name, natural_key, scandir
 from napari_iaa.errors import DatasetError
 
 __all__ = ["detect_folders", "open_case", "read_folders"]
@@ -21,9 +21,9 @@ _IMAGE_STEMS = ("image", "img")
 def _folder_entry(case_dir: Path, case_id: str, problems: list[Problem]) -> CaseEntry | None:
     files = sorted(
         (e for e in scandir(case_dir, problems) if e.is_file() and is_image_name(e.name)),
-        key=lambda e: (natural_key(os.path.splitext(e.name)[0]), e.name),
+        key=lambda e: (natural_key(file_stem(e.name)), e.name),
     )
-    image = next((Path(e.path) for e in files if os.path.splitext(e.name)[0].lower() in _IMAGE_STEMS), None)
+    image = next((Path(e.path) for e in files if file_stem(e.name).lower() in _IMAGE_STEMS), None)
     masks = [e for e in files if image is None or Path(e.path) != image]
     if image is None:
         if masks:
@@ -37,7 +37,7 @@ def _folder_entry(case_dir: Path, case_id: str, problems: list[Problem]) -> Case
     mpaths: dict[str, Path] = {}
     raters: dict[str, str] = {}
     for e in masks:
-        mid = os.path.splitext(e.name)[0]
+        mid = file_stem(e.name)
         if mid in mpaths:
             problems.append(Problem(Path(e.path), f"second mask with id {mid!r} (kept {mpaths[mid].name})", case_id))
             continue
@@ -61,7 +61,9 @@ def read_folders(path: str | os.PathLike) -> Dataset:
     """Index a folder per case: ``<root>/<case>/image.<ext>`` + ``<annotator>.<ext>``.
 
     Mask ids are the mask file stems (``A04#2.png`` -> mask ``A04#2`` of annotator
-    ``A04``); an optional ``meta.json`` per case folder goes to ``meta``.
+    ``A04``; ``r0.nii.gz`` -> ``r0``); an optional ``meta.json`` per case folder goes to
+    ``meta``. Images and masks may be PNG, TIFF, ``.npy`` or volumes (NIfTI, NRRD,
+    MetaImage); the data files of ``.mhd`` / ``.nhdr`` headers are not taken for masks.
     """
     root = Path(path)
     if not root.is_dir():
@@ -82,7 +84,7 @@ def detect_folders(path: Path) -> bool:
     for d in scandir(path):
         if d.is_dir() and not d.name.startswith("."):
             for f in scandir(d.path):
-                if f.is_file() and os.path.splitext(f.name)[0].lower() in _IMAGE_STEMS and is_image_name(f.name):
+                if f.is_file() and file_stem(f.name).lower() in _IMAGE_STEMS and is_image_name(f.name):
                     return True
             n += 1
             if n >= 5:
