@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,7 +14,13 @@ from torch import nn
 
 from napari_iaa.calibration import calibrator_from_dict
 from napari_iaa.errors import CheckpointError
-from napari_iaa.models._batching import Progress, ShouldStop, image_of, run_batched
+from napari_iaa.models._batching import (
+    Progress,
+    ShouldStop,
+    image_of,
+    iter_batched,
+    run_batched,
+)
 from napari_iaa.models._fast_calibration import isotonic_lut, load_calibrator
 from napari_iaa.models.card import ModelCard
 from napari_iaa.models.checkpoint import load_checkpoint
@@ -190,4 +196,15 @@ class MHRPredictor:
             progress, should_stop,
         )
 
+    def iter_many(
+        self,
+        images: Iterable[Any],
+        batch_size: int = 8,
+        should_stop: ShouldStop = None,
+    ) -> Iterator[list[MHRPrediction]]:
+        """Like :meth:`predict_many`, one list of results per batch as it is done.
 
+        A caller that stops iterating (or ``should_stop()``) ends the run between batches.
+        """
+        return iter_batched(images, lambda b: self._prepare([image_of(x) for x in b]),
+                            self._run, batch_size, should_stop)

@@ -10,7 +10,7 @@ releases the GIL), so input preparation overlaps the forward passes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,14 @@ import torch
 from torch import nn
 
 from napari_iaa.errors import CheckpointError
-from napari_iaa.models._batching import Progress, ShouldStop, image_of, prep_batch, run_batched
+from napari_iaa.models._batching import (
+    Progress,
+    ShouldStop,
+    image_of,
+    iter_batched,
+    prep_batch,
+    run_batched,
+)
 from napari_iaa.models._fast_calibration import load_calibrator
 from napari_iaa.models.card import ModelCard
 from napari_iaa.models.checkpoint import load_checkpoint, read_checkpoint_card
@@ -126,6 +133,20 @@ class IAAPredictor(_Predictor):
         return run_batched(images, lambda b: self._prepare(b, strict), self._run, batch_size,
                             progress, should_stop)
 
+    def iter_many(
+        self,
+        images: Iterable[Any],
+        batch_size: int = 16,
+        should_stop: ShouldStop = None,
+        strict: bool = False,
+    ) -> Iterator[list[IAAPrediction]]:
+        """Like :meth:`predict_many`, one list of results per batch as it is done.
+
+        A caller that stops iterating (or ``should_stop()``) ends the run between batches.
+        """
+        return iter_batched(images, lambda b: self._prepare(b, strict), self._run, batch_size,
+                            should_stop)
+
 
 
 class QualityPredictor(_Predictor):
@@ -188,6 +209,20 @@ class QualityPredictor(_Predictor):
         """
         return run_batched(pairs, lambda b: self._prepare(b, strict), self._run, batch_size,
                             progress, should_stop)
+
+    def iter_many(
+        self,
+        pairs: Iterable[tuple[Any, Any]],
+        batch_size: int = 16,
+        should_stop: ShouldStop = None,
+        strict: bool = False,
+    ) -> Iterator[list[float]]:
+        """Like :meth:`predict_many`, one list of results per batch as it is done.
+
+        A caller that stops iterating (or ``should_stop()``) ends the run between batches.
+        """
+        return iter_batched(pairs, lambda b: self._prepare(b, strict), self._run, batch_size,
+                            should_stop)
 
 
 #: task -> predictor class

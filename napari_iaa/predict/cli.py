@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from napari_iaa.data import open_dataset
+from napari_iaa.data import Dataset, open_dataset
 from napari_iaa.errors import IAAError
 from napari_iaa.predict.dataset import predict_dataset, shard_info
 from napari_iaa.predict.models import load_models
@@ -23,8 +23,10 @@ def add_predict_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="predict IAA, per-mask quality and MHR maps for a data set",
         description=(
             "Predict per-case IAA, per-mask quality and (with --maps) calibrated MHR maps "
-            "for every case of DATASET and write them to a CSV. Under torchrun the cases "
-            "are sharded over the processes and rank 0 merges the CSV."
+            "for every case of DATASET and write them to a CSV. Volumes are predicted "
+            "slice by slice and aggregated per volume (IAA weighted by the predicted "
+            "lesion area per slice, quality by the mask's area per slice). Under torchrun "
+            "the cases are sharded over the processes and rank 0 merges the CSV."
         ),
     )
     p.add_argument("dataset", help="data set folder (any supported layout)")
@@ -33,8 +35,10 @@ def add_predict_parser(subparsers: Any) -> argparse.ArgumentParser:
                         "several tasks (the model card names the task)")
     p.add_argument("--out", required=True, help="CSV file to write")
     p.add_argument("--maps", default=None, metavar="DIR",
-                   help="folder for the calibrated MHR maps (<case>_mhr.png)")
-    p.add_argument("--batch-size", type=int, default=8)
+                   help="folder for the calibrated MHR maps (<case>_mhr.png; a volume's "
+                        "<case>_mhr.nii.gz with its spacing)")
+    p.add_argument("--batch-size", type=int, default=8,
+                   help="images (or a volume's slices) per forward pass")
     p.add_argument("--device", default="auto", choices=["auto", "cuda", "mps", "cpu"])
     p.add_argument("--layout", default=None, help="data set layout (default: detected)")
     p.add_argument("--empty-pair", default="zero", choices=["zero", "one", "ignore"],
@@ -63,14 +67,21 @@ def _progress_bar(args: argparse.Namespace, n_cases: int, rank: int, world: int
     return bar, progress
 
 
-def run_predict(args: argparse.Namespace) -> int:
-    """Run ``napari-iaa predict``; returns the exit code (IAAError -> one line, code 2)."""
+def run_predict(args: argparse.Namespace,
+                open_data: Callable[[argparse.Namespace], Dataset] | None = None) -> int:
+    """Run ``napari-iaa predict``; returns the exit code (IAAError -> one line, code 2).
+
+    ``open_data(args)`` opens the data set (default: ``open_dataset(args.dataset,
+    layout=args.layout)``); the command line passes its own, which knows ``--unit``.
+    Volume cases are predicted slice by slice (see :mod:`napari_iaa.predict.volume`).
+    """
     from napari_iaa.models import ModelRegistry
 
     try:
         rank, world = shard_info()
         own_group = _init_dist(world)
-        ds = open_dataset(args.dataset, layout=args.layout)
+        ds = (open_data(args) if open_data is not None
+              else open_dataset(args.dataset, layout=args.layout))
         models = load_models(args.model, device=args.device, registry=ModelRegistry())
         bar, progress = _progress_bar(args, len(ds.ids[rank::world]), rank, world)
         df = predict_dataset(ds, models, args.out, maps_dir=args.maps,

@@ -22,6 +22,7 @@ from napari_iaa.data import Case, Dataset, atomic_write_bytes, atomic_write_png,
 from napari_iaa.errors import CheckpointError, ConfigError, IAAError
 from napari_iaa.predict.case import predict_case, predict_iaa_images
 from napari_iaa.predict.models import ModelSet, load_models
+from napari_iaa.predict.result import CasePrediction
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -113,13 +114,16 @@ def predict_dataset(
         and rank 0 merges them into ``out_csv``.
     maps_dir
         If given (and an MHR model is loaded), ``<case>_mhr.png`` (calibrated) is written
-        there for every case.
+        there for every case; for a volume ``<case>_mhr.nii.gz`` (float32, the case's
+        spacing, origin and direction).
     batch_size
-        Images per forward pass for the IAA model.
+        Images per forward pass for the IAA model; slices per forward pass for a volume
+        (predicted slice by slice, see :mod:`napari_iaa.predict.volume`).
     device
         Device for models loaded here.
     progress, should_stop
-        Called with (done, total) after each case of this rank; checked before each batch.
+        Called with (done, total) after each case of this rank; checked before each batch
+        (and between a volume's batches of slices).
     empty
         The empty-pair rule of the empirical IAA.
     merge_timeout
@@ -180,8 +184,10 @@ def _predict_ids(dataset: Dataset, ids: list[str], models: ModelSet, bs: int, em
             cases = pending.result() if pending is not None else []
             nxt = ids[start + bs:start + 2 * bs]
             pending = loader.submit(_load_cases, dataset, nxt) if nxt else None
-            done = _predict_batch(cases, batch_ids, models, bs, empty, maps, rows, done, total,
-                                  progress)
+            done, stopped = _predict_batch(cases, batch_ids, models, bs, empty, maps, rows,
+                                           done, total, progress, stop)
+            if stopped:
+                return rows, True
     finally:
         if pending is not None:
             pending.cancel()
@@ -202,29 +208,54 @@ def _load_cases(dataset: Dataset, batch_ids: Sequence[str]) -> list[Case]:
 
 def _predict_batch(cases: list[Case], batch_ids: Sequence[str], models: ModelSet, bs: int,
                    empty: str, maps: Path | None, rows: list[dict[str, Any]], done: int,
-                   total: int, progress: Callable[[int, int], None] | None) -> int:
-    """Predict one batch of loaded cases into ``rows``; returns the updated ``done``."""
+                   total: int, progress: Callable[[int, int], None] | None,
+                   stop: Callable[[], bool] = lambda: False) -> tuple[int, bool]:
+    """Predict one batch of loaded cases into ``rows``; returns ``done`` and whether
+    ``stop()`` ended it inside a volume.
+
+    The 2D cases' images go through the IAA model together; a volume is predicted slice
+    by slice (``bs`` slices per forward pass, ``stop()`` checked between them).
+    """
+    flat = [c for c in cases if not c.is_volume]
     iaa_vals = (
-        predict_iaa_images(models.iaa, [c.image for c in cases], bs)
-        if models.iaa is not None and cases else [math.nan] * len(cases)
+        predict_iaa_images(models.iaa, [c.image for c in flat], bs)
+        if models.iaa is not None and flat else [math.nan] * len(flat)
     )
+    flat_iaa = {id(c): v for c, v in zip(flat, iaa_vals)}
     sub = ModelSet(mhr=models.mhr, quality=models.quality, device=models.device)
-    for case, piaa in zip(cases, iaa_vals):
-        pred = predict_case(case, sub, empty=empty, with_ece=False)
-        pred.predicted_iaa = piaa
-        map_name = ""
-        if maps is not None and pred.mhr_calibrated is not None:
-            map_path = maps / f"{_safe_name(pred.case_id)}_mhr.png"
-            _save_map(map_path, pred.mhr_calibrated)
-            map_name = str(map_path)
-        rows.extend(pred.rows(map_name))
+    for case in cases:
+        if case.is_volume:
+            pred = predict_case(case, models, empty=empty, with_ece=False, batch_size=bs,
+                                should_stop=stop)
+            if not pred.complete:
+                return done, True
+        else:
+            pred = predict_case(case, sub, empty=empty, with_ece=False)
+            pred.predicted_iaa = flat_iaa[id(case)]
+        rows.extend(pred.rows(_write_map(maps, case, pred)))
         done += 1
         if progress is not None:
             progress(done, total)
     if progress is not None and not cases:
         done += len(batch_ids)
         progress(done, total)
-    return done
+    return done, False
+
+
+def _write_map(maps: Path | None, case: Case, pred: CasePrediction) -> str:
+    """Write the case's calibrated MHR map (PNG; a volume's as NIfTI) and return its path."""
+    if maps is None or pred.mhr_calibrated is None:
+        return ""
+    if case.is_volume:
+        from napari_iaa.data.volumes import write_volume
+
+        path = maps / f"{_safe_name(pred.case_id)}_mhr.nii.gz"
+        write_volume(path, np.asarray(pred.mhr_calibrated, np.float32), spacing=case.spacing,
+                     origin=case.origin, direction=case.direction)
+        return str(path)
+    path = maps / f"{_safe_name(pred.case_id)}_mhr.png"
+    _save_map(path, pred.mhr_calibrated)
+    return str(path)
 
 
 def _merge_parts(out_csv: Path, world: int, order: list[str], timeout: float) -> pd.DataFrame:
