@@ -12,6 +12,7 @@ Targets (issue 6): stroke at 15 x 6000 x 4000 < 1 ms median and >= 500x faster t
 full recompute within 1.5x of (c). Also reports the tracker's memory per pixel per annotator.
 
     python benchmarks/bench_tracker.py [--quick]
+    python benchmarks/bench_tracker.py --3d [--quick]   (volumes: bench_tracker_3d.py)
 """
 
 from __future__ import annotations
@@ -262,7 +263,13 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true",
                     help="2 and 15 annotators at 512x512 and 6000x4000 only, fewer repeats")
+    ap.add_argument("--3d", dest="volumes", action="store_true",
+                    help="4 and 15 annotators x 300 x 512 x 512 instead (bench_tracker_3d.py)")
     args = ap.parse_args(argv)
+    if args.volumes:
+        import bench_tracker_3d
+
+        return bench_tracker_3d.main(["--quick"] if args.quick else [])
     quick = args.quick
     missing = ""
     try:
