@@ -31,7 +31,16 @@ from napari_iaa.agreement import (
     pairwise_counts,
     pairwise_surface_distances,
 )
-from napari_iaa.data import Case, Dataset, Problem, image_shape, open_dataset, read_mask
+from napari_iaa.data import (
+    Case,
+    Dataset,
+    Problem,
+    image_shape,
+    is_volume_path,
+    open_dataset,
+    read_mask,
+    volume_header,
+)
 from napari_iaa.errors import ConfigError, IAAError
 
 __all__ = [
@@ -160,12 +169,10 @@ def load_masks(ds: Dataset, case_id: str) -> MaskCase:
 
 
 def _header_spacing(path: Path, ndim: int) -> tuple[float, ...] | None:
-    """The voxel spacing in the image file's header (None for PNG & co: unit voxels)."""
-    import napari_iaa.data as data  # volume_header: the volume readers' header-only read
-
-    read_header = getattr(data, "volume_header", None)
-    header = read_header(path) if read_header is not None else None
-    spacing = getattr(header, "spacing", None) if header is not None else None
+    """The voxel spacing in a volume file's header (None for PNG & co: unit voxels)."""
+    if not is_volume_path(path):
+        return None
+    spacing = volume_header(path).spacing
     if spacing is None or len(spacing) != ndim:
         return None
     return tuple(float(v) for v in spacing)
@@ -173,23 +180,11 @@ def _header_spacing(path: Path, ndim: int) -> tuple[float, ...] | None:
 
 def _empty_row(case: Case | MaskCase, ids: list[str], raters: list[str],
                surface: bool) -> dict[str, Any]:
-    row = {
-        "case_id": case.case_id,
-        "n_annotators": len(set(raters)),
-        "n_masks": len(ids),
-        "n_pairs": 0,
-        "iaa": math.nan,
-        "iaa_std": math.nan,
-        "min_pair_dice": math.nan,
-        "min_pair": "",
-        "annotators": ";".join(ids),
-        "group": case.group if case.group is not None else "",
-        "n_marked": 0,
-        "detection_agreement": math.nan,
-        "iaa_marked": math.nan,
-    }
-    if surface:
-        row.update(hd95_mean=math.nan, assd_mean=math.nan)
+    row = dict.fromkeys(SCORE_COLUMNS + DETECTION_COLUMNS + (SURFACE_COLUMNS if surface else []),
+                        math.nan)
+    row.update(case_id=case.case_id, n_annotators=len(set(raters)), n_masks=len(ids), n_pairs=0,
+               min_pair="", annotators=";".join(ids), n_marked=0,
+               group=case.group if case.group is not None else "")
     return row
 
 

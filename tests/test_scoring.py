@@ -224,20 +224,32 @@ def test_same_rater_pairs_apply_to_the_new_columns():
         np.mean([hausdorff_distance(a, c), hausdorff_distance(b, c)]))
 
 
-def test_spacing_comes_from_the_image_header(tmp_path, monkeypatch):
-    """The score path reads no image pixels: the spacing comes from ``volume_header``."""
-    import napari_iaa.data as data
-    from napari_iaa.scoring import _header_spacing
+def test_spacing_comes_from_the_image_header(tmp_path):
+    """The score path reads no image pixels: the spacing comes from the volume's header, and
+    a NIfTI folder case scores as the same masks given with that spacing."""
+    from napari_iaa.agreement import pairwise_surface_distances
+    from napari_iaa.data import write_volume
 
-    png = SAMPLES["lidc"]
-    ds = open_dataset(png)
+    ds = open_dataset(SAMPLES["lidc"])
     assert load_masks(ds, ds.ids[0]).spacing is None  # PNG: unit voxels
-    if not hasattr(data, "volume_header"):
-        pytest.skip("no volume_header in napari_iaa.data yet")
-    monkeypatch.setattr(data, "volume_header",
-                        lambda path: type("H", (), {"spacing": (0.5, 0.25)})())
-    assert _header_spacing(Path("x.nii.gz"), 2) == (0.5, 0.25)
-    assert _header_spacing(Path("x.nii.gz"), 3) is None  # a header that disagrees: unit
+    spacing = (2.5, 0.7, 0.7)
+    case = tmp_path / "vols" / "nodule-1"
+    case.mkdir(parents=True)
+    vols = {}
+    for k in range(3):
+        v = np.zeros((6, 20, 20), bool)
+        v[1 : 4 + k % 2, 3 + k : 12 + k, 4 : 13 + k] = True
+        vols[f"r{k}"] = v
+        write_volume(case / f"r{k}.nii.gz", v, spacing=spacing)
+    write_volume(case / "image.nii.gz", np.zeros((6, 20, 20), np.int16), spacing=spacing)
+    vds = open_dataset(tmp_path / "vols", layout="folders")
+    got = load_masks(vds, "nodule-1")
+    assert got.spacing == pytest.approx(spacing)
+    row = score_id(vds, "nodule-1").row
+    ref = pairwise_surface_distances(vols, spacing)
+    assert row["hd95_mean"] == pytest.approx(ref.mean("hd"))
+    assert row["assd_mean"] == pytest.approx(ref.mean("assd"))
+    assert row["n_marked"] == 3 and row["iaa"] == pytest.approx(score_case(_case(vols))["iaa"])
 
 
 @settings(max_examples=80, deadline=None)
