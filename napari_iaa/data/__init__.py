@@ -54,8 +54,11 @@ from napari_iaa.data.writers import (
     atomic_write_json,
     atomic_write_png,
     edited_mask_name,
+    edited_mask_suffix,
     json_safe,
     save_edited_mask,
+    volume_mask_suffix,
+    write_mask_like,
     write_temp_file,
 )
 
@@ -84,6 +87,7 @@ __all__ = [
     "check_case_id",
     "detect_layout",
     "edited_mask_name",
+    "edited_mask_suffix",
     "generate_synthetic_dataset",
     "get_max_pixels",
     "has_image_suffix",
@@ -104,5 +108,7 @@ __all__ = [
     "write_temp_file",
     "to_bool_mask",
     "volume_header",
+    "volume_mask_suffix",
+    "write_mask_like",
     "write_volume",
 ]

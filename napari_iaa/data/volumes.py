@@ -37,6 +37,8 @@ __all__ = [
     "split_volume_suffix",
     "volume_header",
     "volume_suffix",
+    "volume_image",
+    "write_temp_volume",
     "write_volume",
 ]
 
@@ -265,7 +267,8 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def _sitk_image(array, like, spacing, origin, direction):
+def volume_image(array, like=None, spacing=None, origin=None, direction=None):
+    """A SimpleITK image of a numpy array with a header (array axis order; see write_volume)."""
     import SimpleITK as sitk
 
     arr = np.asarray(array)
@@ -360,7 +363,7 @@ def write_volume(
     suffix = volume_suffix(path)
     if suffix is None:
         raise ValueError(f"{path}: not a volume file name ({', '.join(VOLUME_SUFFIXES)})")
-    image = _sitk_image(array, like, spacing, origin, direction)
+    image = volume_image(array, like, spacing, origin, direction)
     if suffix in _TWO_FILE:
         _write_two_file(path, image, compress)
     else:

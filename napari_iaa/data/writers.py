@@ -1,5 +1,7 @@
 """Atomic writers: edited masks are new files beside the originals, never over them.
 
+Volumes are written by :func:`napari_iaa.data.volumes.write_volume` under the same rules.
+
 Every write goes to a temporary file in the destination folder, is flushed and fsynced,
 then renamed into place with :func:`os.replace` (atomic on POSIX and Windows). If anything
 fails the temporary file is removed and the previous file at the destination, if any, is
@@ -23,6 +25,14 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from napari_iaa.data.volumes import (
+    split_volume_suffix,
+    volume_header,
+    volume_image,
+    volume_suffix,
+    write_temp_volume,
+    write_volume,
+)
 from napari_iaa.errors import DatasetError
 
 __all__ = [
@@ -32,6 +42,9 @@ __all__ = [
     "atomic_write_png",
     "encode_png",
     "edited_mask_name",
+    "edited_mask_suffix",
+    "volume_mask_suffix",
+    "write_mask_like",
     "save_edited_mask",
     "write_temp_file",
     "fsync_dir",
@@ -141,10 +154,122 @@ def _safe_token(text: str) -> str:
     return token or "anon"
 
 
-def edited_mask_name(original_path: str | os.PathLike, annotator: str, when: datetime) -> str:
-    """``<stem>_edited-<annotator>-<YYYYmmdd-HHMMSS>.png`` for an original mask path."""
-    stem = Path(original_path).stem
-    return f"{stem}_edited-{_safe_token(annotator)}-{when:%Y%m%d-%H%M%S}.png"
+def edited_mask_name(
+    original_path: str | os.PathLike, annotator: str, when: datetime, suffix: str = ".png"
+) -> str:
+    """``<stem>_edited-<annotator>-<YYYYmmdd-HHMMSS><suffix>`` for an original mask path.
+
+    The stem drops a volume's whole suffix (``r0.nii.gz`` -> ``r0``).
+    """
+    stem = split_volume_suffix(original_path)[0]
+    return f"{stem}_edited-{_safe_token(annotator)}-{when:%Y%m%d-%H%M%S}{suffix}"
+
+
+#: Two-file volume formats are saved as their one-file twin (same format, same header).
+_ONE_FILE = {".mhd": ".mha", ".nhdr": ".nrrd"}
+
+
+def edited_mask_suffix(original_path: str | os.PathLike, ndim: int) -> str:
+    """The file suffix an edit of ``original_path`` is saved with.
+
+    A volume format keeps its format (``.nii.gz`` -> ``.nii.gz``; ``.mhd`` -> ``.mha`` and
+    ``.nhdr`` -> ``.nrrd``, the one-file form of the same format); a 2D mask from any
+    other file is a PNG (as always); a 3D one keeps ``.npy`` or TIFF, and is NIfTI
+    otherwise.
+    """
+    vs = volume_suffix(original_path)
+    if vs is not None:
+        return _ONE_FILE.get(vs, vs)
+    if ndim == 2:
+        return ".png"
+    ext = os.path.splitext(os.fspath(original_path))[1].lower()
+    if ext == ".npy":
+        return ".npy"
+    return ".tif" if ext in (".tif", ".tiff") else ".nii.gz"
+
+
+def volume_mask_suffix(image_path: str | os.PathLike, ndim: int) -> str | None:
+    """The volume format a mask of ``image_path`` is written in (a consensus, say).
+
+    The image's own format when it is a volume (``.mhd`` -> ``.mha``, ``.nhdr`` -> ``.nrrd``),
+    NIfTI (``.nii.gz``) for any other 3D mask, None for a 2D mask of a 2D image (a PNG).
+    """
+    vs = volume_suffix(image_path)
+    if vs is not None:
+        return _ONE_FILE.get(vs, vs)
+    return ".nii.gz" if ndim == 3 else None
+
+
+def write_mask_like(
+    path: str | os.PathLike, mask: np.ndarray, image_path: str | os.PathLike
+) -> Path:
+    """Write ``mask`` (uint8 0/1) as a volume at ``path`` with ``image_path``'s header, atomically.
+
+    The header (spacing, origin, direction) is copied when ``image_path`` is a volume
+    file; otherwise the volume has unit spacing. ``path`` is replaced only when complete.
+    """
+    like = volume_header(image_path) if volume_suffix(image_path) is not None else None
+    return write_volume(path, np.asarray(mask) != 0, like=like)
+
+
+def _encode_npy(arr: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, np.asarray(arr != 0, dtype=np.uint8), allow_pickle=False)
+    return buf.getvalue()
+
+
+def _encode_tiff(arr: np.ndarray) -> bytes:
+    frames = [Image.fromarray(np.asarray(p != 0, dtype=np.uint8) * 255) for p in arr]
+    buf = io.BytesIO()
+    frames[0].save(buf, format="TIFF", save_all=True, append_images=frames[1:],
+                   compression="tiff_deflate")
+    return buf.getvalue()
+
+
+def _volume_like(original: Path, shape: tuple[int, ...], like: Any) -> Any:
+    """The header an edit copies: the original's when it is a readable volume, else ``like``."""
+    if volume_suffix(original) is not None and original.is_file():
+        header = volume_header(original)
+        if tuple(header.shape) != tuple(shape):
+            raise DatasetError(
+                f"{original}: the edited mask ({'x'.join(map(str, shape))}) does not have the "
+                f"original's shape ({'x'.join(map(str, header.shape))})"
+            )
+        return header
+    return like
+
+
+def _temp_edit(folder: Path, base: str, original: Path, arr: np.ndarray, like: Any) -> Path:
+    """The finished (fsynced, hidden) temporary file of an edit, in its final format."""
+    suffix = split_volume_suffix(base)[1]
+    if volume_suffix(base) is not None:
+        image = volume_image(arr != 0, like=_volume_like(original, arr.shape, like))
+        return write_temp_volume(folder / base, image)
+    if suffix == ".npy":
+        return write_temp_file(folder / base, _encode_npy(arr))
+    if suffix == ".tif":
+        return write_temp_file(folder / base, _encode_tiff(arr))
+    return write_temp_file(folder / base, encode_png(arr != 0))
+
+
+def _link_new(tmp: Path, folder: Path, base: str, original: Path) -> Path:
+    """Give ``tmp`` a name that does not exist yet: ``base``, then ``<stem>-2<suffix>`` ..."""
+    stem, suffix = split_volume_suffix(base)
+    for k in range(1, 10_000):
+        target = folder / (base if k == 1 else f"{stem}-{k}{suffix}")
+        if target.resolve() == original.resolve():
+            continue
+        try:
+            os.link(tmp, target)
+        except FileExistsError:
+            continue
+        except OSError:  # file system without hard links
+            if target.exists():
+                continue
+            os.replace(tmp, target)
+        fsync_dir(folder)
+        return target
+    raise DatasetError(f"{folder}: no free name for the edited mask {base}")
 
 
 def save_edited_mask(
@@ -152,25 +277,34 @@ def save_edited_mask(
     original_path: str | os.PathLike,
     annotator: str,
     when: datetime | None = None,
+    like: Any = None,
 ) -> Path:
     """Save an edited mask as a new file beside the original, atomically.
 
-    The new file is ``<stem>_edited-<annotator>-<YYYYmmdd-HHMMSS>.png`` in the original's
-    folder, with ``-2``, ``-3``, ... appended to the stem when that name exists. The
-    original (and any existing file) is never overwritten: the finished temporary file is
-    hard-linked to a name that does not exist yet (or renamed after a check where links
-    are unsupported).
+    The new file is ``<stem>_edited-<annotator>-<YYYYmmdd-HHMMSS><suffix>`` in the
+    original's folder, with ``-2``, ``-3``, ... appended to the stem when that name
+    exists. The original (and any existing file) is never overwritten: the finished
+    temporary file is hard-linked to a name that does not exist yet (or renamed after a
+    check where links are unsupported).
+
+    The format follows :func:`edited_mask_suffix`: a 2D mask from a PNG, TIFF or ``.npy``
+    is a 0/255 grey PNG (as always); a mask from a NIfTI, NRRD or MetaImage file is
+    written in that format as uint8 0/1 with the original's header (spacing, origin,
+    direction), so ``r0.nii.gz`` gives ``r0_edited-<annotator>-<time>.nii.gz``.
 
     Parameters
     ----------
     mask : np.ndarray
-        2D (or 3D) mask; nonzero = foreground; written as 0/255 grey PNG.
+        2D or 3D mask; nonzero = foreground.
     original_path : path-like
         The mask file that was edited (it need not exist, its folder must).
     annotator : str
         Who edited it (made safe for a file name).
     when : datetime, optional
         Time stamp for the name (default: now, local time).
+    like : optional
+        A header (``spacing``, ``origin``, ``direction``, e.g. the case's image header) for
+        a volume edit whose original is not a readable volume file.
 
     Returns
     -------
@@ -182,31 +316,13 @@ def save_edited_mask(
     if not folder.is_dir():
         raise DatasetError(f"{folder}: folder of the original mask does not exist")
     arr = np.asarray(mask)
-    if arr.ndim != 2:
-        raise DatasetError(f"{original}: edited mask must be 2D, got shape {arr.shape}")
-    data = encode_png(arr != 0)
-    when = when or datetime.now()
-    base = edited_mask_name(original, annotator, when)
-    stem = base[: -len(".png")]
-    tmp = write_temp_file(folder / base, data)
+    if arr.ndim not in (2, 3):
+        raise DatasetError(f"{original}: edited mask must be 2D or 3D, got shape {arr.shape}")
+    base = edited_mask_name(original, annotator, when or datetime.now(),
+                            edited_mask_suffix(original, arr.ndim))
+    tmp = _temp_edit(folder, base, original, arr, like)
     try:
-        for k in range(1, 10_000):
-            target = folder / (base if k == 1 else f"{stem}-{k}.png")
-            if target.resolve() == original.resolve():
-                continue
-            try:
-                os.link(tmp, target)
-            except FileExistsError:
-                continue
-            except OSError:  # file system without hard links
-                if target.exists():
-                    continue
-                os.replace(tmp, target)
-                fsync_dir(folder)
-                return target
-            fsync_dir(folder)
-            return target
-        raise DatasetError(f"{folder}: no free name for the edited mask {base}")
+        return _link_new(tmp, folder, base, original)
     finally:
         tmp.unlink(missing_ok=True)
 

@@ -27,6 +27,8 @@ from napari_iaa.data import (
     image_shape,
     open_any,
     read_mask,
+    volume_mask_suffix,
+    write_mask_like,
 )
 from napari_iaa.errors import ConfigError, DatasetError, IAAError
 from napari_iaa.review.store import ReviewStore
@@ -93,6 +95,20 @@ def register_mask_writer(writer: MaskWriter) -> None:
         For example a NIfTI writer for 3D masks.
     """
     MASK_WRITERS.insert(0, writer)
+
+
+def _volume_writer(suffix: str) -> MaskWriter:
+    """Masks of a volume image in the image's format and header; other 3D masks as NIfTI."""
+    return MaskWriter(
+        suffix.lstrip("."),
+        suffix,
+        lambda mask, entry: volume_mask_suffix(entry.image_path, np.ndim(mask)) == suffix,
+        lambda path, mask, entry: write_mask_like(path, mask, entry.image_path),
+    )
+
+
+for _suffix in (".mha", ".nrrd", ".nii", ".nii.gz"):
+    register_mask_writer(_volume_writer(_suffix))
 
 
 def mask_writer_for(mask: np.ndarray, entry: CaseEntry) -> MaskWriter:
