@@ -60,6 +60,38 @@ def test_iaa_predict_many_batches_progress_and_cancel(tiny_checkpoint):
     assert len(part) == 2 and done == [2]
 
 
+def test_iter_many_one_list_per_batch_and_close_stops(tiny_checkpoint):
+    """``iter_many`` gives each batch as it is done; closing it stops between batches."""
+    paths = {t: tiny_checkpoint(t)[0] for t in ("iaa", "mhr", "quality")}
+    iaa = IAAPredictor.from_checkpoint(paths["iaa"], device="cpu")
+    mhr = MHRPredictor.from_checkpoint(paths["mhr"], device="cpu")
+    qual = QualityPredictor.from_checkpoint(paths["quality"], device="cpu")
+    imgs = _images(5)
+    batches = list(iaa.iter_many(imgs, batch_size=2))
+    assert [len(b) for b in batches] == [2, 2, 1]
+    np.testing.assert_allclose([p.iaa for b in batches for p in b],
+                               [p.iaa for p in iaa.predict_many(imgs, batch_size=2)], atol=1e-6)
+    maps = [p for b in mhr.iter_many(imgs, batch_size=3) for p in b]
+    assert [m.raw.shape for m in maps] == [im.shape[:2] for im in imgs]
+    masks = [np.zeros(im.shape[:2], bool) for im in imgs]
+    for m in masks:
+        m[5:20, 5:25] = True
+    pairs = list(zip(imgs, masks))
+    np.testing.assert_allclose([v for b in qual.iter_many(pairs, batch_size=2) for v in b],
+                               qual.predict_many(pairs, batch_size=2), atol=1e-6)
+    # a caller that stops iterating: no further batch runs
+    runs = []
+    run = iaa._run
+    iaa._run = lambda prepared: (runs.append(prepared[0]), run(prepared))[1]
+    gen = iaa.iter_many((im for im in imgs), batch_size=2)
+    assert len(next(gen)) == 2
+    gen.close()
+    assert runs == [2]
+    runs.clear()
+    assert [len(b) for b in iaa.iter_many(imgs, batch_size=2, should_stop=lambda: bool(runs))
+            ] == [2]
+
+
 def test_wrong_task_refused(tiny_checkpoint):
     path, _, _ = tiny_checkpoint("quality")
     with pytest.raises(CheckpointError, match="'quality' model"):
