@@ -325,6 +325,10 @@ def test_unit_on_a_layout_without_units_is_one_line(folders_dir, capsys, monkeyp
         lines = _error_lines(capsys.readouterr().err)
         assert len(lines) == 1 and "--unit" in lines[0] and str(folders_dir) in lines[0]
         assert "folders layout" in lines[0] and "Traceback" not in lines[0]
+    code = main(["predict", str(folders_dir), "--model", "m.json", "--out",
+                 str(folders_dir / "p.csv"), "--unit", "nodule", "--no-progress"])
+    lines = _error_lines(capsys.readouterr().err)
+    assert code == 2 and len(lines) == 1 and "--unit nodule" in lines[0]
     monkeypatch.setenv("DISPLAY", ":99")  # past the display check, before any window
     assert main(["view", str(folders_dir), "--unit", "nodule"]) == 2
     assert "--unit nodule" in capsys.readouterr().err
