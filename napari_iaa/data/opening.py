@@ -12,7 +12,9 @@ from napari_iaa.errors import DatasetError
 __all__ = ["open_any"]
 
 
-def open_any(path: str | os.PathLike, layout: str | None = None) -> Dataset:
+def open_any(
+    path: str | os.PathLike, layout: str | None = None, unit: str | None = None
+) -> Dataset:
     """A data set from a data-set folder, a manifest CSV or a single case folder.
 
     Parameters
@@ -23,6 +25,9 @@ def open_any(path: str | os.PathLike, layout: str | None = None) -> Dataset:
         opened as a one-case data set.
     layout
         Force a layout (see :data:`napari_iaa.data.LAYOUTS`); detected when None.
+    unit
+        The unit of review where the layout offers one (LIDC: ``"slice"``, the default,
+        or ``"nodule"``); see :func:`~napari_iaa.data.open_dataset`.
 
     Raises
     ------
@@ -31,11 +36,14 @@ def open_any(path: str | os.PathLike, layout: str | None = None) -> Dataset:
     """
     p = Path(path)
     try:
-        return open_dataset(p, layout=layout)
+        return open_dataset(p, layout=layout, unit=unit)
     except DatasetError:
-        if not p.is_dir() or layout not in (None, "folders"):
+        if not p.is_dir() or layout not in (None, "folders") or unit is not None:
             raise
-        ds = open_dataset(p.parent, layout="folders")
-        if p.name not in ds.ids:
+        try:
+            ds = open_dataset(p.parent, layout="folders")
+        except DatasetError:
+            ds = None
+        if ds is None or p.name not in ds.ids:
             raise
         return ds.subset([p.name])
