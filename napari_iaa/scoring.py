@@ -148,11 +148,6 @@ class MaskCase:
         """Mask ids in order."""
         return list(self.masks)
 
-    @property
-    def voxel_spacing(self) -> tuple[float, ...] | None:
-        """``spacing``, or None (unit voxels) when the header gives none."""
-        return self.spacing
-
 
 def load_masks(ds: Dataset, case_id: str) -> MaskCase:
     """Decode a case's masks (a :class:`MaskCase`); the image is not decoded, its header
@@ -162,6 +157,11 @@ def load_masks(ds: Dataset, case_id: str) -> MaskCase:
     header or mask, or a mask of another shape.
     """
     entry = ds.entry(case_id)
+    read_stack = getattr(entry, "read_stack_mask", None)
+    if read_stack is not None:  # a volume stacked from slice files (LIDC per nodule)
+        shape = image_shape(entry.image_slices[0])[:2]
+        masks = {mid: read_stack(mid, shape) for mid in entry.mask_slices}
+        return MaskCase(entry.case_id, masks, dict(entry.raters), dict(entry.meta), entry.group)
     shape = image_shape(entry.image_path)
     masks = {mid: read_mask(path, shape=shape) for mid, path in entry.mask_paths.items()}
     return MaskCase(entry.case_id, masks, dict(entry.raters), dict(entry.meta), entry.group,
@@ -281,7 +281,7 @@ def score_case(
         row.update(n_marked=det.n_marked, detection_agreement=det.detection_agreement,
                    iaa_marked=det.iaa_marked)
         if surface and det.n_marked >= 2:
-            _add_surface(row, masks, ids, raters, same_rater_pairs, case.voxel_spacing)
+            _add_surface(row, masks, ids, raters, same_rater_pairs, case.spacing)
     for key, value in (case.meta or {}).items():
         if key in row:
             key = f"meta_{key}"

@@ -291,3 +291,36 @@ def _brute_hd95(a: np.ndarray, b: np.ndarray) -> float:
     sa, sb = surface(a).astype(float), surface(b).astype(float)
     d = np.sqrt(((sa[:, None, :] - sb[None, :, :]) ** 2).sum(-1))
     return max(np.percentile(d.min(1), 95), np.percentile(d.min(0), 95))
+
+
+def test_lidc_nodules_score_as_a_plain_numpy_stack(lidc_root):
+    """Per nodule (issue 12): volumetric IAA, n_marked and iaa_marked of real LIDC nodules
+    equal a plain loop over the slice PNGs stacked by hand."""
+    import inspect
+    import re
+
+    from PIL import Image
+
+    if "unit" not in inspect.signature(open_dataset).parameters:
+        pytest.skip("open_dataset has no unit option yet")
+    ds = open_dataset(lidc_root, unit="nodule")
+    assert len(ds) > 3
+    for cid in ds.ids:
+        folder = Path(ds.root) / cid
+        number = lambda p: int(re.search(r"(\d+)", p.stem).group(1))  # noqa: E731
+        readers = sorted(folder.glob("mask-*"), key=number)
+        names = sorted({p.name for r in readers for p in r.glob("*.png")},
+                       key=lambda n: number(Path(n)))
+        stacks = [np.stack([np.asarray(Image.open(r / n)) != 0 for n in names]) for r in readers]
+        row = score_id(ds, cid).row
+        marked = [s for s in stacks if s.any()]
+        pairs = [_pair_dice(stacks[i], stacks[j])
+                 for i in range(len(stacks)) for j in range(i + 1, len(stacks))]
+        mpairs = [_pair_dice(marked[i], marked[j])
+                  for i in range(len(marked)) for j in range(i + 1, len(marked))]
+        assert row["iaa"] == pytest.approx(np.mean(pairs)), cid
+        assert row["n_marked"] == len(marked) and row["n_masks"] == len(stacks)
+        if mpairs:
+            assert row["iaa_marked"] == pytest.approx(np.mean(mpairs)), cid
+        else:
+            assert math.isnan(row["iaa_marked"])
