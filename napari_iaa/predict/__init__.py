@@ -38,7 +38,13 @@ from napari_iaa.predict.result import (
     ece_value,
     fill_reliability,
 )
-from napari_iaa.predict.volume import aggregate_iaa, aggregate_quality, iaa_slices, volume_steps
+from napari_iaa.predict.volume import (
+    aggregate_iaa,
+    aggregate_quality,
+    iaa_slices,
+    volume_quality,
+    volume_steps,
+)
 
 __all__ = [
     "CSV_COLUMNS",
@@ -63,6 +69,7 @@ __all__ = [
     "run_predict",
     "shard_info",
     "task_slot",
+    "volume_quality",
     "volume_steps",
     "write_csv_atomic",
 ]

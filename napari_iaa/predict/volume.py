@@ -58,6 +58,7 @@ __all__ = [
     "aggregate_quality",
     "iaa_slices",
     "run_steps",
+    "volume_quality",
     "volume_steps",
 ]
 
@@ -219,6 +220,35 @@ def _quality_steps(models: ModelSet, slices: VolumeSlices, masks: dict[str, np.n
         yield count[0], total[0], "quality"
     out.slice_quality = per_slice
     out.quality = {mid: aggregate_quality(per_slice[mid], areas[mid]) for mid in areas}
+
+
+def volume_quality(predictor: Any, image: np.ndarray, masks: dict[str, np.ndarray],
+                   batch_size: int = 8) -> dict[str, float]:
+    """Predicted quality of 3D masks on a volume, aggregated per mask (module's notes).
+
+    Parameters
+    ----------
+    predictor
+        A :class:`~napari_iaa.models.QualityPredictor`.
+    image
+        The ``(z, y, x)`` volume.
+    masks
+        Mask name -> ``(z, y, x)`` mask (labels > 0 count as foreground).
+
+    Returns
+    -------
+    dict
+        Mask name -> area-weighted predicted Dice (NaN for an empty mask).
+    """
+    slices = VolumeSlices(image)
+    nz = len(slices)
+    bmasks = {k: np.asarray(m) > 0 for k, m in masks.items()}
+    areas = {k: m.reshape(nz, -1).sum(1) for k, m in bmasks.items()}
+    out = CasePrediction(case_id="", mask_ids=list(bmasks))
+    for _step in _quality_steps(ModelSet(quality=predictor), slices, bmasks, areas, out,
+                                max(1, int(batch_size)), [0], [0]):
+        pass
+    return out.quality
 
 
 def volume_steps(case: Case, models: ModelSet, empty: str = "zero", n_bins: int = 10,

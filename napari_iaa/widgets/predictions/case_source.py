@@ -9,6 +9,7 @@ edited.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,7 +20,7 @@ from napari_iaa.data import Case
 from napari_iaa.widgets.predictions.map_layers import OWN_LAYERS
 from napari_iaa.widgets.review import ReviewWidget
 
-__all__ = ["CaseSource", "find_review", "read_only", "role_of"]
+__all__ = ["CaseSource", "find_review", "read_only", "role_of", "with_layer_spacing"]
 
 
 def read_only(a: Any) -> np.ndarray:
@@ -27,6 +28,17 @@ def read_only(a: Any) -> np.ndarray:
     v = np.asarray(a).view()
     v.flags.writeable = False
     return v
+
+
+def with_layer_spacing(case: Case, image_layer: Any) -> Case:
+    """A volume case without spacing gets its Image layer's ``scale`` (the voxel size the
+    viewer shows it with); anything else is returned as it is."""
+    if not case.is_volume or case.spacing is not None or image_layer is None:
+        return case
+    scale = tuple(float(v) for v in np.asarray(image_layer.scale)[-3:])
+    if len(scale) != 3 or all(v == 1.0 for v in scale):
+        return case
+    return dataclasses.replace(case, spacing=scale)
 
 
 def role_of(layer: Any) -> str | None:
@@ -130,12 +142,12 @@ class CaseSource(QObject):
                 self._review = self._connected = None
                 case = None
             if case is not None:
-                return case
+                return with_layer_spacing(case, self.image_layer())
         img = self.image_layer()
         if img is None:
             return None
         masks = {layer.name: read_only(layer.data) for layer in self._annotator_layers(img)}
-        return Case(img.name, np.asarray(img.data), masks)
+        return with_layer_spacing(Case(img.name, np.asarray(img.data), masks), img)
 
     def image_layer(self) -> Any:
         """The case's Image layer: the active one, else the first (not our map layers)."""
@@ -154,11 +166,19 @@ class CaseSource(QObject):
         from napari.layers import Labels
 
         data = np.asarray(image_layer.data)
-        shape = data.shape[-2:] if not image_layer.rgb and data.ndim > 2 else data.shape[:2]
+        spatial = data.shape[:-1] if image_layer.rgb else data.shape
+        if len(spatial) == 3:  # a volume: masks of its whole shape
+
+            def fits(shape: tuple[int, ...]) -> bool:
+                return tuple(shape) == tuple(spatial)
+        else:
+            shape = data.shape[-2:] if not image_layer.rgb and data.ndim > 2 else data.shape[:2]
+
+            def fits(s: tuple[int, ...]) -> bool:
+                return tuple(s[-2:]) == tuple(shape[-2:])
         return [layer for layer in self.viewer.layers
                 if isinstance(layer, Labels) and role_of(layer) in (None, "annotator")
-                and layer.name not in self.scored_layers
-                and tuple(layer.data.shape[-2:]) == tuple(shape[-2:])]
+                and layer.name not in self.scored_layers and fits(layer.data.shape)]
 
     def labels_names(self) -> list[str]:
         """Names of every Labels layer (any of them can be scored)."""

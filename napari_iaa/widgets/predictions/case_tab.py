@@ -59,11 +59,14 @@ class CaseTab(QWidget):
         A mask or Labels layer was scored (name, predicted quality).
     failed(str)
         A prediction or scoring failed (the message also went to a notification).
+    cancelled()
+        A prediction was cancelled (a volume's stops between two batches of slices).
     """
 
     case_predicted = Signal(object)
     quality_scored = Signal(str, float)
     failed = Signal(str)
+    cancelled = Signal()
 
     def __init__(self, source: CaseSource, settings: ModelSettingsWidget, models: ModelCache,
                  auto: bool = True) -> None:
@@ -77,6 +80,9 @@ class CaseTab(QWidget):
         self._pending_case = False
         self._layer_steps: list[MapLayer] = []
         self._layer_pred: CasePrediction | None = None
+        self._cancelling = False
+        #: a volume's slices per forward pass
+        self.batch_size = 8
         #: predicted maps with more pixels than this are shown as k x k block means
         self.map_display_max_pixels = MAP_DISPLAY_MAX_PIXELS
         self._build()
@@ -121,6 +127,12 @@ class CaseTab(QWidget):
         self.predict_button = QPushButton("Predict")
         self.predict_button.clicked.connect(lambda: self.predict_current(explicit=True))
         head.addWidget(self.predict_button)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip("stop the running prediction (a volume's after the "
+                                      "batch of slices under way)")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel)
+        head.addWidget(self.cancel_button)
         return head
 
     def _build_summary(self) -> QGroupBox:
@@ -155,6 +167,8 @@ class CaseTab(QWidget):
         self.case_label.setText(
             "no case: open one in the review dock or add an Image layer" if case is None else
             f"<b>{case.case_id}</b> · {case.n_masks} masks · {np.asarray(case.image).shape}"
+            + (f" · volume, spacing {tuple(round(v, 3) for v in case.voxel_spacing)}"
+               if case.is_volume else "")
         )
         key = None if case is None else (
             str(case.case_id), tuple(case.mask_ids), np.asarray(case.image).shape)
@@ -183,11 +197,24 @@ class CaseTab(QWidget):
             return
         self._progress(Progress(0, 4, "starting…"))
         self.predict_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        self._cancelling = False
         self.job.start(case_job, case, self._models, key, self.source.empty_rule(),
-                       self.map_display_max_pixels,
+                       self.map_display_max_pixels, self.batch_size,
                        on_yield=self._on_yield, on_return=self.show_result,
                        on_error=self._prediction_failed,
                        on_finish=self._case_done)
+
+    def cancel(self) -> None:
+        """Stop the running prediction at its next step (between batches of slices)."""
+        if not self.job.running:
+            return
+        self._cancelling = True
+        self._pending_case = False
+        self.cancel_button.setEnabled(False)
+        self._progress_state = None
+        self.case_progress.setFormat("cancelling…")
+        self.job.quit()
 
     def _on_yield(self, msg: Any) -> None:
         match msg:
@@ -219,6 +246,11 @@ class CaseTab(QWidget):
     def _case_done(self) -> None:
         self._apply_progress()
         self.predict_button.setEnabled(True)
+        self.cancel_button.setEnabled(False)
+        if self._cancelling:
+            self._cancelling = False
+            self.case_progress.setFormat("cancelled")
+            self.cancelled.emit()
         if self._pending_case:
             self._pending_case = False
             self._case_key = None
@@ -242,6 +274,7 @@ class CaseTab(QWidget):
         napari a repaint), then the numbers, table and plot (whose render thread should
         not compete with napari's layer updates)."""
         self.last_prediction = result.prediction
+        self._cancelling = False  # the result came before the cancel took effect
         self._layer_steps = list(result.maps)
         self._layer_pred = result.prediction
         self._next_layer_step()

@@ -18,14 +18,16 @@ __all__ = ["CaseResult", "MapLayer", "QualityScore", "TriageRows"]
 
 @dataclass(frozen=True, slots=True)
 class MapLayer:
-    """One predicted map as it is shown: layer name, data, colormap, contrast limits and
-    ``k`` (``data`` holds k x k block means of the full-resolution map when ``k > 1``)."""
+    """One predicted map as it is shown: layer name, data, colormap, contrast limits,
+    ``k`` (``data`` holds k x k block means of the full-resolution map when ``k > 1``) and
+    the case's voxel ``spacing`` (a volume's; None for a 2D case)."""
 
     name: str
     data: np.ndarray
     colormap: str
     limits: tuple[float, float]
     k: int = 1
+    spacing: tuple[float, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,12 +21,15 @@ import numpy as np
 from napari_iaa.data import Case
 from napari_iaa.errors import IAAError
 from napari_iaa.predict import (
+    CasePrediction,
     ModelSet,
     fill_reliability,
     load_models,
     predict_case,
     predict_iaa_images,
     predict_quality,
+    volume_quality,
+    volume_steps,
 )
 from napari_iaa.widgets._common.events import DeviceInUse, Progress
 from napari_iaa.widgets.predictions.events import CaseResult, QualityScore, TriageRows
@@ -80,26 +83,47 @@ def bool_case(case: Case) -> Case:
 
 
 def case_job(case: Case, models: ModelCache, key: ModelKey, empty: str,
-             max_pixels: int) -> Generator[Any, None, CaseResult]:
+             max_pixels: int, batch_size: int = 8) -> Generator[Any, None, CaseResult]:
     """Predict IAA, MHR maps and mask quality for the open case, then prepare the maps.
 
     The masks may be views of the live ones: a stroke painted meanwhile is either seen or
-    not (the dock re-runs the prediction after edits).
+    not (the dock re-runs the prediction after edits). A volume is predicted slice by
+    slice, ``batch_size`` slices per forward pass, with a :class:`Progress` of the slices
+    done after every batch (so ``worker.quit()`` stops it between batches).
     """
     yield Progress(0, 4, "loading models")
     chosen = models.get(key)
     yield DeviceInUse(str(chosen.device))
-    yield Progress(1, 4, "predicting")
     bcase = bool_case(case)
+    if bcase.is_volume:
+        pred = yield from _slice_progress(volume_steps(bcase, chosen, empty=empty,
+                                                       with_ece=False, batch_size=batch_size))
+        steps = ("reliability (3D)", "preparing the 3D maps", "done")
+    else:
+        yield Progress(1, 4, "predicting")
+        pred = predict_case(bcase, chosen, empty=empty, with_ece=False)
+        steps = ("reliability", "preparing the maps", "done")
     # the reliability curves and the multi-rater ECE (accumulated over chunks of pixels)
     # as a step of their own, so the progress bar moves
-    pred = predict_case(bcase, chosen, empty=empty, with_ece=False)
-    yield Progress(2, 4, "reliability")
+    yield Progress(2, 4, steps[0])
     fill_reliability(pred, [bcase.masks[m] for m in bcase.mask_ids])
-    yield Progress(3, 4, "preparing the maps")
+    yield Progress(3, 4, steps[1])
     maps = display_maps(pred, max_pixels)
-    yield Progress(4, 4, "done")
+    yield Progress(4, 4, steps[2])
     return CaseResult(pred, maps)
+
+
+def _slice_progress(steps: Generator[tuple[int, int, str], None, CasePrediction]
+                    ) -> Generator[Progress, None, CasePrediction]:
+    """A volume's steps as :class:`Progress` messages ("MHR slices 8/40")."""
+    try:
+        while True:
+            done, total, what = next(steps)
+            yield Progress(done, total, f"{what}: slices")
+    except StopIteration as stop:
+        return stop.value
+    finally:
+        steps.close()  # a cancelled worker: no batch after this one
 
 
 def quality_job(case: Case, masks: Mapping[str, np.ndarray], annotators: bool,
@@ -113,7 +137,10 @@ def quality_job(case: Case, masks: Mapping[str, np.ndarray], annotators: bool,
 
     chosen = models.get(key)
     masks = {k: as_bool(m) for k, m in masks.items()}
-    q = predict_quality(chosen.quality, case.image, masks)
+    if case.is_volume:  # per slice, weighted by the mask's area on each
+        q = volume_quality(chosen.quality, case.image, masks)
+    else:
+        q = predict_quality(chosen.quality, case.image, masks)
     out: dict[str, QualityScore] = {}
     if annotators:
         loo: dict[str, float] = {}
@@ -142,15 +169,20 @@ class TriageItem:
 
     def load(self) -> tuple[np.ndarray, float]:
         """The image and its empirical IAA (NaN without two masks)."""
+        case, emp = self.load_case()
+        return case.image, emp
+
+    def load_case(self) -> tuple[Case, float]:
+        """The case (a plain image file: without masks) and its empirical IAA."""
         if self.dataset is None:
             from napari_iaa.data import read_image
 
-            return read_image(self.path), math.nan
+            return Case(self.case_id, read_image(self.path)), math.nan
         from napari_iaa import agreement as ag
 
         case = self.dataset.load(self.case_id)
         emp = float(ag.iaa(case.stack())) if case.n_masks >= 2 else math.nan
-        return case.image, emp
+        return case, emp
 
 
 def triage_items(folder: Path) -> list[TriageItem]:
@@ -191,15 +223,41 @@ def triage_job(folder: Path, models: ModelCache, key: ModelKey, batch_size: int,
         if stop.is_set():
             break
         batch = items[start:start + batch_size]
-        loaded = [it.load() for it in batch]
-        vals = predict_iaa_images(chosen.iaa, [img for img, _e in loaded], batch_size,
-                                  should_stop=stop.is_set)
+        loaded = [it.load_case() for it in batch]
+        vals = _batch_iaa(chosen, [c for c, _e in loaded], batch_size, stop)
         new = tuple({"case_id": it.case_id, "predicted_iaa": v, "n_masks": it.n_masks,
                      "empirical_iaa": emp, "image_path": str(it.path)}
-                    for it, (_img, emp), v in zip(batch, loaded, vals))
+                    for it, (_c, emp), v in zip(batch, loaded, vals))
         rows += new
         yield TriageRows(new)
         yield Progress(min(start + len(batch), total), total, "predicting IAA")
     df = pd.DataFrame(rows, columns=_TRIAGE_COLUMNS)
     return df.sort_values("predicted_iaa", kind="stable").reset_index(drop=True)
 
+
+def _batch_iaa(chosen: ModelSet, cases: list[Case], batch_size: int,
+               stop: threading.Event) -> list[float]:
+    """Predicted IAA of a batch: 2D images together, a volume slice by slice (aggregated
+    as :mod:`napari_iaa.predict.volume` documents, with the MHR model when chosen).
+
+    When ``stop`` is set meanwhile, the values of the cases before the first one left
+    undone (a prefix of ``cases``).
+    """
+    flat = [i for i, c in enumerate(cases) if not c.is_volume]
+    got = predict_iaa_images(chosen.iaa, [cases[i].image for i in flat], batch_size,
+                             should_stop=stop.is_set)
+    flat_vals = dict(zip(flat, got))
+    sub = ModelSet(iaa=chosen.iaa, mhr=chosen.mhr, device=chosen.device)
+    out: list[float] = []
+    for i, case in enumerate(cases):
+        if not case.is_volume:
+            if i not in flat_vals:
+                break
+            out.append(flat_vals[i])
+            continue
+        pred = predict_case(case, sub, with_ece=False, batch_size=batch_size,
+                            should_stop=stop.is_set)
+        if not pred.complete:
+            break
+        out.append(pred.predicted_iaa)
+    return out

@@ -1,6 +1,7 @@
 """The predicted maps as napari image layers: names, display size, placement, update.
 
-Maps larger than a limit are shown as k x k block means (the MHR model predicts at its
+A volume's maps are 3D layers ``(z, y, x)`` laid over the volume with its voxel spacing
+as ``scale``. 2D maps larger than a limit are shown as k x k block means (the MHR model predicts at its
 input size anyway; napari's upload of a 24 Mpx float texture per map is what stalls the
 viewer). :func:`display_maps` runs in the prediction worker; :func:`set_map_layer` on the
 GUI thread updates a layer in place (added the first time).
@@ -56,11 +57,15 @@ def display_maps(pred: CasePrediction, max_pixels: int) -> tuple[MapLayer, ...]:
         k = 1
         if data.ndim == 2 and data.size > max_pixels:
             k = int(np.ceil(np.sqrt(data.size / max_pixels)))
-        out.append(MapLayer(name, block_mean(data, k) if k > 1 else data, cmap, limits, k))
+        spacing = tuple(float(v) for v in pred.spacing) if (
+            pred.spacing is not None and len(pred.spacing) == data.ndim) else None
+        out.append(MapLayer(name, block_mean(data, k) if k > 1 else data, cmap, limits, k,
+                            spacing))
     return tuple(out)
 
 
-def placement(img_layer: Any, data: np.ndarray, k: int = 1) -> dict[str, Any]:
+def placement(img_layer: Any, data: np.ndarray, k: int = 1,
+              spacing: tuple[float, ...] | None = None) -> dict[str, Any]:
     """``scale`` / ``translate`` that lay a map over the image layer (maps may be smaller).
 
     Parameters
@@ -71,6 +76,10 @@ def placement(img_layer: Any, data: np.ndarray, k: int = 1) -> dict[str, Any]:
         The map as shown.
     k
         ``data`` holds k x k block means of a full-resolution map when ``k > 1``.
+    spacing
+        A volume's voxel spacing: the map's ``scale`` when there is no image layer (over
+        an image layer the map follows the layer's own scale, which shows the volume
+        with its spacing).
 
     Returns
     -------
@@ -78,6 +87,8 @@ def placement(img_layer: Any, data: np.ndarray, k: int = 1) -> dict[str, Any]:
         Keyword arguments for the layer (empty when nothing is to be set).
     """
     if img_layer is None:
+        if spacing is not None and k == 1:
+            return {"scale": tuple(spacing)}
         if k > 1:
             return {"scale": (float(k),) * data.ndim, "translate": ((k - 1) / 2,) * data.ndim}
         return {}
@@ -108,7 +119,9 @@ def set_map_layer(viewer: Any, img_layer: Any, m: MapLayer) -> None:
     m
         The map to show.
     """
-    kw = placement(img_layer, m.data, m.k)
+    kw = placement(img_layer, m.data, m.k, m.spacing)
+    if m.name in viewer.layers and viewer.layers[m.name].ndim != m.data.ndim:
+        viewer.layers.remove(m.name)  # a 2D case's map, now a volume's (or back)
     if m.name in viewer.layers:
         layer = viewer.layers[m.name]
         for attr, v in kw.items():

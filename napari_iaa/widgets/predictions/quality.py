@@ -92,6 +92,10 @@ class QualityPanel(QGroupBox):
         self.table.verticalHeader().setVisible(False)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.Stretch)
         self.table.setMinimumHeight(120)
+        self.table.setToolTip(
+            "one row per mask; a volume's masks are scored slice by slice and each mask's "
+            "predicted Dice is the mean over its slices weighted by its area on each "
+            "(actual: the 3D leave-one-out Dice)")
         ql.addWidget(self.table)
         row = QHBoxLayout()
         self.labels_combo = QComboBox()
