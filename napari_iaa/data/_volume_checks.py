@@ -19,7 +19,9 @@ import numpy as np
 
 from napari_iaa.errors import ImageReadError
 
-__all__ = ["GRID_TOLERANCE", "check_exists", "check_nifti", "grid_difference", "read_error"]
+__all__ = [
+    "GRID_TOLERANCE", "check_exists", "check_nifti", "check_nrrd", "grid_difference", "read_error",
+]
 
 
 # ---------------------------------------------------------------------- errors
@@ -36,7 +38,15 @@ def _itk_reason(exc: Exception) -> str:
 
 
 def read_error(path: Path, exc: Exception) -> ImageReadError:
-    reason = _itk_reason(exc)
+    """The :class:`ImageReadError` for a SimpleITK failure on ``path``: one line, no ITK noise."""
+    if path.name.lower().endswith(".gz"):
+        try:
+            _gunzip_size(path)
+        except (zlib.error, EOFError) as gz_exc:
+            return ImageReadError(f"{path}: gzip data does not decompress ({gz_exc})")
+        except OSError:
+            pass
+    reason = _itk_reason(exc).replace(str(path), path.name)
     if "Unable to determine ImageIO reader" in str(exc):
         reason = "not a readable NIfTI/NRRD/MetaImage file (corrupt, or not that format)"
     elif "cannot be read" in reason or "not read completely" in str(exc):
@@ -78,11 +88,15 @@ def _nifti_layout(head: bytes) -> tuple[int, int] | None:
     return offset, count * max(int(bitpix), 8) // 8
 
 
-def _gunzip_size(path: Path) -> int:
-    """Uncompressed size of a gzip file, reading it all (raises on corrupt data)."""
+def _gunzip_size(path: Path, offset: int = 0) -> int:
+    """Uncompressed size of the gzip data from ``offset`` on, reading it all.
+
+    Raises ``zlib.error`` on corrupt data and ``EOFError`` on a stream that stops early.
+    """
     total = 0
     d = zlib.decompressobj(31)
     with open(path, "rb") as fh:
+        fh.seek(offset)
         while chunk := fh.read(1 << 20):
             total += len(d.decompress(chunk))
             while d.eof and d.unused_data:  # another gzip member
@@ -94,15 +108,40 @@ def _gunzip_size(path: Path) -> int:
     return total
 
 
+def _check_gzip(path: Path, offset: int, expected: int, trailer: int) -> int:
+    """Uncompressed size of the gzip data at ``offset``.
+
+    Trusted from the gzip trailer when it says ``expected`` (mod 2**32), else counted by
+    decompressing it all.
+    """
+    if trailer == expected % 2**32:
+        return expected
+    try:
+        return _gunzip_size(path, offset)
+    except (zlib.error, EOFError) as exc:
+        raise ImageReadError(f"{path}: gzip data does not decompress ({exc})") from None
+
+
+def _too_short(path: Path, expected: int, actual: int) -> None:
+    if actual < expected:
+        raise ImageReadError(
+            f"{path}: the header announces {expected:,} bytes of data but the file holds "
+            f"{actual:,} (truncated?)"
+        )
+
+
+def _trailer(fh) -> int:
+    fh.seek(-4, os.SEEK_END)
+    return int.from_bytes(fh.read(4), "little")
+
+
 def check_nifti(path: Path, gz: bool) -> None:
     """Refuse a NIfTI whose data is shorter than its header says, or whose gzip is broken."""
     with open(path, "rb") as fh:
         raw_head = fh.read(1024)
-        if gz:
-            if raw_head[:2] != b"\x1f\x8b":
-                raise ImageReadError(f"{path}: not gzip-compressed data (a .nii.gz must be gzip)")
-            fh.seek(-4, os.SEEK_END)
-            trailer = int.from_bytes(fh.read(4), "little")
+        if gz and raw_head[:2] != b"\x1f\x8b":
+            raise ImageReadError(f"{path}: not gzip-compressed data (a .nii.gz must be gzip)")
+        trailer = _trailer(fh) if gz else 0
     try:
         head = zlib.decompressobj(31).decompress(raw_head, 1024) if gz else raw_head
     except zlib.error as exc:
@@ -111,20 +150,31 @@ def check_nifti(path: Path, gz: bool) -> None:
     if layout is None:
         return  # not a NIfTI header: SimpleITK's own message follows
     expected = layout[0] + layout[1]
-    if gz:
-        if trailer == expected % 2**32:
+    actual = _check_gzip(path, 0, expected, trailer) if gz else path.stat().st_size
+    _too_short(path, expected, actual)
+
+
+_BITS = re.compile(r"(\d+)-bit")
+
+
+def check_nrrd(path: Path, n_values: int, pixel_type: str) -> None:
+    """Refuse an attached-data NRRD whose gzip data is broken or shorter than its header says.
+
+    ``n_values``: voxels x components; ``pixel_type``: SimpleITK's name (``"16-bit signed
+    integer"``). Raw and detached data are left to SimpleITK, which checks their size.
+    """
+    bits = _BITS.search(pixel_type)
+    with open(path, "rb") as fh:
+        head = fh.read(65536)
+        end = head.find(b"\n\n")
+        if bits is None or end < 0 or not re.search(rb"\nencoding:\s*(gzip|gz)\s*\n", head[:end + 1]):
             return
-        try:
-            actual = _gunzip_size(path)
-        except (zlib.error, EOFError) as exc:
-            raise ImageReadError(f"{path}: gzip data does not decompress ({exc})") from None
-    else:
-        actual = path.stat().st_size
-    if actual < expected:
-        raise ImageReadError(
-            f"{path}: the header announces {expected:,} bytes but the file holds {actual:,} "
-            "(truncated?)"
-        )
+        offset = end + 2
+        if head[offset : offset + 2] != b"\x1f\x8b":
+            raise ImageReadError(f"{path}: NRRD data said to be gzip is not gzip-compressed")
+        trailer = _trailer(fh)
+    expected = n_values * int(bits.group(1)) // 8
+    _too_short(path, expected, _check_gzip(path, offset, expected, trailer))
 
 
 #: Grids are the same when spacings agree to this relative tolerance, origins to this

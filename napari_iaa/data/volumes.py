@@ -25,7 +25,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from napari_iaa.data._volume_checks import check_exists, check_nifti, read_error
+from napari_iaa.data._volume_checks import check_exists, check_nifti, check_nrrd, read_error
 from napari_iaa.errors import ImageReadError
 
 __all__ = [
@@ -238,6 +238,9 @@ def read_volume(
     suffix = volume_suffix(path)
     if suffix in (".nii", ".nii.gz"):
         check_nifti(path, gz=suffix == ".nii.gz")
+    elif suffix == ".nrrd":
+        n_values = int(np.prod(header.shape, dtype=np.int64)) * header.n_components
+        check_nrrd(path, n_values, header.pixel_type)
     try:
         image = sitk.ReadImage(str(path))
         array = sitk.GetArrayFromImage(image)
