@@ -385,3 +385,119 @@ def test_no_mask_copies_on_the_gui_thread(review, qtbot, synthetic_root, tiny_mo
     assert tab._pending_case
     qtbot.waitUntil(lambda: len(runs) >= 2, timeout=120_000)  # the edit got its own run
     assert tab.last_prediction.mask_ids == rw.live.ids
+
+
+# ---------------------------------------------------------------------------- volumes
+SPACING = (2.5, 0.7, 0.7)
+
+
+def _volume(seed: int = 0):
+    """A (7, 40, 36) uint8 volume and three annotators' masks on slices 2..4 (5)."""
+    rng = np.random.default_rng(seed)
+    img = rng.integers(0, 256, (7, 40, 36), dtype=np.uint8)
+    masks = {}
+    for k in range(3):
+        m = np.zeros(img.shape, bool)
+        m[2:5, 10 + k:22, 8:20 - k] = True
+        if k == 0:
+            m[5, 12:16, 10:14] = True
+        masks[f"R{k}"] = m
+    return img, masks
+
+
+@pytest.fixture
+def volume_dock(make_napari_viewer, tiny_models):
+    """A viewer with a volume as plain 3D layers (scale = its spacing) and the dock."""
+    from napari_iaa.models import ModelRegistry
+    from napari_iaa.widgets.predictions import PredictionsWidget
+    from napari_iaa.widgets.predictions.models_tab import ModelSettingsWidget
+
+    viewer = make_napari_viewer()
+    img, masks = _volume()
+    viewer.add_image(img, name="nodule", scale=SPACING)
+    for mid, m in masks.items():
+        viewer.add_labels(m.astype(np.uint8), name=mid, scale=SPACING)
+    reg = ModelRegistry(paths=[tiny_models["iaa"].parent], include_shipped=False,
+                        include_user=False)
+    widget = PredictionsWidget(viewer, settings=ModelSettingsWidget(registry=reg), auto=False)
+    viewer.window.add_dock_widget(widget, name="Predictions")
+    viewer.layers.selection.active = viewer.layers["nodule"]
+    return viewer, widget, img, masks
+
+
+def test_volume_gives_3d_layers_with_spacing_and_quality_per_3d_mask(volume_dock, qtbot):
+    from napari_iaa.agreement import leave_one_out_dice
+    from napari_iaa.data import Case
+    from napari_iaa.predict import predict_case
+    from napari_iaa.widgets.predictions import LAYER_CAL, LAYER_DIFF, LAYER_RAW
+
+    viewer, widget, img, masks = volume_dock
+    tab = widget.case_tab
+    tab.batch_size = 3
+    case = widget.current_case()
+    assert case.is_volume and case.spacing == SPACING and set(case.mask_ids) == set(masks)
+    seen = []
+    show = tab._progress
+    tab._progress = lambda msg: (seen.append((msg.done, msg.total, msg.text)), show(msg))
+    with qtbot.waitSignal(widget.case_predicted, timeout=120_000) as sig:
+        widget.predict_current()
+    qtbot.waitUntil(lambda: not widget.busy, timeout=60_000)
+    pred = sig.args[0]
+    for name in (LAYER_RAW, LAYER_CAL, LAYER_DIFF):
+        layer = viewer.layers[name]
+        assert layer.ndim == 3 and layer.data.shape == img.shape
+        np.testing.assert_allclose(layer.scale, SPACING)
+    # the slice loop reported slices done / total after every batch of 3
+    slices = [(d, t) for d, t, text in seen if "slices" in text]
+    assert slices and slices[0][0] == 3 and slices[-1][0] == slices[-1][1]
+    assert "MHR" in next(text for _d, _t, text in seen if "slices" in text)
+    # the table: one row per 3D mask, predicted = the documented aggregation
+    models = widget.models.get(widget.settings.model_key())
+    ref = predict_case(Case("nodule", img, masks, spacing=SPACING), models, batch_size=3)
+    rows = widget.quality_rows()
+    loo = np.asarray(leave_one_out_dice(np.stack(list(masks.values()))), float).ravel()
+    assert set(rows) == set(masks)
+    for (mid, (predicted, actual)), expected in zip(sorted(rows.items()), loo):
+        assert predicted == pytest.approx(ref.quality[mid], abs=1e-5)
+        assert actual == pytest.approx(expected, abs=1e-6)
+    assert pred.predicted_iaa == pytest.approx(ref.predicted_iaa, abs=1e-5)
+    assert float(tab.pred_iaa_label.text()) == pytest.approx(ref.predicted_iaa, abs=1e-3)
+    assert "volume" in tab.case_label.text()
+
+
+def test_volume_cancel_stops_between_batches(volume_dock, qtbot):
+    import threading
+
+    _viewer, widget, img, _masks = volume_dock
+    tab = widget.case_tab
+    tab.batch_size = 1
+    models = widget.models.get(widget.settings.model_key())
+    runs, released = [], threading.Event()
+    run = models.mhr._run
+
+    def counted(prepared):
+        runs.append(len(prepared[0]))
+        if len(runs) == 2:  # hold the second batch until the cancel was asked for
+            released.wait(30)
+        return run(prepared)
+
+    models.mhr._run = counted
+    show = tab._progress
+
+    def progress(msg):
+        show(msg)
+        if "slices" in msg.text and not released.is_set():
+            tab.cancel()
+            released.set()
+
+    tab._progress = progress
+    results = []
+    widget.case_predicted.connect(results.append)
+    try:
+        with qtbot.waitSignal(tab.cancelled, timeout=120_000):
+            widget.predict_current()
+    finally:
+        del models.mhr._run
+    assert runs == [1, 1] and len(runs) < img.shape[0]  # stopped after the batch under way
+    assert not results and tab.case_progress.format() == "cancelled"
+    assert tab.predict_button.isEnabled() and not tab.cancel_button.isEnabled()
