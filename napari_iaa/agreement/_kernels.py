@@ -9,6 +9,9 @@
    masks once.
 2. :func:`row_delta`: after a brush stroke, how many of the changed pixels every other mask
    holds: a gather over N masks without the temporaries of ``flat[idx]``.
+3. :func:`box_delta`: the same for an edit given as a box (2D dab, 3D ball, a fill of a
+   whole volume): the box is walked row by row (any number of dimensions) and the changed
+   pixels gathered :data:`EDIT_CHUNK` at a time, so no box-sized index array is made.
 
 Why numba and not a C extension: same speed for these loops, no compiler needed at
 install time (wheels on PyPI for every platform napari supports), and the numpy fallback
@@ -31,6 +34,8 @@ except ImportError:  # pragma: no cover
     AVAILABLE = False
 
 _BLOCK = 512  # words per block: 4 KiB accumulators per half, in L1 with the mask reads
+#: changed pixels of a box edit looked up in the other masks per pass (1 MiB of buffers)
+EDIT_CHUNK = 1 << 16
 
 if AVAILABLE:
 
@@ -143,35 +148,8 @@ if AVAILABLE:
             out[j] += d
 
     @_njit
-    def box_delta(arrays, skip, row_off, col_step, rm, old, new, new_is_scalar, out):  # pragma: no cover
-        """Count changes of a box edit of mask ``skip`` into ``out`` without index arrays.
-
-        The box is ``rm.shape`` = (rows, cols); pixel (r, c) of the box is flat index
-        ``row_off[r] + c * col_step`` of every mask. ``old``/``new`` hold the values of
-        the pixels where ``rm`` is set, in C order (``new`` may be one scalar). Adds, for
-        every other mask ``j``, #(mask j nonzero where the pixel became foreground) minus
-        #(where it became background) to ``out[j]``, and gained - lost to ``out[skip]``.
-        """
-        n_rows, n_cols = rm.shape
-        idx = np.empty(rm.size, np.int64)
-        sgn = np.empty(rm.size, np.int64)
-        k = 0
-        t = 0
-        for r in range(n_rows):
-            base = row_off[r]
-            for c in range(n_cols):
-                if rm[r, c]:
-                    was = old[t] != 0
-                    now = (new[0] if new_is_scalar else new[t]) != 0
-                    t += 1
-                    if was != now:
-                        idx[k] = base + c * col_step
-                        sgn[k] = 1 if now else -1
-                        k += 1
-        total = 0
-        for q in range(k):
-            total += sgn[q]
-        out[skip] += total
+    def _gather(arrays, skip, idx, sgn, k, out):  # pragma: no cover - compiled
+        """``out[j] += sum(sgn[q] * (mask j nonzero at idx[q]))`` for every ``j != skip``."""
         for j in range(len(arrays)):
             if j == skip:
                 continue
@@ -180,3 +158,48 @@ if AVAILABLE:
             for q in range(k):  # branch-free: independent loads overlap their misses
                 d += sgn[q] * (a[idx[q]] != 0)
             out[j] += d
+
+    @_njit
+    def box_delta(arrays, skip, row_off, col_step, n_cols, rm, old, new, new_is_scalar,
+                  chunk, out):  # pragma: no cover - compiled
+        """Count changes of a box edit of mask ``skip`` into ``out`` without index arrays.
+
+        The box is any number of dimensions, seen as rows of ``n_cols`` pixels (all axes
+        but the last make the rows): pixel (r, c) is flat index ``row_off[r] + c *
+        col_step`` of every mask. ``rm`` says which pixels were written, shape (rows,
+        n_cols), or is empty: the whole box. ``old``/``new`` hold the values of the written
+        pixels in C order (``new`` may be one scalar). Adds, for every other mask ``j``,
+        #(mask j nonzero where the pixel became foreground) minus #(where it became
+        background) to ``out[j]``, and gained - lost to ``out[skip]``.
+
+        The changed pixels are gathered ``chunk`` at a time (then looked up in every other
+        mask), so the memory used is bounded whatever the box: a 3D fill of a whole volume
+        needs no box-sized index array.
+        """
+        n_rows = row_off.size
+        whole = rm.size == 0
+        cap = max(1, min(n_rows * n_cols, chunk))
+        idx = np.empty(cap, np.int64)
+        sgn = np.empty(cap, np.int64)
+        k = 0
+        t = 0
+        total = 0
+        for r in range(n_rows):
+            base = row_off[r]
+            for c in range(n_cols):
+                if whole or rm[r, c]:
+                    was = old[t] != 0
+                    now = (new[0] if new_is_scalar else new[t]) != 0
+                    t += 1
+                    if was != now:
+                        idx[k] = base + c * col_step
+                        s = 1 if now else -1
+                        sgn[k] = s
+                        total += s
+                        k += 1
+                        if k == cap:
+                            _gather(arrays, skip, idx, sgn, k, out)
+                            k = 0
+        if k:
+            _gather(arrays, skip, idx, sgn, k, out)
+        out[skip] += total

@@ -16,7 +16,12 @@ from typing import Any
 import numpy as np
 
 from napari_iaa.agreement import _kernels
-from napari_iaa.agreement._box import box_changes, masked_box_changes
+from napari_iaa.agreement._box import (
+    box_changes,
+    compiled_payload,
+    masked_box_changes,
+    row_offsets,
+)
 from napari_iaa.agreement._counts import pairwise_counts, row_counts
 from napari_iaa.agreement.metrics import (
     EmptyRule,
@@ -62,8 +67,12 @@ class AgreementTracker:
     -----
     Every update method is called *after* the mask holds its new values (napari paints
     first, then emits the event) and needs the old values, which napari's paint event
-    carries. Foreground is nonzero, so label values > 1 count as foreground.
+    carries. Foreground is nonzero, so label values > 1 count as foreground. Masks and
+    edit boxes may have any number of dimensions (2D images, 3D volumes).
     """
+
+    #: changed pixels of a box edit gathered per pass (bounds the compiled update's memory)
+    edit_chunk: int = _kernels.EDIT_CHUNK
 
     def __init__(self, masks: Any, raters: Mapping[str, str] | Sequence[str] | None = None):
         if raters is None and hasattr(masks, "raters") and isinstance(masks.raters, Mapping):
@@ -92,8 +101,8 @@ class AgreementTracker:
         empty = np.zeros(0, np.intp)
         _kernels.row_delta(flats, 0, empty, empty, np.zeros(len(flats), np.int64))
         one = np.zeros(1, np.bool_)
-        _kernels.box_delta(flats, 0, np.zeros(1, np.int64), 1, np.ones((1, 1), np.bool_),
-                           one, one, False, np.zeros(len(flats), np.int64))
+        _kernels.box_delta(flats, 0, np.zeros(1, np.int64), 1, 1, np.ones((1, 1), np.bool_),
+                           one, one, False, _kernels.EDIT_CHUNK, np.zeros(len(flats), np.int64))
 
     # ------------------------------------------------------------------ state
     @property
@@ -389,49 +398,16 @@ class AgreementTracker:
     def _update_box_compiled(self, flats, i, starts, steps, lens, box, old_values, new_values,
                              region_mask) -> None:
         """``update_region`` in one compiled pass over the box (no index arrays)."""
-        n_box = int(np.prod(lens))
-        if region_mask is None:
-            rm = np.ones((n_box // lens[-1], lens[-1]), np.bool_)
-            k = n_box
-            old = np.asarray(old_values)
-            old = (old.reshape(-1) if old.shape == lens else np.broadcast_to(old, lens).reshape(-1))
-        else:
-            rm = np.asarray(region_mask, bool)
-            if rm.shape != lens:
-                raise ConfigError(f"region_mask has shape {rm.shape}, the region has {lens}")
-            rm = rm.reshape(-1, lens[-1])
-            k = int(np.count_nonzero(rm))
-            old = np.asarray(old_values).reshape(-1) if np.ndim(old_values) else np.asarray([old_values])
-            if old.size == 1 and k != 1:
-                old = np.broadcast_to(old, (k,))
-        if new_values is None:
-            cur = np.asarray(self._arrays[i][box])
-            new = cur.reshape(-1) if region_mask is None else cur[np.asarray(region_mask, bool)]
-            scalar = False
-        elif np.ndim(new_values) == 0:
-            new, scalar = np.asarray([new_values]), True
-        else:
-            new = np.asarray(new_values).reshape(-1)
-            scalar = new.size == 1 and k != 1
-        if old.size != k or (not scalar and new.size != k):
-            raise ConfigError(
-                f"update_region: {k} pixels in the region but {old.size} old and "
-                f"{new.size} new values"
-            )
-        # flat offset of the first pixel of every box row (all axes but the last)
-        strides = np.array(
-            [int(np.prod(self._shape[d + 1:])) for d in range(len(self._shape))], np.int64
+        rm, old, new, scalar = compiled_payload(
+            lambda: np.asarray(self._arrays[i][box]), lens, old_values, new_values, region_mask
         )
-        outer = np.zeros(1, np.int64)
-        for d in range(len(lens) - 1):
-            ax = (starts[d] + steps[d] * np.arange(lens[d], dtype=np.int64)) * strides[d]
-            outer = (outer[:, None] + ax[None, :]).reshape(-1)
-        row_off = outer + starts[-1] * strides[-1]
+        row_off = row_offsets(self._shape, starts, steps, lens)
         # foreground as bool (one compiled signature per number of masks, whatever the
         # dtypes of the payload); O(pixels written), small next to the gathers
         delta = np.zeros(len(flats), np.int64)
-        _kernels.box_delta(flats, i, row_off, int(steps[-1]), np.ascontiguousarray(rm),
-                           np.not_equal(old, 0), np.not_equal(new, 0), scalar, delta)
+        _kernels.box_delta(flats, i, row_off, int(steps[-1]), int(lens[-1]), rm,
+                           np.not_equal(old, 0), np.not_equal(new, 0), scalar,
+                           self.edit_chunk, delta)
         if not delta.any():
             return
         self._counts[i] += delta[i]
