@@ -33,8 +33,12 @@ def load_entry(entry: CaseEntry, strict: bool = True) -> tuple[Case, list[Proble
     With ``strict`` any unreadable or mismatched mask raises; otherwise such masks are left
     out and returned as problems (the image must always be readable). A volume image
     (NIfTI, NRRD, MetaImage) gives the case its spacing, origin and direction, and its
-    volume masks must lie on the same grid.
+    volume masks must lie on the same grid. An entry with its own ``load_case(strict)``
+    (a stack of slice files, say) is decoded by it.
     """
+    custom = getattr(entry, "load_case", None)
+    if callable(custom):
+        return custom(strict=strict)
     image, grid = read_image_grid(entry.image_path)
     spatial = grid.shape if grid is not None else (
         image.shape[:-1] if image.ndim >= 3 and image.shape[-1] in (3, 4) else image.shape
