@@ -242,3 +242,51 @@ def test_tracker_3d_masks_and_open_or_strided_slices():
     masks[2][idx] = 0
     t.update("2", idx, 0, old)
     check(t, masks)
+
+
+@st.composite
+def volume_edits(draw):
+    """A few 3D masks and a sequence of napari Labels edits on them."""
+    shape = (draw(st.integers(2, 6)), draw(st.integers(3, 12)), draw(st.integers(3, 12)))
+    n = draw(st.integers(2, 4))
+    seed = draw(st.integers(0, 2**32 - 1))
+    ops = draw(st.lists(st.tuples(
+        st.sampled_from(["paint", "erase", "fill", "polygon"]),
+        st.sampled_from([2, 3]),  # n_edit_dimensions: a 2D slice or the volume
+        st.integers(0, n - 1),
+        st.tuples(*(st.integers(0, s - 1) for s in shape)),
+        st.integers(1, 5),
+        st.booleans(),  # several dabs in one stroke (napari's block_history)
+    ), min_size=1, max_size=10))
+    return shape, n, seed, ops
+
+
+@settings(max_examples=60, deadline=None)
+@given(volume_edits())
+def test_tracker_on_napari_3d_labels_paint_events(sc):
+    """Real napari Labels of volumes: brush, eraser, bucket fill and polygons in a 2D slice
+    (``n_edit_dimensions=2``) and in 3D feed the tracker; the counts equal a recount."""
+    labels_mod = pytest.importorskip("napari.layers")
+    shape, n, seed, ops = sc
+    rng = np.random.default_rng(seed)
+    layers = [labels_mod.Labels((rng.random(shape) < 0.3).astype(np.uint8)) for _ in range(n)]
+    t = AgreementTracker({str(i): layer.data for i, layer in enumerate(layers)})
+    for i, layer in enumerate(layers):
+        layer.events.paint.connect(lambda ev, mid=str(i): t.update_from_history(mid, ev.value))
+    for kind, n_edit, k, pos, size, stroke in ops:
+        layer = layers[k]
+        layer.n_edit_dimensions = 2 if kind == "polygon" else n_edit  # napari: polygons are 2D
+        layer.brush_size = size
+        value = 0 if kind == "erase" else 1
+        if kind == "fill":
+            layer.fill(pos, int(not layer.data[pos]))
+        elif kind == "polygon":
+            z, y, x = pos
+            layer.paint_polygon(np.array([[z, y, 0], [z, 0, x], [z, y, x]]), value)
+        elif stroke:
+            with layer.block_history():
+                for d in range(3):
+                    layer.paint((pos[0], pos[1], min(pos[2] + d, shape[2] - 1)), value ^ (d == 1))
+        else:
+            layer.paint(pos, value)
+        check(t, [lay.data for lay in layers])
