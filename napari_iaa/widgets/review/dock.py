@@ -88,6 +88,8 @@ class ReviewWidget(NavigationMixin, LoaderMixin, BindingMixin, EditsMixin, QWidg
         self.viewer = viewer
         self.dataset: Dataset | None = None
         self.source: str | None = None
+        #: the unit of review the data set was opened in (None: its layout has no choice)
+        self.unit: str | None = None
         self.case_id: str | None = None
         self.load_id: str | None = None
         self.live: LiveAgreement | None = None
@@ -160,6 +162,16 @@ class ReviewWidget(NavigationMixin, LoaderMixin, BindingMixin, EditsMixin, QWidg
 
     def _build_case_row(self) -> QHBoxLayout:
         row = QHBoxLayout()
+        self.unit_label = QLabel("Unit")
+        self.unit_combo = QComboBox()
+        self.unit_combo.setToolTip(
+            "unit of review where the data set offers a choice (LIDC): one slice, or one "
+            "nodule with its slices stacked into a volume"
+        )
+        self.unit_combo.currentIndexChanged.connect(self._on_unit)
+        for w in (self.unit_label, self.unit_combo):
+            w.setVisible(False)  # shown when the data set's layout offers units
+            row.addWidget(w)
         row.addWidget(QLabel("Case"))
         self.prev_case_btn = QPushButton("◀")
         self.prev_case_btn.setFixedWidth(30)
@@ -208,7 +220,8 @@ class ReviewWidget(NavigationMixin, LoaderMixin, BindingMixin, EditsMixin, QWidg
         self.save_btn = QPushButton("Save edits")
         self.save_btn.setToolTip(
             "write the edited masks as new files beside the originals "
-            "(<mask>_edited-<annotator>-<time>.png); originals are never changed"
+            "(<mask>_edited-<annotator>-<time>.png; a volume keeps its format and "
+            "header, e.g. .nii.gz); originals are never changed"
         )
         self.save_btn.setEnabled(False)
         self.save_btn.clicked.connect(self.save_edits)
@@ -248,6 +261,7 @@ class ReviewWidget(NavigationMixin, LoaderMixin, BindingMixin, EditsMixin, QWidg
             base = self.dataset.entry(self.case_id)  # paths and metadata, no pixels
         masks = {mid: m.copy() if copy else _read_only(m) for mid, m in self.live.masks().items()}
         info = self._mask_info
+        header = self.case_header()
         return Case(
             case_id=str(self.case_id or images[0].name),
             image=np.asarray(images[0].data),
@@ -259,7 +273,23 @@ class ReviewWidget(NavigationMixin, LoaderMixin, BindingMixin, EditsMixin, QWidg
                 mid: Path(p) for mid in masks if (p := info.get(mid, {}).get("mask_path"))
             },
             group=base.group if base is not None else None,
+            spacing=header.get("spacing"),
+            origin=header.get("origin"),
+            direction=header.get("direction"),
         )
+
+    def case_header(self) -> dict[str, Any]:
+        """The open case's grid: ``spacing``, ``origin``, ``direction`` (None: unknown).
+
+        From the case when the dock opened it, else from the image layer's tag (a reader
+        or a sample put it there).
+        """
+        keys = ("spacing", "origin", "direction")
+        if self._case is not None:
+            return {k: getattr(self._case, k, None) for k in keys}
+        images = self.our_layers("image")
+        tag = tag_of(images[0]) if images else None
+        return {k: (tuple(tag[k]) if tag and tag.get(k) is not None else None) for k in keys}
 
     def matrix(self) -> np.ndarray:
         """Current pairwise Dice matrix (live, with the selected empty-pair rule)."""

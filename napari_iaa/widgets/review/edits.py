@@ -1,12 +1,15 @@
 """The review dock's edits: which masks differ from their saved state, and saving them.
 
-Edited masks are written as new files beside the originals
-(``<mask>_edited-<annotator>-<time>.png``, atomically); originals are never changed.
+Edited masks are written as new files beside the originals, atomically, through
+:func:`napari_iaa.data.save_edited_mask` (``<mask>_edited-<annotator>-<time>.png`` for 2D;
+a volume keeps its format and header: NIfTI in, NIfTI out; a volume stacked from slice
+files is written as NIfTI with the case's grid); originals are never changed.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -25,7 +28,8 @@ class EditsMixin:
 
     Uses the dock's ``live``, ``_baseline`` (mask id -> the mask as opened or last saved),
     ``_mask_info`` (mask id -> layer tag: ``mask_path``, ``annotator``), ``edit_label`` and
-    ``save_btn``.
+    ``save_btn`` and ``case_header()`` (the grid a volume edit is written with when its
+    original is not a volume file).
     """
 
     live: LiveAgreement | None
@@ -86,7 +90,8 @@ class EditsMixin:
             return None
         try:
             path = save_edited_mask(
-                self.live.mirrors[mid], Path(original), info.get("annotator") or mid
+                self.live.mirrors[mid], Path(original), info.get("annotator") or mid,
+                like=SimpleNamespace(**self.case_header()),
             )
         except IAAError as exc:
             notify_error(str(exc))

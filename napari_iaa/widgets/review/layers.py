@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 __all__ = [
     "MAJORITY_COLOR", "MHR_COLORMAP", "STAPLE_COLOR", "TAG", "annotator_color",
     "apply_contours", "case_layer_data", "new_load_id", "single_color_labels", "tag_of",
+    "volume_scale",
 ]
 
 TAG = "napari_iaa"
@@ -119,6 +120,7 @@ def case_layer_data(
         "case_id": case.case_id,
         "source": str(source) if source is not None else None,
         "load_id": load_id or new_load_id(),
+        **_header(case),
     }
     out = [_image_layer(case, base)]
     mask_ids = list(case.mask_ids)
@@ -128,6 +130,36 @@ def case_layer_data(
     return out
 
 
+def _header(case: Any) -> dict:
+    """The case's grid in the tag: ``spacing``, ``origin``, ``direction`` (None: unknown)."""
+    out = {}
+    for key in ("spacing", "origin", "direction"):
+        v = getattr(case, key, None)
+        out[key] = tuple(float(x) for x in v) if v is not None else None
+    return out
+
+
+def volume_scale(tag_or_case: Any, ndim: int) -> tuple[float, ...] | None:
+    """Layer ``scale`` of a volume: its voxel spacing (None for 2D or unknown spacing).
+
+    ``tag_or_case`` is a case (``spacing`` attribute) or one of our tags (``"spacing"``).
+    Only 3D data gets a scale: a 2D image keeps napari's unit pixels, as before.
+    """
+    sp = (tag_or_case.get("spacing") if isinstance(tag_or_case, dict)
+          else getattr(tag_or_case, "spacing", None))
+    if ndim != 3 or sp is None or len(sp) != 3:
+        return None
+    return tuple(float(s) for s in sp)
+
+
+def _scaled(meta: dict, case: Any) -> dict:
+    """``meta`` with the volume's spacing as ``scale`` (2D and unit-voxel cases unchanged)."""
+    scale = volume_scale(case, len(case.shape))
+    if scale is not None:
+        meta["scale"] = scale
+    return meta
+
+
 def _image_layer(case: Any, base: dict) -> LayerData:
     image = np.asarray(case.image)
     meta = {
@@ -135,7 +167,7 @@ def _image_layer(case: Any, base: dict) -> LayerData:
         "rgb": _is_rgb(image),
         "metadata": {TAG: {**base, "role": "image"}},
     }
-    return image, meta, "image"
+    return image, _scaled(meta, case), "image"
 
 
 def _derived_layers(
@@ -156,10 +188,14 @@ def _derived_layers(
         "metadata": {TAG: {**base, "role": "mhr"}},
         **mhr_meta,
     }
+    if "scale" not in mhr_meta:  # a down-sampled 2D display has its own scale
+        _scaled(mhr_layer, case)
     return [
         (mhr, mhr_layer, "image"),
-        (mv, _consensus_meta("majority vote", MAJORITY_COLOR, base, "majority"), "labels"),
-        (consensus, _consensus_meta("STAPLE", STAPLE_COLOR, base, "staple"), "labels"),
+        (mv, _scaled(_consensus_meta("majority vote", MAJORITY_COLOR, base, "majority"), case),
+         "labels"),
+        (consensus, _scaled(_consensus_meta("STAPLE", STAPLE_COLOR, base, "staple"), case),
+         "labels"),
     ]
 
 
@@ -211,7 +247,7 @@ def _annotator_layer(case: Any, base: dict, i: int, mid: str, contour: bool) -> 
         "opacity": 0.9,
         "metadata": {TAG: tag},
     }
-    return np.asarray(case.masks[mid]).astype(np.uint8), meta, "labels"
+    return np.asarray(case.masks[mid]).astype(np.uint8), _scaled(meta, case), "labels"
 
 
 def apply_contours(layer: Any) -> None:

@@ -19,11 +19,12 @@ from typing import Any
 import numpy as np
 from qtpy.QtCore import QTimer
 
-from napari_iaa.data import Case, open_any
+from napari_iaa.data import Case
 from napari_iaa.errors import IAAError
 from napari_iaa.widgets._common import no_threads, notify_error, start_worker
 from napari_iaa.widgets.review.layers import LayerData, case_layer_data, new_load_id, tag_of
 from napari_iaa.widgets.review.live import LiveSetup, prepare_live
+from napari_iaa.widgets.review.navigation import open_in_unit
 
 __all__ = ["LoaderMixin", "prepare_case"]
 
@@ -42,8 +43,21 @@ def prepare_case(case: Case, source: str | None, load_id: str, contour: bool, mh
 
 
 def _n_pixels(case: Case) -> int:
-    shape = np.shape(case.image)
-    return int(shape[0]) * int(shape[1]) if len(shape) >= 2 else 0
+    """Pixels (voxels) of the case's spatial grid: what the opening's cost scales with."""
+    shape = tuple(case.shape) if hasattr(case, "shape") else np.shape(case.image)[:2]
+    return int(np.prod(shape, dtype=np.int64)) if len(shape) >= 2 else 0
+
+
+def _grid(layer_or_data: Any, meta: dict | None = None) -> tuple:
+    """(spatial shape, scale) of an image layer or of new layer data (a change resets the view)."""
+    if meta is None:
+        data, rgb = layer_or_data.data, bool(layer_or_data.rgb)
+        scale = tuple(float(s) for s in layer_or_data.scale)
+    else:
+        data, rgb = layer_or_data, bool(meta.get("rgb"))
+        scale = tuple(float(s) for s in meta.get("scale", (1.0,) * (np.ndim(data) - rgb)))
+    ndim = np.ndim(data) - (1 if rgb else 0)
+    return tuple(np.shape(data)[:ndim]), scale
 
 
 class LoaderMixin:
@@ -150,13 +164,13 @@ class LoaderMixin:
         for layer in old:
             tag = tag_of(layer)
             if tag.get("role") == "image":
-                old_shape = np.shape(layer.data)[:2]
+                old_shape = _grid(layer)
             by_key.setdefault((tag.get("role"), tag.get("index")), layer)
         used: set[int] = set()
         for data, meta, kind in tuples:
             tag = meta["metadata"]["napari_iaa"]
             layer = by_key.get((tag.get("role"), tag.get("index")))
-            changed = tag.get("role") == "image" and np.shape(data)[:2] != old_shape
+            changed = tag.get("role") == "image" and _grid(data, meta) != old_shape
             self._adding = True
             try:
                 if layer is not None and id(layer) not in used and _reusable(layer, data, meta, kind):
@@ -212,8 +226,8 @@ class LoaderMixin:
         src = tag.get("source")
         if src and src != self.source:
             try:
-                ds = open_any(src)
-                self.set_dataset(ds, source=src, case_id=self.case_id, load=False)
+                ds, unit = open_in_unit(src, case_id=self.case_id)
+                self.set_dataset(ds, source=src, case_id=self.case_id, load=False, unit=unit)
             except Exception:  # noqa: BLE001 - the layers are there; the data set is a convenience
                 self.source = src
         elif self.case_id:

@@ -1,25 +1,66 @@
-"""The review dock's data-set navigation: open a data set, the case combo, step to the
-next case, and what happens to unsaved edits when leaving a case."""
+"""The review dock's data-set navigation: open a data set (in the unit of review the dock
+prefers where the layout offers a choice: LIDC per nodule), the unit and case combos, step
+to the next case, and what happens to unsaved edits when leaving a case."""
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from qtpy.QtCore import Qt
 from qtpy.QtWidgets import QComboBox, QFileDialog, QLabel, QMessageBox
 
-from napari_iaa.data import open_any
-from napari_iaa.errors import IAAError
+from napari_iaa.data import LAYOUTS, detect_layout, open_any
+from napari_iaa.errors import DatasetError, IAAError
 from napari_iaa.widgets._common import notify_error, notify_warning
 
 if TYPE_CHECKING:
     from napari_iaa.data import Dataset
 
-__all__ = ["UNSAVED_POLICIES", "NavigationMixin"]
+__all__ = ["PREFERRED_UNITS", "UNSAVED_POLICIES", "NavigationMixin", "layout_units",
+           "open_in_unit"]
 
 #: what :attr:`ReviewWidget.unsaved_policy` may be
 UNSAVED_POLICIES = ("ask", "save", "discard", "cancel")
+
+#: the dock's unit of review where a layout offers several, first found first: the lesion
+#: (the command line keeps the layout's own default, the slice, for scripts' sake)
+PREFERRED_UNITS = ("nodule", "lesion")
+
+
+def layout_units(path: str | Path) -> tuple[str, ...]:
+    """The units of review the layout of ``path`` offers (empty: one case per image)."""
+    try:
+        name = detect_layout(path)
+    except (DatasetError, OSError):
+        return ()
+    return tuple(getattr(LAYOUTS.get(name), "units", ()) or ())
+
+
+def open_in_unit(path: str | Path, unit: str | None = None, case_id: str | None = None
+                 ) -> tuple[Dataset, str | None]:
+    """Open ``path`` in ``unit`` (default: the dock's preferred unit), return (data set, unit).
+
+    A layout without units ignores ``unit`` (the unit is then None). With ``case_id`` and
+    no ``unit``, the unit whose data set has that case is taken (a sample or a reader
+    names a nodule, or a slice).
+    """
+    units = layout_units(path)
+    if not units or "unit" not in inspect.signature(open_any).parameters:
+        return open_any(path), None
+    if unit is not None:
+        return open_any(path, unit=unit), unit
+    order = [u for u in PREFERRED_UNITS if u in units] + [u for u in units
+                                                          if u not in PREFERRED_UNITS]
+    first: tuple[Dataset, str | None] | None = None
+    for u in order:
+        ds = open_any(path, unit=u)
+        if case_id is None or case_id in ds.ids:
+            return ds, u
+        first = first or (ds, u)
+    assert first is not None
+    return first
 
 
 class NavigationMixin:
@@ -42,16 +83,19 @@ class NavigationMixin:
         if path:
             self.open_dataset(path)
 
-    def open_dataset(self, path: str | Path, case_id: str | None = None) -> bool:
+    def open_dataset(self, path: str | Path, case_id: str | None = None,
+                     unit: str | None = None) -> bool:
         """Open a data set (folder or manifest CSV) or a case folder and show a case.
 
+        ``unit``: the unit of review where the layout offers a choice (LIDC: ``"slice"``
+        or ``"nodule"``); by default the dock's preferred one (:data:`PREFERRED_UNITS`).
         Returns ``False`` (with an error notification) when it cannot be opened.
         """
         path = str(path).strip()
         if not path:
             return False
         try:
-            ds = open_any(path)
+            ds, unit = open_in_unit(path, unit)
         except IAAError as exc:
             notify_error(str(exc))
             return False
@@ -62,22 +106,24 @@ class NavigationMixin:
             probs = "; ".join(str(p) for p in ds.problems[:3])
             notify_error(f"{path}: no readable case" + (f" ({probs})" if probs else ""))
             return False
-        return self.set_dataset(ds, source=path, case_id=case_id)
+        return self.set_dataset(ds, source=path, case_id=case_id, unit=unit)
 
     def set_dataset(
         self, dataset: Dataset, source: str | None = None, case_id: str | None = None,
-        load: bool = True,
+        load: bool = True, unit: str | None = None,
     ) -> bool:
         """Use an opened :class:`~napari_iaa.data.Dataset`; open ``case_id`` (or the first).
 
         With ``load=False`` the data set only fills the combo and the tables (the case's
-        layers are already there, from a reader or a sample).
+        layers are already there, from a reader or a sample). ``unit``: the unit of review
+        it was opened in, where its layout offers a choice (shown in the unit combo).
         """
         if load and not self._confirm_leave():
             return False
         self.dataset = dataset
         self.source = str(source) if source is not None else str(dataset.root)
         self.path_edit.setText(self.source)
+        self._show_units(unit)
         self._switching_combo = True
         self.case_combo.clear()
         self.case_combo.addItems(list(dataset.ids))
@@ -94,6 +140,29 @@ class NavigationMixin:
             return True
         target = case_id if case_id is not None else dataset.ids[0]
         return self.open_case(target, _confirmed=True)
+
+    # -- unit of review -----------------------------------------------------------------
+    def _show_units(self, unit: str | None) -> None:
+        """Fill the unit combo from the data set's layout; hidden when it offers no choice."""
+        units = tuple(getattr(LAYOUTS.get(getattr(self.dataset, "layout", "")), "units", ()) or ())
+        self.unit = unit if unit in units else None
+        combo = self.unit_combo
+        combo.blockSignals(True)
+        combo.clear()
+        combo.addItems(list(units))
+        if units:
+            combo.setCurrentIndex(units.index(self.unit) if self.unit else 0)
+        combo.blockSignals(False)
+        self.unit_label.setVisible(bool(units))
+        combo.setVisible(bool(units))
+
+    def _on_unit(self, index: int) -> None:
+        """Reopen the data set in the chosen unit (unsaved edits: the policy first)."""
+        unit = self.unit_combo.itemText(index)
+        if index < 0 or not unit or unit == self.unit or self.source is None:
+            return
+        if not self.open_dataset(self.source, unit=unit):  # asks about unsaved edits
+            self._show_units(self.unit)  # stayed: the combo shows the unit still open
 
     def _select_combo(self, case_id: str) -> None:
         i = self.case_combo.findText(case_id, Qt.MatchExactly)
