@@ -196,8 +196,14 @@ class Case:
 
     @property
     def shape(self) -> tuple[int, ...]:
-        """Spatial shape of the image (without a trailing colour axis)."""
+        """Spatial shape of the image (without a trailing colour axis).
+
+        With a known ``spacing`` its length says how many axes are spatial (a volume 3 or 4
+        voxels wide is not colour); otherwise a trailing axis of 3 or 4 is colour.
+        """
         img = self.image
+        if self.spacing is not None:
+            return tuple(img.shape[: len(self.spacing)])
         if img.ndim >= 3 and img.shape[-1] in (3, 4):
             return tuple(img.shape[:-1])
         return tuple(img.shape)
@@ -205,6 +211,8 @@ class Case:
     @property
     def is_rgb(self) -> bool:
         """True for a colour image."""
+        if self.spacing is not None:
+            return self.image.ndim > len(self.spacing)
         return self.image.ndim >= 3 and self.image.shape[-1] in (3, 4)
 
     @property

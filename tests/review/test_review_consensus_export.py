@@ -164,8 +164,10 @@ def test_a_bad_case_is_a_problem_not_a_crash(synthetic, tmp_path):
 def test_a_volume_writer_slots_in(synthetic, tmp_path):
     ds = open_dataset(synthetic)
     entry = ds.entry(ds.ids[0])
+    # a 3D mask of a 2D data set's entry: the built-in volume writer (NIfTI)
+    assert mask_writer_for(np.zeros((2, 3, 4), bool), entry).suffix == ".nii.gz"
     with pytest.raises(DatasetError, match="no consensus writer"):
-        mask_writer_for(np.zeros((2, 3, 4), bool), entry)
+        mask_writer_for(np.zeros((2, 3, 4, 5), bool), entry)
     written = []
 
     def write_npy(path, mask, entry):
