@@ -9,7 +9,9 @@ from napari_iaa.agreement import iaa
 from napari_iaa.data import Dataset, open_dataset, sample_data_path
 from napari_iaa.errors import DatasetError, IAAError
 
-__all__ = ["lidc_sample", "pick_case", "synthetic_sample"]
+__all__ = [
+    "lidc_nodules_sample", "lidc_sample", "pick_case", "synthetic3d_sample", "synthetic_sample",
+]
 
 
 def pick_case(ds: Dataset, n_candidates: int = 16) -> str:
@@ -51,3 +53,13 @@ def synthetic_sample() -> list[tuple]:
 def lidc_sample() -> list[tuple]:
     """Sample: real LIDC-IDRI lung nodule slices with 4 readers (+ review dock)."""
     return _sample("lidc")
+
+
+def lidc_nodules_sample() -> list[tuple]:
+    """Sample: real LIDC-IDRI nodules as volumes (NIfTI), 4 readers (+ review dock)."""
+    return _sample("lidc_nodules")
+
+
+def synthetic3d_sample() -> list[tuple]:
+    """Sample: synthetic lesion volumes (NIfTI, 2.5 x 0.7 x 0.7 mm), 4 readers (+ review dock)."""
+    return _sample("synthetic3d")

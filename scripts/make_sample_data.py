@@ -1,36 +1,56 @@
-"""Write the bundled sample data: ``sample_data/synthetic``, ``sample_data/lidc`` and the README.
+"""Write the bundled sample data (``sample_data/``) and its README.
 
 Usage::
 
-    python scripts/make_sample_data.py [--lidc PATH] [--out sample_data]
+    python scripts/make_sample_data.py [--lidc PATH] [--lidc-archive TGZ] [--out sample_data]
+                                       [--only synthetic lidc lidc_nodules synthetic3d]
 
-``--lidc`` is an extracted ``LIDC-IDRI-slices`` folder (or its parent); default
-``$NAPARI_IAA_LIDC_DIR`` or ``/work/data/LIDC-IDRI-slices``. Without it only the synthetic
-sample is (re)written. Deterministic: the same input gives the same files.
+Samples: ``synthetic`` (2D, IMA++ layout), ``lidc`` (LIDC slices), ``lidc_nodules`` (a few
+LIDC nodules as NIfTI volumes, folders layout) and ``synthetic3d`` (synthetic lesion
+volumes, NIfTI, folders layout). ``--lidc`` is an extracted ``LIDC-IDRI-slices`` folder (or
+its parent); default ``$NAPARI_IAA_LIDC_DIR`` or ``/work/data/LIDC-IDRI-slices``. Without it
+the LIDC slices sample is kept as it is; the nodules then come from the patients they need,
+streamed out of ``--lidc-archive`` (default: the dev archive in ``../shared/data``).
+``--only`` (re)writes just the samples named (default: all); the README is always rewritten
+(keeping its ``## models/`` section). Deterministic: the same input gives the same files.
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import os
 import shutil
 import sys
+import tarfile
+import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from napari_iaa.data import generate_synthetic_dataset, open_dataset, read_mask
+from napari_iaa.agreement import iaa
+from napari_iaa.data import generate_synthetic_dataset, open_dataset, read_mask, write_volume
+from napari_iaa.data.synthetic3d import VOLUME_ANNOTATORS, generate_synthetic_volumes
 
 ROOT = Path(__file__).resolve().parents[1]
 N_PATIENTS = 5
 PER_PATIENT = {"high": 2, "low": 2, "partial": 2}
+SAMPLES = ("synthetic", "lidc", "lidc_nodules", "synthetic3d")
+LIDC_ARCHIVE = ROOT.parent / "shared" / "data" / "lidc-idri-4raters" / "lidc-idri-4raters-dev.tar.gz"
+#: the LIDC nodules of the 3D sample: 4 readers who agree (0011/nodule-0), 4 who draw the
+#: border differently (0004/nodule-0), marked by 2 of 4 (0011/nodule-1), by 3 of 4 who
+#: agree on the border (0012/nodule-9) and by 3 of 4 who do not (0012/nodule-10)
+NODULES = ("LIDC-IDRI-0004/nodule-0", "LIDC-IDRI-0011/nodule-0", "LIDC-IDRI-0011/nodule-1",
+           "LIDC-IDRI-0012/nodule-9", "LIDC-IDRI-0012/nodule-10")
+SYN3D = {"n": 5, "seed": 0, "shape": (24, 64, 64), "spacing": (2.5, 0.7, 0.7), "n_annotators": 4}
 
 README = """\
 # Sample data
 
 Small data sets the plugin opens on first run (`napari-iaa view`) and the tests use.
-`napari_iaa.data.sample_data_path("synthetic" | "lidc")` returns these folders.
+`napari_iaa.data.sample_data_path("synthetic" | "lidc" | "lidc_nodules" | "synthetic3d")`
+returns these folders; File > Open Sample opens each with the review dock.
 Regenerate with `python scripts/make_sample_data.py` (deterministic).
 
 ## synthetic/ (IMA++ layout)
@@ -60,6 +80,40 @@ Database Resource Initiative (IDRI): a completed reference database of lung nodu
 CT scans", Medical Physics 38(2), 2011; and TCIA (Clark K et al., J Digit Imaging 2013).
 The 128x128 crops follow Kohl et al., "A Probabilistic U-Net for Segmentation of
 Ambiguous Images", NeurIPS 2018.
+
+## lidc_nodules/ (folders layout, NIfTI volumes)
+{n_nod} LIDC-IDRI lung nodules of {n_nod_pat} patients in 3D: each nodule's slices stacked in
+slice-number order into one volume (k x 128 x 128, uint8), with one mask volume per
+radiologist: `<patient>_<nodule>/image.nii.gz` + `r0.nii.gz` .. `r3.nii.gz` (0/1; an
+all-zero volume means that reader did not mark the nodule) + `meta.json` (patient, nodule,
+the slice numbers). The same nodules, opened from the LIDC layout per nodule
+(`open_dataset(path, unit="nodule")`), give the same masks.
+
+Spacing: the 128x128 PNG crops carry neither pixel size nor slice thickness, so these
+volumes have unit spacing (1 x 1 x 1) in their headers: surface distances (HD95, ASSD) on
+them are in voxels, not millimetres, and the 3D view is not to scale.
+
+| nodule | slices | readers who marked it | 3D IAA (empty pairs 0) | IAA of those who marked |
+|---|---|---|---|---|
+{nodule_rows}
+
+Licence and attribution: as for `lidc/` above (LIDC-IDRI, CC BY 3.0; Armato III SG et al.,
+Medical Physics 38(2), 2011; TCIA, Clark K et al., J Digit Imaging 2013; crops after Kohl et
+al., NeurIPS 2018). Changes: the slices and masks of each nodule are stacked into volumes
+and written as NIfTI; pixel values are unchanged (masks 0/255 -> 0/1).
+
+## synthetic3d/ (folders layout, NIfTI volumes)
+{n_syn3d} synthetic CT-like volumes of {syn3d_shape} voxels (z, y, x) with a voxel size of
+{syn3d_spacing} mm (z, y, x: 2.5 mm slices, 0.7 x 0.7 mm in plane; NIfTI stores it as float32,
+so 0.7 reads back as 0.699999988), each with one ellipsoid-like lesion (sometimes a small
+satellite too): `<case>/image.nii.gz` (int16 HU), `<case>/<reader>.nii.gz` (0/1),
+`<case>/meta.json` (lesion radii, border width) and `synthetic3d.json` (the generator's
+arguments and the readers' habits). Generated by
+`napari_iaa.data.synthetic3d.generate_synthetic_volumes(out, n={n_syn3d}, seed=0)`. The readers
+keep their habits from case to case:
+{habits}
+
+Licence: generated by the napari-iaa authors; Apache-2.0, like the code.
 """
 
 
@@ -113,46 +167,140 @@ def write_lidc(entries: list, src_root: Path, out: Path) -> None:
             shutil.copyfile(f, dst)
 
 
+def nodule_source(lidc_dir: Path, archive: Path, tmp: Path) -> Path | None:
+    """A LIDC-IDRI-slices folder holding the patients of :data:`NODULES`, or None."""
+    patients = {cid.split("/")[0] for cid in NODULES}
+    if all((lidc_dir / p).is_dir() for p in patients):
+        return lidc_dir
+    if not archive.is_file():
+        return None
+    with tarfile.open(archive, "r:gz") as tar:
+        for member in tar:
+            parts = Path(member.name).parts
+            if len(parts) >= 2 and parts[0] == "LIDC-IDRI-slices" and parts[1] in patients:
+                tar.extract(member, tmp, filter="data")
+    return tmp / "LIDC-IDRI-slices"
+
+
+def write_lidc_nodules(src: Path, out: Path) -> list[str]:
+    """Stack each nodule of :data:`NODULES` into NIfTI volumes (folders layout); README rows."""
+    ds = open_dataset(src, layout="lidc", unit="nodule")
+    if out.exists():
+        shutil.rmtree(out)
+    rows = []
+    for cid in NODULES:
+        case, _ = ds.entry(cid).load_case(strict=True)  # the LIDC reader's own stacking
+        folder = out / cid.replace("/", "_")
+        folder.mkdir(parents=True)
+        unit = (1.0, 1.0, 1.0)  # PNG crops: no spacing known
+        write_volume(folder / "image.nii.gz", case.image, spacing=unit)
+        for mid, mask in case.masks.items():
+            write_volume(folder / f"{mid}.nii.gz", mask, spacing=unit)
+        meta = {"patient": case.meta["patient"], "nodule": case.meta["nodule"],
+                "group": case.meta["patient"], "n_slices": case.meta["n_slices"],
+                "slices": ",".join(map(str, case.meta["slices"])),
+                "spacing": "unknown (PNG crops): unit voxels"}
+        (folder / "meta.json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
+        marked = {m: a for m, a in case.masks.items() if a.any()}
+        inner = f"{iaa(marked):.3f}" if len(marked) > 1 else "n/a"
+        rows.append(f"| {folder.name} | {case.meta['n_slices']} | {len(marked)} of {len(case.masks)} "
+                    f"| {iaa(case.masks):.3f} | {inner} |")
+    return rows
+
+
+def _existing_nodule_rows(out: Path) -> list[str]:
+    rows = []
+    if not out.is_dir():
+        return rows
+    ds = open_dataset(out, layout="folders")
+    for case in ds:
+        marked = {m: a for m, a in case.masks.items() if a.any()}
+        inner = f"{iaa(marked):.3f}" if len(marked) > 1 else "n/a"
+        rows.append(f"| {case.case_id} | {case.shape[0]} | {len(marked)} of {len(case.masks)} "
+                    f"| {iaa(case.masks):.3f} | {inner} |")
+    return rows
+
+
+def _models_section(readme: Path) -> str:
+    """The README's hand-written ``## models/`` section (kept across rewrites)."""
+    if not readme.is_file():
+        return ""
+    text = readme.read_text(encoding="utf-8")
+    at = text.find("\n## models/")
+    return text[at:] if at >= 0 else ""
+
+
+def _lidc_slices(args: argparse.Namespace, out: Path, write: bool) -> tuple[int, list[str]]:
+    """(Re)write the LIDC slices sample when asked and the source exists; its counts."""
+    lidc_src = args.lidc
+    if (lidc_src / "LIDC-IDRI-slices").is_dir():
+        lidc_src = lidc_src / "LIDC-IDRI-slices"
+    if write and lidc_src.is_dir():
+        entries = pick_lidc(lidc_src)
+        write_lidc(entries, lidc_src, out / "lidc")
+        return len(entries), sorted({e.group for e in entries})
+    if (out / "lidc").is_dir():
+        if write:
+            print(f"LIDC source {args.lidc} not found; kept the existing sample", file=sys.stderr)
+        ds = open_dataset(out / "lidc", layout="lidc")
+        return len(ds), sorted({e.group for e in ds.entries})
+    return 0, []
+
+
+def _nodules(args: argparse.Namespace, out: Path, write: bool) -> list[str]:
+    """(Re)write the LIDC nodule volumes when asked and a source exists; README rows."""
+    if write:
+        with tempfile.TemporaryDirectory() as tmp:
+            lidc_src = args.lidc
+            if (lidc_src / "LIDC-IDRI-slices").is_dir():
+                lidc_src = lidc_src / "LIDC-IDRI-slices"
+            src = nodule_source(lidc_src, args.lidc_archive, Path(tmp))
+            if src is not None:
+                return write_lidc_nodules(src, out / "lidc_nodules")
+        print("no LIDC source for the nodules; kept the existing sample", file=sys.stderr)
+    return _existing_nodule_rows(out / "lidc_nodules")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, default=ROOT / "sample_data")
     ap.add_argument("--lidc", type=Path, default=Path(os.environ.get("NAPARI_IAA_LIDC_DIR", "/work/data/LIDC-IDRI-slices")))
+    ap.add_argument("--lidc-archive", type=Path, default=LIDC_ARCHIVE)
     ap.add_argument("--n", type=int, default=40)
+    ap.add_argument("--only", nargs="+", choices=SAMPLES, default=list(SAMPLES))
     args = ap.parse_args(argv)
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
+    only = set(args.only)
 
     syn = out / "synthetic"
-    generate_synthetic_dataset(syn, n=args.n, seed=0, size=(256, 256), overwrite=True)
+    if "synthetic" in only:
+        generate_synthetic_dataset(syn, n=args.n, seed=0, size=(256, 256), overwrite=True)
     md = open_dataset(syn).metadata()
     counts = md["benign_malignant"].value_counts()
+    n_lidc, patients = _lidc_slices(args, out, "lidc" in only)
+    nodule_rows = _nodules(args, out, "lidc_nodules" in only)
+    syn3d = out / "synthetic3d"
+    if "synthetic3d" in only:
+        generate_synthetic_volumes(syn3d, overwrite=True, **SYN3D)
+    n_syn3d = len(open_dataset(syn3d, layout="folders")) if syn3d.is_dir() else 0
 
-    lidc_src = args.lidc
-    if (lidc_src / "LIDC-IDRI-slices").is_dir():
-        lidc_src = lidc_src / "LIDC-IDRI-slices"
-    patients: list[str] = []
-    n_lidc = 0
-    if lidc_src.is_dir():
-        entries = pick_lidc(lidc_src)
-        write_lidc(entries, lidc_src, out / "lidc")
-        patients = sorted({e.group for e in entries})
-        n_lidc = len(entries)
-    elif (out / "lidc").is_dir():
-        ds = open_dataset(out / "lidc", layout="lidc")
-        patients = sorted({e.group for e in ds.entries})
-        n_lidc = len(ds)
-        print(f"LIDC source {args.lidc} not found; kept the existing sample", file=sys.stderr)
-
-    (out / "README.md").write_text(
-        README.format(
-            n_syn=args.n, size="256 x 256", n_benign=int(counts.get("benign", 0)),
-            n_malignant=int(counts.get("malignant", 0)), n_lidc=n_lidc, n_pat=len(patients),
-            patients=", ".join(patients) or "(none)",
-        ),
-        encoding="utf-8",
+    models = _models_section(out / "README.md")
+    text = README.format(
+        n_syn=len(md), size="256 x 256", n_benign=int(counts.get("benign", 0)),
+        n_malignant=int(counts.get("malignant", 0)), n_lidc=n_lidc, n_pat=len(patients),
+        patients=", ".join(patients) or "(none)",
+        n_nod=len(nodule_rows), n_nod_pat=len({r.split("_nodule")[0] for r in nodule_rows}),
+        nodule_rows="\n".join(nodule_rows),
+        n_syn3d=n_syn3d, syn3d_shape=" x ".join(map(str, SYN3D["shape"])),
+        syn3d_spacing=" x ".join(map(str, SYN3D["spacing"])),
+        habits="\n".join(f"- {h.annotator}: {h.habit}" for h in VOLUME_ANNOTATORS[: SYN3D["n_annotators"]]),
     )
-    size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
-    print(f"wrote {out}: synthetic {args.n} cases, lidc {n_lidc} slices from {len(patients)} patients, {size / 1e6:.2f} MB")
+    (out / "README.md").write_text(text + models, encoding="utf-8")
+    size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file() and "models" not in f.parts)
+    print(f"wrote {out}: synthetic {len(md)} cases, lidc {n_lidc} slices from {len(patients)} "
+          f"patients, {len(nodule_rows)} LIDC nodules, {n_syn3d} synthetic volumes; "
+          f"{size / 1e6:.2f} MB without the models")
     return 0
 
 

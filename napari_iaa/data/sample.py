@@ -10,7 +10,7 @@ from napari_iaa.errors import DatasetError
 
 __all__ = ["SAMPLE_NAMES", "sample_data_path", "sample_data_root"]
 
-SAMPLE_NAMES = ("synthetic", "lidc")
+SAMPLE_NAMES = ("synthetic", "lidc", "lidc_nodules", "synthetic3d")
 
 
 def sample_data_root() -> Path:
@@ -31,15 +31,19 @@ def sample_data_path(name: str = "synthetic") -> Path:
 
     Parameters
     ----------
-    name : {"synthetic", "lidc"}
-        ``synthetic``: 40 generated dermoscopy-like cases in the IMA++ layout (made on first
-        use in the user cache folder when the bundled copy is absent, e.g. in a wheel);
-        ``lidc``: about 30 real LIDC-IDRI slices in the LIDC layout (CC BY 3.0).
+    name : {"synthetic", "lidc", "lidc_nodules", "synthetic3d"}
+        ``synthetic``: 40 generated dermoscopy-like cases in the IMA++ layout;
+        ``lidc``: about 30 real LIDC-IDRI slices in the LIDC layout (CC BY 3.0);
+        ``lidc_nodules``: 5 real LIDC-IDRI nodules as NIfTI volumes in the folders layout
+        (4 readers, unit spacing: the PNG crops have none; CC BY 3.0);
+        ``synthetic3d``: 5 synthetic lesion volumes (NIfTI, folders layout, 2.5 x 0.7 x 0.7
+        mm voxels) with 4 readers who keep their habits. The generated ones are made on
+        first use in the user cache folder when the bundled copy is absent (a wheel).
 
     Raises
     ------
     DatasetError
-        Unknown name, or the LIDC sample is not available.
+        Unknown name, or an LIDC sample is not available.
     """
     if name not in SAMPLE_NAMES:
         raise DatasetError(f"unknown sample data set {name!r} (known: {', '.join(SAMPLE_NAMES)})")
@@ -52,6 +56,13 @@ def sample_data_path(name: str = "synthetic") -> Path:
             from napari_iaa.data.synthetic import generate_synthetic_dataset
 
             generate_synthetic_dataset(cached, n=40, seed=0, size=(256, 256))
+        return cached
+    if name == "synthetic3d":
+        cached = _cache_dir() / "synthetic3d"
+        if not (cached / "synthetic3d.json").is_file():
+            from napari_iaa.data.synthetic3d import generate_synthetic_volumes
+
+            generate_synthetic_volumes(cached, n=5, seed=0, overwrite=True)
         return cached
     raise DatasetError(
         f"{path}: sample data set {name!r} not found (run scripts/make_sample_data.py or set "

@@ -201,3 +201,27 @@ def test_unit_option(tmp_path):
     with pytest.raises(DatasetError, match="folders layout has one case per image"):
         open_dataset(tmp_path / "folders", unit="nodule")
     assert open_dataset(tmp_path / "folders").ids == ["c1"]
+
+
+def test_bundled_nodule_volumes_equal_the_lidc_stacking(lidc_root):
+    from napari_iaa.data import sample_data_path
+
+    sample = open_dataset(sample_data_path("lidc_nodules"))
+    assert sample.layout == "folders" and len(sample) == 5
+    nodules = open_dataset(lidc_root, unit="nodule")
+    checked = 0
+    for cid in sample.ids:
+        patient, nodule = cid.rsplit("_", 1)
+        if f"{patient}/{nodule}" not in nodules:
+            continue
+        vol, stacked = sample[cid], nodules[f"{patient}/{nodule}"]
+        assert vol.spacing == (1.0, 1.0, 1.0) and vol.meta["slices"] == ",".join(
+            map(str, stacked.meta["slices"]))
+        np.testing.assert_array_equal(vol.image, stacked.image)
+        assert vol.mask_ids == stacked.mask_ids
+        for mid in vol.mask_ids:
+            np.testing.assert_array_equal(vol.masks[mid], stacked.masks[mid])
+        for rule in ("zero", "one", "ignore"):
+            assert iaa(vol, empty=rule) == pytest.approx(iaa(stacked, empty=rule), nan_ok=True)
+        checked += 1
+    assert checked >= 1  # LIDC-IDRI-0004 is among the patients the fixture extracts

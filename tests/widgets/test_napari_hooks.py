@@ -22,6 +22,8 @@ def test_manifest_validates_and_commands_import():
     assert keys == {
         "synthetic": "Synthetic dermoscopy (multi-annotator)",
         "lidc": "LIDC lung nodules (4 readers)",
+        "lidc_nodules": "LIDC nodules in 3D (4 readers)",
+        "synthetic3d": "Synthetic lesions in 3D (NIfTI)",
     }
     assert [w.display_name for w in pm.contributions.widgets][0] == "Review"
     assert pm.contributions.readers and pm.contributions.writers
@@ -92,6 +94,31 @@ def test_reader_opens_single_case_folder(tmp_path):
     layers = read_path(str(root))
     names = [meta["name"] for _, meta, _ in layers]
     assert {"A01", "A02"} <= set(names)
+
+
+@pytest.mark.parametrize(("name", "spacing"), [
+    ("lidc_nodules", (1.0, 1.0, 1.0)),  # PNG crops: no spacing known, unit voxels written
+    ("synthetic3d", (2.5, 0.7, 0.7)),
+])
+def test_3d_samples_give_volume_layers_with_scale(name, spacing):
+    from napari_iaa import _sample_data
+    from napari_iaa.data import open_dataset, sample_data_path
+
+    layers = getattr(_sample_data, f"{name}_sample")()
+    ds = open_dataset(sample_data_path(name))
+    assert ds.layout == "folders" and len(ds) == 5 and not ds.problems
+    tags = [meta["metadata"]["napari_iaa"] for _, meta, _ in layers]
+    case = ds.load(tags[0]["case_id"])
+    assert case.is_volume and case.mask_ids == (["r0", "r1", "r2", "r3"] if name == "lidc_nodules"
+                                                else ["R1", "R2", "R3", "R4"])
+    roles = [t["role"] for t in tags]
+    assert roles[0] == "image" and roles.count("annotator") == 4
+    for data, meta, _ in layers:
+        assert np.asarray(data).shape[:3] == case.shape
+        assert meta.get("scale") == pytest.approx(spacing, rel=1e-6)
+    annot = [d for d, m, _ in layers if m["metadata"]["napari_iaa"]["role"] == "annotator"]
+    for d, mid in zip(annot, case.mask_ids, strict=True):
+        np.testing.assert_array_equal(np.asarray(d) != 0, case.masks[mid])
 
 
 def test_writer_writes_png_and_never_overwrites_original(tmp_path):
