@@ -35,11 +35,7 @@ from napari_iaa.data import (
     Case,
     Dataset,
     Problem,
-    image_shape,
-    is_volume_path,
     open_dataset,
-    read_mask,
-    volume_header,
 )
 from napari_iaa.errors import ConfigError, IAAError
 
@@ -157,25 +153,9 @@ def load_masks(ds: Dataset, case_id: str) -> MaskCase:
     header or mask, or a mask of another shape.
     """
     entry = ds.entry(case_id)
-    read_stack = getattr(entry, "read_stack_mask", None)
-    if read_stack is not None:  # a volume stacked from slice files (LIDC per nodule)
-        shape = image_shape(entry.image_slices[0])[:2]
-        masks = {mid: read_stack(mid, shape) for mid in entry.mask_slices}
-        return MaskCase(entry.case_id, masks, dict(entry.raters), dict(entry.meta), entry.group)
-    shape = image_shape(entry.image_path)
-    masks = {mid: read_mask(path, shape=shape) for mid, path in entry.mask_paths.items()}
+    masks, spacing = entry.read_masks()
     return MaskCase(entry.case_id, masks, dict(entry.raters), dict(entry.meta), entry.group,
-                    _header_spacing(entry.image_path, len(shape)))
-
-
-def _header_spacing(path: Path, ndim: int) -> tuple[float, ...] | None:
-    """The voxel spacing in a volume file's header (None for PNG & co: unit voxels)."""
-    if not is_volume_path(path):
-        return None
-    spacing = volume_header(path).spacing
-    if spacing is None or len(spacing) != ndim:
-        return None
-    return tuple(float(v) for v in spacing)
+                    spacing)
 
 
 def _empty_row(case: Case | MaskCase, ids: list[str], raters: list[str],
@@ -405,7 +385,7 @@ def _chunks(ids: list[str], workers: int) -> list[list[str]]:
 def _open_kwargs(ds: Dataset) -> dict[str, Any]:
     """How to open ``ds`` again in a spawned worker (its layout, and its unit if it has one)."""
     kw: dict[str, Any] = {"layout": ds.layout}
-    if getattr(ds, "unit", None) is not None:
+    if ds.unit is not None:
         kw["unit"] = ds.unit
     return kw
 

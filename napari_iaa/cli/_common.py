@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import inspect
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -124,10 +123,4 @@ def open_for_cli(path: Path, layout: str | None, unit: str | None) -> Dataset:
                 f"image and no choice of unit (--unit applies to the "
                 f"{', '.join(UNIT_LAYOUTS)} layout)")
         return open_dataset(path, layout=layout)
-    unit = unit or units[0]
-    if "unit" not in inspect.signature(open_dataset).parameters:
-        # the data room before per-lesion units: its only unit is the slice
-        if unit != units[0]:
-            raise ConfigError(f"--unit {unit}: this version opens {name} data only per {units[0]}")
-        return open_dataset(path, layout=layout)
-    return open_dataset(path, layout=layout, unit=unit)
+    return open_dataset(path, layout=layout, unit=unit or units[0])

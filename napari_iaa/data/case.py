@@ -13,7 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from napari_iaa.errors import DatasetError
+from napari_iaa.data.io import image_shape, read_image_grid, read_mask
+from napari_iaa.data.volumes import is_volume_path, volume_header
+from napari_iaa.errors import DatasetError, IAAError
 
 __all__ = [
     "Case",
@@ -24,6 +26,12 @@ __all__ = [
     "case_id_to_filename",
     "rater_of",
 ]
+
+
+def strip_path(message: str, path: str | Path) -> str:
+    """``message`` without a leading ``"<path>: "`` (a problem names its path once)."""
+    prefix = f"{path}: "
+    return message[len(prefix):] if message.startswith(prefix) else message
 
 
 def rater_of(mask_id: str) -> str:
@@ -134,6 +142,67 @@ class CaseEntry:
     def files(self) -> list[Path]:
         """The image and every mask file."""
         return [self.image_path, *self.mask_paths.values()]
+
+    def load(self, strict: bool = True) -> tuple[Case, list[Problem]]:
+        """Decode the image and masks into a :class:`Case`.
+
+        With ``strict`` any unreadable or mismatched mask raises; otherwise such masks are
+        left out and returned as problems (the image must always be readable). A volume
+        image (NIfTI, NRRD, MetaImage) gives the case its spacing, origin and direction, and
+        its volume masks must lie on the same grid. Entries stored differently (a stack of
+        slice files) override this.
+        """
+        image, grid = read_image_grid(self.image_path)
+        spatial = grid.shape if grid is not None else (
+            image.shape[:-1] if image.ndim >= 3 and image.shape[-1] in (3, 4) else image.shape
+        )
+        masks: dict[str, np.ndarray] = {}
+        problems: list[Problem] = []
+        for mid, mpath in self.mask_paths.items():
+            try:
+                masks[mid] = read_mask(mpath, shape=spatial, grid=grid)
+            except IAAError as exc:
+                if strict:
+                    raise
+                problems.append(Problem(Path(mpath), strip_path(str(exc), mpath), self.case_id))
+        if not masks and self.mask_paths and not strict:
+            raise DatasetError(f"{self.image_path}: no mask of case {self.case_id!r} could be read")
+        case = Case(
+            case_id=self.case_id, image=image, masks=masks,
+            raters={m: self.raters[m] for m in masks}, meta=dict(self.meta),
+            image_path=self.image_path, mask_paths={m: self.mask_paths[m] for m in masks},
+            group=self.group,
+            spacing=grid.spacing if grid is not None else None,
+            origin=grid.origin if grid is not None else None,
+            direction=grid.direction if grid is not None else None,
+        )
+        if problems:
+            case.meta["skipped_masks"] = [str(p.path) for p in problems]
+        return case, problems
+
+    def read_masks(self) -> tuple[dict[str, np.ndarray], tuple[float, ...] | None]:
+        """The masks only (the image is not decoded: its header gives shape and grid).
+
+        Returns
+        -------
+        masks : dict[str, np.ndarray]
+            Mask id -> boolean array of the image's spatial shape.
+        spacing : tuple of float or None
+            The image's voxel spacing from its header (None for PNG & co: unit voxels).
+
+        Raises
+        ------
+        IAAError
+            Naming the file: an unreadable header or mask, a mask of another shape or grid.
+        """
+        grid = volume_header(self.image_path) if is_volume_path(self.image_path) else None
+        shape = grid.shape if grid is not None else image_shape(self.image_path)
+        masks = {mid: read_mask(path, shape=shape, grid=grid)
+                 for mid, path in self.mask_paths.items()}
+        spacing = None
+        if grid is not None and grid.spacing is not None and len(grid.spacing) == len(shape):
+            spacing = tuple(float(v) for v in grid.spacing)
+        return masks, spacing
 
 
 @dataclass

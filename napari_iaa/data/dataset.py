@@ -10,8 +10,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from napari_iaa.data.case import Case, CaseEntry, Problem, ValidationReport, check_case_id
-from napari_iaa.data.io import read_image_grid, read_mask
+from napari_iaa.data.case import (
+    Case,
+    CaseEntry,
+    Problem,
+    ValidationReport,
+    check_case_id,
+    strip_path,
+)
 from napari_iaa.errors import DatasetError, IAAError
 
 if TYPE_CHECKING:
@@ -28,53 +34,8 @@ class CaseNotFoundError(DatasetError, KeyError):
 
 
 def load_entry(entry: CaseEntry, strict: bool = True) -> tuple[Case, list[Problem]]:
-    """Decode one entry's image and masks.
-
-    With ``strict`` any unreadable or mismatched mask raises; otherwise such masks are left
-    out and returned as problems (the image must always be readable). A volume image
-    (NIfTI, NRRD, MetaImage) gives the case its spacing, origin and direction, and its
-    volume masks must lie on the same grid. An entry with its own ``load_case(strict)``
-    (a stack of slice files, say) is decoded by it.
-    """
-    custom = getattr(entry, "load_case", None)
-    if callable(custom):
-        return custom(strict=strict)
-    image, grid = read_image_grid(entry.image_path)
-    spatial = grid.shape if grid is not None else (
-        image.shape[:-1] if image.ndim >= 3 and image.shape[-1] in (3, 4) else image.shape
-    )
-    masks: dict[str, np.ndarray] = {}
-    problems: list[Problem] = []
-    for mid, mpath in entry.mask_paths.items():
-        try:
-            masks[mid] = read_mask(mpath, shape=spatial, grid=grid)
-        except IAAError as exc:
-            if strict:
-                raise
-            problems.append(Problem(Path(mpath), _strip_path(str(exc), mpath), entry.case_id))
-    if not masks and entry.mask_paths and not strict:
-        raise DatasetError(f"{entry.image_path}: no mask of case {entry.case_id!r} could be read")
-    case = Case(
-        case_id=entry.case_id,
-        image=image,
-        masks=masks,
-        raters={m: entry.raters[m] for m in masks},
-        meta=dict(entry.meta),
-        image_path=entry.image_path,
-        mask_paths={m: entry.mask_paths[m] for m in masks},
-        group=entry.group,
-        spacing=grid.spacing if grid is not None else None,
-        origin=grid.origin if grid is not None else None,
-        direction=grid.direction if grid is not None else None,
-    )
-    if problems:
-        case.meta["skipped_masks"] = [str(p.path) for p in problems]
-    return case, problems
-
-
-def _strip_path(message: str, path: os.PathLike | str) -> str:
-    prefix = f"{path}: "
-    return message[len(prefix) :] if message.startswith(prefix) else message
+    """Decode one entry (:meth:`CaseEntry.load`: its image and masks, or its slice stacks)."""
+    return entry.load(strict=strict)
 
 
 def _error_path(exc: Exception, entry: CaseEntry) -> Path:
@@ -99,6 +60,8 @@ class Dataset:
         Name of the reader that built it.
     problems : list of Problem, optional
         Problems the reader found while indexing.
+    unit : str, optional
+        The unit of review, for a layout that offers a choice (LIDC: "slice" or "nodule").
 
     Notes
     -----
@@ -112,9 +75,13 @@ class Dataset:
         root: str | os.PathLike,
         layout: str = "custom",
         problems: Sequence[Problem] | None = None,
+        unit: str | None = None,
     ) -> None:
         self.root = Path(root)
         self.layout = layout
+        #: the unit of review a layout with a choice was read at ("slice", "nodule"); None
+        #: for a layout with one case per image
+        self.unit = unit
         self.problems: list[Problem] = list(problems or [])
         self._seen_problems: set[tuple[str, str]] = {(str(p.path), p.message) for p in self.problems}
         self._entries: dict[str, CaseEntry] = {}
@@ -122,7 +89,7 @@ class Dataset:
             try:
                 check_case_id(e.case_id, e.image_path)
             except DatasetError as exc:
-                self._add_problem(Problem(e.image_path, _strip_path(str(exc), e.image_path), None))
+                self._add_problem(Problem(e.image_path, strip_path(str(exc), e.image_path), None))
                 continue
             if e.case_id in self._entries:
                 first = self._entries[e.case_id].image_path
@@ -151,7 +118,7 @@ class Dataset:
             except IAAError as exc:
                 entry = self._entries[cid]
                 path = _error_path(exc, entry)
-                self._add_problem(Problem(path, _strip_path(str(exc), path), cid))
+                self._add_problem(Problem(path, strip_path(str(exc), path), cid))
 
     def __getitem__(self, key: str | int) -> Case:
         if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
@@ -207,8 +174,8 @@ class Dataset:
         return case
 
     def subset(self, case_ids: Iterable[str]) -> Dataset:
-        """A data set with only the given cases (same root and layout, no problems)."""
-        return Dataset([self.entry(c) for c in case_ids], self.root, self.layout)
+        """A data set with only the given cases (same root, layout and unit; no problems)."""
+        return Dataset([self.entry(c) for c in case_ids], self.root, self.layout, unit=self.unit)
 
     def _add_problem(self, problem: Problem) -> None:
         key = (str(problem.path), problem.message)
@@ -252,7 +219,7 @@ class Dataset:
                     load_entry(entry, strict=True)
                 except IAAError as exc:
                     path = _error_path(exc, entry)
-                    found.append(Problem(path, _strip_path(str(exc), path), cid))
+                    found.append(Problem(path, strip_path(str(exc), path), cid))
             else:
                 for f in entry.files():
                     try:

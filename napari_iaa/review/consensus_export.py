@@ -24,7 +24,6 @@ from napari_iaa.data import (
     Dataset,
     atomic_write_bytes,
     atomic_write_png,
-    image_shape,
     open_any,
     read_mask,
     volume_mask_suffix,
@@ -187,9 +186,8 @@ def consensus_mask(masks: dict[str, np.ndarray], method: str) -> np.ndarray:
 
 
 def _read_masks(entry: CaseEntry) -> dict[str, np.ndarray]:
-    """The case's masks, checked against the image's shape (the image is not decoded)."""
-    shape = image_shape(entry.image_path)
-    return {mid: read_mask(path, shape=shape) for mid, path in entry.mask_paths.items()}
+    """The case's masks, checked against the image's shape and grid (image not decoded)."""
+    return entry.read_masks()[0]
 
 
 def _check_out_dir(ds: Dataset, out_dir: Path) -> Path:

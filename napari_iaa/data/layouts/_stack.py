@@ -1,6 +1,6 @@
 """A volume case stacked from 2D slice files (the LIDC layout per nodule).
 
-Indexing lists the files; :meth:`SliceStackEntry.load_case` reads them (one 2D image per
+Indexing lists the files; :meth:`SliceStackEntry.load` reads them (one 2D image per
 slice, one 2D mask per slice and reader) and stacks them along a new first axis in the
 entry's order. Slice files carry no spacing: the case has ``spacing=None`` (unit voxels).
 """
@@ -12,16 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
-from napari_iaa.data.case import Case, CaseEntry, Problem
-from napari_iaa.data.io import read_image, read_mask
+from napari_iaa.data.case import Case, CaseEntry, Problem, strip_path
+from napari_iaa.data.io import image_shape, read_image, read_mask
 from napari_iaa.errors import DatasetError, IAAError, ImageReadError, ShapeMismatchError
 
 __all__ = ["SliceStackEntry"]
-
-
-def _strip(message: str, path: Path) -> str:
-    prefix = f"{path}: "
-    return message[len(prefix) :] if message.startswith(prefix) else message
 
 
 def _shape_text(shape: tuple[int, ...]) -> str:
@@ -91,8 +86,18 @@ class SliceStackEntry(CaseEntry):
             out[k] = read_mask(path, shape=shape)
         return out
 
-    def load_case(self, strict: bool = True) -> tuple[Case, list[Problem]]:
-        """Decode the stacks, as :func:`napari_iaa.data.dataset.load_entry` does a file.
+    def read_masks(self) -> tuple[dict[str, np.ndarray], None]:
+        """Every mask's slices stacked; the image slices' headers give the shape.
+
+        The PNG crops have no spacing: the second value is None (unit voxels).
+        """
+        if not self.image_slices:
+            raise DatasetError(f"{self.image_path}: case {self.case_id!r} has no slices")
+        shape = image_shape(self.image_slices[0])[:2]
+        return {mid: self.read_stack_mask(mid, shape) for mid in self.mask_slices}, None
+
+    def load(self, strict: bool = True) -> tuple[Case, list[Problem]]:
+        """Decode the stacks, as :meth:`CaseEntry.load` does a file.
 
         With ``strict`` any unreadable or mismatched mask slice raises; otherwise that
         reader's mask is left out and returned as a problem naming the slice file.
@@ -109,7 +114,7 @@ class SliceStackEntry(CaseEntry):
                     raise
                 path = next((p for p in self.mask_slices[mid] if str(exc).startswith(f"{p}:")),
                             self.mask_paths.get(mid, self.image_path))
-                problems.append(Problem(Path(path), _strip(str(exc), Path(path)), self.case_id))
+                problems.append(Problem(Path(path), strip_path(str(exc), Path(path)), self.case_id))
         if not masks and self.mask_slices and not strict:
             raise DatasetError(f"{self.image_path}: no mask of case {self.case_id!r} could be read")
         case = Case(

@@ -42,12 +42,16 @@ class LayoutReader:
             ``unit`` is not one of :attr:`units` (any unit, for a layout without units).
         """
         if unit is None:
-            return self.read(Path(path))
+            ds = self.read(Path(path))
+            ds.unit = self.units[0] if self.units else None
+            return ds
         if unit not in self.units:
             offers = (f"units {', '.join(self.units)}" if self.units
                       else "one case per image and no choice of unit")
             raise DatasetError(f"{path}: unit {unit!r}: the {self.name} layout has {offers}")
-        return self.read(Path(path), unit=unit)
+        ds = self.read(Path(path), unit=unit)
+        ds.unit = unit
+        return ds
 
 
 #: Registered layouts, in detection order.
