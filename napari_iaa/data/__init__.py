@@ -40,6 +40,11 @@ from napari_iaa.data.layouts import (
 from napari_iaa.data.opening import open_any
 from napari_iaa.data.sample import sample_data_path
 from napari_iaa.data.synthetic import ANNOTATOR_POOL, generate_synthetic_dataset
+from napari_iaa.data.synthetic3d import (
+    VOLUME_ANNOTATORS,
+    generate_synthetic_volumes,
+    render_volume_case,
+)
 from napari_iaa.data.volumes import (
     VOLUME_SUFFIXES,
     Volume,
@@ -63,6 +68,9 @@ from napari_iaa.data.writers import (
 )
 
 __all__ = [
+    "VOLUME_ANNOTATORS",
+    "generate_synthetic_volumes",
+    "render_volume_case",
     "ANNOTATOR_POOL",
     "Case",
     "CaseEntry",
