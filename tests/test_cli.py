@@ -533,3 +533,21 @@ def test_predict_is_a_subcommand_and_bad_model_is_one_line(tmp_path, capsys):
     assert code == 2
     assert len(err.splitlines()) == 1 and "nope.json" in err
     assert not (tmp_path / "p.csv").exists()
+
+
+def test_synth_3d_writes_nifti_volumes_that_score_in_mm(tmp_path, capsys):
+    import csv
+
+    out = tmp_path / "vols"
+    assert main(["synth", str(out), "--3d", "--n", "2", "--shape", "16x40x40",
+                 "--annotators", "3"]) == 0
+    cases = sorted(p for p in out.iterdir() if p.is_dir())
+    assert len(cases) == 2
+    assert sorted(f.name for f in cases[0].glob("*.nii.gz"))[:1] == ["R1.nii.gz"]
+    capsys.readouterr()
+    assert main(["score", str(out)]) == 0
+    rows = list(csv.DictReader(capsys.readouterr().out.splitlines()))
+    assert len(rows) == 2 and all(r["n_masks"] == "3" for r in rows)
+    # anisotropic spacing (2.5 x 0.7 x 0.7 mm): surface distances are in mm, not voxels
+    assert all(0.0 < float(r["hd95_mean"]) < 40.0 for r in rows)
+    assert main(["synth", str(tmp_path / "bad"), "--3d", "--shape", "4x4"]) == 2
