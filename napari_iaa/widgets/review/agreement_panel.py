@@ -1,4 +1,5 @@
-"""Agreement panel: IAA, lowest pair, heat-map Dice matrix, per-annotator table, MHR legend."""
+"""Agreement panel: IAA, lowest pair, heat-map pairwise matrix (Dice, HD95 or ASSD),
+per-annotator table, MHR legend."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections.abc import Sequence
 
 import numpy as np
 from qtpy.QtCore import Qt, Signal
-from qtpy.QtGui import QBrush, QColor, QFont, QIcon, QPainter, QPixmap
+from qtpy.QtGui import QBrush
 from qtpy.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -15,7 +16,6 @@ from qtpy.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QSizePolicy,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -23,7 +23,8 @@ from qtpy.QtWidgets import (
 )
 
 from napari_iaa.widgets._common import fmt_number
-from napari_iaa.widgets.review.layers import MHR_COLORMAP
+from napari_iaa.widgets.review.colors import MHRLegend, heat_color, swatch, text_color
+from napari_iaa.widgets.review.matrix_metric import METRICS, metric_cell, worst_pair
 
 __all__ = ["EMPTY_RULE_LABELS", "PER_MASK_COLUMNS", "AgreementPanel", "MHRLegend", "heat_color"]
 
@@ -44,77 +45,17 @@ _PER_MASK_TIPS = [
 ]
 
 
-def heat_color(value: float) -> QColor:
-    """Heat-map colour of a Dice value in [0, 1] (red -> yellow -> green); grey for NaN."""
-    if value is None or not np.isfinite(value):
-        return QColor(90, 90, 90)
-    v = float(np.clip(value, 0.0, 1.0))
-    # piecewise: 0 -> (165, 0, 38) red, 0.5 -> (254, 224, 139) yellow, 1 -> (26, 152, 80) green
-    stops = [(0.0, (165, 0, 38)), (0.5, (254, 224, 139)), (1.0, (26, 152, 80))]
-    for (x0, c0), (x1, c1) in zip(stops[:-1], stops[1:], strict=True):
-        if v <= x1:
-            t = (v - x0) / (x1 - x0)
-            return QColor(*[int(round(a + t * (b - a))) for a, b in zip(c0, c1, strict=True)])
-    return QColor(*stops[-1][1])
-
-
-def _text_color(bg: QColor) -> QColor:
-    lum = 0.299 * bg.red() + 0.587 * bg.green() + 0.114 * bg.blue()
-    return QColor(0, 0, 0) if lum > 140 else QColor(255, 255, 255)
-
-
-def _swatch(color: str, size: int = 12) -> QIcon:
-    pm = QPixmap(size, size)
-    pm.fill(QColor(color))
-    return QIcon(pm)
-
-
-class MHRLegend(QWidget):
-    """Colour legend of the MHR layer: one swatch per agreement level k/N."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self._n = 0
-        self.setMinimumHeight(34)
-        self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Fixed)
-
-    def set_n(self, n: int) -> None:
-        """Number of annotators (levels 0..n)."""
-        self._n = int(n)
-        self.update()
-
-    def paintEvent(self, event) -> None:  # Qt API name
-        if self._n <= 0:
-            return
-        from matplotlib import colormaps
-
-        cmap = colormaps[MHR_COLORMAP]
-        p = QPainter(self)
-        w = self.width() - 2
-        k = self._n + 1
-        cell = w / k
-        bar_h = 14
-        p.setFont(QFont(self.font().family(), max(self.font().pointSize() - 1, 7)))
-        for i in range(k):
-            r, g, b, _ = cmap(i / self._n)
-            x = 1 + i * cell
-            p.fillRect(int(x), 2, int(np.ceil(cell)), bar_h, QColor(int(r * 255), int(g * 255), int(b * 255)))
-            p.setPen(self.palette().windowText().color())
-            p.drawText(int(x), 2 + bar_h, int(cell), 18, Qt.AlignHCenter | Qt.AlignTop, f"{i}/{self._n}")
-        p.setPen(QColor(128, 128, 128))
-        p.drawRect(1, 2, w - 1, bar_h)
-        p.end()
-
-
 class AgreementPanel(QWidget):
     """Shows the agreement of one case; fed by the review dock.
 
     Signals
     -------
     empty_rule_changed(str)
+    metric_changed(str) : the matrix now shows ``"dice"``, ``"hd95"`` or ``"assd"``.
     """
 
     empty_rule_changed = Signal(str)
+    metric_changed = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -156,11 +97,31 @@ class AgreementPanel(QWidget):
         self._ids: list[str] = []
         self._colors: list[str] = []
         self._matrix = np.zeros((0, 0))
+        #: the surface distances shown for HD95/ASSD ({"hd95": .., "assd": ..}) and unit
+        self._surface: dict[str, np.ndarray] | None = None
+        self._unit = "voxels"
+        self._surface_stale = False
+        #: (metric, values) the matrix cells show now: only changed cells are redrawn
+        self._shown: tuple[str, np.ndarray] = ("dice", np.zeros((0, 0)))
 
     def _build_tables(self, lay: QVBoxLayout) -> None:
         """The pairwise Dice matrix and the per-annotator table."""
-        box = QGroupBox("Pairwise Dice")
+        self.matrix_box = box = QGroupBox("Pairwise Dice")
         bl = QVBoxLayout(box)
+        mrow = QHBoxLayout()
+        mrow.addWidget(QLabel("show"))
+        self.metric_combo = QComboBox()
+        for key, spec in METRICS.items():
+            self.metric_combo.addItem(spec.label, key)
+            self.metric_combo.setItemData(self.metric_combo.count() - 1, spec.tip, Qt.ToolTipRole)
+        self.metric_combo.setToolTip("what the matrix shows: Dice (live) or a surface distance "
+                                     "(HD95, ASSD: computed in the background after edits)")
+        self.metric_combo.currentIndexChanged.connect(self._on_metric)
+        mrow.addWidget(self.metric_combo)
+        self.surface_label = QLabel("")
+        self.surface_label.setStyleSheet("color: gray;")
+        mrow.addWidget(self.surface_label, 1)
+        bl.addLayout(mrow)
         self.matrix = QTableWidget()
         self.matrix.setEditTriggers(QAbstractItemView.NoEditTriggers)
         self.matrix.setSelectionMode(QAbstractItemView.SingleSelection)
@@ -198,14 +159,53 @@ class AgreementPanel(QWidget):
         if i >= 0:
             self.empty_combo.setCurrentIndex(i)
 
+    @property
+    def metric(self) -> str:
+        """What the matrix shows: ``dice``, ``hd95`` or ``assd``."""
+        return str(self.metric_combo.currentData())
+
+    def set_metric(self, metric: str) -> None:
+        """Show ``dice``, ``hd95`` or ``assd`` in the matrix."""
+        i = self.metric_combo.findData(metric)
+        if i >= 0:
+            self.metric_combo.setCurrentIndex(i)
+
     def matrix_values(self) -> np.ndarray:
-        """The Dice matrix currently shown."""
+        """The live Dice matrix (whatever metric the cells show)."""
         return self._matrix.copy()
+
+    def shown_values(self) -> np.ndarray:
+        """The values the matrix cells show now (Dice, or the distances; NaN: "—")."""
+        return self._shown[1].copy()
+
+    def set_surface(self, hd95: np.ndarray | None, assd: np.ndarray | None, unit: str) -> None:
+        """Surface distances of the current masks (``None``: not available); ``unit`` of them."""
+        self._surface = None if hd95 is None or assd is None else {
+            "hd95": np.asarray(hd95, float), "assd": np.asarray(assd, float)}
+        self._unit = unit
+        self._surface_stale = False
+        self._redraw()
+
+    def mark_surface_stale(self) -> None:
+        """The masks were edited: the distances shown are being recomputed."""
+        if not self._surface_stale:
+            self._surface_stale = True
+            self._show_surface_state()
+
+    def has_surface(self) -> bool:
+        """Whether up-to-date surface distances are shown (or ready to be)."""
+        return self._surface is not None and not self._surface_stale
+
+    def _on_metric(self, _index: int) -> None:
+        self._redraw()
+        self.metric_changed.emit(self.metric)
 
     def clear(self) -> None:
         """Show nothing."""
         self._ids = []
         self._matrix = np.zeros((0, 0))
+        self._surface = None
+        self._shown = ("dice", np.zeros((0, 0)))
         self.matrix.setRowCount(0)
         self.matrix.setColumnCount(0)
         self.per_mask.setRowCount(0)
@@ -218,6 +218,9 @@ class AgreementPanel(QWidget):
         self._ids = list(ids)
         self._colors = list(colors)
         self._matrix = np.zeros((0, 0))  # the next set_matrix redraws every cell
+        self._surface = None
+        self._surface_stale = False
+        self._shown = ("dice", np.zeros((0, 0)))
         n = len(self._ids)
         for table, ncols in ((self.matrix, n), (self.per_mask, len(PER_MASK_COLUMNS))):
             table.setRowCount(n)
@@ -225,7 +228,7 @@ class AgreementPanel(QWidget):
                 table.setColumnCount(ncols)
         for i, (mid, col) in enumerate(zip(self._ids, self._colors, strict=True)):
             for table, orient in ((self.matrix, "v"), (self.matrix, "h"), (self.per_mask, "v")):
-                item = QTableWidgetItem(_swatch(col), mid)
+                item = QTableWidgetItem(swatch(col), mid)
                 if orient == "v":
                     table.setVerticalHeaderItem(i, item)
                 else:
@@ -236,40 +239,70 @@ class AgreementPanel(QWidget):
         """Show the Dice matrix, the IAA, the lowest pair and the per-mask mean Dice.
 
         Only the cells whose value changed are redrawn (a paint changes one row and
-        column), so a live update costs O(N) cell updates, not O(N^2).
+        column), so a live update costs O(N) cell updates, not O(N^2). With a distance
+        shown, the cells keep the distances until the new ones arrive (:meth:`set_surface`).
         """
         m = np.asarray(matrix, dtype=float)
-        prev = self._matrix
         self._matrix = m.copy()
         n = len(self._ids)
         if m.shape != (n, n):
             return
-        if prev.shape == m.shape:
-            same = (prev == m) | (np.isnan(prev) & np.isnan(m))
+        self._redraw()
+        pairs_txt = f"{n * (n - 1) // 2} pairs" if n > 1 else "needs 2 masks"
+        self._show_iaa(iaa, iaa_std, pairs_txt)
+        self._show_mean_dice(m)
+
+    def _redraw(self) -> None:
+        """Draw the selected metric's cells (changed ones only) and the worst pair."""
+        key = self.metric
+        n = len(self._ids)
+        spec = METRICS[key]
+        unit = f" ({self._unit})" if key != "dice" else ""
+        self.matrix_box.setTitle(spec.title + unit)
+        self._show_surface_state()
+        if key == "dice":
+            values = self._matrix
+        elif self._surface is not None and self._surface[key].shape == (n, n):
+            values = self._surface[key]
         else:
-            same = np.zeros(m.shape, bool)
+            values = np.full((n, n), np.nan)
+        if values.shape != (n, n):
+            return
+        prev_key, prev = self._shown
+        same = np.zeros(values.shape, bool)
+        if prev_key == key and prev.shape == values.shape:
+            same = (prev == values) | (np.isnan(prev) & np.isnan(values))
+        if key != "dice":  # distance colours are relative to the largest: redraw all
+            same[:] = same.all()
+        self._shown = (key, values.copy())
         for i in range(n):
             for j in range(n):
                 if not (same[i, j] and self.matrix.item(i, j) is not None):
-                    self._set_matrix_cell(i, j, m[i, j])
-        pairs_txt = f"{n * (n - 1) // 2} pairs" if n > 1 else "needs 2 masks"
-        self._show_iaa(iaa, iaa_std, pairs_txt)
-        self._show_lowest_pair(m, pairs_txt)
-        self._show_mean_dice(m)
+                    self._set_matrix_cell(key, values, i, j)
+        self._show_lowest_pair(key, values, f"{n * (n - 1) // 2} pairs" if n > 1 else "")
 
-    def _set_matrix_cell(self, i: int, j: int, v: float) -> None:
+    def _show_surface_state(self) -> None:
+        if self.metric == "dice":
+            text = ""
+        elif self._surface is None:
+            text = "computing…"
+        else:
+            text = "updating…" if self._surface_stale else ""
+        self.surface_label.setText(text)
+
+    def _set_matrix_cell(self, key: str, values: np.ndarray, i: int, j: int) -> None:
         item = self.matrix.item(i, j)
         if item is None:
             item = QTableWidgetItem()
             item.setTextAlignment(Qt.AlignCenter)
             self.matrix.setItem(i, j, item)
-        item.setText(fmt_number(v, ".2f"))
-        bg = heat_color(v)
+        text, bg, tip = metric_cell(key, values, i, j, self._unit, heat_color)
+        item.setText(text)
         if i == j:
             bg = bg.darker(150)
         item.setBackground(QBrush(bg))
-        item.setForeground(QBrush(_text_color(bg)))
-        item.setToolTip(f"Dice({self._ids[i]}, {self._ids[j]}) = {fmt_number(v, '.4f')}")
+        item.setForeground(QBrush(text_color(bg)))
+        item.setToolTip(f"{METRICS[key].label}({self._ids[i]}, {self._ids[j]}) = {tip}")
 
     def _show_iaa(self, iaa: float, iaa_std: float | None, pairs_txt: str) -> None:
         std_txt = f" ± {iaa_std:.3f}" if iaa_std is not None and np.isfinite(iaa_std) else ""
@@ -279,21 +312,22 @@ class AgreementPanel(QWidget):
         if self.iaa_label.styleSheet() != style:  # a new style sheet re-polishes the widget
             self.iaa_label.setStyleSheet(style)
 
-    def _show_lowest_pair(self, m: np.ndarray, pairs_txt: str) -> None:
+    def _show_lowest_pair(self, key: str, m: np.ndarray, pairs_txt: str) -> None:
         n = len(self._ids)
         if n <= 1:
             self.min_pair_label.setText("lowest pair — (fewer than 2 masks)")
             return
-        iu = np.triu_indices(n, 1)
-        vals = m[iu]
-        if not np.isfinite(vals).any():
+        got = worst_pair(key, m)
+        if got is None:
             self.min_pair_label.setText("lowest pair — (no scorable pair)")
             return
-        k = int(np.nanargmin(vals))
-        a, b = iu[0][k], iu[1][k]
+        a, b, v = got
+        if key == "dice":
+            value = f"Dice {fmt_number(v)}"
+        else:
+            value = f"{METRICS[key].label} {fmt_number(v, '.2f')} {self._unit}"
         self.min_pair_label.setText(
-            f"lowest pair: {self._ids[a]} – {self._ids[b]}  Dice {fmt_number(vals[k])}"
-            f"   ({pairs_txt})"
+            f"lowest pair: {self._ids[a]} – {self._ids[b]}  {value}   ({pairs_txt})"
         )
 
     def _show_mean_dice(self, m: np.ndarray) -> None:
@@ -347,4 +381,4 @@ class AgreementPanel(QWidget):
         if heat:
             bg = heat_color(v)
             item.setBackground(QBrush(bg))
-            item.setForeground(QBrush(_text_color(bg)))
+            item.setForeground(QBrush(text_color(bg)))

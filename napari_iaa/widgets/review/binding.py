@@ -27,7 +27,7 @@ class BindingMixin:
     Uses the dock's ``live``, ``case_id``, ``_mask_info``, ``_baseline``, ``_open_gen``,
     ``_bind_pending``, ``_prebind_touched`` and ``_prebind_conns``, ``panel``,
     ``contour_check``, ``contour_max_pixels``, ``async_open_min_pixels``,
-    ``mhr_display_max_pixels``, ``reliability`` and the ``case_opened`` signal.
+    ``mhr_display_max_pixels``, ``reliability``, ``profile`` and the ``case_opened`` signal.
     """
 
     def _schedule_bind(self) -> None:
@@ -59,6 +59,7 @@ class BindingMixin:
         if not ann:
             self._clear_prebind()
             self.panel.clear()
+            self.profile.reset()
             self._update_edit_label()
             return
         layers = [(mid, layer) for _, mid, layer, _ in ann]
@@ -83,6 +84,7 @@ class BindingMixin:
         self._apply_visibility_checks()
         self._refresh_fast()
         self.reliability.refresh()
+        self.profile.reset()
         self._update_info()
         if self.case_id:
             self._select_combo(self.case_id)

@@ -41,6 +41,7 @@ from napari_iaa.widgets.review.layers import tag_of
 from napari_iaa.widgets.review.live import LiveAgreement
 from napari_iaa.widgets.review.loader import LoaderMixin
 from napari_iaa.widgets.review.navigation import NavigationMixin
+from napari_iaa.widgets.review.profile_panel import ProfilePanel
 from napari_iaa.widgets.review.reliability import Reliability
 from napari_iaa.widgets.review.warmup import warm_up_napari
 
@@ -67,7 +68,9 @@ class ReviewWidget(NavigationMixin, LoaderMixin, BindingMixin, EditsMixin, QWidg
     live : LiveAgreement or None
         The tracker binding of the current case.
     reliability : Reliability
-        The debounced LOO Dice / STAPLE / consensus refresh.
+        The debounced LOO Dice / STAPLE / consensus (/ HD95, ASSD) refresh.
+    profile : ProfilePanel
+        The slice profile of a volume (hidden for 2D cases).
 
     Signals
     -------
@@ -196,7 +199,10 @@ class ReviewWidget(NavigationMixin, LoaderMixin, BindingMixin, EditsMixin, QWidg
         cl.setContentsMargins(2, 2, 2, 2)
         self.panel = AgreementPanel()
         self.panel.empty_rule_changed.connect(self._on_rule_changed)
+        self.panel.metric_changed.connect(self._on_metric_changed)
         cl.addWidget(self.panel, 1)
+        self.profile = ProfilePanel(self)  # volumes only
+        cl.addWidget(self.profile)
         opts = QHBoxLayout()
         self.contour_check = QCheckBox("contours")
         self.contour_check.setChecked(True)
@@ -306,8 +312,15 @@ class ReviewWidget(NavigationMixin, LoaderMixin, BindingMixin, EditsMixin, QWidg
     # ------------------------------------------------------------------ refresh
     def _on_live_changed(self, full: bool) -> None:
         self._refresh_fast()
+        self.panel.mark_surface_stale()
         self.reliability.schedule()
+        self.profile.schedule()
         self._update_edit_label(exact=full)
+
+    def _on_metric_changed(self, metric: str) -> None:
+        """HD95/ASSD asked for: compute them now (off the GUI thread) unless up to date."""
+        if metric != "dice" and not self.panel.has_surface() and self.live is not None:
+            self.reliability.refresh()
 
     def _refresh_fast(self) -> None:
         """The Dice matrix and the IAA (O(N^2) from the tracker's counts)."""
@@ -325,6 +338,7 @@ class ReviewWidget(NavigationMixin, LoaderMixin, BindingMixin, EditsMixin, QWidg
 
     def _on_rule_changed(self, rule: str) -> None:
         self._refresh_fast()
+        self.profile.refresh()
         if self.dataset is not None:
             self.dataset_panel.compute(empty=rule)
 
@@ -367,6 +381,8 @@ def _make_cleanup(widget: ReviewWidget, viewer: Any) -> Any:
     def _cleanup(*_args: Any) -> None:
         viewer.layers.events.inserted.disconnect(on_ins)
         viewer.layers.events.removed.disconnect(on_rem)
+        with contextlib.suppress(RuntimeError, TypeError, ValueError):
+            widget.profile.disconnect_viewer()  # it follows the viewer's slider
         live = widget.__dict__.get("live")  # the Python side outlives the Qt object
         if live is not None:
             with contextlib.suppress(RuntimeError):  # its Qt timers may be gone already

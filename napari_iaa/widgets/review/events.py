@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-__all__ = ["ReliabilityResult"]
+__all__ = ["ProfileResult", "ReliabilityResult"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,7 +17,9 @@ class ReliabilityResult:
     ``gen`` and ``edits`` identify the request and the masks' state it was computed on
     (a result for an older request, or for masks edited since, is dropped). ``loo``,
     ``sens`` and ``spec`` are per mask (None when not computable); ``error`` says why
-    reliability failed (the consensus then falls back to the majority vote).
+    reliability failed (the consensus then falls back to the majority vote). ``surface``
+    holds the pairwise surface distances (a
+    :class:`~napari_iaa.agreement.SurfaceDistances`) when they were asked for.
     """
 
     gen: int
@@ -27,3 +30,14 @@ class ReliabilityResult:
     sens: np.ndarray | None = None
     spec: np.ndarray | None = None
     error: str | None = None
+    surface: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileResult:
+    """The slice profile (a :class:`~napari_iaa.agreement.SliceProfile`) of one state of
+    a volume's masks (``gen``/``edits``: which request and state, as above)."""
+
+    gen: int
+    edits: int
+    profile: Any

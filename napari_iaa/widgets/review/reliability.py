@@ -1,7 +1,9 @@
-"""Leave-one-out Dice, STAPLE and the consensus layers, recomputed after edits.
+"""Leave-one-out Dice, STAPLE, the consensus layers and (when the matrix shows them) the
+pairwise surface distances, recomputed after edits.
 
 Debounced (300 ms after the last edit). Small images are done at once; large ones (more
-than the dock's ``slow_sync_max_pixels`` per mask) in a low-priority worker
+than the dock's ``slow_sync_max_pixels`` per mask), and any refresh that computes surface
+distances (HD95/ASSD), in a low-priority worker
 (:func:`~napari_iaa.widgets._common.start_worker` with ``low_priority=True``: one at a
 time on the plugin's own niced thread; a request while one runs is queued). A result for
 an older request, or for masks edited while it ran, is dropped (and, in the second case,
@@ -20,20 +22,29 @@ from napari_iaa.widgets._common import no_threads, notify_error, start_worker
 from napari_iaa.widgets.review.agreement_panel import AgreementPanel
 from napari_iaa.widgets.review.events import ReliabilityResult
 from napari_iaa.widgets.review.live import LiveAgreement
+from napari_iaa.widgets.review.matrix_metric import distance_unit
 
 __all__ = ["Reliability", "compute_reliability"]
 
 CONSENSUS_ROLES = ("majority", "staple")
 
 
-def compute_reliability(gen: int, edits: int, masks: Sequence[np.ndarray], empty: str
+def compute_reliability(gen: int, edits: int, masks: Sequence[np.ndarray], empty: str,
+                        surface: bool = False, spacing: Sequence[float] | None = None
                         ) -> ReliabilityResult:
     """Leave-one-out Dice, STAPLE and both consensus masks of ``masks`` (worker-safe).
 
-    A failure of LOO Dice or STAPLE (degenerate input) is reported in ``error``, with the
-    majority vote as the STAPLE consensus; it never raises for such input.
+    With ``surface``, also the pairwise HD95 and ASSD
+    (:func:`~napari_iaa.agreement.pairwise_surface_distances` with ``spacing``). A failure
+    of LOO Dice or STAPLE (degenerate input) is reported in ``error``, with the majority
+    vote as the STAPLE consensus; it never raises for such input.
     """
-    from napari_iaa.agreement import leave_one_out_dice, majority_vote, staple
+    from napari_iaa.agreement import (
+        leave_one_out_dice,
+        majority_vote,
+        pairwise_surface_distances,
+        staple,
+    )
 
     stack = np.stack(masks)
     mv = np.asarray(majority_vote(stack))
@@ -48,8 +59,14 @@ def compute_reliability(gen: int, edits: int, masks: Sequence[np.ndarray], empty
             consensus = np.asarray(res.consensus)
     except Exception as exc:  # noqa: BLE001 - reliability is informative; never break the view
         error = f"{type(exc).__name__}: {exc}"
+    distances = None
+    if surface:
+        try:
+            distances = pairwise_surface_distances(stack, spacing)
+        except Exception as exc:  # noqa: BLE001 - informative; the Dice matrix stays
+            error = f"surface distances: {type(exc).__name__}: {exc}"
     return ReliabilityResult(gen=gen, edits=edits, majority=mv, staple=consensus, loo=loo,
-                             sens=sens, spec=spec, error=error)
+                             sens=sens, spec=spec, error=error, surface=distances)
 
 
 class _Dock(Protocol):
@@ -62,6 +79,8 @@ class _Dock(Protocol):
     lazy_consensus_min_pixels: int
 
     def our_layers(self, role: str | None = None) -> list[Any]: ...
+
+    def case_header(self) -> dict[str, Any]: ...
 
 
 class Reliability(QObject):
@@ -112,16 +131,18 @@ class Reliability(QObject):
             return
         masks = [live.mirrors[mid] for mid in live.ids]
         self._gen += 1
-        gen, edits, rule = self._gen, live.n_edits, self._dock.panel.empty_rule
-        if masks[0].size <= self._dock.slow_sync_max_pixels or no_threads():
-            self._on_result(compute_reliability(gen, edits, masks, rule))
+        surface = self._dock.panel.metric != "dice"
+        spacing = self._dock.case_header().get("spacing")
+        args = (self._gen, live.n_edits, masks, self._dock.panel.empty_rule, surface, spacing)
+        if no_threads() or (masks[0].size <= self._dock.slow_sync_max_pixels and not surface):
+            self._on_result(compute_reliability(*args))
             return
         if self._running:
             self._again = True
             return
         self._running = True
         self.worker = start_worker(
-            compute_reliability, gen, edits, masks, rule,
+            compute_reliability, *args,
             on_return=self._on_result, on_error=self._on_error, on_finish=self._on_finished,
             low_priority=True,
         )
@@ -147,6 +168,9 @@ class Reliability(QObject):
         if res.error:
             notify_error(f"case {self._dock.case_id}: reliability not computed ({res.error})")
         self._dock.panel.set_reliability(res.loo, res.sens, res.spec)
+        if res.surface is not None:
+            unit = distance_unit(self._dock.case_header().get("spacing"))
+            self._dock.panel.set_surface(res.surface.hd, res.surface.assd, unit)
         self._apply_consensus("majority", res.majority)
         self._apply_consensus("staple", res.staple)
         self.updated.emit()

@@ -1,0 +1,208 @@
+"""The case tab's slice profile of a volume: IAA and n_marked per slice, and going there.
+
+:func:`napari_iaa.agreement.slice_profile` of the live masks along the first axis (the
+axis napari's slider walks), recomputed after edits: debounced (300 ms after the last
+edit), at once for small volumes, in the plugin's low-priority worker for large ones (one
+read of the masks). A result computed on masks edited meanwhile is dropped and computed
+again. Clicking the plot, or "go to worst slice", moves the viewer to that slice. Hidden
+for 2D cases.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import numpy as np
+from qtpy.QtCore import QTimer, Signal
+from qtpy.QtWidgets import QGroupBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+
+from napari_iaa.agreement import SliceProfile, slice_profile
+from napari_iaa.widgets._common import fmt_number, no_threads, notify_error, start_worker
+from napari_iaa.widgets.review.events import ProfileResult
+from napari_iaa.widgets.review.live import LiveAgreement
+from napari_iaa.widgets.review.profile_plot import SliceProfilePlot
+
+__all__ = ["ProfilePanel", "compute_profile"]
+
+
+def compute_profile(gen: int, edits: int, masks: list[np.ndarray], empty: str) -> ProfileResult:
+    """Per-slice IAA and n_marked along axis 0 (worker-safe; one read of the masks)."""
+    return ProfileResult(gen, edits, slice_profile(masks, axis=0, empty=empty))
+
+
+class _Dock(Protocol):
+    """What the profile uses of the review dock."""
+
+    viewer: Any
+    live: LiveAgreement | None
+    panel: Any  # the AgreementPanel: its empty-pair rule
+    slow_sync_max_pixels: int
+
+    def annotator_layers(self) -> dict[str, Any]: ...
+
+
+class ProfilePanel(QGroupBox):
+    """Slice profile of the open volume (see the module docstring).
+
+    Parameters
+    ----------
+    dock : ReviewWidget
+        Its live masks, empty-pair rule, viewer and annotator layers.
+
+    Signals
+    -------
+    updated() : a fresh profile is shown.
+    """
+
+    updated = Signal()
+
+    #: debounce after an edit (ms)
+    delay_ms = 300
+
+    def __init__(self, dock: _Dock, parent: QWidget | None = None) -> None:
+        super().__init__("Slice profile (axis 0)", parent)
+        self._dock = dock
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(4, 4, 4, 4)
+        self.plot = SliceProfilePlot()
+        self.plot.slice_clicked.connect(self.go_to_slice)
+        lay.addWidget(self.plot)
+        row = QHBoxLayout()
+        self.info = QLabel("")
+        self.info.setWordWrap(True)
+        self.worst_btn = QPushButton("Go to worst slice")
+        self.worst_btn.setToolTip("move the viewer to the marked slice with the lowest IAA")
+        self.worst_btn.clicked.connect(self.go_to_worst)
+        row.addWidget(self.info, 1)
+        row.addWidget(self.worst_btn)
+        lay.addLayout(row)
+        self.profile: SliceProfile | None = None
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(self.delay_ms)
+        self._timer.timeout.connect(self.refresh)
+        self._gen = 0
+        self._running = False
+        self._again = False
+        self.worker: Any = None
+        self._volume = False
+        dock.viewer.dims.events.current_step.connect(self._on_step)
+        self.setVisible(False)
+
+    # -- life cycle --------------------------------------------------------------------
+    def disconnect_viewer(self) -> None:
+        """Stop following the viewer's slider (the dock is going away)."""
+        self._timer.stop()
+        self._dock.viewer.dims.events.current_step.disconnect(self._on_step)
+
+    def reset(self) -> None:
+        """A case was bound: show the panel for a volume (and compute), hide it for 2D."""
+        self._timer.stop()
+        self._gen += 1
+        self.profile = None
+        self.plot.clear()
+        self.info.setText("")
+        self.worst_btn.setEnabled(False)
+        live = self._dock.live
+        volume = live is not None and bool(live.ids) and live.mirrors[live.ids[0]].ndim == 3
+        self._volume = volume
+        self.setVisible(volume)
+        if volume:
+            self._on_step()
+            self.refresh()
+
+    def schedule(self) -> None:
+        """Recompute after the debounce delay (restarted by every call); no-op for 2D."""
+        if self._volume:
+            self._timer.start()
+
+    # -- computing ---------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Recompute now: at once for small volumes, else in the low-priority worker."""
+        self._timer.stop()
+        live = self._dock.live
+        if live is None or not live.ids or live.mirrors[live.ids[0]].ndim != 3:
+            return
+        masks = [live.mirrors[mid] for mid in live.ids]
+        self._gen += 1
+        args = (self._gen, live.n_edits, masks, self._dock.panel.empty_rule)
+        if masks[0].size <= self._dock.slow_sync_max_pixels or no_threads():
+            self._on_result(compute_profile(*args))
+            return
+        if self._running:
+            self._again = True
+            return
+        self._running = True
+        self.worker = start_worker(
+            compute_profile, *args, on_return=self._on_result, on_error=self._on_error,
+            on_finish=self._on_finished, low_priority=True,
+        )
+
+    def _on_error(self, exc: BaseException) -> None:
+        notify_error(f"slice profile not computed ({type(exc).__name__}: {exc})")
+
+    def _on_finished(self) -> None:
+        self._running = False
+        self.worker = None
+        if self._again:
+            self._again = False
+            self._timer.start()
+
+    def _on_result(self, res: ProfileResult) -> None:
+        live = self._dock.live
+        if res.gen != self._gen or live is None:
+            return  # stale: another case, or a newer request
+        if res.edits != live.n_edits:
+            self._again = True  # the masks changed while it ran
+            if not self._running:
+                self._timer.start()
+            return
+        self.profile = prof = res.profile
+        worst = prof.worst_slice()
+        self.plot.set_profile(prof.iaa, prof.n_marked, prof.n_annotators, worst)
+        self.worst_btn.setEnabled(worst is not None)
+        marked = int(np.count_nonzero(prof.n_marked))
+        if worst is None:
+            self.info.setText(f"{prof.iaa.size} slices, none marked")
+        else:
+            self.info.setText(
+                f"{prof.iaa.size} slices, {marked} marked · worst {worst}: IAA "
+                f"{fmt_number(prof.iaa[worst])}, marked by {prof.n_marked[worst]}/"
+                f"{prof.n_annotators}"
+            )
+        self.updated.emit()
+
+    # -- the viewer's slice ------------------------------------------------------------
+    def _axis(self) -> tuple[int, float, float] | None:
+        """(world axis, scale, translate) of the volume's first axis, from a mask layer."""
+        layers = list(self._dock.annotator_layers().values())
+        if not layers or layers[0].ndim != 3:
+            return None
+        lay = layers[0]
+        axis = self._dock.viewer.dims.ndim - 3
+        return axis, float(lay.scale[0]), float(lay.translate[0])
+
+    def current_slice(self) -> int | None:
+        """The slice the viewer shows (None without a volume)."""
+        ax = self._axis()
+        if ax is None:
+            return None
+        axis, scale, translate = ax
+        return int(round((self._dock.viewer.dims.point[axis] - translate) / scale))
+
+    def go_to_slice(self, index: int) -> None:
+        """Move the viewer to slice ``index`` of the volume."""
+        ax = self._axis()
+        if ax is None:
+            return
+        axis, scale, translate = ax
+        self._dock.viewer.dims.set_point(axis, translate + int(index) * scale)
+
+    def go_to_worst(self) -> None:
+        """Move the viewer to the worst marked slice."""
+        if self.profile is not None and (k := self.profile.worst_slice()) is not None:
+            self.go_to_slice(k)
+
+    def _on_step(self, _event: Any = None) -> None:
+        if self._volume:
+            self.plot.set_current(self.current_slice())
