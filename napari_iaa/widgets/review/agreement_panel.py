@@ -100,6 +100,7 @@ class AgreementPanel(QWidget):
         #: the surface distances shown for HD95/ASSD ({"hd95": .., "assd": ..}) and unit
         self._surface: dict[str, np.ndarray] | None = None
         self._unit = "voxels"
+        self._reference = 2.0
         self._surface_stale = False
         #: (metric, values) the matrix cells show now: only changed cells are redrawn
         self._shown: tuple[str, np.ndarray] = ("dice", np.zeros((0, 0)))
@@ -178,11 +179,14 @@ class AgreementPanel(QWidget):
         """The values the matrix cells show now (Dice, or the distances; NaN: "—")."""
         return self._shown[1].copy()
 
-    def set_surface(self, hd95: np.ndarray | None, assd: np.ndarray | None, unit: str) -> None:
-        """Surface distances of the current masks (``None``: not available); ``unit`` of them."""
+    def set_surface(self, hd95: np.ndarray | None, assd: np.ndarray | None, unit: str,
+                    reference: float = 2.0) -> None:
+        """Surface distances of the current masks (``None``: not available) in ``unit``;
+        ``reference``: the distance coloured yellow (see ``distance_reference``)."""
         self._surface = None if hd95 is None or assd is None else {
             "hd95": np.asarray(hd95, float), "assd": np.asarray(assd, float)}
         self._unit = unit
+        self._reference = float(reference)
         self._surface_stale = False
         self._redraw()
 
@@ -272,8 +276,6 @@ class AgreementPanel(QWidget):
         same = np.zeros(values.shape, bool)
         if prev_key == key and prev.shape == values.shape:
             same = (prev == values) | (np.isnan(prev) & np.isnan(values))
-        if key != "dice":  # distance colours are relative to the largest: redraw all
-            same[:] = same.all()
         self._shown = (key, values.copy())
         for i in range(n):
             for j in range(n):
@@ -296,7 +298,7 @@ class AgreementPanel(QWidget):
             item = QTableWidgetItem()
             item.setTextAlignment(Qt.AlignCenter)
             self.matrix.setItem(i, j, item)
-        text, bg, tip = metric_cell(key, values, i, j, self._unit, heat_color)
+        text, bg, tip = metric_cell(key, values, i, j, self._unit, heat_color, self._reference)
         item.setText(text)
         if i == j:
             bg = bg.darker(150)

@@ -4,7 +4,8 @@ Dice comes from the live tracker's counts (after every edit); the surface distan
 (:func:`napari_iaa.agreement.pairwise_surface_distances`, MONAI's definitions, in the
 case's spacing) are computed off the GUI thread by the reliability refresh when a
 distance is shown. Distances are in mm when the case has a spacing, else in voxels; a pair
-with an empty mask has none and shows "—".
+with an empty mask has none and shows "—". A distance is coloured green at 0, yellow at two
+voxel steps, red beyond.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from qtpy.QtGui import QColor
 
 from napari_iaa.widgets._common import fmt_number
 
-__all__ = ["METRICS", "MetricSpec", "distance_unit", "metric_cell", "worst_pair"]
+__all__ = ["METRICS", "MetricSpec", "distance_goodness", "distance_reference", "distance_unit",
+           "metric_cell", "worst_pair"]
 
 
 class MetricSpec:
@@ -48,25 +50,31 @@ def distance_unit(spacing: Sequence[float] | None) -> str:
     return "mm" if spacing is not None else "voxels"
 
 
-def _scale(values: np.ndarray) -> float:
-    """The distance shown red: the largest finite off-diagonal value (1 when none)."""
-    n = values.shape[0]
-    off = values[~np.eye(n, dtype=bool)] if n else values.reshape(-1)
-    off = off[np.isfinite(off)]
-    return float(off.max()) if off.size and off.max() > 0 else 1.0
+def distance_reference(spacing: Sequence[float] | None) -> float:
+    """The distance coloured yellow: two of the case's largest voxel steps (2 voxels)."""
+    return 2.0 * (max(float(s) for s in spacing) if spacing else 1.0)
+
+
+def distance_goodness(v: float, reference: float) -> float:
+    """A distance as a goodness in (0, 1]: 1 at 0, 0.5 at ``reference``, towards 0 beyond.
+
+    The colour does not depend on the other pairs, so a matrix of near-identical masks
+    (distances of a voxel or two) stays green rather than being stretched to red.
+    """
+    return 1.0 / (1.0 + max(v, 0.0) / reference) if np.isfinite(v) else float("nan")
 
 
 def metric_cell(key: str, values: np.ndarray, i: int, j: int, unit: str,
-                heat) -> tuple[str, QColor, str]:
+                heat, reference: float = 2.0) -> tuple[str, QColor, str]:
     """(text, background colour, tooltip value) of cell ``(i, j)`` of a matrix of ``key``.
 
     ``heat`` maps a goodness in [0, 1] to a colour (the panel's red-yellow-green). Dice is
-    its own goodness; a distance is scaled by the matrix's largest one (0: green).
+    its own goodness; a distance's is :func:`distance_goodness` with ``reference``.
     """
     v = float(values[i, j])
     if key == "dice":
         return fmt_number(v, ".2f"), heat(v), fmt_number(v, ".4f")
-    good = 1.0 - v / _scale(values) if np.isfinite(v) else float("nan")
+    good = distance_goodness(v, reference)
     spec = ".2f" if np.isfinite(v) and abs(v) < 10 else ".1f"
     return fmt_number(v, spec), heat(good), f"{fmt_number(v, '.3f')} {unit}"
 

@@ -1,8 +1,8 @@
 """A small per-slice agreement plot, painted with QPainter (no matplotlib on the GUI thread).
 
 One column per slice along the volume's first axis: a grey bar for the number of
-annotators who marked the slice (out of all of them) and a dot for the slice's IAA, coloured
-as the Dice matrix is (red - yellow - green). The current slice is outlined and the worst
+annotators who marked the slice (out of all of them) and, where someone marked it, a dot
+for the slice's IAA, coloured as the Dice matrix is (red - yellow - green). The current slice is outlined and the worst
 slice marked; a click (or a drag) asks the viewer to move to the slice under the mouse.
 """
 
@@ -33,7 +33,7 @@ class SliceProfilePlot(QWidget):
 
     slice_clicked = Signal(int)
 
-    _LEFT, _RIGHT, _TOP, _BOTTOM = 30, 6, 6, 16
+    _LEFT, _RIGHT, _TOP, _BOTTOM = 30, 6, 14, 16
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -42,7 +42,7 @@ class SliceProfilePlot(QWidget):
         self.n_annotators = 0
         self.current: int | None = None
         self.worst: int | None = None
-        self.setMinimumHeight(90)
+        self.setMinimumHeight(100)
         self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Fixed)
         self.setMouseTracking(False)
         self.setCursor(Qt.PointingHandCursor)
@@ -127,7 +127,10 @@ class SliceProfilePlot(QWidget):
             h = r.height() * float(self.n_marked[k]) / n_ann
             p.fillRect(QRectF(r.left() + k * w + w * 0.15, r.bottom() - h, max(w * 0.7, 1), h), _BAR)
         p.setRenderHint(QPainter.Antialiasing, True)
-        pts = [(k, float(v)) for k, v in enumerate(self.iaa) if np.isfinite(v)]
+        # a slice nobody marked has no boundary to agree on: no dot (its IAA is the
+        # empty-pair rule's value, the bar at 0 says it all)
+        pts = [(k, float(v)) for k, v in enumerate(self.iaa)
+               if np.isfinite(v) and self.n_marked[k] > 0]
         if len(pts) > 1:
             p.setPen(QPen(fg, 1))
             for (k0, v0), (k1, v1) in zip(pts[:-1], pts[1:], strict=True):
@@ -142,6 +145,8 @@ class SliceProfilePlot(QWidget):
         self._mark(p, r, w, self.worst, _WORST, "worst")
         self._mark(p, r, w, self.current, _CURRENT, None)
         p.setPen(fg)
+        p.drawText(QRectF(r.left(), 0, r.width(), r.top()), Qt.AlignRight | Qt.AlignVCenter,
+                   "bars: annotators who marked · dots: IAA")
         p.drawText(QRectF(r.left(), r.bottom() + 1, 40, 14), Qt.AlignLeft, "0")
         p.drawText(QRectF(r.right() - 40, r.bottom() + 1, 40, 14), Qt.AlignRight, str(n - 1))
 

@@ -22,7 +22,7 @@ from napari_iaa.widgets._common import no_threads, notify_error, start_worker
 from napari_iaa.widgets.review.agreement_panel import AgreementPanel
 from napari_iaa.widgets.review.events import ReliabilityResult
 from napari_iaa.widgets.review.live import LiveAgreement
-from napari_iaa.widgets.review.matrix_metric import distance_unit
+from napari_iaa.widgets.review.matrix_metric import distance_reference, distance_unit
 
 __all__ = ["Reliability", "compute_reliability"]
 
@@ -169,8 +169,9 @@ class Reliability(QObject):
             notify_error(f"case {self._dock.case_id}: reliability not computed ({res.error})")
         self._dock.panel.set_reliability(res.loo, res.sens, res.spec)
         if res.surface is not None:
-            unit = distance_unit(self._dock.case_header().get("spacing"))
-            self._dock.panel.set_surface(res.surface.hd, res.surface.assd, unit)
+            spacing = self._dock.case_header().get("spacing")
+            self._dock.panel.set_surface(res.surface.hd, res.surface.assd,
+                                         distance_unit(spacing), distance_reference(spacing))
         self._apply_consensus("majority", res.majority)
         self._apply_consensus("staple", res.staple)
         self.updated.emit()
