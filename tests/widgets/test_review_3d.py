@@ -86,6 +86,28 @@ def test_large_volume_opens_in_worker(review, qtbot, monkeypatch):
     _assert_exact(widget)
 
 
+@pytest.mark.parametrize("key", ["synthetic3d", "lidc_nodules"])
+def test_volume_samples_open_in_the_dock(make_napari_viewer, qtbot, key):
+    from napari_iaa.data import open_dataset, sample_data_path
+    from napari_iaa.errors import DatasetError
+
+    try:
+        path = sample_data_path(key)
+    except DatasetError:
+        pytest.skip(f"sample data {key!r} not built")
+    viewer = make_napari_viewer()
+    viewer.open_sample("napari-iaa", key)
+    widget = viewer.window.dock_widgets["Review (napari-iaa)"]
+    qtbot.waitUntil(lambda: widget.live is not None, timeout=20000)
+    case = open_dataset(path).load(widget.case_id)
+    for lay in widget.our_layers():
+        assert lay.ndim == 3
+        np.testing.assert_allclose(lay.scale, case.voxel_spacing)
+    _assert_exact(widget)
+    assert widget.profile.isVisibleTo(widget) and widget.profile.profile is not None
+    assert widget.current_case().spacing == pytest.approx(case.spacing)
+
+
 # ----------------------------------------------------------------------------- live
 @st.composite
 def _ops(draw):
@@ -303,3 +325,34 @@ def test_unit_combo_hidden_without_a_choice(review, synthetic_root):
     viewer, widget = review
     assert widget.open_dataset(synthetic_root)
     assert widget.unit is None and not widget.unit_combo.isVisibleTo(widget)
+
+
+def test_nodule_stacked_from_slices_saves_a_nifti_beside_them(review, tmp_path):
+    """A LIDC nodule (PNG slices, no spacing): its edit is one NIfTI volume in the nodule's
+    folder, unit voxels; the slice files stay as they were."""
+    import shutil
+
+    from napari_iaa.data import read_volume, sample_data_path
+    from napari_iaa.errors import DatasetError
+
+    try:
+        src = sample_data_path("lidc")
+    except DatasetError:
+        pytest.skip("LIDC sample not built")
+    root = tmp_path / "lidc"
+    shutil.copytree(src, root)
+    before = {p: p.read_bytes() for p in root.rglob("*.png")}
+    viewer, widget = review
+    assert widget.open_dataset(root, unit="nodule")
+    mid = widget.live.ids[0]
+    layer = widget.annotator_layers()[mid]
+    layer.n_edit_dimensions = 3
+    layer.brush_size = 5
+    layer.paint((0, 3, 3), 1)
+    (new,) = widget.save_edits()
+    folder = Path(widget._mask_info[mid]["mask_path"]).parent
+    assert new.parent == folder and new.name.endswith(".nii.gz")
+    vol = read_volume(new)
+    np.testing.assert_array_equal(np.asarray(vol.array) != 0, np.asarray(layer.data) != 0)
+    np.testing.assert_allclose(vol.spacing, (1.0, 1.0, 1.0))
+    assert {p: p.read_bytes() for p in root.rglob("*.png")} == before
