@@ -104,7 +104,8 @@ def test_volume_samples_open_in_the_dock(make_napari_viewer, qtbot, key):
         assert lay.ndim == 3
         np.testing.assert_allclose(lay.scale, case.voxel_spacing)
     _assert_exact(widget)
-    assert widget.profile.isVisibleTo(widget) and widget.profile.profile is not None
+    assert widget.profile.isVisibleTo(widget)
+    qtbot.waitUntil(lambda: widget.profile.profile is not None, timeout=10000)
     assert widget.current_case().spacing == pytest.approx(case.spacing)
 
 
@@ -220,9 +221,15 @@ def test_distances_in_voxels_without_spacing(review, qtbot, monkeypatch):
 
 
 # ----------------------------------------------------------------------------- profile
-def test_slice_profile_follows_edits_and_moves_the_viewer(volume_review, qtbot):
+def test_slice_profile_follows_edits_and_moves_the_viewer(volume_review, qtbot, monkeypatch):
+    from napari_iaa.widgets.review import profile_panel
+
     viewer, widget, case = volume_review
     prof = widget.profile
+    counted: list[list[int]] = []
+    real = profile_panel.measure_slices
+    monkeypatch.setattr(profile_panel, "measure_slices",
+                        lambda masks, slices: counted.append(list(slices)) or real(masks, slices))
     ref = slice_profile(_stack(widget), empty=widget.panel.empty_rule)
     np.testing.assert_allclose(prof.profile.iaa, ref.iaa)
     np.testing.assert_array_equal(prof.plot.n_marked, ref.n_marked)
@@ -237,6 +244,7 @@ def test_slice_profile_follows_edits_and_moves_the_viewer(volume_review, qtbot):
     np.testing.assert_allclose(prof.profile.iaa, ref.iaa)
     np.testing.assert_array_equal(prof.profile.n_marked, ref.n_marked)
     assert prof.profile.n_marked[0] >= 1
+    assert counted == [[0]]  # only the slice the dab touched was counted again
     # going to the worst slice moves the slider (world coordinates: z x 2.5 mm)
     worst = ref.worst_slice()
     assert prof.worst_btn.isEnabled()
@@ -253,6 +261,26 @@ def test_slice_profile_follows_edits_and_moves_the_viewer(volume_review, qtbot):
     x = int(r.left() + (target + 0.5) * r.width() / prof.plot.n_slices)
     qtbot.mouseClick(prof.plot, Qt.LeftButton, pos=QPoint(x, 40))
     assert prof.current_slice() == target
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 6), st.tuples(st.integers(1, 7), st.integers(1, 6), st.integers(1, 6)),
+       st.integers(0, 2**32 - 1), st.sampled_from(["zero", "one", "ignore"]))
+def test_slice_counts_give_the_slice_profile(n, shape, seed, empty):
+    """Per-slice counts, recounted only on touched slices, equal slice_profile exactly."""
+    from napari_iaa.widgets.review.slice_counts import SliceCounts, measure_slices
+
+    rng = np.random.default_rng(seed)
+    masks = [rng.random(shape) < rng.random() * 0.6 for _ in range(n)]
+    counts = SliceCounts.of(masks)
+    ref = slice_profile(masks, empty=empty)
+    got = counts.profile(empty)
+    np.testing.assert_array_equal(got.n_marked, ref.n_marked)
+    np.testing.assert_array_equal(got.iaa, ref.iaa)  # same arithmetic, bit for bit
+    z = int(rng.integers(shape[0]))
+    masks[0][z] = ~masks[0][z]
+    counts.apply(*measure_slices(masks, [z]))
+    np.testing.assert_array_equal(counts.profile(empty).iaa, slice_profile(masks, empty=empty).iaa)
 
 
 def test_large_volume_profile_in_worker(volume_review, qtbot, monkeypatch):

@@ -35,9 +35,12 @@ class ReliabilityResult:
 
 @dataclass(frozen=True, slots=True)
 class ProfileResult:
-    """The slice profile (a :class:`~napari_iaa.agreement.SliceProfile`) of one state of
-    a volume's masks (``gen``/``edits``: which request and state, as above)."""
+    """Per-slice pairwise counts of some slices of a volume's masks, for the slice profile.
+
+    ``gen`` identifies the case's opening (a result for another one is dropped);
+    ``counts`` is :func:`~napari_iaa.widgets.review.slice_counts.measure_slices`' result
+    ``(slice indices, (k, N) counts, (k, N, N) intersections)``.
+    """
 
     gen: int
-    edits: int
-    profile: Any
+    counts: tuple[np.ndarray, np.ndarray, np.ndarray]

@@ -157,6 +157,9 @@ class LiveAgreement(QObject):
         self.n_resyncs = 0
         #: counts every change of the mirrors (stale-result detection for workers)
         self.n_edits = 0
+        #: volumes: the slices (axis 0) changed since :meth:`take_touched_slices`
+        self._touched_z: set[int] = set()
+        self._is_volume = bool(self.ids) and self.mirrors[self.ids[0]].ndim == 3
         self._resync_ids: set[str] = set()
         self._timer = self._single_shot(debounce_ms, self.resync)
         self._mhr_timer = self._single_shot(self.mhr_refresh_ms, self._refresh_mhr_display)
@@ -295,8 +298,20 @@ class LiveAgreement(QObject):
         if touched:
             self.dirty.add(mid)
             self.n_edits += 1
+            self._note_slices(touched)
             self._write_mhr(touched)
             self.changed.emit(False)
+
+    def _note_slices(self, boxes: list[Box]) -> None:
+        """Remember which slices of a volume the boxes cover (for the slice profile)."""
+        if self._is_volume:
+            for box in boxes:
+                self._touched_z.update(range(int(box[0].start or 0), int(box[0].stop)))
+
+    def take_touched_slices(self) -> set[int]:
+        """The slices (axis 0) of a volume changed since the last call (then forgotten)."""
+        out, self._touched_z = self._touched_z, set()
+        return out
 
     # -- undo / redo / data replacement: debounced full resync ------------------------
     def schedule_resync(self) -> None:
@@ -346,6 +361,7 @@ class LiveAgreement(QObject):
         if boxes:
             self.n_resyncs += 1
             self.n_edits += 1
+            self._note_slices(boxes)
             self._write_mhr(boxes)
             self._refresh_mhr_display()
             self.changed.emit(True)

@@ -1,11 +1,12 @@
 """The case tab's slice profile of a volume: IAA and n_marked per slice, and going there.
 
-:func:`napari_iaa.agreement.slice_profile` of the live masks along the first axis (the
-axis napari's slider walks), recomputed after edits: debounced (300 ms after the last
-edit), at once for small volumes, in the plugin's low-priority worker for large ones (one
-read of the masks). A result computed on masks edited meanwhile is dropped and computed
-again. Clicking the plot, or "go to worst slice", moves the viewer to that slice. Hidden
-for 2D cases.
+The profile (as :func:`napari_iaa.agreement.slice_profile` gives it, along the first axis:
+the axis napari's slider walks) is built from per-slice pairwise counts
+(:class:`~.slice_counts.SliceCounts`). Opening a volume counts every slice (one read);
+after edits, debounced (300 ms after the last one), only the slices the edits touched are
+counted again. Small jobs run at once, larger ones in the plugin's low-priority worker.
+Clicking the plot, or "go to worst slice", moves the viewer to that slice. Hidden for 2D
+cases.
 """
 
 from __future__ import annotations
@@ -16,18 +17,19 @@ import numpy as np
 from qtpy.QtCore import QTimer, Signal
 from qtpy.QtWidgets import QGroupBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from napari_iaa.agreement import SliceProfile, slice_profile
+from napari_iaa.agreement import SliceProfile
 from napari_iaa.widgets._common import fmt_number, no_threads, notify_error, start_worker
 from napari_iaa.widgets.review.events import ProfileResult
 from napari_iaa.widgets.review.live import LiveAgreement
 from napari_iaa.widgets.review.profile_plot import SliceProfilePlot
+from napari_iaa.widgets.review.slice_counts import SliceCounts, measure_slices
 
-__all__ = ["ProfilePanel", "compute_profile"]
+__all__ = ["ProfilePanel", "count_slices"]
 
 
-def compute_profile(gen: int, edits: int, masks: list[np.ndarray], empty: str) -> ProfileResult:
-    """Per-slice IAA and n_marked along axis 0 (worker-safe; one read of the masks)."""
-    return ProfileResult(gen, edits, slice_profile(masks, axis=0, empty=empty))
+def count_slices(gen: int, masks: list[np.ndarray], slices: list[int]) -> ProfileResult:
+    """Per-slice pairwise counts of ``slices`` of ``masks`` (worker-safe; reads only them)."""
+    return ProfileResult(gen, measure_slices(masks, slices))
 
 
 class _Dock(Protocol):
@@ -77,6 +79,7 @@ class ProfilePanel(QGroupBox):
         row.addWidget(self.worst_btn)
         lay.addLayout(row)
         self.profile: SliceProfile | None = None
+        self._counts: SliceCounts | None = None
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(self.delay_ms)
@@ -99,6 +102,8 @@ class ProfilePanel(QGroupBox):
         """A case was bound: show the panel for a volume (and compute), hide it for 2D."""
         self._timer.stop()
         self._gen += 1
+        self._counts = None
+        self._again = False
         self.profile = None
         self.plot.clear()
         self.info.setText("")
@@ -118,23 +123,31 @@ class ProfilePanel(QGroupBox):
 
     # -- computing ---------------------------------------------------------------------
     def refresh(self) -> None:
-        """Recompute now: at once for small volumes, else in the low-priority worker."""
+        """Count the slices edited since the last refresh (all of them after opening) and
+        show the profile: at once for small jobs, else in the low-priority worker."""
         self._timer.stop()
         live = self._dock.live
         if live is None or not live.ids or live.mirrors[live.ids[0]].ndim != 3:
             return
-        masks = [live.mirrors[mid] for mid in live.ids]
-        self._gen += 1
-        args = (self._gen, live.n_edits, masks, self._dock.panel.empty_rule)
-        if masks[0].size <= self._dock.slow_sync_max_pixels or no_threads():
-            self._on_result(compute_profile(*args))
-            return
         if self._running:
             self._again = True
             return
+        masks = [live.mirrors[mid] for mid in live.ids]
+        touched = live.take_touched_slices()
+        if self._counts is None or self._counts.counts.shape != (masks[0].shape[0], len(masks)):
+            self._counts = SliceCounts(masks[0].shape[0], len(masks))
+            touched = set(range(masks[0].shape[0]))
+        if not touched:
+            self.show_profile()
+            return
+        slices = sorted(touched)
+        args = (self._gen, masks, slices)
+        if masks[0][0].size * len(slices) <= self._dock.slow_sync_max_pixels or no_threads():
+            self._on_result(count_slices(*args))
+            return
         self._running = True
         self.worker = start_worker(
-            compute_profile, *args, on_return=self._on_result, on_error=self._on_error,
+            count_slices, *args, on_return=self._on_result, on_error=self._on_error,
             on_finish=self._on_finished, low_priority=True,
         )
 
@@ -149,15 +162,16 @@ class ProfilePanel(QGroupBox):
             self._timer.start()
 
     def _on_result(self, res: ProfileResult) -> None:
-        live = self._dock.live
-        if res.gen != self._gen or live is None:
-            return  # stale: another case, or a newer request
-        if res.edits != live.n_edits:
-            self._again = True  # the masks changed while it ran
-            if not self._running:
-                self._timer.start()
+        if res.gen != self._gen or self._counts is None:
+            return  # stale: another case was opened meanwhile
+        self._counts.apply(*res.counts)
+        self.show_profile()
+
+    def show_profile(self) -> None:
+        """Show the profile of the current counts (with the panel's empty-pair rule)."""
+        if self._counts is None:
             return
-        self.profile = prof = res.profile
+        self.profile = prof = self._counts.profile(self._dock.panel.empty_rule)
         worst = prof.worst_slice()
         self.plot.set_profile(prof.iaa, prof.n_marked, prof.n_annotators, worst)
         self.worst_btn.setEnabled(worst is not None)
