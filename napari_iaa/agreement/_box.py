@@ -109,3 +109,23 @@ def compiled_payload(current: Callable[[], np.ndarray], lens: tuple[int, ...], o
             f"{new.size} new values"
         )
     return rm, old, new, scalar
+
+
+def box_region(slices: Any, shape: Sequence[int]) -> tuple[list[int], list[int], tuple[int, ...]]:
+    """(starts, steps, lengths) of a box given as slices (missing trailing axes: whole)."""
+    if not isinstance(slices, tuple):
+        slices = (slices,)
+    if len(slices) > len(shape):
+        raise ConfigError(
+            f"region has {len(slices)} axes but the masks have {len(shape)}"
+        )
+    slices = slices + (slice(None),) * (len(shape) - len(slices))
+    starts, steps, lens = [], [], []
+    for s, dim in zip(slices, shape, strict=True):
+        if not isinstance(s, slice):
+            raise ConfigError(f"region must be a tuple of slices, got {s!r}")
+        start, stop, step = s.indices(dim)
+        starts.append(start)
+        steps.append(step)
+        lens.append(len(range(start, stop, step)))
+    return starts, steps, tuple(lens)

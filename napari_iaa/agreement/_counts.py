@@ -31,6 +31,22 @@ _POOL: ThreadPoolExecutor | None = None
 _LO, _HI = (0, 1) if sys.byteorder == "little" else (1, 0)  # byte order of a uint16
 
 
+def sorted_unique(a: np.ndarray) -> np.ndarray:
+    """Sorted distinct values of a 1-D index array.
+
+    A sort and a neighbour comparison: numpy >= 2.3's ``np.unique`` takes a hash-table path
+    that is ~10x slower on a brush stroke's 10^4 indices; sorted indices also make the
+    gathers from the other masks walk memory in order.
+    """
+    if a.size < 2:
+        return a
+    a = np.sort(a)
+    keep = np.empty(a.size, dtype=bool)
+    keep[0] = True
+    np.not_equal(a[1:], a[:-1], out=keep[1:])
+    return a if keep.all() else a[keep]
+
+
 def _n_threads() -> int:
     return _env.integer(_env.THREADS, default=max(1, min(2, os.cpu_count() or 1)), minimum=1)
 
