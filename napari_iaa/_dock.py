@@ -43,7 +43,8 @@ def open_review_dock(viewer: Any = None) -> Any:
 
 
 def case_layers_with_dock(ds: Dataset, case_id: str, source: str) -> list[tuple]:
-    """The layer data of ``case_id``; the review dock (when reachable) is given ``ds``.
+    """The layer data of ``case_id``; the review dock (when reachable) is given ``ds`` (in
+    the unit of review it was opened in, ``ds.unit``).
 
     The dock adopts the layers (by their tag) when napari inserts them.
     """
@@ -55,5 +56,5 @@ def case_layers_with_dock(ds: Dataset, case_id: str, source: str) -> list[tuple]
     if widget is not None:
         # a dock that fails must not lose the layers
         with contextlib.suppress(Exception):
-            widget.set_dataset(ds, source=source, case_id=case_id, load=False)
+            widget.set_dataset(ds, source=source, case_id=case_id, load=False, unit=ds.unit)
     return layers

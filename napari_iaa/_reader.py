@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from napari_iaa._dock import case_layers_with_dock
-from napari_iaa.data import detect_layout, open_any
+from napari_iaa.data import detect_layout
 from napari_iaa.errors import DatasetError, IAAError
 
 __all__ = ["get_reader", "read_path"]
@@ -53,11 +53,14 @@ def get_reader(path: str | list[str]) -> Callable[[str], list[tuple]] | None:
 def read_path(path: str | list[str], case_id: str | None = None) -> list[tuple]:
     """Open a data set (or case) and return the layers of its first (or given) case.
 
-    The review dock is opened on the data set when a viewer is reachable.
+    The review dock is opened on the data set when a viewer is reachable. A layout with a
+    choice of unit opens in the dock's preferred one (LIDC per nodule), as the dock does.
     """
+    from napari_iaa.widgets.review.navigation import open_in_unit
+
     if isinstance(path, list):
         path = path[0]
-    ds = open_any(path)
+    ds, _unit = open_in_unit(path, case_id=case_id)
     if len(ds) == 0:
         raise DatasetError(f"{path}: no readable case")
     cid = case_id if case_id is not None else ds.ids[0]

@@ -79,6 +79,21 @@ def test_reader_returns_tagged_layers_without_viewer(synthetic_root):
     np.testing.assert_allclose(mhr, case.stack().mean(axis=0), atol=1e-6)
 
 
+def test_reader_opens_lidc_per_nodule_as_the_dock_does():
+    """Dropping a LIDC folder opens its first nodule as one volume (the dock's unit)."""
+    from napari_iaa._reader import read_path
+    from napari_iaa.data import open_dataset, sample_data_path
+
+    root = sample_data_path("lidc")
+    layers = read_path(str(root))
+    image = next(d for d, _kw, kind in layers if kind == "image")
+    nodules = open_dataset(root, unit="nodule")
+    first = nodules.load(nodules.ids[0])
+    assert image.ndim == 3 and image.shape == first.image.shape
+    tags = [kw["metadata"]["napari_iaa"] for _d, kw, _k in layers]
+    assert {t["case_id"] for t in tags} == {nodules.ids[0]}
+
+
 def test_reader_opens_single_case_folder(tmp_path):
     from PIL import Image
 
