@@ -42,6 +42,8 @@ __all__ = [
     "atomic_write_png",
     "encode_png",
     "edited_mask_name",
+    "adjudicated_mask_name",
+    "save_adjudicated_mask",
     "edited_mask_suffix",
     "volume_mask_suffix",
     "write_mask_like",
@@ -155,14 +157,23 @@ def _safe_token(text: str) -> str:
 
 
 def edited_mask_name(
-    original_path: str | os.PathLike, annotator: str, when: datetime, suffix: str = ".png"
+    original_path: str | os.PathLike, annotator: str, when: datetime, suffix: str = ".png",
+    reviewer: str | None = None,
 ) -> str:
-    """``<stem>_edited-<annotator>-<YYYYmmdd-HHMMSS><suffix>`` for an original mask path.
+    """``<stem>_edited-<annotator>[-by-<reviewer>]-<YYYYmmdd-HHMMSS><suffix>`` for a mask path.
 
-    The stem drops a volume's whole suffix (``r0.nii.gz`` -> ``r0``).
+    The stem drops a volume's whole suffix (``r0.nii.gz`` -> ``r0``); the annotator is whose
+    mask was edited, the reviewer who edited it (left out when not given).
     """
     stem = split_volume_suffix(original_path)[0]
-    return f"{stem}_edited-{_safe_token(annotator)}-{when:%Y%m%d-%H%M%S}{suffix}"
+    by = f"-by-{_safe_token(reviewer)}" if reviewer else ""
+    return f"{stem}_edited-{_safe_token(annotator)}{by}-{when:%Y%m%d-%H%M%S}{suffix}"
+
+
+def adjudicated_mask_name(case_id: str, reviewer: str | None, when: datetime, suffix: str) -> str:
+    """``<case>_adjudicated-by-<reviewer>-<YYYYmmdd-HHMMSS><suffix>`` (``/`` in the id -> ``_``)."""
+    stem = _safe_token(str(case_id).replace("/", "_"))
+    return f"{stem}_adjudicated-by-{_safe_token(reviewer or 'anon')}-{when:%Y%m%d-%H%M%S}{suffix}"
 
 
 #: Two-file volume formats are saved as their one-file twin (same format, same header).
@@ -278,11 +289,12 @@ def save_edited_mask(
     annotator: str,
     when: datetime | None = None,
     like: Any = None,
+    reviewer: str | None = None,
 ) -> Path:
     """Save an edited mask as a new file beside the original, atomically.
 
-    The new file is ``<stem>_edited-<annotator>-<YYYYmmdd-HHMMSS><suffix>`` in the
-    original's folder, with ``-2``, ``-3``, ... appended to the stem when that name
+    The new file is ``<stem>_edited-<annotator>-by-<reviewer>-<YYYYmmdd-HHMMSS><suffix>``
+    (without ``-by-<reviewer>`` when no reviewer is given) in the original's folder, with ``-2``, ``-3``, ... appended to the stem when that name
     exists. The original (and any existing file) is never overwritten: the finished
     temporary file is hard-linked to a name that does not exist yet (or renamed after a
     check where links are unsupported).
@@ -305,6 +317,8 @@ def save_edited_mask(
     like : optional
         A header (``spacing``, ``origin``, ``direction``, e.g. the case's image header) for
         a volume edit whose original is not a readable volume file.
+    reviewer : str, optional
+        Who saved the edit (made safe for a file name).
 
     Returns
     -------
@@ -319,10 +333,64 @@ def save_edited_mask(
     if arr.ndim not in (2, 3):
         raise DatasetError(f"{original}: edited mask must be 2D or 3D, got shape {arr.shape}")
     base = edited_mask_name(original, annotator, when or datetime.now(),
-                            edited_mask_suffix(original, arr.ndim))
+                            edited_mask_suffix(original, arr.ndim), reviewer=reviewer)
     tmp = _temp_edit(folder, base, original, arr, like)
     try:
         return _link_new(tmp, folder, base, original)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def save_adjudicated_mask(
+    mask: np.ndarray,
+    folder: str | os.PathLike,
+    case_id: str,
+    reviewer: str | None,
+    image_path: str | os.PathLike | None = None,
+    when: datetime | None = None,
+    like: Any = None,
+) -> Path:
+    """Save a case's adjudicated (final) mask as a new file in ``folder``, atomically.
+
+    Named by :func:`adjudicated_mask_name`; in the format a consensus of the case is
+    written in (:func:`volume_mask_suffix` of its image: the image's volume format with
+    its header, NIfTI for other 3D masks, a 0/255 PNG in 2D). Never over an existing file
+    (``-2``, ``-3`` ... are appended as for edits).
+
+    Parameters
+    ----------
+    mask : np.ndarray
+        2D or 3D mask; nonzero = foreground.
+    folder : path-like
+        Where to write (created).
+    case_id : str
+        The case (its ``/`` become ``_`` in the name).
+    reviewer : str or None
+        Who chose it.
+    image_path : path-like, optional
+        The case's image (its format and header are copied for a volume).
+    when : datetime, optional
+        Time stamp for the name (default: now, local time).
+    like : optional
+        A header (``spacing``, ``origin``, ``direction``) when the image is not a volume file.
+
+    Returns
+    -------
+    Path
+        The file written.
+    """
+    arr = np.asarray(mask)
+    if arr.ndim not in (2, 3):
+        raise DatasetError(f"case {case_id}: the adjudicated mask must be 2D or 3D, "
+                           f"got shape {arr.shape}")
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    image = Path(image_path) if image_path is not None else out / "image"
+    suffix = volume_mask_suffix(image, arr.ndim) or ".png"
+    base = adjudicated_mask_name(case_id, reviewer, when or datetime.now(), suffix)
+    tmp = _temp_edit(out, base, image, arr, like)
+    try:
+        return _link_new(tmp, out, base, image)
     finally:
         tmp.unlink(missing_ok=True)
 

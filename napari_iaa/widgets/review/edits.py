@@ -1,26 +1,101 @@
 """The review dock's edits: which masks differ from their saved state, and saving them.
 
 Edited masks are written as new files beside the originals, atomically, through
-:func:`napari_iaa.data.save_edited_mask` (``<mask>_edited-<annotator>-<time>.png`` for 2D;
-a volume keeps its format and header: NIfTI in, NIfTI out; a volume stacked from slice
-files is written as NIfTI with the case's grid); originals are never changed.
+:func:`napari_iaa.data.save_edited_mask` (``<mask>_edited-<annotator>-by-<reviewer>-<time>.png``
+for 2D; a volume keeps its format and header: NIfTI in, NIfTI out; a volume stacked from
+slice files is written as NIfTI with the case's grid); originals are never changed. Every
+saved edit is recorded in the data set's review store as the mask's current version, the
+one a reopened case loads (:func:`current_edit_paths`, :func:`apply_edits`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from qtpy.QtWidgets import QLabel, QPushButton
 
-from napari_iaa.data import save_edited_mask
+from napari_iaa.data import Case, read_mask, save_edited_mask
 from napari_iaa.errors import IAAError
-from napari_iaa.widgets._common import notify_error, notify_info
+from napari_iaa.widgets._common import notify_error, notify_info, notify_warning
 from napari_iaa.widgets.review.live import LiveAgreement
 
-__all__ = ["EditsMixin"]
+if TYPE_CHECKING:
+    from napari_iaa.review import ReviewStore
+
+__all__ = ["EditsMixin", "apply_edits", "dock_reviewer", "dock_store"]
+
+
+def dock_reviewer(dock: Any) -> str:
+    """The dock's reviewer name (its ``reviewer``, else the OS user name)."""
+    from napari_iaa.review import default_reviewer
+
+    who = getattr(dock, "reviewer", None)
+    if callable(who):
+        who = who()
+    if not isinstance(who, str):
+        who = getattr(who, "text", lambda: "")() if who is not None else ""
+    return (who or "").strip() or default_reviewer()
+
+
+def dock_store(dock: Any) -> ReviewStore | None:
+    """The review store of the dock's data set (the dock's own ``store`` where it has one).
+
+    Otherwise opened once per data set and kept on the dock; None without a data set or
+    when it cannot be opened (notified once).
+    """
+    from napari_iaa.review import ReviewStore
+
+    own = getattr(type(dock), "store", None) is not None or "store" in vars(dock)
+    if own:
+        store = dock.store() if callable(dock.store) else dock.store
+        if store is not None:
+            return store
+    ds = getattr(dock, "dataset", None)
+    if ds is None:
+        return None
+    cached = vars(dock).get("_edits_store")
+    if cached is not None and cached[0] == str(ds.root):
+        return cached[1]
+    try:
+        store = ReviewStore.open(ds.root)
+    except (IAAError, OSError) as exc:
+        notify_error(f"{ds.root}: cannot open the review store ({exc})")
+        store = None
+    dock._edits_store = (str(ds.root), store)
+    return store
+
+
+def apply_edits(case: Case, edits: dict[str, Path]) -> tuple[Case, dict[str, Path], list[str]]:
+    """``case`` with each mask in ``edits`` replaced by its saved edit (thread-safe).
+
+    Returns
+    -------
+    case : Case
+        The case with the edits (the originals' paths unchanged: edits are saved beside them).
+    loaded : dict
+        Mask id -> the edit file each mask now shows.
+    problems : list of str
+        Edits that could not be read (their masks keep the original), one message each.
+    """
+    if not edits:
+        return case, {}, []
+    masks, loaded, problems = dict(case.masks), {}, []
+    for mid, path in edits.items():
+        if mid not in masks:
+            continue
+        shape = np.shape(masks[mid])
+        try:
+            masks[mid] = np.asarray(read_mask(path, shape=shape), dtype=bool)
+        except (IAAError, OSError, ValueError) as exc:
+            problems.append(f"{path}: cannot read the saved edit of {mid}, showing the "
+                            f"original ({exc})")
+            continue
+        loaded[mid] = Path(path)
+    return dataclasses.replace(case, masks=masks), loaded, problems
 
 
 class EditsMixin:
@@ -37,6 +112,32 @@ class EditsMixin:
     _mask_info: dict[str, dict[str, Any]]
     edit_label: QLabel
     save_btn: QPushButton
+
+    #: show the original masks instead of their current saved edits (the edits panel's toggle)
+    show_originals: bool = False
+
+    def current_edit_paths(self, case_id: str) -> dict[str, Path]:
+        """Mask id -> the file of its current saved edit, for a case about to be opened.
+
+        Empty when originals are asked for or there is no store; a recorded edit whose
+        file is gone is left out (the original loads) with a notification.
+        """
+        store = None if self.show_originals else dock_store(self)
+        if store is None:
+            return {}
+        try:
+            current = store.current_edits(case_id)
+        except IAAError as exc:
+            notify_error(str(exc))
+            return {}
+        out = {}
+        for mid, e in current.items():
+            if e.path.is_file():
+                out[mid] = e.path
+            else:
+                notify_warning(f"{e.path}: the current edit of {mid} ({case_id}) is missing; "
+                               "showing the original")
+        return out
 
     def unsaved_mask_ids(self) -> list[str]:
         """Masks that differ from their last opened or saved state."""
@@ -88,10 +189,11 @@ class EditsMixin:
         if not original:
             notify_error(f"{mid}: no original file known, cannot save beside it")
             return None
+        who = dock_reviewer(self)
         try:
             path = save_edited_mask(
                 self.live.mirrors[mid], Path(original), info.get("annotator") or mid,
-                like=SimpleNamespace(**self.case_header()),
+                like=SimpleNamespace(**self.case_header()), reviewer=who,
             )
         except IAAError as exc:
             notify_error(str(exc))
@@ -101,4 +203,36 @@ class EditsMixin:
             return None
         self._baseline[mid] = self.live.mirrors[mid].copy()
         self.live.dirty.discard(mid)
+        self._record_edit(mid, Path(path), who)
         return Path(path)
+
+    def _record_edit(self, mid: str, path: Path, who: str) -> None:
+        """Record a saved edit as the mask's current version (the file is kept either way)."""
+        store = dock_store(self)
+        if store is None or not self.case_id:
+            return
+        try:
+            store.add_edit_version(self.case_id, mid, path, reviewer=who)
+        except IAAError as exc:
+            notify_error(f"{path.name} saved, but not recorded in the review store: {exc}")
+            return
+        self.loaded_edits[mid] = path
+        self.notify_edits_changed()
+
+    @property
+    def loaded_edits(self) -> dict[str, Path]:
+        """Mask id -> the saved edit its layer was loaded from (absent: the original)."""
+        return self.__dict__.setdefault("_loaded_edits", {})
+
+    def on_edits_changed(self, callback: Any) -> None:
+        """Call ``callback()`` after a case opens, an edit is saved or a version loaded."""
+        self.__dict__.setdefault("_edits_listeners", []).append(callback)
+
+    def notify_edits_changed(self) -> None:
+        """Tell the listeners of :meth:`on_edits_changed` (a closed panel is dropped)."""
+        listeners = self.__dict__.get("_edits_listeners", [])
+        for fn in list(listeners):
+            try:
+                fn()
+            except RuntimeError:  # its widget was deleted
+                listeners.remove(fn)

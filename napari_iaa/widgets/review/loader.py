@@ -14,6 +14,7 @@ binds its live agreement to them (:mod:`.binding`).
 from __future__ import annotations
 
 from collections.abc import Generator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,12 +22,13 @@ from qtpy.QtCore import QTimer
 
 from napari_iaa.data import Case
 from napari_iaa.errors import IAAError
-from napari_iaa.widgets._common import no_threads, notify_error, start_worker
+from napari_iaa.widgets._common import no_threads, notify_error, notify_warning, start_worker
+from napari_iaa.widgets.review.edits import apply_edits
 from napari_iaa.widgets.review.layers import LayerData, case_layer_data, new_load_id, tag_of
 from napari_iaa.widgets.review.live import LiveSetup, prepare_live
 from napari_iaa.widgets.review.navigation import open_in_unit
 
-__all__ = ["LoaderMixin", "prepare_case"]
+__all__ = ["LoaderMixin", "prepare_case", "prepare_edited_case"]
 
 
 def prepare_case(case: Case, source: str | None, load_id: str, contour: bool, mhr_max: int
@@ -40,6 +42,18 @@ def prepare_case(case: Case, source: str | None, load_id: str, contour: bool, mh
         prepared=setup,
     )
     return tuples, setup
+
+
+def prepare_edited_case(case: Case, edits: dict[str, Path], *args: Any
+                        ) -> tuple[list[LayerData], LiveSetup, Case, dict[str, Path], list[str]]:
+    """:func:`prepare_case` of ``case`` with its current saved edits read in (thread-safe).
+
+    Also returns the case as shown, mask id -> the edit file shown, and the edits that
+    could not be read (those masks show their original).
+    """
+    shown, loaded, problems = apply_edits(case, edits)
+    tuples, setup = prepare_case(shown, *args)
+    return tuples, setup, shown, loaded, problems
 
 
 def _n_pixels(case: Case) -> int:
@@ -80,7 +94,8 @@ class LoaderMixin:
         started (asynchronous path; errors are notified).
         """
         load_id = new_load_id()
-        args = (case, source, load_id, self.contour_check.isChecked(),
+        edits = self.current_edit_paths(case.case_id) if case.case_id else {}
+        args = (case, edits, source, load_id, self.contour_check.isChecked(),
                 self.mhr_display_max_pixels)
         self._open_gen += 1
         gen = self._open_gen
@@ -93,11 +108,11 @@ class LoaderMixin:
 
         if _n_pixels(case) <= self.async_open_min_pixels or no_threads():
             try:
-                tuples, setup = prepare_case(*args)
+                res = prepare_edited_case(*args)
             except Exception as exc:  # noqa: BLE001 - bad data is a notification, not a crash
                 failed(exc)
                 return False
-            for _ in self._replace_steps(tuples, load_id, case, setup):
+            for _ in self._replace_steps(res[0], load_id, res[2], res[1], res[3:]):
                 pass
             return True
 
@@ -105,15 +120,17 @@ class LoaderMixin:
             self.live.disconnect_all()
             self.live = None
 
-        def done(res: tuple[list[LayerData], LiveSetup]) -> None:
+        def done(res: tuple) -> None:
             try:
                 if gen != self._open_gen:
                     return  # another case was requested meanwhile
-                self._run_steps(gen, self._replace_steps(res[0], load_id, case, res[1]))
+                self._run_steps(gen, self._replace_steps(res[0], load_id, res[2], res[1],
+                                                         res[3:]))
             except RuntimeError:  # the dock was closed meanwhile
                 pass
 
-        self._open_worker = start_worker(prepare_case, *args, on_return=done, on_error=failed)
+        self._open_worker = start_worker(prepare_edited_case, *args, on_return=done,
+                                         on_error=failed)
         return True
 
     def _run_steps(self, gen: int, steps: Generator[None, None, None]) -> None:
@@ -132,9 +149,12 @@ class LoaderMixin:
         # as the repaint the previous layer asked for, adding the two stalls up
         QTimer.singleShot(1, lambda: self._run_steps(gen, steps))
 
-    def _replace_steps(self, tuples: list[LayerData], load_id: str, case: Case, setup: LiveSetup
-                       ) -> Generator[None, None, None]:
-        """Generator: replace our layers (one layer per step), then bind the case."""
+    def _replace_steps(self, tuples: list[LayerData], load_id: str, case: Case, setup: LiveSetup,
+                       edits: tuple = ({}, [])) -> Generator[None, None, None]:
+        """Generator: replace our layers (one layer per step), then bind the case.
+
+        ``edits``: (mask id -> the saved edit shown, problems reading the others).
+        """
         if self.live is not None:
             self.live.disconnect_all()
             self.live = None
@@ -148,7 +168,11 @@ class LoaderMixin:
         self._case = case
         if shape_changed:
             self.viewer.reset_view()
+        self.__dict__["_loaded_edits"] = dict(edits[0])
+        for problem in edits[1]:
+            notify_warning(problem)
         self._bind(setup)
+        self.notify_edits_changed()
 
     def _replace_layers(self, tuples: list[LayerData]) -> Generator[bool, None, None]:
         """Put the new case into our layers: reuse matching layers, add/remove the rest.
@@ -220,6 +244,7 @@ class LoaderMixin:
         if self.load_id is not None and self.live is not None:
             self._confirm_leave(allow_cancel=False)
         self._remove_our_layers(keep_load_id=load_id)
+        self.__dict__["_loaded_edits"] = {}  # a reader's or a sample's layers: the files as named
         self.load_id = load_id
         self.case_id = tag.get("case_id")
         self._case = None
