@@ -97,7 +97,7 @@ def _surface_points(mask: np.ndarray, spacing: tuple[float, ...]) -> np.ndarray:
 
 def _nearest(tree: cKDTree, points: np.ndarray) -> np.ndarray:
     """Distance from each of ``points`` to the nearest point of ``tree`` (exact)."""
-    return tree.query(points, k=1, workers=-1)[0]
+    return tree.query(points, k=1, workers=-1 if len(points) > 50_000 else 1)[0]
 
 
 def _pair_values(d_ab: np.ndarray, d_ba: np.ndarray, percentile: float) -> tuple[float, float]:
