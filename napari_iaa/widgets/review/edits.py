@@ -42,26 +42,27 @@ def dock_reviewer(dock: Any) -> str:
 
 
 def dock_store(dock: Any) -> ReviewStore | None:
-    """The review store of the dock's data set (the dock's own ``store`` where it has one).
+    """The review store of the dock's data set.
 
-    Otherwise opened once per data set and kept on the dock; None without a data set or
-    when it cannot be opened (notified once).
+    The dock's own (``dock.verdicts.store``) once it is open; until then one opened here
+    on first use and kept on the dock (SQLite lets both write). None without a data set
+    or when it cannot be opened (notified).
     """
     from napari_iaa.review import ReviewStore
 
-    own = getattr(type(dock), "store", None) is not None or "store" in vars(dock)
-    if own:
-        store = dock.store() if callable(dock.store) else dock.store
-        if store is not None:
-            return store
     ds = getattr(dock, "dataset", None)
     if ds is None:
         return None
+    own = getattr(vars(dock).get("verdicts"), "store", None)
+    if own is not None:
+        return own
     cached = vars(dock).get("_edits_store")
     if cached is not None and cached[0] == str(ds.root):
         return cached[1]
+    if cached is not None and cached[1] is not None:
+        cached[1].close()
     try:
-        store = ReviewStore.open(ds.root)
+        store = ReviewStore.open(ds.root, reviewer=dock_reviewer(dock))
     except (IAAError, OSError) as exc:
         notify_error(f"{ds.root}: cannot open the review store ({exc})")
         store = None

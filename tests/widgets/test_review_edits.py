@@ -1,0 +1,162 @@
+"""The review's outcome in the dock: edits that come back, their history, the adjudicated
+mask and the consensus export (issue 13). Originals stay byte-identical throughout."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from napari_iaa.agreement import pairwise_dice
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _tree(root: Path) -> dict[Path, str]:
+    """Every file of the data set outside the hidden store folder, with its hash."""
+    return {p: _sha(p) for p in root.rglob("*")
+            if p.is_file() and ".napari-iaa" not in p.parts and "_edited-" not in p.name}
+
+
+def _open(widget, root, case_id=None):
+    from napari_iaa.data import open_dataset
+
+    ds = open_dataset(root)
+    assert widget.set_dataset(ds, source=str(root), case_id=case_id)
+    assert widget.live is not None
+    return ds
+
+
+def _recomputed(widget) -> np.ndarray:
+    layers = widget.annotator_layers()
+    stack = np.stack([np.asarray(layers[mid].data) != 0 for mid in widget.live.ids])
+    return np.asarray(pairwise_dice(stack, empty=widget.panel.empty_rule), dtype=float)
+
+
+def _paint_and_save(widget, mid, where=(5, 5)):
+    layer = widget.annotator_layers()[mid]
+    layer.brush_size = 11
+    layer.paint(where, 1)
+    written = widget.save_edits()
+    assert len(written) == 1
+    return written[0], np.asarray(layer.data) != 0
+
+
+@pytest.fixture
+def edits_dock(review, synthetic_copy, monkeypatch):
+    from napari_iaa.widgets.review.history import EditsPanel
+
+    monkeypatch.setattr("napari_iaa.widgets.review.edits.dock_reviewer", lambda dock: "rev.a")
+    monkeypatch.setattr("napari_iaa.widgets.review.history.dock_reviewer", lambda dock: "rev.a")
+    viewer, widget = review
+    originals = _tree(synthetic_copy)
+    _open(widget, synthetic_copy)
+    panel = EditsPanel(widget)
+    yield viewer, widget, panel, synthetic_copy
+    assert _tree(synthetic_copy) == originals  # originals byte-identical throughout
+
+
+def test_saved_edit_named_and_recorded_then_loaded_on_reopen(edits_dock, make_napari_viewer):
+    from napari_iaa.review import ReviewStore
+    from napari_iaa.widgets import ReviewWidget
+    from napari_iaa.widgets.review.edits import dock_store
+
+    viewer, widget, panel, root = edits_dock
+    case_id, mid = widget.case_id, widget.live.ids[0]
+    annotator = widget._mask_info[mid]["annotator"]
+    path, edited = _paint_and_save(widget, mid)
+    assert path.name.startswith(Path(widget._mask_info[mid]["mask_path"]).stem
+                                + f"_edited-{annotator}-by-rev.a-")
+    current = dock_store(widget).current_edit(case_id, mid)
+    assert current is not None and current.path == path and current.reviewer == "rev.a"
+    assert widget.loaded_edits == {mid: path}
+
+    # another case, then back: the edit is loaded, and the matrix reflects it
+    widget.open_case(widget.dataset.ids[1])
+    assert widget.loaded_edits == {}
+    widget.open_case(case_id)
+    np.testing.assert_array_equal(np.asarray(widget.annotator_layers()[mid].data) != 0, edited)
+    np.testing.assert_allclose(widget.matrix(), _recomputed(widget), equal_nan=True)
+    assert widget.unsaved_mask_ids() == []
+
+    # a new dock (a restarted napari) on the same data set
+    viewer2 = make_napari_viewer()
+    dock2 = ReviewWidget(viewer2)
+    dock2.unsaved_policy = "discard"
+    _open(dock2, root, case_id=case_id)
+    np.testing.assert_array_equal(np.asarray(dock2.annotator_layers()[mid].data) != 0, edited)
+    assert dock2.loaded_edits == {mid: path}
+    np.testing.assert_allclose(dock2.matrix(), _recomputed(dock2), equal_nan=True)
+    with ReviewStore.open(root, read_only=True) as s:  # and from a script
+        assert s.current_edit(case_id, mid).path == path
+
+
+def test_toggle_shows_originals(edits_dock):
+    from napari_iaa.data import read_mask
+
+    viewer, widget, panel, root = edits_dock
+    mid = widget.live.ids[0]
+    original = Path(widget._mask_info[mid]["mask_path"])
+    _, edited = _paint_and_save(widget, mid)
+    panel.originals_check.setChecked(True)
+    shown = np.asarray(widget.annotator_layers()[mid].data) != 0
+    np.testing.assert_array_equal(shown, read_mask(original, shape=shown.shape))
+    assert not np.array_equal(shown, edited)
+    assert widget.loaded_edits == {}
+    np.testing.assert_allclose(widget.matrix(), _recomputed(widget), equal_nan=True)
+    panel.originals_check.setChecked(False)
+    np.testing.assert_array_equal(np.asarray(widget.annotator_layers()[mid].data) != 0, edited)
+
+
+def test_missing_edit_file_falls_back_to_original(edits_dock, qtbot):
+    from napari_iaa.data import read_mask
+
+    viewer, widget, panel, root = edits_dock
+    case_id, mid = widget.case_id, widget.live.ids[0]
+    path, _ = _paint_and_save(widget, mid)
+    path.unlink()
+    widget.open_case(widget.dataset.ids[1])
+    widget.open_case(case_id)
+    shown = np.asarray(widget.annotator_layers()[mid].data) != 0
+    original = Path(widget._mask_info[mid]["mask_path"])
+    np.testing.assert_array_equal(shown, read_mask(original, shape=shown.shape))
+    assert widget.loaded_edits == {}
+
+
+def test_history_lists_versions_and_loads_older(edits_dock, qtbot):
+    from napari_iaa.widgets.review.edits import dock_store
+
+    viewer, widget, panel, root = edits_dock
+    case_id, mid = widget.case_id, widget.live.ids[0]
+    first, mask1 = _paint_and_save(widget, mid, (5, 5))
+    second, mask2 = _paint_and_save(widget, mid, (80, 80))
+    assert first != second and not np.array_equal(mask1, mask2)
+    panel.mask_combo.setCurrentText(mid)
+    panel.refresh()
+    rows = panel.rows()
+    assert [r[0] for r in rows][0] == "original" and len(rows) == 3
+    assert [r[1] for r in rows[1:]] == ["rev.a", "rev.a"]
+    assert [r[3] for r in rows] == ["", "", "yes"]
+    v1 = panel._rows[1][0]
+    panel.table.selectRow(1)
+    assert panel.load_selected()
+    layer = widget.annotator_layers()[mid]
+    np.testing.assert_array_equal(np.asarray(layer.data) != 0, mask1)
+    qtbot.waitUntil(lambda: not widget.live.resync_pending, timeout=5000)
+    np.testing.assert_allclose(widget.matrix(), _recomputed(widget), equal_nan=True)
+    assert dock_store(widget).current_edit(case_id, mid).id == v1
+    assert [r[3] for r in panel.rows()] == ["", "yes", ""]
+    assert widget.unsaved_mask_ids() == []
+    # reopening loads the version made current
+    widget.open_case(widget.dataset.ids[1])
+    widget.open_case(case_id)
+    np.testing.assert_array_equal(np.asarray(widget.annotator_layers()[mid].data) != 0, mask1)
+    # back to the original
+    panel.mask_combo.setCurrentText(mid)
+    assert panel.load_version(None)
+    assert dock_store(widget).current_edit(case_id, mid) is None
+    assert panel.rows()[0][3] == "yes"
