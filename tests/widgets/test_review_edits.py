@@ -160,3 +160,122 @@ def test_history_lists_versions_and_loads_older(edits_dock, qtbot):
     assert panel.load_version(None)
     assert dock_store(widget).current_edit(case_id, mid) is None
     assert panel.rows()[0][3] == "yes"
+
+
+# ----------------------------------------------------------------------------- adjudication
+@pytest.mark.parametrize("key", ["majority", "staple", "mask:0", "layer"])
+def test_adjudicated_mask_saved_and_recorded(edits_dock, qtbot, key):
+    from napari_iaa.data import read_mask
+    from napari_iaa.review import ReviewStore, consensus_mask
+    from napari_iaa.widgets.review.adjudication import AdjudicationPanel
+
+    viewer, widget, panel, root = edits_dock
+    case_id, mids = widget.case_id, widget.live.ids
+    adj = AdjudicationPanel(widget)
+    masks = {m: a.copy() for m, a in widget.live.masks().items()}
+    if key == "mask:0":
+        key, method, want = f"mask:{mids[0]}", f"annotator:{mids[0]}", masks[mids[0]]
+        _paint_and_save(widget, mids[1])  # another mask's edit: not this one
+    elif key == "layer":
+        want = np.zeros_like(masks[mids[0]])
+        want[10:30, 20:50] = True
+        viewer.add_labels(want.astype(np.uint8), name="my final")
+        key, method = "layer:my final", "layer:my final"
+    else:
+        method, want = key, consensus_mask(masks, key)
+    adj.select(key)
+    assert adj.save()
+    qtbot.waitUntil(lambda: adj.last_saved is not None, timeout=10_000)
+    path = adj.last_saved
+    assert path.is_file() and path.suffix == ".png"
+    assert path.name.startswith(f"{case_id}_adjudicated-by-rev.a-")
+    assert ".napari-iaa" in path.parts  # hidden: readers never take it for an annotator
+    np.testing.assert_array_equal(read_mask(path, shape=want.shape), want)
+    with ReviewStore.open(root, read_only=True) as s:
+        chosen = s.adjudicated(case_id)
+    assert chosen.method == method and chosen.path == path and chosen.reviewer == "rev.a"
+    assert method in adj.status_label.text()
+    from napari_iaa.data import open_dataset
+
+    assert open_dataset(root).entry(case_id).mask_ids == widget.dataset.entry(case_id).mask_ids
+
+
+def test_adjudicated_edited_mask(edits_dock, qtbot):
+    from napari_iaa.widgets.review.adjudication import AdjudicationPanel
+    from napari_iaa.widgets.review.edits import dock_store
+
+    viewer, widget, panel, root = edits_dock
+    mid = widget.live.ids[0]
+    _paint_and_save(widget, mid)
+    adj = AdjudicationPanel(widget)
+    assert "(edited)" in adj.source_combo.itemText(adj.source_combo.findData(f"mask:{mid}"))
+    adj.select(f"mask:{mid}")
+    assert adj.save()
+    qtbot.waitUntil(lambda: adj.last_saved is not None, timeout=10_000)
+    assert dock_store(widget).adjudicated(widget.case_id).method == "edited"
+
+
+# ----------------------------------------------------------------------------- export
+def test_export_from_dock_writes_files_and_csv(edits_dock, qtbot, tmp_path):
+    import csv
+
+    from napari_iaa.widgets.review.export_panel import ConsensusExportPanel
+
+    viewer, widget, panel, root = edits_dock
+    exp = ConsensusExportPanel(widget)
+    exp.method_combo.setCurrentText("staple")
+    exp.out_edit.setText(str(tmp_path / "out"))
+    seen = []
+    exp._relay.message.connect(lambda p: seen.append((p.done, p.total)))
+    assert exp.start()
+    qtbot.waitUntil(lambda: exp.result is not None and not exp.running(), timeout=60_000)
+    n = len(widget.dataset.ids)
+    assert exp.result.n_written == n and not exp.result.stopped
+    rows = list(csv.DictReader(open(tmp_path / "out" / "consensus.csv")))
+    assert [r["case_id"] for r in rows] == widget.dataset.ids
+    assert all((tmp_path / "out" / r["file"]).is_file() for r in rows)
+    assert {r["method"] for r in rows} == {"staple"}
+    assert seen and seen[-1] == (n, n)
+    assert "written" in exp.status_label.text()
+
+
+def test_export_from_dock_can_be_cancelled(edits_dock, qtbot, tmp_path, monkeypatch):
+    import csv
+    import threading
+
+    import napari_iaa.review.consensus_export as ce
+    from napari_iaa.widgets.review.export_panel import ConsensusExportPanel
+
+    viewer, widget, panel, root = edits_dock
+    exp = ConsensusExportPanel(widget)
+    exp.out_edit.setText(str(tmp_path / "out"))
+    gate, first = threading.Event(), threading.Event()
+    real = ce._export_one
+
+    def slow(entry, ctx, result):  # the first case waits until Cancel was pressed
+        real(entry, ctx, result)
+        first.set()
+        gate.wait(10)
+
+    monkeypatch.setattr(ce, "_export_one", slow)
+    assert exp.start()
+    qtbot.waitUntil(first.is_set, timeout=10_000)
+    exp.cancel()
+    gate.set()
+    qtbot.waitUntil(lambda: exp.result is not None and not exp.running(), timeout=30_000)
+    assert exp.result.stopped and exp.result.n_written == 1
+    rows = list(csv.DictReader(open(tmp_path / "out" / "consensus.csv")))
+    assert len(rows) == 1
+    assert "cancelled" in exp.status_label.text()
+
+
+def test_export_default_folder_is_hidden_in_the_data_set(edits_dock, qtbot):
+    from napari_iaa.widgets.review.export_panel import ConsensusExportPanel
+
+    viewer, widget, panel, root = edits_dock
+    exp = ConsensusExportPanel(widget)
+    assert exp.out_dir() == root / ".napari-iaa" / "consensus-majority"
+    exp.only_combo.setCurrentText("flagged")
+    assert exp.start()
+    qtbot.waitUntil(lambda: exp.result is not None and not exp.running(), timeout=60_000)
+    assert (exp.out_dir() / "consensus.csv").is_file()
