@@ -20,7 +20,6 @@ from typing import Any
 
 import pandas as pd
 from qtpy.QtCore import QItemSelectionModel, QModelIndex, QObject, Qt, Signal
-from qtpy.QtGui import QKeySequence
 from qtpy.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -31,7 +30,6 @@ from qtpy.QtWidgets import (
     QLineEdit,
     QProgressBar,
     QPushButton,
-    QShortcut,
     QTableView,
     QVBoxLayout,
     QWidget,
@@ -43,6 +41,7 @@ from napari_iaa.widgets.dataset.events import ScoredBatch
 from napari_iaa.widgets.dataset.flag_controls import FlagControls
 from napari_iaa.widgets.dataset.flags import FlagRules
 from napari_iaa.widgets.dataset.jobs import score_cases, table_values
+from napari_iaa.widgets.dataset.review_controls import ReviewControls
 from napari_iaa.widgets.dataset.table_model import (
     AGREEMENT_COLUMNS,
     NUMERIC_AGREEMENT_COLUMNS,
@@ -52,6 +51,8 @@ from napari_iaa.widgets.dataset.table_model import (
 
 __all__ = ["NEXT_FLAGGED_KEY", "PREV_FLAGGED_KEY", "DatasetPanel"]
 
+#: default shortcuts of next / previous flagged (napari actions, see the review dock's
+#: ``shortcuts`` module; changeable in napari's preferences)
 NEXT_FLAGGED_KEY = "F3"
 PREV_FLAGGED_KEY = "Shift+F3"
 
@@ -88,10 +89,13 @@ class DatasetPanel(QWidget):
     -------
     case_requested(str) : the user asked to open a case (double-click, next/previous).
     scoring_finished(bool) : the worker ended; ``True`` if it ran to completion.
+    review_refresh_requested() : Refresh pressed: the owner reads the verdicts again and
+        hands them to :meth:`set_verdicts`.
     """
 
     case_requested = Signal(str)
     scoring_finished = Signal(bool)
+    review_refresh_requested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -115,13 +119,13 @@ class DatasetPanel(QWidget):
         self.filter_edit.setClearButtonEnabled(True)
         self.filter_edit.textChanged.connect(self._on_filter)
         lay.addWidget(self.filter_edit)
+        self.review_controls = ReviewControls()
+        self.review_controls.refresh_requested.connect(self.review_refresh_requested)
+        self.review_controls.status_filter_changed.connect(self._on_status_filter)
+        lay.addWidget(self.review_controls)
         lay.addWidget(self._build_table(), 1)
         lay.addLayout(self._build_progress_row())
         lay.addLayout(self._build_export_row())
-        for key, slot in ((NEXT_FLAGGED_KEY, self.next_flagged), (PREV_FLAGGED_KEY, self.previous_flagged)):
-            sc = QShortcut(QKeySequence(key), self)
-            sc.setContext(Qt.WindowShortcut)
-            sc.activated.connect(slot)
 
     # -- layout ----------------------------------------------------------------------------
     def _build_flag_row(self) -> QHBoxLayout:
@@ -204,6 +208,21 @@ class DatasetPanel(QWidget):
         # each model reset costs seconds
         self.proxy.setFilterKeyColumn(-1 if text else 0)
         self.proxy.setFilterFixedString(text)
+
+    def _on_status_filter(self, status: str | None) -> None:
+        self.proxy.set_status_filter(status)
+        self._update_count()
+
+    def set_status_filter(self, status: str | None) -> None:
+        """Show only the cases with this review status (``reviewed``: any but unreviewed)."""
+        self.review_controls.set_status_filter(status)
+
+    def set_verdicts(self, verdicts: list[Any]) -> None:
+        """Show verdicts (:class:`napari_iaa.review.Verdict`) in the review columns."""
+        self.model.set_review(verdicts)
+        if self.proxy.status_filter is not None:
+            self.proxy.invalidateFilter()
+        self._update_count()
 
     # -- data set ------------------------------------------------------------------------
     def set_dataset(self, dataset: Dataset, compute: bool = True) -> None:
@@ -348,6 +367,7 @@ class DatasetPanel(QWidget):
         if self.problems:
             txt += f", {len(self.problems)} unreadable"
         self.count_label.setText(txt)
+        self.review_controls.show_progress(self.model.review_counts(), n, self.model.n_flagged)
 
     def current_id(self) -> str | None:
         """Case id of the selected row."""

@@ -26,6 +26,7 @@ __all__ = [
     "FLAGGED_BY",
     "FLAG_COLOR",
     "NUMERIC_AGREEMENT_COLUMNS",
+    "REVIEW_COLUMNS",
     "CaseTableModel",
     "SortProxy",
 ]
@@ -36,6 +37,9 @@ AGREEMENT_COLUMNS = ["IAA", "min pair", "lowest pair", "n marked", "detection", 
 NUMERIC_AGREEMENT_COLUMNS = [c for c in AGREEMENT_COLUMNS if c != "lowest pair"]
 #: the column that says which rule flagged a case (derived: not taken from a frame)
 FLAGGED_BY = "flagged by"
+#: the review store's columns (the names ``napari-iaa review export`` uses; ``status``
+#: comes right after the case id, the others after "flagged by")
+REVIEW_COLUMNS = ["status", "reviewer", "comment", "updated"]
 _DERIVED = {FLAGGED_BY, "flagged"}
 FLAG_COLOR = QColor(200, 60, 60, 110)
 _DIGITS = re.compile(r"(\d+)")
@@ -84,7 +88,8 @@ class CaseTableModel(QAbstractTableModel):
         """Replace the content; ``df`` must have a ``case_id`` column (a ``flagged`` or
         ``flagged by`` column in it is recomputed, not taken)."""
         self.beginResetModel()
-        cols = ["case_id", "n_annotators", *AGREEMENT_COLUMNS, FLAGGED_BY]
+        cols = ["case_id", "status", "n_annotators", *AGREEMENT_COLUMNS, FLAGGED_BY,
+                *REVIEW_COLUMNS[1:]]
         cols += [c for c in df.columns if c not in cols and c not in _DERIVED]
         self._columns = cols
         self._rows = [
@@ -94,7 +99,8 @@ class CaseTableModel(QAbstractTableModel):
         self._row_of = {str(r[0]): i for i, r in enumerate(self._rows)}
         self._numeric = [
             c in NUMERIC_AGREEMENT_COLUMNS or c == "n_annotators"
-            or (c != FLAGGED_BY and all(_is_number(r[k]) for r in self._rows))
+            or (c != FLAGGED_BY and c not in REVIEW_COLUMNS
+                and all(_is_number(r[k]) for r in self._rows))
             for k, c in enumerate(cols)
         ]
         marked, lowest = cols.index("n marked"), cols.index("lowest pair")
@@ -117,6 +123,30 @@ class CaseTableModel(QAbstractTableModel):
         self._flag_row(r)
         self.n_flagged += int(self._flags[r]) - int(was)
         self.dataChanged.emit(self.index(r, 0), self.index(r, len(self._columns) - 1))
+
+    def set_review(self, verdicts: list[Any]) -> None:
+        """Show verdicts (records with the :data:`REVIEW_COLUMNS` and ``case_id``)."""
+        idx = [self._columns.index(c) for c in REVIEW_COLUMNS]
+        touched = []
+        for v in verdicts:
+            r = self._row_of.get(str(v.case_id))
+            if r is None:
+                continue
+            for k, c in zip(idx, REVIEW_COLUMNS, strict=True):
+                self._rows[r][k] = getattr(v, c) or ""
+            touched.append(r)
+        if touched:
+            self.dataChanged.emit(self.index(min(touched), 0),
+                                  self.index(max(touched), len(self._columns) - 1))
+
+    def review_counts(self) -> dict[str, int]:
+        """Cases per status (an empty status counts as ``unreviewed``)."""
+        k = self._columns.index("status") if "status" in self._columns else None
+        out: dict[str, int] = {}
+        for row in self._rows:
+            s = (row[k] if k is not None else "") or "unreviewed"
+            out[s] = out.get(s, 0) + 1
+        return out
 
     def set_rules(self, rules: FlagRules) -> None:
         """Flag rows by ``rules``."""
@@ -269,8 +299,26 @@ class CaseTableModel(QAbstractTableModel):
 
 
 class SortProxy(QSortFilterProxyModel):
-    """Filters; sorting is delegated to the source model (a Python-side sort of the rows is
-    far faster than Qt calling ``data()`` for every comparison)."""
+    """Filters (text, and :attr:`status_filter`); sorting is delegated to the source model
+    (a Python-side sort of the rows is far faster than Qt calling ``data()`` for every
+    comparison)."""
+
+    #: show only cases with this review status (``reviewed``: any but unreviewed; None: all)
+    status_filter: str | None = None
+
+    def set_status_filter(self, status: str | None) -> None:
+        """Show only the cases with ``status`` (None: every case)."""
+        self.status_filter = status or None
+        self.invalidateFilter()
+
+    def filterAcceptsRow(self, row: int, parent: QModelIndex) -> bool:
+        want = self.status_filter
+        if want is not None:
+            model = self.sourceModel()
+            status = model._value(row, "status") or "unreviewed"
+            if (status == "unreviewed") if want == "reviewed" else status != want:
+                return False
+        return super().filterAcceptsRow(row, parent)
 
     def sort(self, column: int, order=Qt.AscendingOrder) -> None:
         self.sourceModel().sort(column, order)

@@ -6,6 +6,8 @@
 - :mod:`.binding`: the live agreement on the annotator layers;
 - :mod:`.reliability`: LOO Dice, STAPLE and consensus in a low-priority worker;
 - :mod:`.edits`: unsaved edits and saving;
+- :mod:`.verdicts` (with :mod:`.verdict_box`): the review store, verdicts and comments;
+  :mod:`.shortcuts`: their keyboard shortcuts (napari actions);
 - :mod:`.warmup`: napari's once-per-process warm-up.
 """
 
@@ -43,6 +45,9 @@ from napari_iaa.widgets.review.loader import LoaderMixin
 from napari_iaa.widgets.review.navigation import NavigationMixin
 from napari_iaa.widgets.review.profile_panel import ProfilePanel
 from napari_iaa.widgets.review.reliability import Reliability
+from napari_iaa.widgets.review.shortcuts import register_dock
+from napari_iaa.widgets.review.verdict_box import VerdictBox
+from napari_iaa.widgets.review.verdicts import Verdicts
 from napari_iaa.widgets.review.warmup import warm_up_napari
 
 if TYPE_CHECKING:
@@ -71,6 +76,8 @@ class ReviewWidget(NavigationMixin, LoaderMixin, BindingMixin, EditsMixin, QWidg
         The debounced LOO Dice / STAPLE / consensus (/ HD95, ASSD) refresh.
     profile : ProfilePanel
         The slice profile of a volume (hidden for 2D cases).
+    verdicts : Verdicts
+        The data set's review store and the verdicts (``verdicts.store``).
 
     Signals
     -------
@@ -122,6 +129,9 @@ class ReviewWidget(NavigationMixin, LoaderMixin, BindingMixin, EditsMixin, QWidg
         self._build_ui()
         self.reliability = Reliability(self)
         self.reliability.updated.connect(self.reliability_updated)
+        self.verdicts = Verdicts(self)
+        self.case_opened.connect(lambda _cid: self.verdicts.show_current())
+        register_dock(self)
 
         viewer.layers.events.inserted.connect(self._on_layer_inserted)
         viewer.layers.events.removed.connect(self._on_layer_removed)
@@ -234,7 +244,15 @@ class ReviewWidget(NavigationMixin, LoaderMixin, BindingMixin, EditsMixin, QWidg
         srow.addWidget(self.edit_label, 1)
         srow.addWidget(self.save_btn)
         cl.addLayout(srow)
+        self.verdict_box = VerdictBox()
+        cl.addWidget(self.verdict_box)
         return case_tab
+
+    @property
+    def reviewer(self) -> str:
+        """The reviewer's name (set once in the case tab; default the OS user name),
+        recorded with every verdict and saved edit."""
+        return self.verdict_box.reviewer
 
     # ------------------------------------------------------------------ read-outs
     def our_layers(self, role: str | None = None) -> list[Any]:
@@ -383,6 +401,10 @@ def _make_cleanup(widget: ReviewWidget, viewer: Any) -> Any:
         viewer.layers.events.removed.disconnect(on_rem)
         with contextlib.suppress(RuntimeError, TypeError, ValueError):
             widget.profile.disconnect_viewer()  # it follows the viewer's slider
+        verdicts = widget.__dict__.get("verdicts")
+        if verdicts is not None:
+            with contextlib.suppress(RuntimeError):
+                verdicts.close()
         live = widget.__dict__.get("live")  # the Python side outlives the Qt object
         if live is not None:
             with contextlib.suppress(RuntimeError):  # its Qt timers may be gone already

@@ -130,6 +130,7 @@ class NavigationMixin:
         self._switching_combo = False
         self.dataset_panel.empty_rule = self.panel.empty_rule
         self.dataset_panel.set_dataset(dataset, compute=True)
+        self.verdicts.open_store(dataset.root)  # in a worker
         self.cohort_panel.refresh_columns()
         self.dataset_opened.emit(self.source)
         if problems := dataset.problems:
