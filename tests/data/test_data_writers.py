@@ -125,3 +125,54 @@ def test_write_in_non_ascii_folder(tmp_path):
     p = atomic_write_png(d / "masque é.png", np.eye(5, dtype=bool))
     np.testing.assert_array_equal(read_mask(p), np.eye(5, dtype=bool))
     assert os.listdir(d) == ["masque é.png"]
+
+
+def test_save_edited_mask_names_reviewer_and_annotator(tmp_path):
+    from napari_iaa.data.layouts._scan import is_image_name
+
+    orig = tmp_path / "ISIC_1_A04.png"
+    atomic_write_png(orig, np.zeros((6, 6), bool))
+    before = _digest(orig)
+    when = datetime(2026, 11, 23, 8, 9, 10)
+    out = save_edited_mask(np.eye(6, dtype=bool), orig, "A04", when=when, reviewer="jane doe")
+    assert out.name == "ISIC_1_A04_edited-A04-by-jane_doe-20261123-080910.png"
+    again = save_edited_mask(np.eye(6, dtype=bool), orig, "A04", when=when, reviewer="jane doe")
+    assert again.name == "ISIC_1_A04_edited-A04-by-jane_doe-20261123-080910-2.png"
+    assert not is_image_name(out.name) and not is_image_name(again.name)  # never an annotator
+    assert _digest(orig) == before
+
+
+def test_save_edited_volume_names_reviewer(tmp_path):
+    from napari_iaa.data import write_volume
+
+    orig = tmp_path / "r0.nii.gz"
+    write_volume(orig, np.zeros((3, 4, 5), bool))
+    before = _digest(orig)
+    vol = np.zeros((3, 4, 5), bool)
+    vol[1, 1:3, 2:4] = True
+    out = save_edited_mask(vol, orig, "r0", when=datetime(2026, 1, 2, 3, 4, 5), reviewer="rv")
+    assert out.name == "r0_edited-r0-by-rv-20260102-030405.nii.gz"
+    np.testing.assert_array_equal(read_mask(out) != 0, vol)
+    assert _digest(orig) == before
+
+
+def test_save_adjudicated_mask_png_and_volume(tmp_path):
+    from napari_iaa.data import volume_header, write_volume
+
+    when = datetime(2026, 1, 2, 3, 4, 5)
+    m = np.zeros((5, 7), bool)
+    m[1:3, 2:6] = True
+    out = writers.save_adjudicated_mask(m, tmp_path / "adj", "LIDC/n1", "rv", None, when=when)
+    assert out.name == "LIDC_n1_adjudicated-by-rv-20260102-030405.png"
+    np.testing.assert_array_equal(read_mask(out), m)
+    again = writers.save_adjudicated_mask(m, tmp_path / "adj", "LIDC/n1", "rv", None, when=when)
+    assert again != out and again.name.endswith("-2.png") and out.is_file()
+    image = tmp_path / "ct.nii.gz"
+    write_volume(image, np.zeros((3, 4, 5), np.int16), spacing=(2.0, 0.5, 0.5))
+    vol = np.zeros((3, 4, 5), bool)
+    vol[1, 1:3, 2:4] = True
+    outv = writers.save_adjudicated_mask(vol, tmp_path / "adj", "c1", "rv", image, when=when)
+    assert outv.name == "c1_adjudicated-by-rv-20260102-030405.nii.gz"
+    np.testing.assert_array_equal(read_mask(outv) != 0, vol)
+    assert volume_header(outv).spacing == volume_header(image).spacing
+    assert not [f for f in (tmp_path / "adj").iterdir() if f.name.endswith(".tmp")]

@@ -231,7 +231,7 @@ def test_export_from_dock_writes_files_and_csv(edits_dock, qtbot, tmp_path):
     qtbot.waitUntil(lambda: exp.result is not None and not exp.running(), timeout=60_000)
     n = len(widget.dataset.ids)
     assert exp.result.n_written == n and not exp.result.stopped
-    rows = list(csv.DictReader(open(tmp_path / "out" / "consensus.csv")))
+    rows = list(csv.DictReader((tmp_path / "out" / "consensus.csv").read_text().splitlines()))
     assert [r["case_id"] for r in rows] == widget.dataset.ids
     assert all((tmp_path / "out" / r["file"]).is_file() for r in rows)
     assert {r["method"] for r in rows} == {"staple"}
@@ -264,7 +264,7 @@ def test_export_from_dock_can_be_cancelled(edits_dock, qtbot, tmp_path, monkeypa
     gate.set()
     qtbot.waitUntil(lambda: exp.result is not None and not exp.running(), timeout=30_000)
     assert exp.result.stopped and exp.result.n_written == 1
-    rows = list(csv.DictReader(open(tmp_path / "out" / "consensus.csv")))
+    rows = list(csv.DictReader((tmp_path / "out" / "consensus.csv").read_text().splitlines()))
     assert len(rows) == 1
     assert "cancelled" in exp.status_label.text()
 
@@ -279,3 +279,36 @@ def test_export_default_folder_is_hidden_in_the_data_set(edits_dock, qtbot):
     assert exp.start()
     qtbot.waitUntil(lambda: exp.result is not None and not exp.running(), timeout=60_000)
     assert (exp.out_dir() / "consensus.csv").is_file()
+
+
+def test_reviewed_export_writes_the_adjudicated_mask(edits_dock, qtbot, tmp_path):
+    from napari_iaa.data import read_mask
+    from napari_iaa.widgets.review.adjudication import AdjudicationPanel
+    from napari_iaa.widgets.review.export_panel import ConsensusExportPanel
+
+    viewer, widget, panel, root = edits_dock
+    case_id, mid = widget.case_id, widget.live.ids[0]
+    adj = AdjudicationPanel(widget)
+    adj.select(f"mask:{mid}")
+    assert adj.save()
+    qtbot.waitUntil(lambda: adj.last_saved is not None, timeout=10_000)
+    exp = ConsensusExportPanel(widget)
+    exp.method_combo.setCurrentText("reviewed")
+    exp.out_edit.setText(str(tmp_path / "out"))
+    assert exp.start()
+    qtbot.waitUntil(lambda: exp.result is not None and not exp.running(), timeout=60_000)
+    assert exp.result.n_written == 1
+    assert len(exp.result.missing) == len(widget.dataset.ids) - 1
+    row = next(r for r in exp.result.rows if r["file"])
+    assert row["case_id"] == case_id and row["method"] == f"reviewed:annotator:{mid}"
+    got = read_mask(tmp_path / "out" / row["file"])
+    np.testing.assert_array_equal(got, widget.live.masks()[mid])
+
+
+def test_opening_cases_creates_no_store(review, synthetic_copy):
+    viewer, widget = review
+    _open(widget, synthetic_copy)
+    widget.open_case(widget.dataset.ids[1])
+    if getattr(widget, "verdicts", None) is None:  # the verdicts' store opens one on purpose
+        assert not (synthetic_copy / ".napari-iaa" / "review.sqlite").exists()
+    assert widget.loaded_edits == {}

@@ -115,7 +115,7 @@ class AdjudicationPanel(QWidget):
         refill_combo(self.source_combo, self.choices())
         dock = self.dock
         self.save_btn.setEnabled(dock.live is not None and bool(dock.case_id))
-        store = dock_store(dock) if dock.case_id else None
+        store = dock_store(dock, create=False) if dock.case_id else None
         chosen = None
         if store is not None:
             try:

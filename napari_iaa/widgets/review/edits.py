@@ -41,12 +41,13 @@ def dock_reviewer(dock: Any) -> str:
     return (who or "").strip() or default_reviewer()
 
 
-def dock_store(dock: Any) -> ReviewStore | None:
+def dock_store(dock: Any, create: bool = True) -> ReviewStore | None:
     """The review store of the dock's data set.
 
     The dock's own (``dock.verdicts.store``) once it is open; until then one opened here
     on first use and kept on the dock (SQLite lets both write). None without a data set
-    or when it cannot be opened (notified).
+    or when it cannot be opened (notified); with ``create=False`` also when the data set
+    has no store yet (reading the current edits never creates one).
     """
     from napari_iaa.review import ReviewStore
 
@@ -59,6 +60,8 @@ def dock_store(dock: Any) -> ReviewStore | None:
     cached = vars(dock).get("_edits_store")
     if cached is not None and cached[0] == str(ds.root):
         return cached[1]
+    if not create and not _store_exists(Path(ds.root)):
+        return None
     if cached is not None and cached[1] is not None:
         cached[1].close()
     try:
@@ -68,6 +71,15 @@ def dock_store(dock: Any) -> ReviewStore | None:
         store = None
     dock._edits_store = (str(ds.root), store)
     return store
+
+
+def _store_exists(root: Path) -> bool:
+    """Whether a data set has a review store already (looked for without creating anything)."""
+    from napari_iaa.review import dataset_key, user_store_dir
+
+    own = (root.parent / ".napari-iaa" / f"review-{root.stem}.sqlite" if root.is_file()
+           else root / ".napari-iaa" / "review.sqlite")
+    return own.is_file() or (user_store_dir() / f"{dataset_key(root)}.sqlite").is_file()
 
 
 def apply_edits(case: Case, edits: dict[str, Path]) -> tuple[Case, dict[str, Path], list[str]]:
@@ -123,7 +135,7 @@ class EditsMixin:
         Empty when originals are asked for or there is no store; a recorded edit whose
         file is gone is left out (the original loads) with a notification.
         """
-        store = None if self.show_originals else dock_store(self)
+        store = None if self.show_originals else dock_store(self, create=False)
         if store is None:
             return {}
         try:

@@ -110,7 +110,7 @@ class EditsPanel(QWidget):
     def refresh(self) -> None:
         """List the versions of the chosen mask (the original first)."""
         mid, case_id = self.mask_id(), self.dock.case_id
-        store = dock_store(self.dock) if mid and case_id else None
+        store = dock_store(self.dock, create=False) if mid and case_id else None
         versions = []
         if store is not None:
             try:
