@@ -2,7 +2,9 @@
 
 Makes ``docs/images/review.png`` (viewer + review dock on a synthetic case with visible
 disagreement), ``docs/images/dataset.png`` (the data-set table, scored and flagged) and
-``docs/images/cohort.png`` (IAA by diagnosis).
+``docs/images/cohort.png`` (IAA by diagnosis), ``docs/images/verdicts.png`` (the case tab
+with a verdict) and ``docs/images/review_table.png`` (the table with the review columns;
+both on a copy of the data set, so its review store is a throw-away one).
 
     xvfb-run -a python scripts/screenshots.py [--out docs/images] [--data FOLDER]
 """
@@ -127,9 +129,56 @@ def main(argv: list[str] | None = None) -> int:
     dock.cohort_panel.refresh_columns()
     dock.cohort_panel.run()
     _shot(viewer, args.out / "cohort.png")
-    print("wrote", *(str(args.out / n) for n in ("review.png", "dataset.png", "cohort.png")))
+    _verdict_shots(viewer, dock, Path(data), args.out)
+    names = ("review.png", "dataset.png", "cohort.png", "verdicts.png", "review_table.png")
+    print("wrote", *(str(args.out / n) for n in names))
     viewer.close()
     return 0
+
+
+def _verdict_shots(viewer, dock, data: Path, out: Path) -> None:
+    """verdicts.png and review_table.png, on a copy of ``data`` with a few verdicts."""
+    import shutil
+    import tempfile
+
+    from napari_iaa.data import open_dataset
+    from napari_iaa.review import ReviewStore
+
+    tmp = Path(tempfile.mkdtemp(prefix="napari-iaa-shots-"))
+    copy = tmp / data.name
+    if data.is_dir():
+        shutil.copytree(data, copy, ignore=shutil.ignore_patterns(".napari-iaa"))
+    else:
+        shutil.copy2(data, copy)
+    ds = open_dataset(copy)
+    case_id = dock.case_id if dock.case_id in ds.ids else ds.ids[0]
+    others = [c for c in ds.ids if c != case_id]
+    with ReviewStore.open(copy, reviewer="second.reader") as second:  # "another window"
+        for cid, status, comment in zip(
+            others[:5], ["accepted", "accepted", "reannotate", "excluded", "accepted"],
+            ["", "", "r2 missed the lower lobe", "image blurred", ""], strict=False,
+        ):
+            second.set_verdict(cid, status, comment=comment or None)
+    done = []
+    dock.verdicts.table_refreshed.connect(lambda: done.append(True))
+    dock.set_dataset(ds, source=str(copy), case_id=case_id)
+    _wait(None, lambda: done and not dock.dataset_panel.busy)
+    dock.verdict_box.reviewer_edit.setText("first.reader")  # not kept in the settings
+    dock.verdict_box.comment_edit.setText("r3 traced the hair artefact; majority vote is fine")
+    dock.verdict_box.buttons["accepted"].click()
+    _wait(None, lambda: not dock.verdicts.busy)
+    dock.tabs.setCurrentIndex(0)
+    viewer.reset_view()
+    _zoom_to_masks(viewer, dock)
+    _shot(viewer, out / "verdicts.png")
+    panel = dock.dataset_panel
+    dock.tabs.setCurrentIndex(1)
+    panel.view.sortByColumn(panel.model.columns.index("status"), 0)
+    panel.view.clearSelection()
+    panel.view.scrollToTop()
+    _shot(viewer, out / "review_table.png")
+    dock.verdicts.close()
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

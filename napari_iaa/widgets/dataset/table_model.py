@@ -37,8 +37,8 @@ AGREEMENT_COLUMNS = ["IAA", "min pair", "lowest pair", "n marked", "detection", 
 NUMERIC_AGREEMENT_COLUMNS = [c for c in AGREEMENT_COLUMNS if c != "lowest pair"]
 #: the column that says which rule flagged a case (derived: not taken from a frame)
 FLAGGED_BY = "flagged by"
-#: the review store's columns (the names ``napari-iaa review export`` uses; ``status``
-#: comes right after the case id, the others after "flagged by")
+#: the review store's columns (the names ``napari-iaa review export`` uses; status,
+#: reviewer and comment come right after the case id, ``updated`` after "flagged by")
 REVIEW_COLUMNS = ["status", "reviewer", "comment", "updated"]
 _DERIVED = {FLAGGED_BY, "flagged"}
 FLAG_COLOR = QColor(200, 60, 60, 110)
@@ -88,8 +88,8 @@ class CaseTableModel(QAbstractTableModel):
         """Replace the content; ``df`` must have a ``case_id`` column (a ``flagged`` or
         ``flagged by`` column in it is recomputed, not taken)."""
         self.beginResetModel()
-        cols = ["case_id", "status", "n_annotators", *AGREEMENT_COLUMNS, FLAGGED_BY,
-                *REVIEW_COLUMNS[1:]]
+        cols = ["case_id", *REVIEW_COLUMNS[:3], "n_annotators", *AGREEMENT_COLUMNS,
+                FLAGGED_BY, "updated"]
         cols += [c for c in df.columns if c not in cols and c not in _DERIVED]
         self._columns = cols
         self._rows = [
