@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from qtpy.QtCore import Signal
-from qtpy.QtWidgets import QCheckBox, QDoubleSpinBox, QHBoxLayout, QSpinBox, QWidget
+from qtpy.QtWidgets import QCheckBox, QDoubleSpinBox, QGridLayout, QSpinBox, QWidget
 
 from napari_iaa.widgets.dataset.flags import FlagRules
 
@@ -41,8 +41,8 @@ class FlagControls(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        row = QHBoxLayout(self)
-        row.setContentsMargins(0, 0, 0, 0)
+        grid = QGridLayout(self)  # two rules a row: one row is too narrow for a dock
+        grid.setContentsMargins(0, 0, 0, 0)
         self.iaa_check = QCheckBox("flag IAA <")
         self.iaa_check.setChecked(True)
         self.threshold_spin = _spin(0.7)
@@ -52,14 +52,14 @@ class FlagControls(QWidget):
         self.marked_spin.setValue(3)
         self.boundary_check = QCheckBox("boundary IAA <")
         self.boundary_spin = _spin(0.7)
-        for key, widgets in (("iaa", (self.iaa_check, self.threshold_spin)),
-                             ("detection", (self.marked_check, self.marked_spin)),
-                             ("boundary", (self.boundary_check, self.boundary_spin))):
-            for w in widgets:
+        for k, (key, widgets) in enumerate((("iaa", (self.iaa_check, self.threshold_spin)),
+                                            ("detection", (self.marked_check, self.marked_spin)),
+                                            ("boundary", (self.boundary_check, self.boundary_spin)))):
+            for j, w in enumerate(widgets):
                 w.setToolTip(_TIPS[key])
-                row.addWidget(w)
+                grid.addWidget(w, k // 2, 2 * (k % 2) + j)
                 (w.toggled if isinstance(w, QCheckBox) else w.valueChanged).connect(self._changed)
-        row.addStretch(1)
+        grid.setColumnStretch(4, 1)
         self._sync_enabled()
 
     def rules(self) -> FlagRules:
