@@ -312,3 +312,38 @@ def test_opening_cases_creates_no_store(review, synthetic_copy):
     if getattr(widget, "verdicts", None) is None:  # the verdicts' store opens one on purpose
         assert not (synthetic_copy / ".napari-iaa" / "review.sqlite").exists()
     assert widget.loaded_edits == {}
+
+
+def test_volume_edit_comes_back_and_final_mask_is_nifti(review, tmp_path, qtbot, monkeypatch):
+    from napari_iaa.data import open_dataset, read_volume, volume_header
+    from napari_iaa.data.synthetic3d import generate_synthetic_volumes
+    from napari_iaa.widgets.review.adjudication import AdjudicationPanel
+
+    monkeypatch.setattr("napari_iaa.widgets.review.edits.dock_reviewer", lambda dock: "rv")
+    root = generate_synthetic_volumes(tmp_path / "vol", n=2, shape=(8, 32, 32),
+                                      spacing=(2.5, 0.7, 0.7))
+    originals = _tree(Path(root))
+    viewer, widget = review
+    assert widget.set_dataset(open_dataset(root), source=str(root))
+    case_id, mid = widget.case_id, widget.live.ids[0]
+    layer = widget.annotator_layers()[mid]
+    layer.n_edit_dimensions = 3
+    layer.brush_size = 7
+    layer.paint((2, 5, 5), 1)
+    edited = np.asarray(layer.data) != 0
+    (new,) = widget.save_edits()
+    assert new.name.endswith(".nii.gz") and "-by-rv-" in new.name
+    widget.open_case(widget.dataset.ids[1])
+    widget.open_case(case_id)
+    np.testing.assert_array_equal(np.asarray(widget.annotator_layers()[mid].data) != 0, edited)
+    np.testing.assert_allclose(widget.matrix(), _recomputed(widget), equal_nan=True)
+    adj = AdjudicationPanel(widget)
+    adj.select("majority")
+    assert adj.save()
+    qtbot.waitUntil(lambda: adj.last_saved is not None, timeout=20_000)
+    out = adj.last_saved
+    assert out.name.endswith(".nii.gz")
+    image = widget.dataset.entry(case_id).image_path
+    np.testing.assert_allclose(volume_header(out).spacing, volume_header(image).spacing)
+    assert read_volume(out).array.shape == edited.shape
+    assert _tree(Path(root)) == originals
