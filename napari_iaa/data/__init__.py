@@ -55,12 +55,14 @@ from napari_iaa.data.volumes import (
     write_volume,
 )
 from napari_iaa.data.writers import (
+    adjudicated_mask_name,
     atomic_write_bytes,
     atomic_write_json,
     atomic_write_png,
     edited_mask_name,
     edited_mask_suffix,
     json_safe,
+    save_adjudicated_mask,
     save_edited_mask,
     volume_mask_suffix,
     write_mask_like,
@@ -68,6 +70,8 @@ from napari_iaa.data.writers import (
 )
 
 __all__ = [
+    "adjudicated_mask_name",
+    "save_adjudicated_mask",
     "VOLUME_ANNOTATORS",
     "generate_synthetic_volumes",
     "render_volume_case",

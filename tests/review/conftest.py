@@ -13,6 +13,10 @@ from napari_iaa.data import sample_data_path
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
+#: a review store a dock left in the bundled samples is not part of the sample
+_NO_STORE = shutil.ignore_patterns(".napari-iaa")
+
+
 @pytest.fixture(autouse=True)
 def user_data(tmp_path_factory, monkeypatch) -> Path:
     """``platformdirs.user_data_dir`` points into a temporary folder (never the real home)."""
@@ -25,7 +29,7 @@ def user_data(tmp_path_factory, monkeypatch) -> Path:
 def synthetic(tmp_path) -> Path:
     """A copy of the bundled synthetic sample (40 dermoscopy-like cases, IMA++ layout)."""
     dest = tmp_path / "synthetic"
-    shutil.copytree(sample_data_path("synthetic"), dest)
+    shutil.copytree(sample_data_path("synthetic"), dest, ignore=_NO_STORE)
     return dest
 
 
@@ -33,7 +37,7 @@ def synthetic(tmp_path) -> Path:
 def lidc(tmp_path) -> Path:
     """A copy of the bundled LIDC sample (case ids with ``/``)."""
     dest = tmp_path / "lidc"
-    shutil.copytree(sample_data_path("lidc"), dest)
+    shutil.copytree(sample_data_path("lidc"), dest, ignore=_NO_STORE)
     return dest
 
 

@@ -36,9 +36,12 @@ from napari_iaa.agreement import MHR_DISPLAY_MAX_PIXELS
 from napari_iaa.data import Case
 from napari_iaa.widgets._common.memory import freeze_gc_once
 from napari_iaa.widgets.dataset import CohortPanel, DatasetPanel
+from napari_iaa.widgets.review.adjudication import AdjudicationPanel
 from napari_iaa.widgets.review.agreement_panel import AgreementPanel
 from napari_iaa.widgets.review.binding import BindingMixin
 from napari_iaa.widgets.review.edits import EditsMixin
+from napari_iaa.widgets.review.export_panel import ConsensusExportPanel
+from napari_iaa.widgets.review.history import EditsPanel
 from napari_iaa.widgets.review.layers import tag_of
 from napari_iaa.widgets.review.live import LiveAgreement
 from napari_iaa.widgets.review.loader import LoaderMixin
@@ -158,6 +161,9 @@ class ReviewWidget(NavigationMixin, LoaderMixin, BindingMixin, EditsMixin, QWidg
         self.tabs.addTab(self.dataset_panel, "Data set")
         self.cohort_panel = CohortPanel(self.dataset_panel)
         self.tabs.addTab(self.cohort_panel, "Cohort")
+        self.tabs.addTab(self._build_outcome_tab(), "Edits")
+        self.export_panel = ConsensusExportPanel(self)
+        self.tabs.addTab(self.export_panel, "Export")
         lay.addWidget(self.tabs, 1)
         self.setMinimumWidth(380)
 
@@ -236,7 +242,7 @@ class ReviewWidget(NavigationMixin, LoaderMixin, BindingMixin, EditsMixin, QWidg
         self.save_btn = QPushButton("Save edits")
         self.save_btn.setToolTip(
             "write the edited masks as new files beside the originals "
-            "(<mask>_edited-<annotator>-<time>.png; a volume keeps its format and "
+            "(<mask>_edited-<annotator>-by-<reviewer>-<time>.png; a volume keeps its format and "
             "header, e.g. .nii.gz); originals are never changed"
         )
         self.save_btn.setEnabled(False)
@@ -247,6 +253,16 @@ class ReviewWidget(NavigationMixin, LoaderMixin, BindingMixin, EditsMixin, QWidg
         self.verdict_box = VerdictBox()
         cl.addWidget(self.verdict_box)
         return case_tab
+
+    def _build_outcome_tab(self) -> QWidget:
+        """Each mask's edit history (any version loads back) and the case's final mask."""
+        tab = QWidget()
+        col = QVBoxLayout(tab)
+        self.edits_panel = EditsPanel(self)
+        self.adjudication_panel = AdjudicationPanel(self)
+        col.addWidget(self.edits_panel, 1)
+        col.addWidget(self.adjudication_panel)
+        return tab
 
     @property
     def reviewer(self) -> str:
