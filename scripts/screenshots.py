@@ -130,7 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     dock.cohort_panel.run()
     _shot(viewer, args.out / "cohort.png")
     _verdict_shots(viewer, dock, Path(data), args.out)
-    names = ("review.png", "dataset.png", "cohort.png", "verdicts.png", "review_table.png")
+    names = ("review.png", "dataset.png", "cohort.png", "verdicts.png", "review_table.png",
+             "edits.png", "export.png")
     print("wrote", *(str(args.out / n) for n in names))
     viewer.close()
     return 0
@@ -177,8 +178,32 @@ def _verdict_shots(viewer, dock, data: Path, out: Path) -> None:
     panel.view.clearSelection()
     panel.view.scrollToTop()
     _shot(viewer, out / "review_table.png")
+    _outcome_shots(viewer, dock, out)
     dock.verdicts.close()
     shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _outcome_shots(viewer, dock, out: Path) -> None:
+    """edits.png (two saved edits of one mask, its history) and export.png (a consensus run)."""
+    mid, layer = next(iter(dock.annotator_layers().items()))
+    h, w = layer.data.shape[:2]
+    layer.brush_size = 30
+    for k in range(2):  # two versions of one mask, saved in turn
+        layer.paint((h // 2 + 20 * k, w // 2), 1)
+        _wait(None, lambda: mid in dock.unsaved_mask_ids())
+        dock.save_edits()
+        _wait(None, lambda: not dock.unsaved_mask_ids())
+    dock.tabs.setCurrentIndex(3)
+    dock.edits_panel.refresh_masks()
+    idx = dock.edits_panel.mask_combo.findText(mid)
+    if idx >= 0:
+        dock.edits_panel.mask_combo.setCurrentIndex(idx)
+    dock.edits_panel.refresh()
+    _shot(viewer, out / "edits.png")
+    dock.tabs.setCurrentIndex(4)
+    dock.export_panel.start()
+    _wait(None, lambda: not dock.export_panel.running)
+    _shot(viewer, out / "export.png")
 
 
 if __name__ == "__main__":
