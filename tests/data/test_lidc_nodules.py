@@ -225,3 +225,24 @@ def test_bundled_nodule_volumes_equal_the_lidc_stacking(lidc_root):
             assert iaa(vol, empty=rule) == pytest.approx(iaa(stacked, empty=rule), nan_ok=True)
         checked += 1
     assert checked >= 1  # LIDC-IDRI-0004 is among the patients the fixture extracts
+
+
+def test_nifti_nodules_score_like_the_lidc_stacking(lidc_root):
+    """`napari-iaa score` rows of the NIfTI sample equal those of `--unit nodule` on LIDC:
+    IAA under each rule, the detection columns and the surface distances (1 mm = 1 voxel)."""
+    from napari_iaa.data import sample_data_path
+    from napari_iaa.scoring import score_dataset
+
+    sample = open_dataset(sample_data_path("lidc_nodules"))
+    nodules = open_dataset(lidc_root, unit="nodule")
+    pairs = {cid: "/".join(cid.rsplit("_", 1)) for cid in sample.ids}
+    pairs = {a: b for a, b in pairs.items() if b in nodules}
+    assert pairs
+    for rule in ("zero", "one", "ignore"):
+        a = {r["case_id"]: r for r in score_dataset(sample.subset(list(pairs)), empty=rule).rows}
+        b = {r["case_id"]: r for r in score_dataset(nodules.subset(list(pairs.values())),
+                                                    empty=rule).rows}
+        for sid, nid in pairs.items():
+            for col in ("iaa", "n_marked", "detection_agreement", "iaa_marked", "hd95_mean",
+                        "assd_mean"):
+                assert a[sid][col] == pytest.approx(b[nid][col], nan_ok=True), (sid, col)
