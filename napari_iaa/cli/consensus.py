@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from napari_iaa.cli._common import LAYOUT_CHOICES, progress_bar, warn
+from napari_iaa.cli._common import LAYOUT_CHOICES, add_unit_argument, progress_bar, warn
 from napari_iaa.cli.review import open_reviewed_dataset
 from napari_iaa.errors import ConfigError, DatasetError
 from napari_iaa.review import (
@@ -41,6 +41,7 @@ def add_consensus_parser(sub: Any) -> argparse.ArgumentParser:
                    help="output folder (outside the data set)")
     p.add_argument("--layout", choices=LAYOUT_CHOICES, default=None,
                    help="data set layout (default: detected)")
+    add_unit_argument(p)
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary")
     p.set_defaults(func=run_consensus)
     return p
@@ -50,7 +51,7 @@ def run_consensus(args: argparse.Namespace) -> int:
     """Run ``napari-iaa consensus``; notes and the summary on stderr."""
     if not 0.0 <= args.threshold <= 1.0:
         raise ConfigError(f"--threshold must lie between 0 and 1, not {args.threshold}")
-    ds = open_reviewed_dataset(args.dataset, args.layout)
+    ds = open_reviewed_dataset(args.dataset, args.layout, args.unit)
     store = None
     if args.only == "accepted" or args.method == "reviewed":
         store = ReviewStore.open(ds.root, read_only=True)

@@ -18,12 +18,14 @@ from typing import Any
 from napari_iaa.cli._common import (
     LAYOUT_CHOICES,
     Parser,
+    add_unit_argument,
     atomic_write_text,
     check_writable_target,
+    open_for_cli,
     progress_bar,
     warn,
 )
-from napari_iaa.data import Dataset, open_dataset
+from napari_iaa.data import Dataset
 from napari_iaa.errors import ConfigError, DatasetError
 from napari_iaa.review import STATUSES, VERDICT_COLUMNS, ReviewStore, check_status
 from napari_iaa.scoring import EMPTY_PAIR_RULES, SCORE_COLUMNS, score_dataset
@@ -49,6 +51,7 @@ def add_review_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("dataset", metavar="DATASET", help="data set folder or manifest CSV")
     p.add_argument("--layout", choices=LAYOUT_CHOICES, default=None,
                    help="data set layout (default: detected)")
+    add_unit_argument(p)
     acts = p.add_subparsers(dest="action", metavar="ACTION", parser_class=Parser, required=True)
     acts.add_parser("status", help="number of cases per status (CSV on standard output)")
     s = acts.add_parser("set", help="set the status of one case")
@@ -69,12 +72,14 @@ def add_review_parser(sub: Any) -> argparse.ArgumentParser:
     return p
 
 
-def open_reviewed_dataset(path: str | Path, layout: str | None) -> Dataset:
-    """The data set at ``path``; an error naming it when it is missing or has no cases."""
+def open_reviewed_dataset(path: str | Path, layout: str | None, unit: str | None = None
+                          ) -> Dataset:
+    """The data set at ``path`` (in ``unit`` where the layout offers one); an error naming it
+    when it is missing or has no cases."""
     path = Path(path)
     if not path.exists():
         raise DatasetError(f"{path}: no such file or folder")
-    ds = open_dataset(path, layout=layout)
+    ds = open_for_cli(path, layout, unit)
     if len(ds) == 0:
         probs = "; ".join(str(p) for p in ds.problems[:3])
         raise DatasetError(f"{path}: no cases found" + (f" ({probs})" if probs else ""))
@@ -154,8 +159,8 @@ def run_review(args: argparse.Namespace) -> int:
     """Run ``napari-iaa review``: ``status``, ``set`` or ``export``."""
     if args.action == "set":
         check_status(args.status)  # before opening anything
-        return _set(open_reviewed_dataset(args.dataset, args.layout), args)
-    ds = open_reviewed_dataset(args.dataset, args.layout)
+        return _set(open_reviewed_dataset(args.dataset, args.layout, args.unit), args)
+    ds = open_reviewed_dataset(args.dataset, args.layout, args.unit)
     with ReviewStore.open(ds.root, read_only=True) as store:
         _note_store(store)
         if args.action == "status":

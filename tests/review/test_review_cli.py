@@ -77,3 +77,21 @@ def test_consensus_command(cli, synthetic, tmp_path):
     assert rc == 2 and err.startswith("napari-iaa: error: ") and "inside the data set" in err
     rc, _, err = cli("consensus", str(synthetic), "--method", "mean", "--out", str(out))
     assert rc == 2 and err.count("\n") == 1
+
+
+def test_consensus_per_nodule_writes_one_volume_per_nodule(cli, lidc, tmp_path):
+    from napari_iaa.data import open_dataset, read_mask
+
+    out = tmp_path / "cons"
+    rc, _out, err = cli("consensus", str(lidc), "--unit", "nodule", "--method", "majority",
+                        "--out", str(out))
+    assert rc == 0, err
+    nodules = open_dataset(lidc, unit="nodule")
+    written = sorted(p.name for p in out.glob("*.nii.gz"))
+    assert written == sorted(f"{c.replace('/', '_')}.nii.gz" for c in nodules.ids)
+    case = nodules[nodules.ids[0]]
+    mask = read_mask(out / f"{nodules.ids[0].replace('/', '_')}.nii.gz")
+    assert mask.shape == case.shape  # the stacked nodule, slice order kept
+    rc, _out, err = cli("review", str(lidc), "--unit", "nodule", "set", nodules.ids[0],
+                        "accepted")
+    assert rc == 0, err
