@@ -11,7 +11,6 @@ replacement and mask removal included).
 from __future__ import annotations
 
 import math
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -29,6 +28,7 @@ from napari_iaa.agreement import (
     pairwise_iou,
     summarize,
 )
+from napari_iaa.data import Case
 
 
 @st.composite
@@ -113,8 +113,8 @@ def test_iaa_invariant_under_mask_encoding_and_matches_cli_row(stack, empty, enc
     got = iaa(encoded, empty=empty)
     assert (math.isnan(value) and math.isnan(got)) or got == pytest.approx(value, abs=1e-12)
     ids = [f"A{k}" for k in range(len(stack))]
-    case = SimpleNamespace(case_id="c", mask_ids=ids, masks=dict(zip(ids, stack)),
-                           raters={i: i for i in ids}, meta={}, group=None)
+    case = Case(case_id="c", image=np.zeros(stack.shape[1:], np.uint8),
+                masks=dict(zip(ids, stack, strict=True)), raters={i: i for i in ids})
     row = score_case(case, empty=empty)
     stats = summarize(case, empty=empty)
     for v in (row["iaa"], stats.iaa):

@@ -50,9 +50,8 @@ def _paint_and_save(widget, mid, where=(5, 5)):
 def edits_dock(review, synthetic_copy, monkeypatch):
     from napari_iaa.widgets.review.history import EditsPanel
 
-    monkeypatch.setattr("napari_iaa.widgets.review.edits.dock_reviewer", lambda dock: "rev.a")
-    monkeypatch.setattr("napari_iaa.widgets.review.history.dock_reviewer", lambda dock: "rev.a")
     viewer, widget = review
+    widget.verdict_box.reviewer_edit.setText("rev.a")  # as a reviewer types it
     originals = _tree(synthetic_copy)
     _open(widget, synthetic_copy)
     panel = EditsPanel(widget)

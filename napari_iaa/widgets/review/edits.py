@@ -30,15 +30,10 @@ __all__ = ["EditsMixin", "apply_edits", "dock_reviewer", "dock_store"]
 
 
 def dock_reviewer(dock: Any) -> str:
-    """The dock's reviewer name (its ``reviewer``, else the OS user name)."""
+    """The dock's reviewer name (``ReviewWidget.reviewer``), else the OS user name."""
     from napari_iaa.review import default_reviewer
 
-    who = getattr(dock, "reviewer", None)
-    if callable(who):
-        who = who()
-    if not isinstance(who, str):
-        who = getattr(who, "text", lambda: "")() if who is not None else ""
-    return (who or "").strip() or default_reviewer()
+    return dock.reviewer.strip() or default_reviewer()
 
 
 def dock_store(dock: Any, create: bool = True) -> ReviewStore | None:
@@ -51,10 +46,10 @@ def dock_store(dock: Any, create: bool = True) -> ReviewStore | None:
     """
     from napari_iaa.review import ReviewStore
 
-    ds = getattr(dock, "dataset", None)
+    ds = dock.dataset
     if ds is None:
         return None
-    own = getattr(vars(dock).get("verdicts"), "store", None)
+    own = dock.verdicts.store
     if own is not None:
         return own
     cached = vars(dock).get("_edits_store")
