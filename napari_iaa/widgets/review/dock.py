@@ -419,8 +419,7 @@ def _make_cleanup(widget: ReviewWidget, viewer: Any) -> Any:
             widget.profile.disconnect_viewer()  # it follows the viewer's slider
         verdicts = widget.__dict__.get("verdicts")
         if verdicts is not None:
-            with contextlib.suppress(RuntimeError):
-                verdicts.close()
+            verdicts.shutdown()
         live = widget.__dict__.get("live")  # the Python side outlives the Qt object
         if live is not None:
             with contextlib.suppress(RuntimeError):  # its Qt timers may be gone already

@@ -57,6 +57,7 @@ class Verdicts(QObject):
         self._queue: deque[tuple[ReviewStore, str, str, str | None]] = deque()
         self._writing = False
         self._gen = 0
+        self._gone = False  # the dock was deleted: results arriving later touch no widget
         self.box.verdict_requested.connect(lambda s, c: self.set_verdict(s, c))
         self.box.comment_requested.connect(self.set_comment)
         dock.dataset_panel.review_refresh_requested.connect(self.refresh_table)
@@ -76,7 +77,7 @@ class Verdicts(QObject):
         )
 
     def _on_opened(self, gen: int, store: ReviewStore) -> None:
-        if gen != self._gen:  # another data set was opened meanwhile
+        if gen != self._gen:  # another data set was opened meanwhile, or the dock is gone
             store.close()
             return
         self.store = store
@@ -101,6 +102,16 @@ class Verdicts(QObject):
             self.box.store_label.setText(msg)
             self.box.set_writable(False, msg)
             notify_error(msg)
+
+    def shutdown(self) -> None:
+        """The dock is gone: drop results still on their way, close the store, touch no
+        widget (Qt has deleted them)."""
+        self._gen += 1
+        self._gone = True
+        store, self.store = self.store, None
+        if store is not None and not any(s is store for s, *_ in self._queue):
+            with contextlib.suppress(Exception):
+                store.close()
 
     def close(self) -> None:
         """Close the store (queued writes still go to it)."""
@@ -155,6 +166,8 @@ class Verdicts(QObject):
         )
 
     def _on_written(self, verdict: Verdict) -> None:
+        if self._gone:
+            return
         if verdict.case_id == self.dock.case_id:
             self.box.show_verdict(verdict)
         self.dock.dataset_panel.set_verdicts([verdict])
@@ -163,7 +176,7 @@ class Verdicts(QObject):
     def _on_write_error(self, exc: BaseException) -> None:
         cid = self._queue[0][1] if self._queue else "?"
         notify_error(f"case {cid}: verdict not saved ({exc})")
-        if cid == self.dock.case_id:
+        if not self._gone and cid == self.dock.case_id:
             self.show_current()
 
     def _on_write_finished(self) -> None:
@@ -173,7 +186,8 @@ class Verdicts(QObject):
                 s is store for s, *_ in self._queue):
             with contextlib.suppress(Exception):
                 store.close()  # a data set closed while its last verdict was written
-        self._write_next()
+        if not self._gone:
+            self._write_next()
 
     @property
     def busy(self) -> bool:
