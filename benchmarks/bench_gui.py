@@ -39,6 +39,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import fmt_ratio, fmt_time, not_measured, table, write_results
 
 
+def rerun_under_xvfb(script: str, argv: list[str] | None) -> int | None:
+    """Run ``script`` again under ``xvfb-run -a`` (its exit code); None where that cannot be."""
+    if not shutil.which("xvfb-run") or os.environ.get("NAPARI_IAA_BENCH_IN_XVFB"):
+        return None
+    env = dict(os.environ, NAPARI_IAA_BENCH_IN_XVFB="1")
+    cmd = ["xvfb-run", "-a", sys.executable, str(Path(script).resolve())]
+    return subprocess.run(cmd + list(argv or sys.argv[1:]), env=env).returncode
+
+
 def _no_display() -> bool:
     return sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
@@ -119,10 +128,9 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     want = set(args.rows.split(","))
     if _no_display():
-        if shutil.which("xvfb-run") and not os.environ.get("NAPARI_IAA_BENCH_IN_XVFB"):
-            env = dict(os.environ, NAPARI_IAA_BENCH_IN_XVFB="1")
-            cmd = ["xvfb-run", "-a", sys.executable, str(Path(__file__).resolve())] + list(argv or sys.argv[1:])
-            return subprocess.run(cmd, env=env).returncode
+        rc = rerun_under_xvfb(__file__, argv)
+        if rc is not None:
+            return rc
         return not_measured("gui", [{"what": "event-loop stalls", "status": "not measured"}],
                             "needs a display or xvfb-run")
     try:

@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -44,7 +43,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import fmt_ratio, fmt_time, not_measured, table, write_results
-from bench_gui import StallProbe, _no_display
+from bench_gui import StallProbe, _no_display, rerun_under_xvfb
 from bench_tracker_3d import SPACING, make_volumes
 
 FULL_SHAPE = (300, 512, 512)
@@ -250,10 +249,9 @@ def main(argv=None) -> int:
     ap.add_argument("--child", choices=["dock", "plain"], help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if _no_display():
-        if shutil.which("xvfb-run") and not os.environ.get("NAPARI_IAA_BENCH_IN_XVFB"):
-            env = dict(os.environ, NAPARI_IAA_BENCH_IN_XVFB="1")
-            cmd = ["xvfb-run", "-a", sys.executable, str(Path(__file__).resolve())] + list(argv or sys.argv[1:])
-            return subprocess.run(cmd, env=env).returncode
+        rc = rerun_under_xvfb(__file__, argv)
+        if rc is not None:
+            return rc
         return not_measured("gui_3d", [{"what": "event-loop stalls on volumes", "status": "not measured"}],
                             "needs a display or xvfb-run")
     try:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from napari_iaa.data import Dataset, atomic_write_bytes, detect_layout, open_dataset
+from napari_iaa.data import LAYOUTS, Dataset, atomic_write_bytes, detect_layout, open_dataset
 from napari_iaa.errors import ConfigError, DatasetError
 
 __all__ = [
@@ -31,10 +31,10 @@ __all__ = [
 PROG = "napari-iaa"
 LAYOUT_CHOICES = ["lidc", "imapp", "manifest", "folders"]
 #: what a case is (``--unit``): one slice, or one lesion stacked from its slices
-UNIT_CHOICES = ["slice", "nodule"]
+UNIT_CHOICES = sorted({u for r in LAYOUTS.values() for u in r.units})
 #: layouts that offer the choice; the command line keeps ``slice`` as their default
 #: (scripts rely on one row per slice), whatever the dock opens by default
-UNIT_LAYOUTS = {"lidc": ("slice", "nodule")}
+UNIT_LAYOUTS = {name: r.units for name, r in LAYOUTS.items() if r.units}
 
 
 class UsageError(Exception):

@@ -25,6 +25,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from napari_iaa.data._atomic import fsync_dir, replace_into
 from napari_iaa.data._volume_checks import check_exists, check_nifti, check_nrrd, read_error
 from napari_iaa.errors import ImageReadError
 
@@ -258,18 +259,6 @@ def _fsync_file(path: Path) -> None:
         os.fsync(fh.fileno())
 
 
-def _fsync_dir(folder: Path) -> None:
-    if os.name != "posix":
-        return
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def volume_image(array, like=None, spacing=None, origin=None, direction=None):
     """A SimpleITK image of a numpy array with a header (array axis order; see write_volume)."""
     import SimpleITK as sitk
@@ -370,11 +359,6 @@ def write_volume(
     if suffix in _TWO_FILE:
         _write_two_file(path, image, compress)
     else:
-        tmp = write_temp_volume(path, image, compress)
-        try:
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-    _fsync_dir(path.parent)
+        return replace_into(write_temp_volume(path, image, compress), path)
+    fsync_dir(path.parent)
     return path

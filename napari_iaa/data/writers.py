@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from napari_iaa.data._atomic import fsync_dir, replace_into
 from napari_iaa.data.volumes import (
     split_volume_suffix,
     volume_header,
@@ -55,22 +56,6 @@ __all__ = [
 
 def _tmp_path(path: Path) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-
-
-def fsync_dir(folder: str | os.PathLike) -> None:
-    """Make a rename inside ``folder`` durable (POSIX; a no-op elsewhere)."""
-    if os.name != "posix":
-        return
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def write_temp_file(path: str | os.PathLike, data: bytes) -> Path:
@@ -109,14 +94,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
         ``path``.
     """
     path = Path(path)
-    tmp = write_temp_file(path, bytes(data))
-    try:
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)
-    return path
+    return replace_into(write_temp_file(path, bytes(data)), path)
 
 
 def encode_png(array: np.ndarray) -> bytes:

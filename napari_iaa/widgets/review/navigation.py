@@ -4,7 +4,6 @@ to the next case, and what happens to unsaved edits when leaving a case."""
 
 from __future__ import annotations
 
-import inspect
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,7 +34,7 @@ def layout_units(path: str | Path) -> tuple[str, ...]:
         name = detect_layout(path)
     except (DatasetError, OSError):
         return ()
-    return tuple(getattr(LAYOUTS.get(name), "units", ()) or ())
+    return LAYOUTS[name].units if name in LAYOUTS else ()
 
 
 def open_in_unit(path: str | Path, unit: str | None = None, case_id: str | None = None
@@ -47,7 +46,7 @@ def open_in_unit(path: str | Path, unit: str | None = None, case_id: str | None 
     names a nodule, or a slice).
     """
     units = layout_units(path)
-    if not units or "unit" not in inspect.signature(open_any).parameters:
+    if not units:
         return open_any(path), None
     if unit is not None:
         return open_any(path, unit=unit), unit
@@ -145,7 +144,8 @@ class NavigationMixin:
     # -- unit of review -----------------------------------------------------------------
     def _show_units(self, unit: str | None) -> None:
         """Fill the unit combo from the data set's layout; hidden when it offers no choice."""
-        units = tuple(getattr(LAYOUTS.get(getattr(self.dataset, "layout", "")), "units", ()) or ())
+        layout = self.dataset.layout if self.dataset is not None else ""
+        units = LAYOUTS[layout].units if layout in LAYOUTS else ()
         self.unit = unit if unit in units else None
         combo = self.unit_combo
         combo.blockSignals(True)
