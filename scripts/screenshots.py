@@ -189,7 +189,7 @@ def _outcome_shots(viewer, dock, out: Path) -> None:
     h, w = layer.data.shape[:2]
     layer.brush_size = 30
     for k in range(2):  # two versions of one mask, saved in turn
-        layer.paint((h // 2 + 20 * k, w // 2), 1)
+        layer.paint((20 + 40 * k, 20), 1)  # outside the lesion: a real change
         _wait(None, lambda: mid in dock.unsaved_mask_ids())
         dock.save_edits()
         _wait(None, lambda: not dock.unsaved_mask_ids())
@@ -202,7 +202,7 @@ def _outcome_shots(viewer, dock, out: Path) -> None:
     _shot(viewer, out / "edits.png")
     dock.tabs.setCurrentIndex(4)
     dock.export_panel.start()
-    _wait(None, lambda: not dock.export_panel.running)
+    _wait(None, lambda: not dock.export_panel.running())
     _shot(viewer, out / "export.png")
 
 

@@ -260,8 +260,9 @@ class ReviewWidget(NavigationMixin, LoaderMixin, BindingMixin, EditsMixin, QWidg
         col = QVBoxLayout(tab)
         self.edits_panel = EditsPanel(self)
         self.adjudication_panel = AdjudicationPanel(self)
-        col.addWidget(self.edits_panel, 1)
+        col.addWidget(self.edits_panel)
         col.addWidget(self.adjudication_panel)
+        col.addStretch(1)  # the rows stay together at the top
         return tab
 
     @property
