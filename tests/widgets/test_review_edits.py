@@ -4,6 +4,7 @@ mask and the consensus export (issue 13). Originals stay byte-identical througho
 from __future__ import annotations
 
 import hashlib
+import time
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +29,14 @@ def _open(widget, root, case_id=None):
     ds = open_dataset(root)
     assert widget.set_dataset(ds, source=str(root), case_id=case_id)
     assert widget.live is not None
+    # the dock's worker opens (and on first use creates) the store: wait for it, so the
+    # panels use that store (a second opener racing its creation is a known bug, see notes)
+    from qtpy.QtWidgets import QApplication
+
+    deadline = time.monotonic() + 10
+    while widget.verdicts.store is None and time.monotonic() < deadline:
+        QApplication.processEvents()
+        time.sleep(0.01)
     return ds
 
 
