@@ -8,17 +8,22 @@ from pathlib import Path
 from napari_iaa import _env
 from napari_iaa.errors import DatasetError
 
-__all__ = ["SAMPLE_NAMES", "sample_data_path", "sample_data_root"]
+__all__ = ["SAMPLE_NAMES", "bundled_root", "sample_data_path", "sample_data_root"]
 
 SAMPLE_NAMES = ("synthetic", "lidc", "lidc_nodules", "synthetic3d")
 
 
+def bundled_root() -> Path:
+    """The folder napari-iaa ships its samples and models in (the project's ``sample_data/``)."""
+    return Path(__file__).resolve().parents[2] / "sample_data"
+
+
 def sample_data_root() -> Path:
-    """``NAPARI_IAA_SAMPLE_DATA`` if set, else the project's ``sample_data/`` folder."""
+    """``NAPARI_IAA_SAMPLE_DATA`` if set, else :func:`bundled_root`."""
     env = _env.path_value(_env.SAMPLE_DATA)
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[2] / "sample_data"
+    return bundled_root()
 
 
 def _cache_dir() -> Path:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from napari_iaa import _env
+from napari_iaa.data.sample import bundled_root
 from napari_iaa.errors import CheckpointError
 from napari_iaa.models.card import TASKS, ModelCard
 from napari_iaa.models.checkpoint import checkpoint_paths, read_checkpoint_card
@@ -31,8 +32,8 @@ MODELS_ENV = _env.MODELS
 
 
 def shipped_models_dir() -> Path:
-    """``<project>/sample_data/models`` (the models shipped with napari-iaa)."""
-    return Path(__file__).resolve().parents[2] / "sample_data" / "models"
+    """``models/`` of the bundled sample data (the models shipped with napari-iaa)."""
+    return bundled_root() / "models"
 
 
 def user_models_dir() -> Path:
