@@ -28,6 +28,8 @@ __all__ = [
     "ModelCard",
     "read_card",
     "MAX_CARD_BYTES",
+    "HeldOut",
+    "headline_metric",
 ]
 
 CARD_FORMAT_VERSION = 1
@@ -83,6 +85,10 @@ class ModelCard:
         SHA-256 of the weights file, written by ``save_checkpoint`` and checked on load.
     training_data, split, metrics, extra
         Free descriptions: data set, split rule and sizes, held-out metrics.
+    domain : dict or None
+        The training data's domain (``DataDomain.to_dict()`` of :mod:`.domain`: image
+        kind, unit, modality in words, intensity statistics, typical size, annotators).
+        None on older cards: they still load and match weakly.
     created : str
         ISO-8601 UTC time stamp.
     """
@@ -102,6 +108,7 @@ class ModelCard:
     weights: str | None = None
     weights_sha256: str | None = None
     training_data: dict[str, Any] | str | None = None
+    domain: dict[str, Any] | None = None
     split: dict[str, Any] | str | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
@@ -158,6 +165,8 @@ class ModelCard:
             out.append("'calibrator' must be an object or null")
         if not isinstance(self.options, dict):
             out.append("'options' must be an object")
+        if self.domain is not None and not isinstance(self.domain, dict):
+            out.append("'domain' must be an object or null")
         if self.weights is not None and not isinstance(self.weights, str):
             out.append("'weights' must be a file name or null")
         return out
@@ -211,6 +220,61 @@ class ModelCard:
         """One line for lists in the GUI."""
         what = {"iaa": "IAA", "mhr": f"MHR ({self.n_levels} levels)", "quality": "quality"}
         return f"{self.name}: {what.get(self.task, self.task)}, {self.backbone} {self.input_size[0]}x{self.input_size[1]}"
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """A card's headline held-out figure: ``name``, ``value``, whether higher is better."""
+
+    name: str
+    value: float
+    higher_is_better: bool
+
+    def better_than(self, other: HeldOut | None) -> bool:
+        """True when this figure beats ``other`` (same name; anything beats None)."""
+        if other is None:
+            return True
+        if other.name != self.name:
+            return False
+        return self.value > other.value if self.higher_is_better else self.value < other.value
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.value:.3g}"
+
+
+def _dig(d: Any, *keys: str) -> float | None:
+    for k in keys:
+        if not isinstance(d, dict) or k not in d:
+            return None
+        d = d[k]
+    try:
+        v = float(d)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+def headline_metric(card: ModelCard) -> HeldOut | None:
+    """The held-out figure models of one task are compared by (None when the card has none).
+
+    IAA: test MAE over the constant-median baseline's (lower is better); quality: test
+    Pearson with the actual Dice (higher); MHR: test Brier score of the calibrated map
+    when the card has a calibrator, else of the raw map (lower).
+    """
+    m = card.metrics or {}
+    if card.task == "iaa":
+        v = _dig(m, "test", "iaa", "mae_vs_baseline")
+        return None if v is None else HeldOut("IAA MAE / baseline", v, False)
+    if card.task == "quality":
+        v = _dig(m, "test", "quality", "pearson")
+        return None if v is None else HeldOut("quality Pearson", v, True)
+    if card.calibrator is not None:
+        v = _dig(m, "calibration_test", "isotonic", "brier")
+        if v is None:
+            v = _dig(m, "calibration_test", "calibrated", "brier")
+        return None if v is None else HeldOut("calibrated MHR Brier", v, False)
+    v = _dig(m, "test", "uncalibrated", "brier")
+    return None if v is None else HeldOut("uncalibrated MHR Brier", v, False)
 
 
 def read_card(path: str | Path) -> ModelCard:

@@ -9,6 +9,7 @@ when a model is loaded.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,11 +17,13 @@ from typing import Any
 from napari_iaa import _env
 from napari_iaa.data.sample import bundled_root
 from napari_iaa.errors import CheckpointError
-from napari_iaa.models.card import TASKS, ModelCard
+from napari_iaa.models.card import TASKS, ModelCard, headline_metric
 from napari_iaa.models.checkpoint import checkpoint_paths, read_checkpoint_card
+from napari_iaa.models.domain import DataDomain, DomainMatch, match_score
 
 __all__ = [
     "ModelEntry",
+    "RankedModel",
     "RegistryProblem",
     "ModelRegistry",
     "shipped_models_dir",
@@ -65,6 +68,15 @@ class ModelEntry:
         """The card's task."""
         return self.card.task
 
+    @property
+    def calibrated(self) -> bool:
+        """True when the card carries a calibrator (an MHR map it gives is calibrated)."""
+        return self.card.calibrator is not None
+
+    def match(self, domain: DataDomain) -> DomainMatch:
+        """How well data of ``domain`` match this model's training domain."""
+        return match_score(self.card.domain, domain)
+
     def load(self, device: str = "cpu") -> tuple[Any, ModelCard]:
         """``load_checkpoint(self.path, device)``."""
         from napari_iaa.models.checkpoint import load_checkpoint
@@ -94,6 +106,42 @@ class ModelEntry:
             "source": self.source,
             "path": str(self.path),
         }
+
+
+@dataclass(frozen=True)
+class RankedModel:
+    """A model of a task with its match to the data (see :meth:`ModelRegistry.ranked`)."""
+
+    entry: ModelEntry
+    match: DomainMatch
+
+    def why(self) -> str:
+        """Why it was picked, in one line: its training domain and how the data match it."""
+        dom = self.entry.card.domain
+        trained = ""
+        if dom is not None:
+            try:
+                trained = f"trained on {DataDomain.from_dict(dom).describe()}; "
+            except ValueError:
+                trained = ""
+        held = headline_metric(self.entry.card)
+        held_s = f"; held-out {held}" if held is not None else ""
+        cal = "" if self.entry.task != "mhr" else (
+            "; calibrated" if self.entry.calibrated else "; UNCALIBRATED (no calibrator)")
+        return (f"{trained}match {self.match.score:.2f}: {self.match.explain()}"
+                f"{cal}{held_s}")
+
+
+def _rank_key(index: int, entry: ModelEntry, match: DomainMatch) -> tuple[Any, ...]:
+    """Sort key: best match first (scores within 0.1 count as equal).
+
+    Then a calibrated MHR model before an uncalibrated one, the better held-out figure,
+    search order.
+    """
+    held = headline_metric(entry.card)
+    signed = math.inf if held is None else (-held.value if held.higher_is_better else held.value)
+    return (-round(match.score * 10.0), entry.task == "mhr" and not entry.calibrated,
+            held is None, signed, index)
 
 
 @dataclass(frozen=True)
@@ -255,3 +303,22 @@ class ModelRegistry:
         first_source = entries[0].source
         same = [e for e in entries if e.source == first_source]
         return max(same, key=lambda e: e.card.created or "")
+
+    def ranked(self, task: str, domain: DataDomain) -> list[RankedModel]:
+        """The models of ``task``, the best for data of ``domain`` first.
+
+        Ordered by the match of their card's training domain (:func:`match_score`;
+        scores within 0.1 count as equal), then a calibrated MHR model before an
+        uncalibrated one, then the better held-out figure on the card
+        (:func:`~napari_iaa.models.card.headline_metric`), then search order. A model
+        only because it is newer is never preferred.
+        """
+        entries = self.by_task(task)
+        matches = [e.match(domain) for e in entries]
+        order = sorted(range(len(entries)), key=lambda i: _rank_key(i, entries[i], matches[i]))
+        return [RankedModel(entries[i], matches[i]) for i in order]
+
+    def best_for(self, task: str, domain: DataDomain) -> RankedModel | None:
+        """The model of ``task`` that best matches data of ``domain`` (None without one)."""
+        ranked = self.ranked(task, domain)
+        return ranked[0] if ranked else None
