@@ -19,7 +19,8 @@ from training.augmentation import Augment
 from training.config import FitConfig
 from training.datasets import CaseCache, split_by_group
 
-__all__ = ["TASKS", "Task", "register", "select_split", "split_record", "task_for_card"]
+__all__ = ["TASKS", "Task", "register", "select_split", "split_record", "task_for_card",
+           "training_domain"]
 
 TASKS: dict[str, type[Task]] = {}
 
@@ -63,6 +64,21 @@ def select_split(cache: CaseCache, record: dict | str | None, name: str) -> list
     if name not in held:
         return []
     return [i for i, k in enumerate(keys) if k in held[name]]
+
+
+def training_domain(data: str | Path, layout: str | None, max_cases: int | None) -> dict[str, Any] | None:
+    """The card's ``domain``: measured on a sample of the cases trained on (None if unreadable)."""
+    from napari_iaa.data import open_dataset
+    from napari_iaa.errors import IAAError
+    from napari_iaa.models.domain import domain_of
+
+    try:
+        ds = open_dataset(data, layout=layout)
+        if max_cases is not None:
+            ds = ds.subset(ds.ids[: int(max_cases)])
+        return domain_of(ds).to_dict()
+    except (IAAError, ValueError):  # the card is still written; it then matches weakly
+        return None
 
 
 class Task:
@@ -118,6 +134,7 @@ class Task:
             mean=self.mean, std=self.std,
             training_data={"path": str(c.data), "layout": c.layout, "n_cases": len(self.cache),
                            "max_cases": c.max_cases},
+            domain=training_domain(c.data, c.layout, c.max_cases),
             split=split_record(self.cache, split, c.seed, self.fractions()),
             extra={"empty_pair": c.empty_pair, "config": c.to_dict(), "trained_with": "python -m training fit"},
             **self.card_kwargs(),
