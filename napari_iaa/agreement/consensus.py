@@ -15,6 +15,7 @@ __all__ = [
     "StapleResult",
     "agreement_levels",
     "annotator_count",
+    "fraction_to_level",
     "leave_one_out_dice",
     "majority_vote",
     "mhr_map",
@@ -50,6 +51,38 @@ def mhr_map(masks: Any) -> np.ndarray:
     return (c.astype(np.float32) / np.float32(len(arrays))).astype(np.float32)
 
 
+def fraction_to_level(fraction: Any, n_levels: int) -> np.ndarray:
+    """The one rounding of an annotator fraction onto ordinal levels: round half up.
+
+    ``level = floor(fraction * (n_levels - 1) + 1/2)``: 1 of 8 annotators on 5 levels is
+    level 1 (0.5 rounds up; numpy's ``rint`` rounds it to the even 0). Some fractions
+    share a level whatever the rounding (2/5 and 3/5 on 5 levels: 1.6 and 2.4 -> 2);
+    the soft cumulative target of ``training.losses.soft_rps_loss`` keeps every fraction
+    apart. Every place that maps a fraction to a level (:func:`agreement_levels`,
+    ``napari_iaa.calibration.mhr_to_levels``, the training targets and metrics) calls
+    this function.
+
+    Parameters
+    ----------
+    fraction : array_like
+        Fraction of annotators per pixel, clipped to [0, 1].
+    n_levels : int
+        Number of levels (2 .. 256).
+
+    Returns
+    -------
+    ndarray of int64
+        Levels ``0 .. n_levels - 1``. A tolerance of 1e-4 makes ``k / n`` fractions
+        whose scaled value is an exact half round up even when stored in float32
+        (5/6 as float32, times 3, is 2.49999994); a scaled ``k / n`` that is not a half
+        lies at least ``1 / (2n)`` from one, far beyond the tolerance for n < 256.
+    """
+    if not 2 <= int(n_levels) <= 256:
+        raise ConfigError(f"n_levels must be between 2 and 256, got {n_levels}")
+    f = np.clip(np.asarray(fraction, dtype=np.float64), 0.0, 1.0)
+    return np.floor(f * (int(n_levels) - 1) + 0.5 + 1e-4).astype(np.int64)
+
+
 def agreement_levels(masks: Any, n_levels: int | None = None) -> np.ndarray:
     """Ordinal agreement level per pixel (uint8).
 
@@ -58,8 +91,8 @@ def agreement_levels(masks: Any, n_levels: int | None = None) -> np.ndarray:
     masks : mapping, sequence, stacked array or Case-like
     n_levels : int, optional
         Without it: the number of annotators marking each pixel (0..N). With it: the
-        MHR mapped onto ``n_levels`` levels ``0..n_levels-1`` as
-        ``round(mhr * (n_levels - 1))`` (halves round up), for data sets whose number of
+        MHR mapped onto ``n_levels`` levels ``0..n_levels-1`` by
+        :func:`fraction_to_level` (halves round up), for data sets whose number of
         annotators varies between images.
     """
     _, arrays = as_mask_list(masks)
@@ -68,12 +101,7 @@ def agreement_levels(masks: Any, n_levels: int | None = None) -> np.ndarray:
         if len(arrays) > 255:
             raise ConfigError("agreement_levels: more than 255 masks do not fit in uint8")
         return c.astype(np.uint8)
-    if not 2 <= int(n_levels) <= 256:
-        raise ConfigError(f"n_levels must be between 2 and 256, got {n_levels}")
-    n = len(arrays)
-    # integer arithmetic: floor((2 * c * (L - 1) + N) / (2N)) == round-half-up(c (L-1) / N)
-    lv = (2 * c.astype(np.int64) * (int(n_levels) - 1) + n) // (2 * n)
-    return lv.astype(np.uint8)
+    return fraction_to_level(c / float(len(arrays)), n_levels).astype(np.uint8)
 
 
 def majority_vote(

@@ -1,5 +1,8 @@
 """Calibrators (isotonic, temperature) and calibration metrics against several annotators.
 
+Metrics come in two definitions: pooled over whole images (:mod:`.metrics`) and the
+CURVAS challenge's per case and per annotator (:mod:`.curvas`).
+
 Imports numpy, scipy, scikit-learn and matplotlib (Agg) only: no torch, Qt or napari.
 """
 
@@ -12,8 +15,18 @@ from napari_iaa.calibration.calibrators import (
     TemperatureCalibrator,
     calibrator_from_dict,
 )
-from napari_iaa.calibration.metrics import (
+from napari_iaa.calibration.curvas import (
+    CURVAS_BINS,
+    CURVAS_MARGIN,
     CURVAS_THRESHOLDS,
+    curvas_case,
+    curvas_ece,
+    curvas_thresholded_dice,
+    curvas_volume_crps,
+    union_bbox,
+)
+from napari_iaa.calibration.metrics import (
+    DICE_THRESHOLDS,
     binary_ece,
     brier,
     mhr_to_levels,
@@ -21,6 +34,8 @@ from napari_iaa.calibration.metrics import (
     reliability_curve,
     rps,
     rps_from_mhr,
+    soft_level_cdf,
+    soft_rps,
     thresholded_dice,
 )
 from napari_iaa.calibration.plots import plot_reliability, reliability_figure
@@ -40,6 +55,16 @@ __all__ = [
     "reliability_curve",
     "thresholded_dice",
     "CURVAS_THRESHOLDS",
+    "CURVAS_BINS",
+    "CURVAS_MARGIN",
+    "DICE_THRESHOLDS",
+    "curvas_case",
+    "curvas_ece",
+    "curvas_thresholded_dice",
+    "curvas_volume_crps",
+    "union_bbox",
+    "soft_level_cdf",
+    "soft_rps",
     "plot_reliability",
     "reliability_figure",
 ]

@@ -3,6 +3,10 @@
 All functions take numpy arrays of any matching shape (one image or a stack of images);
 pixels are pooled. ``mhr`` is the empirical mean human response (fraction of annotators
 per pixel, :func:`napari_iaa.agreement.mhr_map`).
+
+These are the pooled whole-image definitions used before the CURVAS ones were added;
+the challenge's per-case, per-annotator definitions are in
+:mod:`napari_iaa.calibration.curvas` (``CURVAS_THRESHOLDS`` comes from there).
 """
 
 from __future__ import annotations
@@ -12,19 +16,27 @@ from typing import Any
 
 import numpy as np
 
+from napari_iaa.agreement.consensus import fraction_to_level
+from napari_iaa.calibration.curvas import CURVAS_THRESHOLDS
+
 __all__ = [
     "brier",
     "rps",
     "rps_from_mhr",
+    "soft_level_cdf",
+    "soft_rps",
     "mhr_to_levels",
     "binary_ece",
     "multirater_ece",
     "reliability_curve",
     "thresholded_dice",
     "CURVAS_THRESHOLDS",
+    "DICE_THRESHOLDS",
 ]
 
-CURVAS_THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
+#: thresholds of the pooled :func:`thresholded_dice` (``>=``); the challenge's are
+#: ``CURVAS_THRESHOLDS`` = ``linspace(0.1, 0.8, 6)`` with ``>``
+DICE_THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 _CHUNK = 1 << 18  # pixels per chunk of the binned sums
 
 
@@ -85,8 +97,9 @@ def rps(level_probs: Any, levels: Any) -> float:
 def mhr_to_levels(mhr: Any, n_levels: int, n_raters: int | np.ndarray | None = None) -> np.ndarray:
     """Map an MHR map onto ``n_levels`` ordinal levels.
 
-    The level is ``round_half_up(mhr * (n_levels-1))`` (the rounding of
-    :func:`napari_iaa.agreement.agreement_levels`).
+    The level is :func:`napari_iaa.agreement.consensus.fraction_to_level` (round half
+    up), the rounding of :func:`napari_iaa.agreement.agreement_levels` and of the
+    training targets.
 
     With ``n_raters`` the annotator count is recovered first (``round(mhr * n_raters)``)
     and then mapped, which keeps the exact levels when ``n_levels == n_raters + 1``.
@@ -95,13 +108,51 @@ def mhr_to_levels(mhr: Any, n_levels: int, n_raters: int | np.ndarray | None = N
     if n_raters is not None:
         r = np.asarray(n_raters, dtype=np.float64)
         m = np.where(r > 0, np.floor(m * r + 0.5) / np.maximum(r, 1), m)
-    return np.floor(m * (n_levels - 1) + 0.5 + 1e-9).astype(np.int64)
+    return fraction_to_level(m, n_levels)
 
 
 def rps_from_mhr(p_levels: Any, mhr: Any, n_raters: int | np.ndarray | None = None) -> float:
     """RPS of level probabilities ``(K, ...)`` against an MHR map (see :func:`mhr_to_levels`)."""
     lp = _f64(p_levels)
     return rps(lp, mhr_to_levels(mhr, lp.shape[0], n_raters))
+
+
+def soft_level_cdf(mhr: Any, n_levels: int) -> np.ndarray:
+    """Soft cumulative target of an exact fraction: ``P(level <= k) = clip(k + 1 - m (K-1), 0, 1)``.
+
+    The mass sits on the two levels around ``m (K - 1)`` (all on one when it is an
+    integer), so the expected level is exactly ``m (K - 1)``: 1 of 8 annotators on 5
+    levels is 0.5 (half on level 0, half on level 1), 2/5 and 3/5 are 1.6 and 2.4.
+
+    Returns
+    -------
+    ndarray
+        ``(K, ...)`` CDF over the levels (the last is 1).
+    """
+    m = np.clip(_f64(mhr), 0.0, 1.0)
+    k = int(n_levels)
+    ks = np.arange(k, dtype=np.float64).reshape((k,) + (1,) * m.ndim)
+    return np.clip(ks + 1.0 - m[None] * (k - 1), 0.0, 1.0)
+
+
+def soft_rps(level_probs: Any, mhr: Any) -> float:
+    """RPS of level probabilities ``(K, ...)`` against the soft target of the exact MHR.
+
+    Same normalisation as :func:`rps` (0 perfect, 1 worst), with :func:`soft_level_cdf`
+    in place of the rounded level's step; equal to :func:`rps` where ``mhr (K-1)`` is an
+    integer.
+    """
+    lp = _f64(level_probs)
+    k = lp.shape[0]
+    if k < 2:
+        raise ValueError("soft_rps needs at least 2 levels")
+    m = _f64(mhr)
+    if lp.shape[1:] != m.shape:
+        raise ValueError(f"level_probs has shape {lp.shape} but mhr has shape {m.shape}")
+    if m.size == 0:
+        return float("nan")
+    diff = np.cumsum(lp, axis=0) - soft_level_cdf(m, k)
+    return float(np.mean(np.sum(diff ** 2, axis=0) / (k - 1)))
 
 
 def _ece_bins(conf: np.ndarray, correct: np.ndarray, n_bins: int, lo: float, hi: float
@@ -125,8 +176,10 @@ def binary_ece(
 
     Confidence is ``max(p, 1 - p)``, the predicted label ``p >= 0.5``, accuracy whether
     the label equals the mask. ``n_bins`` equal-width bins over ``bin_range`` (default
-    [0, 1], as CURVAS; confidences are >= 0.5 so only the upper half is populated).
-    ``ECE = sum_b |acc_b - conf_b| * n_b / N``. NaN if there are no pixels.
+    [0, 1]; confidences are >= 0.5 so only the upper half is populated), the last bin
+    closed. ``ECE = sum_b |acc_b - conf_b| * n_b / N``. NaN if there are no pixels.
+    The challenge's ECE differs (1.0 in a bin of its own, p = 0.5 labelled background,
+    computed in the annotations' box): :func:`napari_iaa.calibration.curvas.curvas_ece`.
     """
     pf, mf = _f64(p), np.asarray(mask).astype(bool)
     _same_shape(pf, mf.astype(np.float64), "mask")
@@ -142,7 +195,10 @@ def multirater_ece(
     n_bins: int = 50,
     bin_range: tuple[float, float] = (0.0, 1.0),
 ) -> dict[str, Any]:
-    """CURVAS-style multi-rater ECE: top-label ECE against each annotator's mask.
+    """Pooled whole-image multi-rater ECE: top-label ECE against each annotator's mask.
+
+    Same binning as :func:`binary_ece`; the challenge's per-case definition is
+    :func:`napari_iaa.calibration.curvas.curvas_case`.
 
     Parameters
     ----------
@@ -218,10 +274,13 @@ def reliability_curve(p: Any, mhr: Any, n_bins: int = 10) -> dict[str, np.ndarra
 def thresholded_dice(
     p: Any,
     mhr: Any,
-    thresholds: Sequence[float] = CURVAS_THRESHOLDS,
+    thresholds: Sequence[float] = DICE_THRESHOLDS,
     empty: str = "one",
 ) -> dict[str, Any]:
-    """CURVAS thresholded Dice: Dice of ``p >= t`` vs ``mhr >= t`` at each threshold.
+    """Pooled thresholded Dice: Dice of ``p >= t`` vs ``mhr >= t`` at each threshold.
+
+    Not the challenge's definition (that is ``>`` at ``linspace(0.1, 0.8, 6)`` with a
+    1e-6 in the denominator: :func:`napari_iaa.calibration.curvas.curvas_thresholded_dice`).
 
     Parameters
     ----------
