@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset as TorchDataset
 
+from napari_iaa.agreement.consensus import fraction_to_level
 from napari_iaa.errors import DatasetError
 from training.augmentation import Augment
 
@@ -52,13 +53,15 @@ def mhr_fraction(masks: np.ndarray) -> np.ndarray:
 
 
 def ordinal_levels(masks: np.ndarray, n_levels: int) -> np.ndarray:
-    """Agreement level per pixel: ``round(MHR * (n_levels - 1))`` as uint8.
+    """Agreement level per pixel: ``MHR * (n_levels - 1)`` rounded half up, as uint8.
 
     Level ``k`` means a fraction ``k / (n_levels - 1)`` of the annotators, the meaning
     ``napari_iaa.models.networks.expected_fraction`` gives the network's output, so
-    images with different numbers of annotators share one set of levels.
+    images with different numbers of annotators share one set of levels. The rounding is
+    :func:`napari_iaa.agreement.consensus.fraction_to_level`, the one used everywhere;
+    the mhr task trains on the exact fraction instead (``training.losses.soft_rps_loss``).
     """
-    return np.rint(mhr_fraction(masks) * (n_levels - 1)).astype(np.uint8)
+    return fraction_to_level(mhr_fraction(masks), n_levels).astype(np.uint8)
 
 
 def majority(masks: np.ndarray) -> np.ndarray:
@@ -139,6 +142,9 @@ class CaseCache:
     iaa : ndarray
         ``(n,)`` float32 IAA of each case at full resolution (NaN if < 2 masks).
     case_ids, groups, raters, meta
+    shapes : list of list of int
+        Each image's native ``[H, W]`` before resizing (empty in caches written before
+        it was recorded): CURVAS's 20-pixel box margin and pixel areas are native.
     """
 
     size: int
@@ -150,6 +156,7 @@ class CaseCache:
     raters: list[list[str]] = field(default_factory=list)
     meta: list[dict[str, Any]] = field(default_factory=list)
     source: str = ""
+    shapes: list[list[int]] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.case_ids)
@@ -180,7 +187,8 @@ class CaseCache:
         counts = np.array([len(m) for m in self.masks], dtype=np.int64)
         flat = np.concatenate(self.masks) if self.masks else np.zeros((0, self.size, self.size), bool)
         payload = json.dumps({"case_ids": self.case_ids, "groups": self.groups, "raters": self.raters,
-                              "meta": self.meta, "source": self.source, "size": self.size}, default=str)
+                              "meta": self.meta, "source": self.source, "size": self.size,
+                              "shapes": self.shapes}, default=str)
         tmp = Path(str(path) + ".tmp.npz")
         np.savez(tmp, images=self.images, masks=np.packbits(flat, axis=-1), mask_counts=counts,
                  mask_width=np.array([flat.shape[-1]]), iaa=self.iaa, info=np.array(payload))
@@ -200,11 +208,11 @@ class CaseCache:
             masks = [flat[offsets[i] : offsets[i + 1]] for i in range(len(counts))]
             return cls(size=int(info["size"]), images=z["images"], masks=masks, iaa=z["iaa"],
                        case_ids=info["case_ids"], groups=info["groups"], raters=info["raters"],
-                       meta=info["meta"], source=info["source"])
+                       meta=info["meta"], source=info["source"], shapes=info.get("shapes", []))
 
 
 def _cache_key(data: str, layout: str | None, size: int, empty: str, max_cases: int | None, n: int) -> str:
-    h = hashlib.sha256(f"{Path(data).resolve()}|{layout}|{size}|{empty}|{max_cases}|{n}|v1".encode()).hexdigest()
+    h = hashlib.sha256(f"{Path(data).resolve()}|{layout}|{size}|{empty}|{max_cases}|{n}|v2".encode()).hexdigest()
     return h[:16]
 
 
@@ -218,6 +226,7 @@ def _assemble(results: list[tuple], size: int, source: str) -> CaseCache:
         iaa=np.array([r[3] for r in results], dtype=np.float32),
         case_ids=[r[0] for r in results], groups=[r[4] for r in results],
         raters=[r[5] for r in results], meta=meta, source=source,
+        shapes=[list(r[7]) for r in results],
     )
 
 
@@ -273,7 +282,8 @@ def build_cache(
         stack = case.stack()
         small = np.stack([resize_mask(m, size) for m in stack]).astype(bool)
         value = iaa_fn(stack, empty=empty) if len(stack) >= 2 else float("nan")
-        return (cid, img8, small, float(value), case.group, [case.raters[m] for m in case.mask_ids], case.meta)
+        return (cid, img8, small, float(value), case.group, [case.raters[m] for m in case.mask_ids], case.meta,
+                [int(v) for v in stack.shape[1:3]])
 
     results = []
     total = len(ids)
@@ -348,7 +358,9 @@ class IAATorchDataset(_Base):
 class MHRTorchDataset(_Base):
     """Items ``{"image", "levels": (S, S) long, "mhr": (S, S) float, "mv": (S, S) float}``.
 
-    With ``binary`` the levels are the majority vote (2 levels).
+    ``mhr`` is the exact fraction of annotators (the mhr task's soft target);
+    ``levels`` is it rounded half up (:func:`ordinal_levels`), or with ``binary`` the
+    majority vote (2 levels).
     """
 
     def __init__(self, cache, indices, mean, std, augment=None, seed=0, n_levels: int = 5, binary: bool = False):
@@ -361,7 +373,7 @@ class MHRTorchDataset(_Base):
         img, masks = self._image_masks(i, self._rng(item) if self.augment is not None else None)
         frac = mhr_fraction(masks)
         mv = frac >= 0.5
-        levels = mv.astype(np.int64) if self.binary else np.rint(frac * (self.n_levels - 1)).astype(np.int64)
+        levels = mv.astype(np.int64) if self.binary else fraction_to_level(frac, self.n_levels)
         return {"image": _norm(img, self.mean, self.std), "levels": torch.from_numpy(levels),
                 "mhr": torch.from_numpy(frac), "mv": torch.from_numpy(mv.astype(np.float32))}
 

@@ -11,6 +11,8 @@ import torch.nn.functional as F
 
 __all__ = [
     "rps_loss",
+    "soft_level_cdf",
+    "soft_rps_loss",
     "focal_loss",
     "smooth_l1_loss",
     "soft_dice_loss",
@@ -19,8 +21,23 @@ __all__ = [
 ]
 
 
+def _rps(logits: torch.Tensor, target_cdf: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """Mean over elements of ``mean_k (CDF_pred(k) - target_cdf(k))^2``, k < L - 1."""
+    probs = torch.softmax(logits.float(), dim=1)
+    cdf = torch.cumsum(probs, dim=1)[:, :-1]
+    per_elem = ((cdf - target_cdf) ** 2).mean(dim=1)
+    if mask is None:
+        return per_elem.mean()
+    mask = mask.float()
+    return (per_elem * mask).sum() / mask.sum().clamp_min(1.0)
+
+
+def _thresholds(n_levels: int, like: torch.Tensor, dims: int) -> torch.Tensor:
+    return torch.arange(n_levels - 1, device=like.device).view(1, -1, *([1] * (dims - 2)))
+
+
 def rps_loss(logits: torch.Tensor, levels: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-    """Ranked probability score of ordinal predictions.
+    """Ranked probability score of ordinal predictions against integer levels.
 
     Parameters
     ----------
@@ -40,15 +57,47 @@ def rps_loss(logits: torch.Tensor, levels: torch.Tensor, mask: torch.Tensor | No
     n_levels = logits.shape[1]
     if n_levels < 2:
         raise ValueError("rps_loss needs at least two levels")
-    probs = torch.softmax(logits.float(), dim=1)
-    cdf = torch.cumsum(probs, dim=1)[:, :-1]
-    ks = torch.arange(n_levels - 1, device=logits.device).view(1, -1, *([1] * (logits.dim() - 2)))
-    target_cdf = (levels.unsqueeze(1).long() <= ks).float()
-    per_elem = ((cdf - target_cdf) ** 2).mean(dim=1)
-    if mask is None:
-        return per_elem.mean()
-    mask = mask.float()
-    return (per_elem * mask).sum() / mask.sum().clamp_min(1.0)
+    ks = _thresholds(n_levels, logits, logits.dim())
+    return _rps(logits, (levels.unsqueeze(1).long() <= ks).float(), mask)
+
+
+def soft_level_cdf(mhr: torch.Tensor, n_levels: int) -> torch.Tensor:
+    """Soft cumulative target ``P(level <= k) = clip(k + 1 - m (L - 1), 0, 1)``, ``k < L - 1``.
+
+    ``mhr`` is the exact fraction of annotators ``(B, ...)``; the result is
+    ``(B, L - 1, ...)``. Its mass sits on the two levels around ``m (L - 1)``, so the
+    expected level is exactly ``m (L - 1)`` whatever the number of annotators (1 of 8
+    on 5 levels: half on level 0, half on 1; 2/5 and 3/5: expected levels 1.6 and 2.4).
+    The numpy twin is ``napari_iaa.calibration.soft_level_cdf``.
+    """
+    ks = _thresholds(n_levels, mhr, mhr.dim() + 1).float()
+    m = mhr.float().clamp(0.0, 1.0).unsqueeze(1)
+    return (ks + 1.0 - m * (n_levels - 1)).clamp(0.0, 1.0)
+
+
+def soft_rps_loss(logits: torch.Tensor, mhr: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Ranked probability score against the soft cumulative target of the exact MHR.
+
+    Parameters
+    ----------
+    logits : torch.Tensor
+        ``(B, L, ...)`` unnormalised scores over ``L`` ordinal levels.
+    mhr : torch.Tensor
+        ``(B, ...)`` fraction of annotators marking each element, in [0, 1].
+    mask : torch.Tensor, optional
+        ``(B, ...)`` weights.
+
+    Returns
+    -------
+    torch.Tensor
+        As :func:`rps_loss` with :func:`soft_level_cdf` as the target: 0 for the
+        prediction that puts the target's mass on the two neighbouring levels, and equal
+        to :func:`rps_loss` where ``m (L - 1)`` is an integer.
+    """
+    n_levels = logits.shape[1]
+    if n_levels < 2:
+        raise ValueError("soft_rps_loss needs at least two levels")
+    return _rps(logits, soft_level_cdf(mhr, n_levels), mask)
 
 
 def focal_loss(

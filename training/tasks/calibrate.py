@@ -3,7 +3,8 @@
 The models in ``config.models`` (one, or several averaged as an ensemble) predict on the
 ``calib`` split their card recorded; an isotonic calibrator (saved in the card) and a
 temperature baseline are fitted from the mean probability to the empirical MHR, and both
-are compared with the uncalibrated model on the ``test`` split.
+are compared with the uncalibrated model on the ``test`` split, with the pooled metrics
+and the CURVAS challenge's (``"curvas"`` in each, :func:`training.metrics.curvas_metrics`).
 """
 
 from __future__ import annotations
@@ -119,9 +120,10 @@ def _compare_on_test(config: FitConfig, cache: CaseCache, test_idx: list[int], p
     p_test, lp_test = preds(test_idx)
     masks = [cache.masks[i] for i in test_idx]
     raters = [cache.raters[i] for i in test_idx]
-    before = mhr_metrics(p_test, masks, raters, lp_test if single else None)
-    after = mhr_metrics(iso.transform(p_test), masks, raters, None)
-    after_t = mhr_metrics(temp.transform(p_test), masks, raters, None)
+    shapes = [cache.shapes[i] for i in test_idx] if cache.shapes else None
+    before = mhr_metrics(p_test, masks, raters, lp_test if single else None, shapes=shapes)
+    after = mhr_metrics(iso.transform(p_test), masks, raters, None, shapes=shapes)
+    after_t = mhr_metrics(temp.transform(p_test), masks, raters, None, shapes=shapes)
     out = config.out_dir
     out.mkdir(parents=True, exist_ok=True)
     plot_reliability_curves({"uncalibrated": before["reliability"],

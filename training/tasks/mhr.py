@@ -1,4 +1,12 @@
-"""The ``mhr`` task: ordinal agreement levels (RPS) + a binary segmentation loss."""
+"""The ``mhr`` task: ordinal agreement levels (RPS) + a binary segmentation loss.
+
+The ordinal target is exact for any number of annotators: the RPS is taken against the
+soft cumulative target of the pixel's annotator fraction
+(:func:`training.losses.soft_rps_loss`: ``P(level <= k) = clip(k + 1 - m (L - 1), 0, 1)``),
+so 1 of 8 annotators is an expected level of 0.5 on 5 levels rather than a rounded 0 or
+1 (Galdran et al. 2026, "Multi-Rater Calibrated Segmentation Models", arXiv 2605.02437).
+With ``binary`` the target is the majority vote on 2 levels (the plain baseline).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +16,7 @@ import torch
 
 from training.datasets import MHRTorchDataset
 from training.inference import predict_batches, predict_mhr
-from training.losses import bce_dice_loss, rps_loss
+from training.losses import bce_dice_loss, rps_loss, soft_rps_loss
 from training.metrics import mhr_metrics, plot_reliability_curves
 from training.tasks.base import Task, register
 
@@ -30,7 +38,9 @@ class MHRTask(Task):
 
     def make_card(self, split):
         card = super().make_card(split)
-        card.extra["mhr_training"] = "binary vs majority vote" if self.config.binary else "ordinal levels, RPS + BCE/Dice"
+        card.extra["mhr_training"] = ("binary vs majority vote" if self.config.binary else
+                                      "ordinal levels, RPS against the soft cumulative target of the "
+                                      "exact annotator fraction + BCE/Dice")
         return card
 
     def train_dataset(self, indices):
@@ -45,7 +55,8 @@ class MHRTask(Task):
         k = logits.shape[1]
         upper = [j for j in range(k) if j / (k - 1) >= 0.5]
         p_major = probs[:, upper].sum(1)
-        return rps_loss(logits, batch["levels"]) + self.config.seg_weight * bce_dice_loss(p_major, batch["mv"])
+        ordinal = rps_loss(logits, batch["levels"]) if self.config.binary else soft_rps_loss(logits, batch["mhr"])
+        return ordinal + self.config.seg_weight * bce_dice_loss(p_major, batch["mv"])
 
     def step(self, model, batch):
         return self._loss(model(batch["image"]), batch)
@@ -68,13 +79,14 @@ class MHRTask(Task):
         p, lp = predict_mhr([model], ds, device)
         masks = [cache.masks[i] for i in indices]
         raters = [cache.raters[i] for i in indices]
-        out: dict[str, Any] = {"uncalibrated": mhr_metrics(p, masks, raters, lp)}
+        shapes = [cache.shapes[i] for i in indices] if cache.shapes else None
+        out: dict[str, Any] = {"uncalibrated": mhr_metrics(p, masks, raters, lp, shapes=shapes)}
         curves = {"uncalibrated": out["uncalibrated"]["reliability"]}
         if card.calibrator:
             from napari_iaa.calibration import calibrator_from_dict
 
             cal = calibrator_from_dict(card.calibrator)
-            out["calibrated"] = mhr_metrics(cal.transform(p), masks, raters, None)
+            out["calibrated"] = mhr_metrics(cal.transform(p), masks, raters, None, shapes=shapes)
             curves[f"calibrated ({card.calibrator.get('kind', '?')})"] = out["calibrated"]["reliability"]
         if out_png is not None:
             plot_reliability_curves(curves, out_png, card.name)
