@@ -1,0 +1,150 @@
+"""Docks that fit a laptop screen: the content scrolls, our docks share one tabbed area.
+
+A dock's content is laid out for its natural size (the review dock is ~860 px tall); a
+``QDockWidget`` cannot be shorter than its content, and napari stacks the docks of one
+area, so three docks open at once made a window 2,300 px tall. :func:`scroll_contents`
+moves a widget's content into a :class:`QScrollArea` inside the widget itself (the widget
+stays what napari's ``viewer.window.dock_widgets`` returns), so the dock can be as short as
+the screen allows. :func:`tabify_when_docked` puts a dock in the same tab group as the other
+docks of ours in its area once napari has docked it: each then gets the area's full height.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable
+
+from qtpy.QtCore import QEvent, QObject, Qt, QTimer
+from qtpy.QtWidgets import (
+    QBoxLayout,
+    QDockWidget,
+    QFrame,
+    QMainWindow,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
+
+__all__ = ["MIN_DOCK_HEIGHT", "fit_dock", "is_fitted", "scroll_contents", "tabify_when_docked"]
+
+#: the least height a scrolled dock asks for (its content scrolls below that)
+MIN_DOCK_HEIGHT = 160
+#: the docks :func:`fit_dock` fitted (they share a tab group)
+_FITTED: weakref.WeakSet[QWidget] = weakref.WeakSet()
+
+
+def scroll_contents(widget: QWidget, min_height: int = MIN_DOCK_HEIGHT) -> QScrollArea:
+    """Move ``widget``'s content into a vertical scroll area that becomes its only child.
+
+    The widget's layout must be a box layout (the docks' are ``QVBoxLayout``); its items
+    (widgets, nested layouts, stretches) keep their order and stretch factors. The scroll
+    area is as wide as the content needs (no horizontal scrolling at the content's minimum
+    width) and asks for ``min_height`` pixels at least.
+
+    Parameters
+    ----------
+    widget
+        A widget whose layout is already built.
+    min_height
+        The scroll area's minimum height in pixels.
+
+    Returns
+    -------
+    QScrollArea
+        The scroll area (its ``widget()`` holds the former content).
+    """
+    outer = widget.layout()
+    if not isinstance(outer, QBoxLayout):
+        raise TypeError(f"{type(widget).__name__}: a box layout is needed to scroll its content")
+    content = QWidget()
+    inner = QVBoxLayout()
+    inner.setContentsMargins(outer.contentsMargins())
+    inner.setSpacing(outer.spacing())
+    stretches = [outer.stretch(i) for i in range(outer.count())]
+    for stretch in stretches:
+        item = outer.takeAt(0)
+        if item.widget() is not None:
+            inner.addWidget(item.widget(), stretch, item.alignment())
+        elif item.layout() is not None:
+            sub = item.layout()
+            sub.setParent(None)  # a layout taken out still belongs to ``outer``
+            inner.addLayout(sub, stretch)
+        else:
+            inner.addItem(item)  # a stretch or spacer
+            inner.setStretch(inner.count() - 1, stretch)
+    content.setLayout(inner)  # re-parents every widget of the moved layouts to ``content``
+
+    area = QScrollArea()
+    area.setObjectName("napari_iaa_scroll")
+    area.setWidgetResizable(True)
+    area.setFrameShape(QFrame.NoFrame)
+    area.setHorizontalScrollBarPolicy(Qt.ScrollBarAsNeeded)
+    area.setWidget(content)
+    bar = area.verticalScrollBar().sizeHint().width()
+    area.setMinimumWidth(content.minimumSizeHint().width() + bar)
+    area.setMinimumHeight(min_height)
+    outer.setContentsMargins(0, 0, 0, 0)
+    outer.addWidget(area, 1)
+    return area
+
+
+class _DockedWatcher(QObject):
+    """Calls ``on_docked(dock)`` once, the first time the widget's parent is a dock."""
+
+    def __init__(self, widget: QWidget, on_docked: Callable[[QDockWidget], None]) -> None:
+        super().__init__(widget)
+        self._widget = widget
+        self._on_docked = on_docked
+        widget.installEventFilter(self)
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # Qt API name
+        if obj is self._widget and event.type() == QEvent.ParentChange:
+            dock = self._widget.parentWidget()
+            if isinstance(dock, QDockWidget):
+                self._widget.removeEventFilter(self)
+                # napari docks the QDockWidget in its window right after setWidget
+                QTimer.singleShot(0, lambda: self._on_docked(dock))
+        return False
+
+
+def tabify_when_docked(widget: QWidget, is_sibling: Callable[[QWidget], bool]) -> None:
+    """Once napari docks ``widget``, tab it with the docks in its area whose widget is a
+    sibling (``is_sibling(inner widget)``), and show it on top.
+
+    Parameters
+    ----------
+    widget
+        The dock's content (what napari puts in its ``QDockWidget``).
+    is_sibling
+        Tells which other docks' widgets share a tab group with this one.
+    """
+
+    def docked(dock: QDockWidget) -> None:
+        window = dock.parentWidget()
+        if not isinstance(window, QMainWindow) or dock.isFloating():
+            return
+        area = window.dockWidgetArea(dock)
+        siblings = [other for other in window.findChildren(QDockWidget)
+                    if other is not dock and not other.isHidden() and not other.isFloating()
+                    and window.dockWidgetArea(other) == area
+                    and other.widget() is not None and is_sibling(other.widget())]
+        grouped = window.tabifiedDockWidgets(dock)
+        if not siblings or any(other in grouped for other in siblings):
+            return  # alone, or a sibling docked at the same time tabbed us already
+        window.tabifyDockWidget(siblings[0], dock)
+        dock.show()
+        dock.raise_()
+
+    _DockedWatcher(widget, docked)
+
+
+def is_fitted(widget: QWidget) -> bool:
+    """True for a dock that :func:`fit_dock` fitted (one of ours, as napari opens them)."""
+    return widget in _FITTED
+
+
+def fit_dock(widget: QWidget) -> None:
+    """Scroll ``widget``'s content; once napari docks it, tab it with our other docks."""
+    scroll_contents(widget)
+    _FITTED.add(widget)
+    tabify_when_docked(widget, is_fitted)

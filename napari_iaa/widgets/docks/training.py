@@ -1,0 +1,18 @@
+"""The training dock as napari opens it: scrolled, tabbed with our other docks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from napari_iaa.widgets._common.scroll import fit_dock
+from napari_iaa.widgets.training import TrainingWidget
+
+__all__ = ["TrainingDock"]
+
+
+class TrainingDock(TrainingWidget):
+    """:class:`~napari_iaa.widgets.training.TrainingWidget` fitted to the window (see ``fit_dock``)."""
+
+    def __init__(self, napari_viewer: Any) -> None:
+        super().__init__(napari_viewer)
+        fit_dock(self)
