@@ -11,8 +11,13 @@ No Qt, napari or torch here: the dock, the command line and scripts share this r
 
 from __future__ import annotations
 
-from napari_iaa.review.base import set_aside
-from napari_iaa.review.connection import DEFAULT_LOCK_TIMEOUT
+from napari_iaa.review.base import aside_path, set_aside
+from napari_iaa.review.connection import (
+    DEFAULT_LOCK_TIMEOUT,
+    PROBLEM_KINDS,
+    REPLACEABLE_KINDS,
+    StoreProblem,
+)
 from napari_iaa.review.consensus_export import (
     CONSENSUS_COLUMNS,
     CONSENSUS_METHODS,
@@ -56,6 +61,8 @@ __all__ = [
     "FLAG_THRESHOLD",
     "MASK_WRITERS",
     "MIGRATIONS",
+    "PROBLEM_KINDS",
+    "REPLACEABLE_KINDS",
     "SCHEMA_VERSION",
     "STATUSES",
     "VERDICT_COLUMNS",
@@ -66,7 +73,9 @@ __all__ = [
     "MaskNote",
     "MaskWriter",
     "ReviewStore",
+    "StoreProblem",
     "Verdict",
+    "aside_path",
     "check_method",
     "check_status",
     "consensus_mask",

@@ -17,6 +17,8 @@ from typing import Any, TypeVar
 from napari_iaa.errors import ReviewStoreError
 from napari_iaa.review.connection import (
     DEFAULT_LOCK_TIMEOUT,
+    REPLACEABLE_KINDS,
+    StoreProblem,
     connect,
     memory_store,
     retry,
@@ -24,7 +26,7 @@ from napari_iaa.review.connection import (
 )
 from napari_iaa.review.location import default_reviewer, store_location, utc_now
 
-__all__ = ["StoreBase", "set_aside"]
+__all__ = ["StoreBase", "aside_path", "set_aside"]
 
 T = TypeVar("T")
 S = TypeVar("S", bound="StoreBase")
@@ -74,6 +76,8 @@ class StoreBase:
         self.lock_timeout = float(lock_timeout)
         #: Why the store is read-only when it was meant to be writable (else None).
         self.problem: str | None = None
+        #: What kind of problem (:data:`~napari_iaa.review.connection.PROBLEM_KINDS`).
+        self.problem_kind: str | None = None
         #: Why the store is where it is (set by :meth:`open`).
         self.reason = ""
         self._lock = threading.RLock()
@@ -121,13 +125,15 @@ class StoreBase:
         except ReviewStoreError as exc:
             if not fallback:
                 raise
-            store = cls._fallback(path, base, reviewer, lock_timeout, str(exc))
+            kind = exc.kind if isinstance(exc, StoreProblem) else "other"
+            store = cls._fallback(path, base, reviewer, lock_timeout, str(exc), kind)
         store.reason = reason
         return store
 
     @classmethod
     def _fallback(
-        cls: type[S], path: Path, root: Path, reviewer: str | None, lock_timeout: float, problem: str
+        cls: type[S], path: Path, root: Path, reviewer: str | None, lock_timeout: float,
+        problem: str, kind: str,
     ) -> S:
         """The same file read-only if it can be read, else an empty read-only store."""
         try:
@@ -135,7 +141,17 @@ class StoreBase:
         except ReviewStoreError:
             store = cls(path, root, True, reviewer, lock_timeout, _connection=memory_store())
         store.problem = problem
+        store.problem_kind = kind
         return store
+
+    @property
+    def replaceable(self) -> bool:
+        """Whether a new store would help.
+
+        True when this one could not be opened for writing because it is corrupt, locked
+        for good or not a review store (see :func:`set_aside`).
+        """
+        return self.problem is not None and self.problem_kind in REPLACEABLE_KINDS
 
     def close(self) -> None:
         """Close the connection (the store's data is already on disk)."""
@@ -180,9 +196,13 @@ class StoreBase:
 
         with self._lock:
             try:
-                return retry(attempt, self.lock_timeout)
+                return retry(attempt, self.lock_timeout, progress=self._data_version)
             except sqlite3.Error as exc:
                 raise translate(exc, self.path, self.lock_timeout) from exc
+
+    def _data_version(self) -> int:
+        """Changes whenever another connection commits (:func:`retry`'s sign of progress)."""
+        return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
 
     def _log(
         self, conn: sqlite3.Connection, when: str, reviewer: str, case_id: str | None,
@@ -218,17 +238,42 @@ def _dump(value: dict[str, Any] | None) -> str | None:
     return json.dumps({k: v for k, v in value.items() if k != "path"}, sort_keys=True, default=str)
 
 
+def aside_path(path: str | os.PathLike) -> Path:
+    """The name :func:`set_aside` gives a store now: ``<name>.broken-<UTC time>``.
 
-def set_aside(path: str | os.PathLike) -> Path:
+    Parameters
+    ----------
+    path : path-like
+        The store's file.
+
+    Returns
+    -------
+    Path
+        Beside it; a name not taken yet.
+    """
+    src = Path(path)
+    stamp = utc_now().replace(":", "").replace("-", "").replace(".", "")
+    dest = src.with_name(f"{src.name}.broken-{stamp}")
+    k = 1
+    while dest.exists():
+        k += 1
+        dest = src.with_name(f"{src.name}.broken-{stamp}-{k}")
+    return dest
+
+
+def set_aside(path: str | os.PathLike, dest: str | os.PathLike | None = None) -> Path:
     """Move a store that cannot be used out of the way, so a new one can be started.
 
     The file (with its ``-wal`` and ``-shm`` companions) is renamed to
-    ``<name>.broken-<UTC time>``, kept for inspection; nothing is deleted.
+    ``<name>.broken-<UTC time>`` (:func:`aside_path`), kept for inspection; nothing is
+    deleted.
 
     Parameters
     ----------
     path : path-like
         The store's file (:attr:`StoreBase.path`); close every connection to it first.
+    dest : path-like, optional
+        The new name (default: :func:`aside_path`).
 
     Returns
     -------
@@ -236,8 +281,7 @@ def set_aside(path: str | os.PathLike) -> Path:
         The new name of the file.
     """
     src = Path(path)
-    stamp = utc_now().replace(":", "").replace("-", "").replace(".", "")
-    dest = src.with_name(f"{src.name}.broken-{stamp}")
+    dest = Path(dest) if dest is not None else aside_path(src)
     for suffix in ("-wal", "-shm"):
         companion = src.with_name(src.name + suffix)
         if companion.exists():

@@ -135,10 +135,13 @@ def store_location(dataset_root: str | os.PathLike) -> tuple[Path, str]:
     root = Path(dataset_root).expanduser()
     own = _own_store(root)
     user = user_store_dir() / f"{dataset_key(root)}.sqlite"
-    if own.is_file() and _writable_folder(own.parent):
+    # looked at once: another window creating the data set's store meanwhile must not
+    # send this one to the user folder (a second store, its verdicts seemingly lost)
+    own_exists = own.is_file()
+    if own_exists and _writable_folder(own.parent):
         return own, "in the data set's folder"
     if user.is_file():
         return user, "in the user data folder (a store kept there earlier)"
-    if not own.is_file() and _writable_folder(own.parent):
+    if not own_exists and _writable_folder(own.parent):
         return own, "in the data set's folder"
     return user, f"in the user data folder ({own.parent} cannot be written)"

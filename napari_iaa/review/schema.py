@@ -26,7 +26,6 @@ __all__ = [
 STATUSES = ("unreviewed", "accepted", "reannotate", "excluded")
 
 
-
 class _Executor(Protocol):
     """What a migration gets: ``execute`` and ``executescript`` inside one transaction."""
 
@@ -136,8 +135,10 @@ def migrate(conn: sqlite3.Connection, migrations: list[Migration] | None = None)
     """Apply the migrations a store has not had yet, each in its own transaction.
 
     ``executescript`` commits on its own, so each step runs inside an explicit
-    ``BEGIN IMMEDIATE`` ... ``COMMIT`` that also sets ``user_version``: a step is applied
-    completely or not at all.
+    ``BEGIN EXCLUSIVE`` ... ``COMMIT`` that also sets ``user_version``: a step is applied
+    completely or not at all, and by one connection only (a second one opening the store
+    at the same moment waits, then finds it done); readers see the tables and the version
+    together or neither.
 
     Parameters
     ----------
@@ -154,7 +155,7 @@ def migrate(conn: sqlite3.Connection, migrations: list[Migration] | None = None)
     steps = MIGRATIONS if migrations is None else migrations
     version = schema_version(conn)
     while version < len(steps):
-        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("BEGIN EXCLUSIVE")
         try:
             version = schema_version(conn)  # another process may have migrated meanwhile
             if version < len(steps):

@@ -222,6 +222,36 @@ def test_two_processes_writing_200_verdicts_each_lose_none(root):
     assert raw_rows(_store_file(root), "PRAGMA integrity_check") == [("ok",)]
 
 
+def _write_queued(root: str, tag: str, n: int, start, lock_timeout: float) -> None:
+    start.wait(30)
+    store = ReviewStore.open(root, reviewer=tag, fallback=False, lock_timeout=lock_timeout)
+    with store:
+        for i in range(n):
+            store.set_verdict(f"{tag}-{i:03d}", "accepted", comment=f"{tag} {i}")
+            store.set_verdict("shared", "excluded", comment=f"{tag} {i}")
+
+
+@pytest.mark.skipif("fork" not in mp.get_all_start_methods(), reason="needs fork")
+def test_a_writer_queued_behind_busy_ones_waits_as_long_as_they_make_progress(root):
+    """Four processes hammer one store with a lock timeout far below the waits they cause
+    (a loaded machine): a write waits while the others commit, and only a lock held with
+    nothing committed for the timeout counts as "locked for good"."""
+    ReviewStore.open(root, fallback=False).close()  # the store exists: only writes contend
+    ctx = mp.get_context("fork")
+    start = ctx.Event()
+    procs = [ctx.Process(target=_write_queued, args=(str(root), f"q{k}", 80, start, 0.25))
+             for k in range(4)]
+    for p in procs:
+        p.start()
+    start.set()
+    for p in procs:
+        p.join(240)
+        assert p.exitcode == 0
+    with ReviewStore.open(root) as store:
+        assert len(store.verdicts()) == 4 * 80 + 1
+        assert len(store.history()) == 2 * 4 * 80
+
+
 def test_threads_sharing_one_store_lose_nothing(root):
     with ReviewStore.open(root) as store:
         def work(k: int) -> None:
