@@ -283,7 +283,10 @@ def test_dataset_rows_and_nifti_maps(models, tmp_path):
         for _i, r in rows.iterrows():
             assert r["predicted_quality"] == pytest.approx(ref.quality[r["mask_id"]], abs=1e-6)
         path = rows["mhr_map"].iloc[0]
-        assert path.endswith("_mhr.nii.gz")
+        # the tiny MHR model has no calibrator: its map is never called calibrated
+        assert path.endswith("_mhr_uncalibrated.nii.gz")
+        assert set(rows["mhr_calibration"]) == {"uncalibrated"}
+        assert set(rows["mhr_model"]) == {models.name("mhr")} and models.name("mhr")
         vol = read_volume(path)
         assert vol.array.shape == case.shape
         np.testing.assert_allclose(vol.spacing, SPACING, rtol=1e-6)

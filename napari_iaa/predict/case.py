@@ -75,6 +75,7 @@ def predict_case(
         return pred
     out = CasePrediction(case_id=str(case.case_id), mask_ids=list(case.mask_ids),
                          raters=dict(case.raters or {}))
+    models.stamp(out)
     out.empirical_iaa, out.loo_dice, out.mhr_empirical = empirical_values(case, empty)
     image = case.image
     if models.iaa is not None:

@@ -9,7 +9,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from napari_iaa.data import Dataset, open_dataset
-from napari_iaa.errors import IAAError
+from napari_iaa.errors import CheckpointError, ConfigError, IAAError
+from napari_iaa.predict.choose import choose_models, describe_choice
 from napari_iaa.predict.dataset import predict_dataset, shard_info
 from napari_iaa.predict.models import load_models
 
@@ -23,16 +24,26 @@ def add_predict_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="predict IAA, per-mask quality and MHR maps for a data set",
         description=(
             "Predict per-case IAA, per-mask quality and (with --maps) calibrated MHR maps "
-            "for every case of DATASET and write them to a CSV. Volumes are predicted "
+            "for every case of DATASET and write them to a CSV, with the model behind "
+            "each column. Without --model, each task uses the registered model whose card "
+            "best matches the data (image kind, unit, intensities, size), printed with "
+            "the reason; a warning says when the data do not match. Volumes are predicted "
             "slice by slice and aggregated per volume (IAA weighted by the predicted "
             "lesion area per slice, quality by the mask's area per slice). Under torchrun "
             "the cases are sharded over the processes and rank 0 merges the CSV."
         ),
     )
     p.add_argument("dataset", help="data set folder (any supported layout)")
-    p.add_argument("--model", action="append", required=True, metavar="CHECKPOINT",
-                   help="checkpoint (.safetensors) or registered model name; repeat for "
-                        "several tasks (the model card names the task)")
+    p.add_argument("--model", action="append", default=None, metavar="MODEL",
+                   help="a model card (.json), its weights (.safetensors) or the path "
+                        "without suffix, or the name of a registered model (shipped, in "
+                        "the user folder or $NAPARI_IAA_MODELS); repeat for several tasks "
+                        "(the card names the task). Default: per task, the registered "
+                        "model whose card best matches the data set (printed with the "
+                        "reason)")
+    p.add_argument("--tasks", default="iaa,mhr,quality", metavar="LIST",
+                   help="without --model: the tasks to pick models for (comma-separated "
+                        "of iaa, mhr, quality; default all three)")
     p.add_argument("--out", required=True, help="CSV file to write")
     p.add_argument("--maps", default=None, metavar="DIR",
                    help="folder for the calibrated MHR maps (<case>_mhr.png; a volume's "
@@ -82,7 +93,7 @@ def run_predict(args: argparse.Namespace,
         own_group = _init_dist(world)
         ds = (open_data(args) if open_data is not None
               else open_dataset(args.dataset, layout=args.layout))
-        models = load_models(args.model, device=args.device, registry=ModelRegistry())
+        models = _chosen_models(args, ds, ModelRegistry(), rank)
         bar, progress = _progress_bar(args, len(ds.ids[rank::world]), rank, world)
         df = predict_dataset(ds, models, args.out, maps_dir=args.maps,
                              batch_size=args.batch_size, progress=progress,
@@ -95,12 +106,38 @@ def run_predict(args: argparse.Namespace,
             dist.destroy_process_group()
         if rank == 0:
             n_cases = df["case_id"].nunique() if len(df) else 0
+            used = ", ".join(f"{s} {models.name(s)}" for s in models.slots)
             print(f"wrote {args.out}: {n_cases} cases, {len(df)} rows "
-                  f"(models: {', '.join(models.slots)}, device {models.device})")
+                  f"(models: {used}; device {models.device})")
         return 0
     except IAAError as exc:
         print(f"napari-iaa predict: error: {exc}", file=sys.stderr)
         return 2
+
+
+def _chosen_models(args: argparse.Namespace, ds: Dataset, registry: Any, rank: int) -> Any:
+    """The models of ``--model``, else per task the best match; says which and why
+    (stderr, rank 0) and warns when the data do not match a model's card."""
+    slots = [t.strip() for t in str(args.tasks).split(",") if t.strip()]
+    bad = [t for t in slots if t not in ("iaa", "mhr", "quality")]
+    if bad:
+        raise ConfigError(f"--tasks: unknown task(s) {bad}; use iaa, mhr, quality")
+    choices = choose_models(ds, registry, explicit=args.model, slots=slots)
+    if not choices:
+        raise CheckpointError(
+            f"{args.dataset}: no model found for {', '.join(slots)}: give one with --model "
+            f"or put checkpoints in the user model folder ($NAPARI_IAA_MODELS)")
+    if rank == 0:
+        for c in choices:
+            print(f"napari-iaa predict: {describe_choice(c)}", file=sys.stderr)
+            if c.warning:
+                print(f"napari-iaa predict: warning: {c.warning}", file=sys.stderr)
+            if c.slot == "mhr" and not c.calibrated:
+                print(f"napari-iaa predict: warning: {c.name} has no calibrator: its MHR "
+                      f"maps are uncalibrated (written as <case>_mhr_uncalibrated.*)",
+                      file=sys.stderr)
+    return load_models({c.slot: c.path for c in choices}, device=args.device,
+                       registry=registry)
 
 
 def _init_dist(world: int) -> bool:
@@ -119,7 +156,7 @@ def _init_dist(world: int) -> bool:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m napari_iaa.predict DATASET --model ... --out FILE.csv`` (same as the CLI)."""
+    """``python -m napari_iaa.predict DATASET [--model ...] --out FILE.csv`` (as the CLI)."""
     parser = argparse.ArgumentParser(prog="napari-iaa")
     sub = parser.add_subparsers(dest="command", required=True)
     add_predict_parser(sub)

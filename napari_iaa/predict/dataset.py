@@ -39,6 +39,10 @@ CSV_COLUMNS = [
     "predicted_quality",
     "loo_dice",
     "mhr_map",
+    "iaa_model",
+    "quality_model",
+    "mhr_model",
+    "mhr_calibration",
 ]
 
 
@@ -232,6 +236,7 @@ def _predict_batch(cases: list[Case], batch_ids: Sequence[str], models: ModelSet
         else:
             pred = predict_case(case, sub, empty=empty, with_ece=False)
             pred.predicted_iaa = flat_iaa[id(case)]
+            models.stamp(pred)  # ``sub`` has no IAA model
         rows.extend(pred.rows(_write_map(maps, case, pred)))
         done += 1
         if progress is not None:
@@ -243,17 +248,22 @@ def _predict_batch(cases: list[Case], batch_ids: Sequence[str], models: ModelSet
 
 
 def _write_map(maps: Path | None, case: Case, pred: CasePrediction) -> str:
-    """Write the case's calibrated MHR map (PNG; a volume's as NIfTI) and return its path."""
+    """Write the case's calibrated MHR map (PNG; a volume's as NIfTI) and return its path.
+
+    An MHR model without a calibrator writes ``<case>_mhr_uncalibrated.*`` instead.
+    """
     if maps is None or pred.mhr_calibrated is None:
         return ""
     if case.is_volume:
         from napari_iaa.data.volumes import write_volume
 
-        path = maps / f"{_safe_name(pred.case_id)}_mhr.nii.gz"
+        tag = "_mhr" if pred.mhr_is_calibrated else "_mhr_uncalibrated"
+        path = maps / f"{_safe_name(pred.case_id)}{tag}.nii.gz"
         write_volume(path, np.asarray(pred.mhr_calibrated, np.float32), spacing=case.spacing,
                      origin=case.origin, direction=case.direction)
         return str(path)
-    path = maps / f"{_safe_name(pred.case_id)}_mhr.png"
+    tag = "_mhr" if pred.mhr_is_calibrated else "_mhr_uncalibrated"
+    path = maps / f"{_safe_name(pred.case_id)}{tag}.png"
     _save_map(path, pred.mhr_calibrated)
     return str(path)
 
@@ -269,7 +279,9 @@ def _merge_parts(out_csv: Path, world: int, order: list[str], timeout: float) ->
             missing = [p.name for p in parts if not p.is_file()]
             raise IAAError(f"{out_csv}: timed out waiting for the part files {missing}")
         time.sleep(0.5)
-    frames = [pd.read_csv(p, dtype={"case_id": str, "mask_id": str, "annotator": str},
+    text_cols = {c: str for c in ("case_id", "mask_id", "annotator", "iaa_model",
+                                  "quality_model", "mhr_model", "mhr_calibration")}
+    frames = [pd.read_csv(p, dtype=text_cols,
                           keep_default_na=False, na_values=[""]) for p in parts]
     df = pd.concat(frames, ignore_index=True)
     rank_of = {cid: i for i, cid in enumerate(order)}
@@ -277,7 +289,8 @@ def _merge_parts(out_csv: Path, world: int, order: list[str], timeout: float) ->
     df["_row"] = np.arange(len(df))
     df = df.sort_values(["_order", "_row"], kind="stable").drop(columns=["_order", "_row"])
     df = df.reset_index(drop=True)
-    for col in ("mask_id", "annotator", "mhr_map"):
+    for col in ("mask_id", "annotator", "mhr_map", "iaa_model", "quality_model", "mhr_model",
+                "mhr_calibration"):
         df[col] = df[col].fillna("")
     write_csv_atomic(df, out_csv)
     for p in parts:

@@ -18,9 +18,11 @@ if TYPE_CHECKING:  # torch is imported only when models are loaded
         ModelRegistry,
         QualityPredictor,
     )
+    from napari_iaa.predict.result import CasePrediction
 
 __all__ = [
     "ModelSet",
+    "checkpoint_path",
     "entry_card",
     "entry_name",
     "entry_path",
@@ -78,6 +80,23 @@ class ModelSet:
         """The slots that hold a predictor."""
         return [s for s, p in zip(SLOTS, (self.iaa, self.mhr, self.quality)) if p is not None]
 
+    def name(self, slot: str) -> str:
+        """The model name (its card's) in ``slot``; "" when the slot is empty."""
+        card = self.cards.get(slot)
+        return card.name if card is not None else ""
+
+    @property
+    def mhr_calibrated(self) -> bool:
+        """True when the MHR model has a calibrator (its "calibrated" map is calibrated)."""
+        return self.mhr is not None and self.mhr.calibrator is not None
+
+    def stamp(self, pred: CasePrediction) -> CasePrediction:
+        """Record in ``pred`` which model predicts each value and whether its MHR map is
+        calibrated (an MHR model without a calibrator gives its raw map as "calibrated")."""
+        pred.models = {slot: self.name(slot) for slot in self.slots if self.name(slot)}
+        pred.mhr_is_calibrated = self.mhr is None or self.mhr_calibrated
+        return pred
+
     def put(self, slot: str, predictor: IAAPredictor | MHRPredictor | QualityPredictor,
             path: Path) -> None:
         """Hold ``predictor`` (loaded from ``path``) in ``slot``."""
@@ -106,8 +125,14 @@ def entry_card(entry: ModelEntry) -> ModelCard:
     return entry.card
 
 
-def _checkpoint_path(spec: str | Path, registry: ModelRegistry | None = None) -> Path:
-    """A ``--model`` value: a checkpoint (card, weights or stem path) or a registered name."""
+def checkpoint_path(spec: str | Path, registry: ModelRegistry | None = None) -> Path:
+    """A ``--model`` value: a checkpoint (card, weights or stem path) or a registered name.
+
+    Raises
+    ------
+    CheckpointError
+        Neither a checkpoint file nor a registered model's name.
+    """
     p = Path(spec).expanduser()
     for c in (p, p.with_suffix(".json"), p.with_suffix(".safetensors")):
         if c.is_file() and c.suffix in (".json", ".safetensors"):
@@ -164,7 +189,7 @@ def load_models(
     else:
         items = [(None, v) for v in models]
     for want, spec in items:
-        path = _checkpoint_path(spec, registry)
+        path = checkpoint_path(spec, registry)
         slot = task_slot(_card_task(path))
         if want is not None and task_slot(want) != slot:
             raise CheckpointError(

@@ -46,6 +46,18 @@ class CasePrediction:
     slice_quality: dict[str, np.ndarray] = field(default_factory=dict)
     #: False when the run was stopped before every slice was predicted
     complete: bool = True
+    #: slot (iaa, mhr, quality) -> the name of the model that predicted it
+    models: dict[str, str] = field(default_factory=dict)
+    #: False when the MHR model has no calibrator: ``mhr_calibrated`` is then its raw
+    #: output and must not be presented as calibrated
+    mhr_is_calibrated: bool = True
+
+    @property
+    def mhr_label(self) -> str:
+        """"calibrated" or "uncalibrated" ("" without an MHR prediction)."""
+        if "mhr" not in self.models:
+            return ""
+        return "calibrated" if self.mhr_is_calibrated else "uncalibrated"
 
     @property
     def mhr_difference(self) -> np.ndarray | None:
@@ -64,6 +76,10 @@ class CasePrediction:
             "predicted_iaa": self.predicted_iaa,
             "empirical_iaa": self.empirical_iaa,
             "mhr_map": mhr_map,
+            "iaa_model": self.models.get("iaa", ""),
+            "quality_model": self.models.get("quality", ""),
+            "mhr_model": self.models.get("mhr", ""),
+            "mhr_calibration": self.mhr_label,
         }
         if not self.mask_ids:
             return [{**base, "mask_id": "", "annotator": "", "predicted_quality": math.nan,
@@ -119,7 +135,8 @@ def bin_reliability(
 
 
 def fill_reliability(out: CasePrediction, masks: Sequence[np.ndarray], n_bins: int = 10) -> None:
-    """Fill ``out.reliability`` (raw and calibrated curves) and ``out.ece`` (multi-rater).
+    """Fill ``out.reliability`` (raw and calibrated curves; one "uncalibrated" curve when
+    ``out.mhr_is_calibrated`` is False) and ``out.ece`` (multi-rater).
 
     ``masks``: the annotators' masks (views are fine: nothing is copied or stacked).
     Nothing is filled unless the calibrated and empirical maps have the same shape.
@@ -127,7 +144,10 @@ def fill_reliability(out: CasePrediction, masks: Sequence[np.ndarray], n_bins: i
     emp, cal_map = out.mhr_empirical, out.mhr_calibrated
     if cal_map is None or emp is None or np.shape(cal_map) != np.shape(emp):
         return
-    for label, p in (("raw", out.mhr_raw), ("calibrated", cal_map)):
+    # an MHR model without a calibrator: its "calibrated" map is the raw one, one curve
+    curves = (("raw", out.mhr_raw), ("calibrated", cal_map)) if out.mhr_is_calibrated else (
+        ("uncalibrated", cal_map),)
+    for label, p in curves:
         if p is not None and np.shape(p) == np.shape(emp):
             out.reliability[label] = bin_reliability(p, emp, n_bins)
     try:

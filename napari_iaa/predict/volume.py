@@ -277,6 +277,7 @@ def volume_steps(case: Case, models: ModelSet, empty: str = "zero", n_bins: int 
     """
     out = CasePrediction(case_id=str(case.case_id), mask_ids=list(case.mask_ids),
                          raters=dict(case.raters or {}), spacing=case.spacing)
+    models.stamp(out)
     out.empirical_iaa, out.loo_dice, out.mhr_empirical = empirical_values(case, empty)
     slices = VolumeSlices(case.image)
     nz, bs = len(slices), max(1, int(batch_size))
