@@ -40,6 +40,8 @@ def sorted_unique(a: np.ndarray) -> np.ndarray:
     """
     if a.size < 2:
         return a
+    if (a[1:] > a[:-1]).all():  # already sorted and distinct (a brush dab's rows, in order)
+        return a
     a = np.sort(a)
     keep = np.empty(a.size, dtype=bool)
     keep[0] = True

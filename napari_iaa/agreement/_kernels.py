@@ -28,6 +28,9 @@ try:  # pragma: no cover - exercised in both states by the test-suite through th
         raise ImportError("disabled by NAPARI_IAA_NUMBA")
     import numba
     import numpy as np
+    from llvmlite import ir
+    from numba.core import types as _nbtypes
+    from numba.extending import intrinsic
 
     AVAILABLE = True
 except ImportError:  # pragma: no cover
@@ -136,28 +139,65 @@ if AVAILABLE:
 
         ``arrays`` is a tuple of flat one-byte masks (uint8 views).
         """
-        for j in range(len(arrays)):
-            if j == skip:
-                continue
-            a = arrays[j]
-            d = 0
-            for t in range(gained.size):
-                d += a[gained[t]] != 0
-            for t in range(lost.size):
-                d -= a[lost[t]] != 0
-            out[j] += d
+        _gather_pm(arrays, skip, gained, 1, gained.size, out)
+        _gather_pm(arrays, skip, lost, -1, lost.size, out)
+
+    @intrinsic
+    def _load_u8(typingctx, addr):  # pragma: no cover - compiled
+        """The byte at address ``addr`` (an intp): one load, no array bookkeeping."""
+        sig = _nbtypes.uint8(_nbtypes.intp)
+
+        def codegen(context, builder, signature, args):
+            return builder.load(builder.inttoptr(args[0], ir.IntType(8).as_pointer()))
+
+        return sig, codegen
 
     @_njit
-    def _gather(arrays, skip, idx, sgn, k, out):  # pragma: no cover - compiled
-        """``out[j] += sum(sgn[q] * (mask j nonzero at idx[q]))`` for every ``j != skip``."""
+    def _data_addresses(arrays):  # pragma: no cover - compiled
+        # the first byte's address of every mask (the tuple keeps the arrays alive)
+        ptrs = np.empty(len(arrays), np.intp)
         for j in range(len(arrays)):
-            if j == skip:
-                continue
-            a = arrays[j]
-            d = 0
-            for q in range(k):  # branch-free: independent loads overlap their misses
-                d += sgn[q] * (a[idx[q]] != 0)
-            out[j] += d
+            ptrs[j] = arrays[j].ctypes.data
+        return ptrs
+
+    @_njit
+    def _gather_pm(arrays, skip, idx, sign, k, out):  # pragma: no cover - compiled
+        """``out[j] += sign * #(mask j nonzero at idx[:k])`` for every ``j != skip``.
+
+        Pixel-major: each pixel is looked up in all N masks before the next one. Those N
+        loads lie on N different pages and do not depend on each other, so their cache
+        and TLB misses overlap; walking one mask at a time kept about one miss in flight
+        (a brush row of 200 pixels is more work than the CPU looks ahead). The loads go
+        through the masks' addresses (``idx`` is in bounds: the callers derive it from
+        the masks' shape), which keeps the per-load work as small as the mask-major loop's.
+        """
+        n = len(arrays)
+        ptrs = _data_addresses(arrays)
+        acc = np.zeros(n, np.int64)
+        for q in range(k):
+            p = idx[q]
+            for j in range(n):
+                acc[j] += _load_u8(ptrs[j] + p) != 0
+        for j in range(n):
+            if j != skip:
+                out[j] += sign * acc[j]
+
+    @_njit
+    def _gather(arrays, ptrs, skip, idx, sgn, k, out):  # pragma: no cover - compiled
+        """``out[j] += sum(sgn[q] * (mask j nonzero at idx[q]))`` for every ``j != skip``.
+
+        Pixel-major, as :func:`_gather_pm`; ``ptrs`` is ``_data_addresses(arrays)``.
+        """
+        n = len(arrays)
+        acc = np.zeros(n, np.int64)
+        for q in range(k):
+            p = idx[q]
+            s = sgn[q]
+            for j in range(n):
+                acc[j] += s * (_load_u8(ptrs[j] + p) != 0)
+        for j in range(n):
+            if j != skip:
+                out[j] += acc[j]
 
     @_njit
     def box_delta(arrays, skip, row_off, col_step, n_cols, rm, old, new, new_is_scalar,
@@ -178,6 +218,7 @@ if AVAILABLE:
         """
         n_rows = row_off.size
         whole = rm.size == 0
+        ptrs = _data_addresses(arrays)
         cap = max(1, min(n_rows * n_cols, chunk))
         idx = np.empty(cap, np.int64)
         sgn = np.empty(cap, np.int64)
@@ -198,8 +239,8 @@ if AVAILABLE:
                         total += s
                         k += 1
                         if k == cap:
-                            _gather(arrays, skip, idx, sgn, k, out)
+                            _gather(arrays, ptrs, skip, idx, sgn, k, out)
                             k = 0
         if k:
-            _gather(arrays, skip, idx, sgn, k, out)
+            _gather(arrays, ptrs, skip, idx, sgn, k, out)
         out[skip] += total

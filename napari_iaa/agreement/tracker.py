@@ -224,6 +224,18 @@ class AgreementTracker:
             return np.ravel_multi_index(tuple(idx), self._shape)
         return np.asarray(indices, np.intp).reshape(-1)
 
+    def _index_arrays(self, indices: Any) -> tuple[Any, int]:
+        """``indices`` as 1-D index arrays (a tuple, one per axis) or flat indices, and size."""
+        if isinstance(indices, tuple):
+            if len(indices) != len(self._shape):
+                raise ConfigError(
+                    f"indices have {len(indices)} axes but the masks have {len(self._shape)}"
+                )
+            sel = tuple(np.asarray(x, np.intp).reshape(-1) for x in indices)
+            return sel, (sel[0].size if sel else 0)
+        flat = np.asarray(indices, np.intp).reshape(-1)
+        return flat, flat.size
+
     def _apply(self, i: int, gained: np.ndarray, lost: np.ndarray) -> None:
         """Mask ``i`` became foreground at flat ``gained`` and background at ``lost``."""
         ng, nl = gained.size, lost.size
@@ -286,19 +298,23 @@ class AgreementTracker:
                 "(napari's paint event carries them); call recompute() if they are unknown"
             )
         i = self._index(mask_id)
-        flat = self._to_flat(indices)
+        sel, size = self._index_arrays(indices)
         old = np.broadcast_to(
-            np.asarray(old_values).reshape(-1) if np.ndim(old_values) else old_values, flat.shape
+            np.asarray(old_values).reshape(-1) if np.ndim(old_values) else old_values, (size,)
         )
         new = np.broadcast_to(
-            np.asarray(new_value).reshape(-1) if np.ndim(new_value) else new_value, flat.shape
+            np.asarray(new_value).reshape(-1) if np.ndim(new_value) else new_value, (size,)
         )
-        old_fg = old != 0
         new_fg = new != 0
-        gained = flat[new_fg & ~old_fg]
-        lost = flat[old_fg & ~new_fg]
-        gained = sorted_unique(gained)
-        lost = sorted_unique(lost)
+        changed = (old != 0) != new_fg
+        if not changed.any():
+            return
+        # flat indices of the changed pixels only (about half of a dab on a border)
+        flat = self._to_flat(tuple(x[changed] for x in sel) if isinstance(sel, tuple)
+                             else sel[changed])
+        became_fg = new_fg[changed]
+        gained = sorted_unique(flat[became_fg])
+        lost = sorted_unique(flat[~became_fg])
         if gained.size and lost.size and np.intersect1d(gained, lost, assume_unique=True).size:
             raise ConfigError(
                 f"update of mask {mask_id!r}: a pixel is listed twice with conflicting "
