@@ -5,6 +5,11 @@ as ``scale``. 2D maps larger than a limit are shown as k x k block means (the MH
 input size anyway; napari's upload of a 24 Mpx float texture per map is what stalls the
 viewer). :func:`display_maps` runs in the prediction worker; :func:`set_map_layer` on the
 GUI thread updates a layer in place (added the first time).
+
+Colours (:mod:`napari_iaa.widgets._common.colormaps`): the predicted MHR maps use the
+review dock's MHR ramp (transparent at 0, ``translucent`` blending: the image shows
+through, never washed out as ``additive`` did); the difference map a diverging blue-red
+map, transparent at 0, with napari's colour bar on the canvas as its legend.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import numpy as np
 
 from napari_iaa.agreement import block_mean
 from napari_iaa.predict import CasePrediction
+from napari_iaa.widgets._common.colormaps import DIFFERENCE_COLORMAP, MHR_COLORMAP, colormap_arg
 from napari_iaa.widgets.predictions.events import MapLayer
 
 __all__ = [
@@ -48,9 +54,9 @@ def display_maps(pred: CasePrediction, max_pixels: int) -> tuple[MapLayer, ...]:
     """
     out = []
     for name, data, cmap, limits in (
-            (LAYER_RAW, pred.mhr_raw, "magma", (0.0, 1.0)),
-            (LAYER_CAL, pred.mhr_calibrated, "magma", (0.0, 1.0)),
-            (LAYER_DIFF, pred.mhr_difference, "PiYG", (-1.0, 1.0))):
+            (LAYER_RAW, pred.mhr_raw, MHR_COLORMAP, (0.0, 1.0)),
+            (LAYER_CAL, pred.mhr_calibrated, MHR_COLORMAP, (0.0, 1.0)),
+            (LAYER_DIFF, pred.mhr_difference, DIFFERENCE_COLORMAP, (-1.0, 1.0))):
         if data is None:
             continue
         data = np.asarray(data)
@@ -131,8 +137,11 @@ def set_map_layer(viewer: Any, img_layer: Any, m: MapLayer) -> None:
         if tuple(layer.contrast_limits) != tuple(m.limits):
             layer.contrast_limits = m.limits
     else:
-        viewer.add_image(
-            m.data, name=m.name, colormap=m.colormap, contrast_limits=m.limits, opacity=0.6,
-            blending="additive" if m.name != LAYER_DIFF else "translucent",
-            visible=m.name == LAYER_CAL, **kw,
+        layer = viewer.add_image(
+            m.data, name=m.name, colormap=colormap_arg(m.colormap), contrast_limits=m.limits,
+            opacity=0.9, blending="translucent", visible=m.name == LAYER_CAL, **kw,
         )
+        if m.name == LAYER_DIFF:
+            # the legend: napari draws a layer's colour bar while the layer is shown
+            layer.colorbar.visible = True
+            layer.colorbar.box = True

@@ -1,4 +1,8 @@
-"""Colours of the case panel: the Dice heat map, readable text on it, swatches, MHR legend."""
+"""Colours of the case panel: the Dice heat map, readable text on it, swatches, MHR legend.
+
+The layers' colours (annotators, MHR, difference) live in
+:mod:`napari_iaa.widgets._common.colormaps`.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,9 @@ from qtpy.QtCore import Qt
 from qtpy.QtGui import QColor, QFont, QIcon, QPainter, QPixmap
 from qtpy.QtWidgets import QSizePolicy, QWidget
 
-from napari_iaa.widgets.review.layers import MHR_COLORMAP
+from napari_iaa.widgets._common.colormaps import mhr_rgba
 
-__all__ = ["MHRLegend", "heat_color", "swatch", "text_color"]
+__all__ = ["MHRLegend", "heat_color", "mhr_swatch_color", "swatch", "text_color"]
 
 
 def heat_color(value: float) -> QColor:
@@ -37,8 +41,20 @@ def swatch(color: str, size: int = 12) -> QIcon:
     return QIcon(pm)
 
 
+#: the grey the MHR legend's swatches are laid over (the layer is translucent)
+_LEGEND_GROUND = np.array([0.5, 0.5, 0.5])
+
+
+def mhr_swatch_color(level: float) -> QColor:
+    """The MHR layer's colour at ``level`` (0..1) as it looks over a mid-grey image."""
+    r, g, b, a = mhr_rgba(level)
+    rgb = a * np.array([r, g, b]) + (1 - a) * _LEGEND_GROUND
+    return QColor(*[int(round(255 * c)) for c in rgb])
+
+
 class MHRLegend(QWidget):
-    """Colour legend of the MHR layer: one swatch per agreement level k/N."""
+    """Colour legend of the MHR layer: one swatch per agreement level k/N (over mid grey:
+    the layer is transparent at 0 and more opaque with agreement)."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -54,9 +70,6 @@ class MHRLegend(QWidget):
     def paintEvent(self, event) -> None:  # Qt API name
         if self._n <= 0:
             return
-        from matplotlib import colormaps
-
-        cmap = colormaps[MHR_COLORMAP]
         p = QPainter(self)
         w = self.width() - 2
         k = self._n + 1
@@ -64,9 +77,8 @@ class MHRLegend(QWidget):
         bar_h = 14
         p.setFont(QFont(self.font().family(), max(self.font().pointSize() - 1, 7)))
         for i in range(k):
-            r, g, b, _ = cmap(i / self._n)
             x = 1 + i * cell
-            p.fillRect(int(x), 2, int(np.ceil(cell)), bar_h, QColor(int(r * 255), int(g * 255), int(b * 255)))
+            p.fillRect(int(x), 2, int(np.ceil(cell)), bar_h, mhr_swatch_color(i / self._n))
             p.setPen(self.palette().windowText().color())
             p.drawText(int(x), 2 + bar_h, int(cell), 18, Qt.AlignHCenter | Qt.AlignTop, f"{i}/{self._n}")
         p.setPen(QColor(128, 128, 128))

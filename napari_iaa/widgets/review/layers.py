@@ -8,12 +8,13 @@ that tag, whether it added them itself or napari added them from a reader or a s
 
 from __future__ import annotations
 
-import colorsys
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from napari_iaa.widgets._common.colormaps import MHR_COLORMAP, annotator_color, colormap_arg
 
 if TYPE_CHECKING:
     from napari_iaa.widgets.review.live import LiveSetup
@@ -26,34 +27,10 @@ __all__ = [
 
 TAG = "napari_iaa"
 
-#: Distinct, colour-blind-friendly-ish annotator colours (Okabe-Ito + tab10 extras).
-_PALETTE = [
-    "#E69F00",  # orange
-    "#56B4E9",  # sky blue
-    "#009E73",  # green
-    "#F0E442",  # yellow
-    "#CC79A7",  # pink
-    "#0072B2",  # blue
-    "#D55E00",  # vermillion
-    "#9467BD",  # purple
-    "#8C564B",  # brown
-    "#17BECF",  # cyan
-]
-
-MHR_COLORMAP = "inferno"
 MAJORITY_COLOR = "#FFFFFF"
 STAPLE_COLOR = "#00FF66"
 
 LayerData = tuple[Any, dict, str]
-
-
-def annotator_color(i: int) -> str:
-    """Colour of the ``i``-th annotator layer (hex string), distinct for any ``i``."""
-    if i < len(_PALETTE):
-        return _PALETTE[i]
-    h = (i * 0.618033988749895) % 1.0
-    r, g, b = colorsys.hsv_to_rgb(h, 0.75, 0.95)
-    return f"#{int(r * 255):02X}{int(g * 255):02X}{int(b * 255):02X}"
 
 
 def single_color_labels(color: str) -> dict:
@@ -181,10 +158,11 @@ def _derived_layers(
         consensus = mv.copy()
     mhr_layer = {
         "name": "MHR",
-        "colormap": MHR_COLORMAP,
+        # transparent at 0, more opaque with agreement: the image shows through
+        "colormap": colormap_arg(MHR_COLORMAP),
         "contrast_limits": (0.0, 1.0),
-        "blending": "additive",
-        "opacity": 0.55,
+        "blending": "translucent",
+        "opacity": 0.9,
         "metadata": {TAG: {**base, "role": "mhr"}},
         **mhr_meta,
     }

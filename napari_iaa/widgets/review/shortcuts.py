@@ -12,6 +12,7 @@ layers are Labels and Image layers; their defaults take ``X`` (swap labels / pla
 normal) and ``P`` (paint), so exclude is ``Shift+X`` and previous case ``Shift+N``:
 ``A``, ``R``, ``Shift+X``, ``N``, ``Shift+N``, ``F3`` and ``Shift+F3`` are free in
 every layer the review opens (``A`` and ``R`` are taken in Points and Shapes layers).
+``Shift+Z`` zooms to the lesion (:mod:`.zoom`); it needs no dock, only the case's layers.
 """
 
 from __future__ import annotations
@@ -21,11 +22,13 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
+from napari_iaa.widgets.review.zoom import ZOOM_SHORTCUT, annotator_layers, zoom_to_lesion
+
 #: the review dock (:class:`~napari_iaa.widgets.review.ReviewWidget`); not imported: it
 #: imports this module
 ReviewWidget = Any
 
-__all__ = ["REVIEW_ACTIONS", "register_dock", "register_review_actions"]
+__all__ = ["REVIEW_ACTIONS", "VIEWER_ACTIONS", "register_dock", "register_review_actions"]
 
 _DOCKS: weakref.WeakSet[Any] = weakref.WeakSet()
 _REGISTERED = False
@@ -50,6 +53,24 @@ REVIEW_ACTIONS: dict[str, tuple[str, tuple[str, ...], Callable[[Any], Any]]] = {
                                 lambda d: d.dataset_panel.next_flagged()),
     "napari-iaa:previous_flagged": ("Review: previous flagged case", ("Shift+F3",),
                                     lambda d: d.dataset_panel.previous_flagged()),
+}
+
+
+def zoom_to_lesion_action(viewer: Any) -> None:
+    """Zoom to the lesion of the case on show (the review dock's, else every annotator
+    layer's)."""
+    dock = _dock_of(viewer)
+    layers = annotator_layers(viewer, dock.load_id if dock is not None else None)
+    if not zoom_to_lesion(viewer, layers):
+        from napari_iaa.widgets._common import notify_info
+
+        notify_info("no annotator mask to zoom to: open a case with its masks first")
+
+
+#: action name -> (description, default shortcuts, command taking the viewer)
+VIEWER_ACTIONS: dict[str, tuple[str, tuple[str, ...], Callable[[Any], None]]] = {
+    "napari-iaa:zoom_to_lesion": ("Review: zoom to the lesion (all annotators' masks)",
+                                  (ZOOM_SHORTCUT,), zoom_to_lesion_action),
 }
 
 
@@ -100,8 +121,11 @@ def register_review_actions() -> None:
         saved = dict(get_settings().shortcuts.shortcuts)
     except Exception:  # noqa: BLE001 - unreadable settings: the defaults
         saved = {}
-    for name, (description, defaults, act) in REVIEW_ACTIONS.items():
-        action_manager.register_action(name, _command(name, act), description, ViewerModel)
+    commands = {name: (description, defaults, _command(name, act))
+                for name, (description, defaults, act) in REVIEW_ACTIONS.items()}
+    commands.update(VIEWER_ACTIONS)
+    for name, (description, defaults, command) in commands.items():
+        action_manager.register_action(name, command, description, ViewerModel)
         if name in saved:
             continue  # bound from the settings by napari (a user's choice, maybe none)
         with warnings.catch_warnings():
