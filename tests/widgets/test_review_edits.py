@@ -29,8 +29,8 @@ def _open(widget, root, case_id=None):
     ds = open_dataset(root)
     assert widget.set_dataset(ds, source=str(root), case_id=case_id)
     assert widget.live is not None
-    # the dock's worker opens (and on first use creates) the store: wait for it, so the
-    # panels use that store (a second opener racing its creation is a known bug, see notes)
+    # the dock's worker opens (and on first use creates) the store; the panels read it once
+    # it is open (writes made earlier wait for it: see the volume test)
     from qtpy.QtWidgets import QApplication
 
     deadline = time.monotonic() + 10
@@ -339,8 +339,12 @@ def test_volume_edit_comes_back_and_final_mask_is_nifti(review, tmp_path, qtbot,
     layer.brush_size = 7
     layer.paint((2, 5, 5), 1)
     edited = np.asarray(layer.data) != 0
-    (new,) = widget.save_edits()
+    (new,) = widget.save_edits()  # saved at once; recorded when the dock's store is open
     assert new.name.endswith(".nii.gz") and "-by-rv-" in new.name
+    qtbot.waitUntil(lambda: widget.verdicts.store is not None
+                    and widget.verdicts.store.current_edit(case_id, mid) is not None,
+                    timeout=10_000)
+    assert widget.verdicts.store.current_edit(case_id, mid).path == new
     widget.open_case(widget.dataset.ids[1])
     widget.open_case(case_id)
     np.testing.assert_array_equal(np.asarray(widget.annotator_layers()[mid].data) != 0, edited)

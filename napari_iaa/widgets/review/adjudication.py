@@ -115,7 +115,7 @@ class AdjudicationPanel(QWidget):
         refill_combo(self.source_combo, self.choices())
         dock = self.dock
         self.save_btn.setEnabled(dock.live is not None and bool(dock.case_id))
-        store = dock_store(dock, create=False) if dock.case_id else None
+        store = dock_store(dock) if dock.case_id else None
         chosen = None
         if store is not None:
             try:
@@ -151,13 +151,15 @@ class AdjudicationPanel(QWidget):
         return "mask", f"layer:{name}", np.asarray(layer.data) != 0
 
     def save(self) -> bool:
-        """Write the chosen mask (in a worker) and record it; False when it cannot start."""
+        """Write the chosen mask (in a worker) and record it in the dock's store (at once,
+        or as soon as it has opened); False when it cannot start."""
         dock, key = self.dock, self.source_combo.currentData()
-        store = dock_store(dock)
         if dock.live is None or not dock.case_id or key is None:
             notify_error("open a case first")
             return False
-        if store is None or store.read_only:
+        store = dock_store(dock)
+        if (store is None and not dock.verdicts.opening) or (store is not None
+                                                             and store.read_only):
             why = store.problem if store is not None and store.problem else "no writable store"
             notify_error(f"cannot record the final mask: {why}")
             return False
@@ -176,6 +178,18 @@ class AdjudicationPanel(QWidget):
         like = SimpleNamespace(**dock.case_header())
         self.save_btn.setEnabled(False)
         self.status_label.setText("saving the final mask…")
+        job = (kind, data, case_id, who, image_path, like, method)
+        dock.verdicts.when_open(lambda opened: self._write(opened, *job))
+        return True
+
+    def _write(self, store: Any, kind: str, data: Any, case_id: str, who: str,
+               image_path: Any, like: Any, method: str) -> None:
+        """Write the mask in a worker, then record it (``store``: the dock's, now open)."""
+        if store is None or store.read_only:
+            why = store.problem if store is not None and store.problem else "no writable store"
+            notify_error(f"cannot record the final mask: {why}")
+            self.refresh()
+            return
 
         def done(path: Path) -> None:
             try:
@@ -195,4 +209,3 @@ class AdjudicationPanel(QWidget):
             build_adjudicated, kind, data, adjudicated_folder(store), case_id, who,
             image_path, like, on_return=done, on_error=failed,
         )
-        return True

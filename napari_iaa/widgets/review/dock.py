@@ -133,6 +133,7 @@ class ReviewWidget(NavigationMixin, LoaderMixin, BindingMixin, EditsMixin, QWidg
         self.reliability = Reliability(self)
         self.reliability.updated.connect(self.reliability_updated)
         self.verdicts = Verdicts(self)
+        self.verdicts.store_opened.connect(self.on_store_opened)
         self.case_opened.connect(lambda _cid: self.verdicts.show_current())
         register_dock(self)
 

@@ -4,8 +4,10 @@ Edited masks are written as new files beside the originals, atomically, through
 :func:`napari_iaa.data.save_edited_mask` (``<mask>_edited-<annotator>-by-<reviewer>-<time>.png``
 for 2D; a volume keeps its format and header: NIfTI in, NIfTI out; a volume stacked from
 slice files is written as NIfTI with the case's grid); originals are never changed. Every
-saved edit is recorded in the data set's review store as the mask's current version, the
-one a reopened case loads (:func:`current_edit_paths`, :func:`apply_edits`).
+saved edit is recorded in the data set's review store (the dock's, once it is open) as the
+mask's current version, the one a reopened case loads (:func:`current_edit_paths`,
+:func:`apply_edits`); a case opened before the store was open is reopened with its edits
+when it opens (:meth:`EditsMixin.on_store_opened`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from napari_iaa.widgets.review.live import LiveAgreement
 
 if TYPE_CHECKING:
     from napari_iaa.review import ReviewStore
+    from napari_iaa.widgets.review.verdicts import Verdicts
 
 __all__ = ["EditsMixin", "apply_edits", "dock_reviewer", "dock_store"]
 
@@ -36,45 +39,15 @@ def dock_reviewer(dock: Any) -> str:
     return dock.reviewer.strip() or default_reviewer()
 
 
-def dock_store(dock: Any, create: bool = True) -> ReviewStore | None:
-    """The review store of the dock's data set.
+def dock_store(dock: Any) -> ReviewStore | None:
+    """The review store of the dock's data set: the dock's own (``dock.verdicts.store``).
 
-    The dock's own (``dock.verdicts.store``) once it is open; until then one opened here
-    on first use and kept on the dock (SQLite lets both write). None without a data set
-    or when it cannot be opened (notified); with ``create=False`` also when the data set
-    has no store yet (reading the current edits never creates one).
+    None while it is opening (or without a data set): readers show nothing yet and are
+    refreshed when it opens; writers go through ``dock.verdicts.when_open``. Nothing here
+    opens a store (a second connection racing the store's creation made the store look
+    foreign and the review read-only).
     """
-    from napari_iaa.review import ReviewStore
-
-    ds = dock.dataset
-    if ds is None:
-        return None
-    own = dock.verdicts.store
-    if own is not None:
-        return own
-    cached = vars(dock).get("_edits_store")
-    if cached is not None and cached[0] == str(ds.root):
-        return cached[1]
-    if not create and not _store_exists(Path(ds.root)):
-        return None
-    if cached is not None and cached[1] is not None:
-        cached[1].close()
-    try:
-        store = ReviewStore.open(ds.root, reviewer=dock_reviewer(dock))
-    except (IAAError, OSError) as exc:
-        notify_error(f"{ds.root}: cannot open the review store ({exc})")
-        store = None
-    dock._edits_store = (str(ds.root), store)
-    return store
-
-
-def _store_exists(root: Path) -> bool:
-    """Whether a data set has a review store already (looked for without creating anything)."""
-    from napari_iaa.review import dataset_key, user_store_dir
-
-    own = (root.parent / ".napari-iaa" / f"review-{root.stem}.sqlite" if root.is_file()
-           else root / ".napari-iaa" / "review.sqlite")
-    return own.is_file() or (user_store_dir() / f"{dataset_key(root)}.sqlite").is_file()
+    return dock.verdicts.store if dock.dataset is not None else None
 
 
 def apply_edits(case: Case, edits: dict[str, Path]) -> tuple[Case, dict[str, Path], list[str]]:
@@ -120,6 +93,7 @@ class EditsMixin:
     _mask_info: dict[str, dict[str, Any]]
     edit_label: QLabel
     save_btn: QPushButton
+    verdicts: Verdicts
 
     #: show the original masks instead of their current saved edits (the edits panel's toggle)
     show_originals: bool = False
@@ -130,7 +104,7 @@ class EditsMixin:
         Empty when originals are asked for or there is no store; a recorded edit whose
         file is gone is left out (the original loads) with a notification.
         """
-        store = None if self.show_originals else dock_store(self, create=False)
+        store = None if self.show_originals else dock_store(self)
         if store is None:
             return {}
         try:
@@ -215,18 +189,44 @@ class EditsMixin:
         return Path(path)
 
     def _record_edit(self, mid: str, path: Path, who: str) -> None:
-        """Record a saved edit as the mask's current version (the file is kept either way)."""
-        store = dock_store(self)
-        if store is None or not self.case_id:
-            return
-        try:
-            store.add_edit_version(self.case_id, mid, path, reviewer=who)
-        except IAAError as exc:
-            notify_error(f"{path.name} saved, but not recorded in the review store: {exc}")
+        """Record a saved edit as the mask's current version (the file is kept either way);
+        made when the dock's store is open (at once, or as soon as it opens)."""
+        case_id = self.case_id
+        if not case_id:
             return
         self.loaded_edits[mid] = path
-        self.notify_edits_changed()
 
+        def record(store: ReviewStore | None) -> None:
+            if store is None or store.read_only:
+                why = (store.problem or "read-only") if store is not None else "no review store"
+                notify_error(f"{path.name} saved, but not recorded in the review store ({why})")
+                return
+            try:
+                store.add_edit_version(case_id, mid, path, reviewer=who)
+            except IAAError as exc:
+                notify_error(f"{path.name} saved, but not recorded in the review store: {exc}")
+                return
+            if case_id == self.case_id:
+                self.notify_edits_changed()
+
+        self.verdicts.when_open(record)
+
+    def on_store_opened(self, store: ReviewStore) -> None:
+        """The dock's store is open: a case shown before it was (its originals, for want of
+        the store) is reopened with its current edits, unless it has unsaved edits; the
+        panels show the store's state."""
+        cid = self.case_id
+        if (cid and self.dataset is not None and cid in self.dataset.ids
+                and not self.show_originals and not self.unsaved_mask_ids()):
+            try:
+                current = {m: e.path for m, e in store.current_edits(cid).items()}
+            except IAAError as exc:
+                notify_error(str(exc))
+                current = {}
+            if current and current != self.loaded_edits:
+                self.open_case(cid, _confirmed=True)
+                return
+        self.notify_edits_changed()
     @property
     def loaded_edits(self) -> dict[str, Path]:
         """Mask id -> the saved edit its layer was loaded from (absent: the original)."""

@@ -110,7 +110,7 @@ class EditsPanel(QWidget):
     def refresh(self) -> None:
         """List the versions of the chosen mask (the original first)."""
         mid, case_id = self.mask_id(), self.dock.case_id
-        store = dock_store(self.dock, create=False) if mid and case_id else None
+        store = dock_store(self.dock) if mid and case_id else None
         versions = []
         if store is not None:
             try:
@@ -170,12 +170,17 @@ class EditsPanel(QWidget):
         except (IAAError, OSError, ValueError) as exc:
             notify_error(f"{path}: cannot load this version of {mid} ({exc})")
             return False
-        store = dock_store(dock)
-        if store is not None and dock.case_id:
+        case_id, who = dock.case_id, dock_reviewer(dock)
+
+        def make_current(store: Any) -> None:
+            if store is None or store.read_only or not case_id:
+                return  # shown, not recorded (the store says why where it is shown)
             try:
-                store.set_current_edit(dock.case_id, mid, version_id, reviewer=dock_reviewer(dock))
+                store.set_current_edit(case_id, mid, version_id, reviewer=who)
             except IAAError as exc:
                 notify_error(str(exc))
+
+        dock.verdicts.when_open(make_current)
         layer.data = mask.astype(np.uint8)
         dock._baseline[mid] = mask.copy()
         if version_id is None:

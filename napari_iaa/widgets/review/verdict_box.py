@@ -53,10 +53,12 @@ class VerdictBox(QGroupBox):
     -------
     verdict_requested(str, str) : a status button was pressed (status, comment).
     comment_requested(str) : Enter in the comment box (keep the status, save the comment).
+    new_store_requested() : "Start a new review store" was pressed.
     """
 
     verdict_requested = Signal(str, str)
     comment_requested = Signal(str)
+    new_store_requested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Verdict", parent)
@@ -74,6 +76,10 @@ class VerdictBox(QGroupBox):
         self.store_label.setWordWrap(True)
         self.store_label.setStyleSheet("color: gray;")
         lay.addWidget(self.store_label)
+        self.new_store_btn = QPushButton("Start a new review store…")
+        self.new_store_btn.clicked.connect(self.new_store_requested)
+        self.new_store_btn.setVisible(False)
+        lay.addWidget(self.new_store_btn)
         self.status_label = QLabel("")
         self.status_label.setWordWrap(True)
         lay.addWidget(self.status_label)
@@ -117,6 +123,19 @@ class VerdictBox(QGroupBox):
         self.comment_edit.setEnabled(on)
         for w in (*self.buttons.values(), self.comment_edit):
             w.setToolTip("" if on else why)
+
+    def offer_new_store(self, on: bool, kept_name: str = "") -> None:
+        """Show (``on``) or hide the button that starts a new store in place of one that
+        cannot be used; ``kept_name``: what the old file will be called."""
+        self.new_store_btn.setVisible(on)
+        self.new_store_btn.setToolTip(
+            f"set the unusable store aside (kept as {kept_name}, nothing is deleted) and "
+            "start a new, empty one; the review then goes on writable" if on else "")
+
+    def show_store(self, text: str, problem: bool = False) -> None:
+        """Say where the store is (or what is wrong with it: ``problem``, in red)."""
+        self.store_label.setText(text)
+        self.store_label.setStyleSheet("color: #c0392b;" if problem else "color: gray;")
 
     def show_verdict(self, verdict: Verdict | None, pending: bool = False) -> None:
         """Show a case's verdict (None: no case or no store)."""

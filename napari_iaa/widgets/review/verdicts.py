@@ -1,7 +1,11 @@
 """Verdicts in the review dock: the data set's review store, verdicts written and shown.
 
 The store (:class:`napari_iaa.review.ReviewStore`) opens in a worker when a data set
-opens; verdicts are written in a worker too, one after the other in the order given (a
+opens: the dock's one opening of it. Every other part of the dock (edits, edit history,
+mask notes, the final mask) uses this store once it is open (:meth:`Verdicts.when_open`),
+never a connection of its own. A store that cannot be used (corrupt, locked for good,
+not a store) opens read-only, says why, and offers a new store (the old file set aside
+and kept). Verdicts are written in a worker too, one after the other in the order given (a
 write may wait for another window's). The case tab shows the open case's verdict
 (:class:`~.verdict_box.VerdictBox`); the data-set table gets the verdicts of every case
 when the store opens, after each write, and on its Refresh button (another window's or a
@@ -12,12 +16,15 @@ from __future__ import annotations
 
 import contextlib
 from collections import deque
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from qtpy.QtCore import QObject, Signal
+from qtpy.QtWidgets import QMessageBox
 
-from napari_iaa.review import ReviewStore, Verdict
-from napari_iaa.widgets._common import notify_error, start_worker
+from napari_iaa.review import ReviewStore, Verdict, aside_path, set_aside
+from napari_iaa.widgets._common import notify_error, notify_info, start_worker
 
 #: the review dock (:class:`~napari_iaa.widgets.review.ReviewWidget`); not imported: it
 #: imports this module
@@ -40,11 +47,19 @@ class Verdicts(QObject):
     Signals
     -------
     store_opened(object) : the data set's store is open (the :class:`ReviewStore`).
+    store_replaced(str) : a new store was started; the old one is kept under this name.
+
+    Attributes
+    ----------
+    new_store_policy : str
+        What "start a new review store" does: ``"ask"`` (a message box, default),
+        ``"yes"`` or ``"no"`` (tests and scripts set it).
     verdict_saved(object) : a verdict was written (the :class:`Verdict`).
     table_refreshed() : the data-set table shows the store's verdicts.
     """
 
     store_opened = Signal(object)
+    store_replaced = Signal(str)
     verdict_saved = Signal(object)
     table_refreshed = Signal()
 
@@ -53,7 +68,11 @@ class Verdicts(QObject):
         self.dock = dock
         self.box = dock.verdict_box
         self.store: ReviewStore | None = None
-        self._opening: Any = None
+        self._opening = False
+        self._root: Any = None
+        #: callbacks waiting for the store that is opening (see :meth:`when_open`)
+        self._waiting: list[Callable[[ReviewStore | None], None]] = []
+        self.new_store_policy = "ask"
         self._queue: deque[tuple[ReviewStore, str, str, str | None]] = deque()
         self._writing = False
         self._gen = 0
@@ -61,53 +80,120 @@ class Verdicts(QObject):
         self.box.verdict_requested.connect(lambda s, c: self.set_verdict(s, c))
         self.box.comment_requested.connect(self.set_comment)
         dock.dataset_panel.review_refresh_requested.connect(self.refresh_table)
+        self.box.new_store_requested.connect(self.start_new_store)
 
     # -- the store ---------------------------------------------------------------------
     def open_store(self, root: Any) -> None:
         """Open the store of the data set at ``root`` (in a worker); the old one closes."""
         self.close()
+        self._run_waiting()  # writes meant for the store being replaced are not made
         self._gen += 1
         gen = self._gen
-        self.box.store_label.setText("opening the review store…")
+        self._root, self._opening = root, True
+        self.box.show_store("opening the review store…")
         self.box.set_writable(False, "the review store is opening")
+        self.box.offer_new_store(False)
         start_worker(
             _open_store, root, self.box.reviewer,
             on_return=lambda store: self._on_opened(gen, store),
             on_error=lambda exc: self._on_open_error(gen, exc),
         )
 
+    @property
+    def opening(self) -> bool:
+        """Whether the data set's store is being opened now."""
+        return self._opening
+
+    def when_open(self, callback: Callable[[ReviewStore | None], None]) -> None:
+        """Call ``callback(store)`` with the dock's store: now when it is open, else as soon
+        as the opening finishes (``None`` when it failed or no data set is open).
+
+        The one way the dock's panels get a store to write to: they never open their own
+        (a second connection racing the store's creation).
+        """
+        if self.store is not None or not self._opening:
+            callback(self.store)
+        else:
+            self._waiting.append(callback)
+
+    def _run_waiting(self) -> None:
+        waiting, self._waiting = self._waiting, []
+        for fn in waiting:
+            with contextlib.suppress(RuntimeError):  # its widget was deleted meanwhile
+                fn(self.store)
+
     def _on_opened(self, gen: int, store: ReviewStore) -> None:
         if gen != self._gen:  # another data set was opened meanwhile, or the dock is gone
             store.close()
             return
+        self._opening = False
         self.store = store
         if store.problem:
-            msg = f"review store read-only: {store.problem} ({store.path})"
-            self.box.store_label.setText(msg)
+            msg = f"review store read-only: {store.problem}"
+            self.box.show_store(msg, problem=True)
             self.box.set_writable(False, msg)
+            self.box.offer_new_store(store.replaceable, aside_path(store.path).name)
             notify_error(msg)
         elif store.read_only:
-            self.box.store_label.setText(f"review store read-only: {store.path}")
+            self.box.show_store(f"review store read-only: {store.path}")
             self.box.set_writable(False, "the review store is read-only")
         else:
-            self.box.store_label.setText(f"review store {store.reason}: {store.path}")
+            self.box.show_store(f"review store {store.reason}: {store.path}")
             self.box.set_writable(True, "")
         self.show_current()
         self.refresh_table()
+        self._run_waiting()
         self.store_opened.emit(store)
 
     def _on_open_error(self, gen: int, exc: BaseException) -> None:
         if gen == self._gen:
+            self._opening = False
             msg = f"no review store: {exc}"
-            self.box.store_label.setText(msg)
+            self.box.show_store(msg, problem=True)
             self.box.set_writable(False, msg)
             notify_error(msg)
+            self._run_waiting()
+
+    # -- a new store in place of one that cannot be used --------------------------------
+    def start_new_store(self) -> Path | None:
+        """Set the unusable store aside (kept, renamed) and start a new one; returns the
+        old file's new name (None: not done, e.g. declined)."""
+        store, root = self.store, self._root
+        if store is None or root is None or not store.replaceable or self.busy:
+            return None
+        kept = aside_path(store.path)
+        text = (f"{store.problem}\n\nStart a new review store at {store.path}?\n"
+                f"The old one is kept as {kept.name}; nothing is deleted.")
+        if not self._confirm_new_store(text):
+            return None
+        path = store.path
+        self.close()
+        try:
+            kept = set_aside(path, kept)
+        except OSError as exc:
+            notify_error(f"{path}: cannot set the review store aside ({exc})")
+            self.open_store(root)
+            return None
+        notify_info(f"started a new review store {path}; the old one is kept as {kept}")
+        self.open_store(root)
+        self.store_replaced.emit(str(kept))
+        return kept
+
+    def _confirm_new_store(self, text: str) -> bool:
+        policy = self.new_store_policy
+        if policy != "ask":
+            return policy == "yes"
+        answer = QMessageBox.question(
+            self.dock, "New review store", text, QMessageBox.Yes | QMessageBox.No,
+            QMessageBox.No)
+        return answer == QMessageBox.Yes
 
     def shutdown(self) -> None:
         """The dock is gone: drop results still on their way, close the store, touch no
         widget (Qt has deleted them)."""
         self._gen += 1
         self._gone = True
+        self._opening, self._waiting = False, []
         store, self.store = self.store, None
         if store is not None and not any(s is store for s, *_ in self._queue):
             with contextlib.suppress(Exception):
