@@ -1,7 +1,8 @@
 """``evaluate_checkpoint`` (``python -m training evaluate``): held-out metrics of a saved model.
 
 It loads a checkpoint and runs the metrics of its task (:mod:`training.metrics`) on the
-test split recorded in its card (or on every case).
+test split recorded in its card (or on every case). For MHR models a ``summary`` puts the
+pooled and the CURVAS challenge's headline numbers side by side (docs/metrics.md).
 """
 
 from __future__ import annotations

@@ -29,6 +29,7 @@ __all__ = [
     "classification_metrics",
     "curvas_metrics",
     "mhr_metrics",
+    "mhr_summary",
     "plot_reliability_curves",
     "regression_metrics",
 ]
@@ -209,6 +210,24 @@ def mhr_metrics(
     out["thresholded_dice_mean"] = float(np.nanmean(per_t)) if np.any(np.isfinite(per_t)) else float("nan")
     out["reliability"] = {k: np.asarray(v).tolist() for k, v in reliability_curve(p, mhr, 10).items()}
     out["curvas"] = curvas_metrics(p, masks, raters, shapes)
+    return out
+
+
+def mhr_summary(blocks: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """The headline pooled and CURVAS numbers of each :func:`mhr_metrics` block, side by side.
+
+    ``blocks`` maps a label (``uncalibrated``, ``isotonic``, ...) to an ``mhr_metrics``
+    result; other entries are skipped. The result is what cards and tables quote.
+    """
+    out: dict[str, dict[str, float]] = {}
+    for name, b in blocks.items():
+        if not isinstance(b, dict) or "curvas" not in b:
+            continue
+        c = b["curvas"]
+        out[name] = {"ece_pooled": b["ece_pooled"], "curvas_ece": c["ece_mean"],
+                     "thresholded_dice_pooled": b["thresholded_dice_mean"],
+                     "curvas_thresholded_dice": c["thresholded_dice_mean"],
+                     "curvas_crps": c["crps_mean"], "brier": b["brier"]}
     return out
 
 

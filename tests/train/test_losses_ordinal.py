@@ -121,3 +121,4 @@ def test_a_tiny_mhr_fit_learns_with_the_soft_target(tmp_path):
     un = res.metrics["uncalibrated"]
     assert 0.0 <= un["rps"] <= 1.0 and 0.0 <= un["rps_rounded_levels"] <= 1.0
     assert 0.0 <= un["curvas"]["ece_mean"] <= 1.0
+    assert res.metrics["summary"]["uncalibrated"]["curvas_ece"] == un["curvas"]["ece_mean"]

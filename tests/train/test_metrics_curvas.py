@@ -59,3 +59,15 @@ def test_mhr_metrics_report_pooled_and_curvas_side_by_side():
     assert out["curvas"]["ece_mean"] > 0 and not math.isnan(out["curvas"]["crps_mean"])
     # the pooled ECE is over whole images, mostly empty background: far below the box's
     assert out["ece_pooled"] < out["curvas"]["ece_mean"]
+
+
+def test_summary_puts_pooled_and_curvas_side_by_side_and_skips_other_entries():
+    from training.metrics import mhr_summary
+
+    rng = np.random.default_rng(3)
+    p, m = _case(rng)
+    block = mhr_metrics(p[None], [m], [["a", "b", "c"]])
+    s = mhr_summary({"uncalibrated": block, "temperature_value": {"kind": "temperature"}, "n_cases": 1})
+    assert list(s) == ["uncalibrated"]
+    assert s["uncalibrated"]["curvas_ece"] == block["curvas"]["ece_mean"]
+    assert s["uncalibrated"]["ece_pooled"] == block["ece_pooled"]

@@ -22,7 +22,7 @@ from napari_iaa.errors import CheckpointError, ConfigError
 from training.config import FitConfig
 from training.datasets import CaseCache, MHRTorchDataset, build_cache
 from training.inference import predict_mhr
-from training.metrics import mhr_metrics, plot_reliability_curves
+from training.metrics import mhr_metrics, mhr_summary, plot_reliability_curves
 from training.results import FitResult, stage_progress
 from training.tasks.base import select_split
 
@@ -130,7 +130,8 @@ def _compare_on_test(config: FitConfig, cache: CaseCache, test_idx: list[int], p
                              "isotonic (TwinTrack)": after["reliability"],
                              "temperature": after_t["reliability"]},
                             out / f"{config.name}_reliability.png", config.name)
-    return {"uncalibrated": before, "isotonic": after, "temperature": after_t}
+    blocks = {"uncalibrated": before, "isotonic": after, "temperature": after_t}
+    return {"summary": mhr_summary(blocks), **blocks}
 
 
 def _save_calibrated(config: FitConfig, models: list[Any], cards: list[Any], iso: Any,

@@ -17,7 +17,7 @@ import torch
 from training.datasets import MHRTorchDataset
 from training.inference import predict_batches, predict_mhr
 from training.losses import bce_dice_loss, rps_loss, soft_rps_loss
-from training.metrics import mhr_metrics, plot_reliability_curves
+from training.metrics import mhr_metrics, mhr_summary, plot_reliability_curves
 from training.tasks.base import Task, register
 
 __all__ = ["MHRTask"]
@@ -90,4 +90,4 @@ class MHRTask(Task):
             curves[f"calibrated ({card.calibrator.get('kind', '?')})"] = out["calibrated"]["reliability"]
         if out_png is not None:
             plot_reliability_curves(curves, out_png, card.name)
-        return out
+        return {"summary": mhr_summary(out), **out}
