@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -260,6 +261,7 @@ class _Volumes:
     def __init__(self, cases):
         self.cases = {c.case_id: c for c in cases}
         self.ids = list(self.cases)
+        self.root, self.layout, self.unit = Path("volumes"), "folders", None
 
     def load(self, cid, **_kw):
         return self.cases[cid]
@@ -325,4 +327,4 @@ def test_cli_takes_an_opener(models, tiny_models, tmp_path, capsys, monkeypatch)
     ds = _Volumes([_volume_case()])
     assert run_predict(args, open_data=lambda a: ds) == 0
     assert "1 cases, 3 rows" in capsys.readouterr().out
-    assert (tmp_path / "maps" / "p1_n1_mhr.nii.gz").is_file()
+    assert (tmp_path / "maps" / "p1_n1_mhr_uncalibrated.nii.gz").is_file()  # tiny MHR model: no calibrator

@@ -13,7 +13,7 @@ Nothing here imports torch.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -162,15 +162,15 @@ def _sample_ids(ids: Sequence[str], n: int) -> list[str]:
 
 
 def _cases(source: Dataset | Iterable[Case], max_cases: int) -> tuple[list[Case], Dataset | None]:
-    if isinstance(source, Dataset):
-        cases = []
-        for cid in _sample_ids(source.ids, max_cases):
-            try:
-                cases.append(source.load(cid, strict=False))
-            except IAAError:  # an unreadable case is left out (the data set records it)
-                continue
-        return cases, source
-    return [c for _, c in zip(range(max_cases), source)], None
+    if isinstance(source, Sequence | Iterator):  # cases
+        return [c for _, c in zip(range(max_cases), source)], None
+    cases = []  # a data set: ``ids`` and ``load`` (read lazily)
+    for cid in _sample_ids(source.ids, max_cases):
+        try:
+            cases.append(source.load(cid, strict=False))
+        except IAAError:  # an unreadable case is left out (the data set records it)
+            continue
+    return cases, source
 
 
 def _unit(cases: Sequence[Case], ds: Dataset | None) -> str:
@@ -188,8 +188,8 @@ def domain_of(source: Dataset | Iterable[Case], max_cases: int = DOMAIN_SAMPLE,
     Parameters
     ----------
     source
-        A data set (``max_cases`` cases spread evenly over it are read) or cases (the
-        first ``max_cases`` are used).
+        A data set (``max_cases`` cases spread evenly over it are read) or a sequence or
+        iterator of cases (the first ``max_cases`` are used).
     max_cases
         How many cases to read.
     modality

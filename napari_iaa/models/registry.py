@@ -25,6 +25,7 @@ __all__ = [
     "ModelEntry",
     "RankedModel",
     "RegistryProblem",
+    "rank_entries",
     "ModelRegistry",
     "shipped_models_dir",
     "user_models_dir",
@@ -116,20 +117,23 @@ class RankedModel:
     match: DomainMatch
 
     def why(self) -> str:
-        """Why it was picked, in one line: its training domain and how the data match it."""
-        dom = self.entry.card.domain
+        """Why it was picked, in one line (see :meth:`describe`)."""
+        return self.describe(self.entry.card, self.match)
+
+    @staticmethod
+    def describe(card: ModelCard, match: DomainMatch) -> str:
+        """A card's training domain, how data match it, calibration and held-out figure."""
         trained = ""
-        if dom is not None:
+        if card.domain is not None:
             try:
-                trained = f"trained on {DataDomain.from_dict(dom).describe()}; "
+                trained = f"trained on {DataDomain.from_dict(card.domain).describe()}; "
             except ValueError:
                 trained = ""
-        held = headline_metric(self.entry.card)
+        held = headline_metric(card)
         held_s = f"; held-out {held}" if held is not None else ""
-        cal = "" if self.entry.task != "mhr" else (
-            "; calibrated" if self.entry.calibrated else "; UNCALIBRATED (no calibrator)")
-        return (f"{trained}match {self.match.score:.2f}: {self.match.explain()}"
-                f"{cal}{held_s}")
+        cal = "" if card.task != "mhr" else (
+            "; calibrated" if card.calibrator is not None else "; UNCALIBRATED (no calibrator)")
+        return f"{trained}match {match.score:.2f}: {match.explain()}{cal}{held_s}"
 
 
 def _rank_key(index: int, entry: ModelEntry, match: DomainMatch) -> tuple[Any, ...]:
@@ -142,6 +146,17 @@ def _rank_key(index: int, entry: ModelEntry, match: DomainMatch) -> tuple[Any, .
     signed = math.inf if held is None else (-held.value if held.higher_is_better else held.value)
     return (-round(match.score * 10.0), entry.task == "mhr" and not entry.calibrated,
             held is None, signed, index)
+
+
+def rank_entries(entries: list[ModelEntry], domain: DataDomain | None) -> list[RankedModel]:
+    """Entries of one task, best first, as :meth:`ModelRegistry.ranked` orders them.
+
+    With ``domain`` None (no data to match against) every entry matches fully and the
+    order is calibration, held-out figure, then the given order.
+    """
+    matches = [e.match(domain) if domain is not None else DomainMatch(1.0) for e in entries]
+    order = sorted(range(len(entries)), key=lambda i: _rank_key(i, entries[i], matches[i]))
+    return [RankedModel(entries[i], matches[i]) for i in order]
 
 
 @dataclass(frozen=True)
@@ -313,10 +328,7 @@ class ModelRegistry:
         (:func:`~napari_iaa.models.card.headline_metric`), then search order. A model
         only because it is newer is never preferred.
         """
-        entries = self.by_task(task)
-        matches = [e.match(domain) for e in entries]
-        order = sorted(range(len(entries)), key=lambda i: _rank_key(i, entries[i], matches[i]))
-        return [RankedModel(entries[i], matches[i]) for i in order]
+        return rank_entries(self.by_task(task), domain)
 
     def best_for(self, task: str, domain: DataDomain) -> RankedModel | None:
         """The model of ``task`` that best matches data of ``domain`` (None without one)."""
