@@ -178,3 +178,22 @@ def test_crps_equals_the_challenges_quadrature():
         ref = quad(lambda y, c=cdf, v=v: (c(y) - 0.5 * (np.sign(y - v) + 1)) ** 2,
                    mu - 3 * sd, mu + 3 * sd, limit=200)[0]
         assert curvas_volume_crps(p, masks)["crps"] == pytest.approx(ref, rel=1e-5)
+
+
+def test_case_ece_equals_the_challenges_multirater_ece_on_a_volume():
+    pytest.importorskip("torchmetrics")
+    rng = np.random.default_rng(7)
+    zz, yy, xx = np.mgrid[:60, :64, :72]
+    annotations = []
+    for r in (6.0, 7.5, 5.0, 8.0, 6.5):  # five annotators, as CURVAS-PDACVI
+        annotations.append(((zz - 30) ** 2 + (yy - 30) ** 2 + (xx - 34) ** 2 < r * r).astype(np.int64))
+    prob = np.clip(np.mean(annotations, 0) + rng.normal(0, 0.1, zz.shape), 0, 1).astype(np.float32)
+    # the challenge's get_combined_bbox: slice(min - 20, max + 20) per axis (no border here)
+    union = np.logical_or.reduce(annotations)
+    lo, hi = np.argwhere(union).min(0), np.argwhere(union).max(0)
+    box = tuple(slice(int(a) - 20, int(b) + 20) for a, b in zip(lo, hi))
+    assert all(s.start >= 0 for s in box)
+    ref = [_challenge_ece(a[box], prob[box]) for a in annotations]
+    got = curvas_case(prob, annotations)
+    assert got["bbox"] == [[s.start, s.stop] for s in box]
+    assert got["ece_per_annotator"] == pytest.approx(ref, abs=1e-5)
