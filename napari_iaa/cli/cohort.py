@@ -3,22 +3,22 @@
 from __future__ import annotations
 
 import argparse
-import re
-from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from napari_iaa.cli._common import atomic_write_text, one_line
+from napari_iaa.agreement.labels import (
+    ID_CANDIDATES,
+    normalise_case_id,
+    pick_column,
+    read_label_table,
+    read_table,
+)
+from napari_iaa.cli._common import atomic_write_text
 from napari_iaa.data import json_safe
 from napari_iaa.errors import ConfigError, DatasetError
 
-if TYPE_CHECKING:
-    import pandas as pd
-
 __all__ = ["add_cohort_parser", "read_cohort_table", "run_cohort"]
 
-_IMAGE_SUFFIX = re.compile(r"\.(jpe?g|png|tiff?|bmp|gif|webp)$", re.IGNORECASE)
-_ID_CANDIDATES = ("case_id", "img_id", "isic_id", "ISIC_id", "image_id", "image", "id")
 _VALUE_CANDIDATES = ("iaa", "dice_score_mean", "IAA", "mean_dice")
 
 
@@ -47,61 +47,6 @@ def add_cohort_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--out", "-o", default="cohort", metavar="DIR", help="output folder (default: ./cohort)")
     p.set_defaults(func=run_cohort)
     return p
-
-
-def _pick_column(columns: Sequence[str], wanted: str | None, candidates: Sequence[str], path: Path, what: str) -> str:
-    if wanted is not None:
-        if wanted not in columns:
-            raise DatasetError(f"{path}: no column {wanted!r} ({what}); columns are {', '.join(map(str, columns))}")
-        return wanted
-    for c in candidates:
-        if c in columns:
-            return c
-    lower = {str(c).lower(): c for c in columns}
-    for c in candidates:
-        if c.lower() in lower:
-            return lower[c.lower()]
-    raise DatasetError(
-        f"{path}: cannot tell which column holds the {what} (looked for {', '.join(candidates)}); "
-        f"columns are {', '.join(map(str, columns))}"
-    )
-
-
-def _normalise_id(value: Any) -> str:
-    return _IMAGE_SUFFIX.sub("", str(value).strip())
-
-
-def _read_csv(path: Path, what: str) -> pd.DataFrame:
-    import pandas as pd
-
-    if not path.is_file():
-        raise DatasetError(f"{path}: {what} not found")
-    try:
-        frame = pd.read_csv(path, low_memory=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise DatasetError(f"{path}: not a readable CSV ({one_line(str(exc))})") from exc
-    if frame.empty:
-        raise DatasetError(f"{path}: {what} has no rows")
-    return frame
-
-
-def _label_table(lab_path: Path, by: str, labels_id_column: str | None) -> pd.DataFrame:
-    """``case_id, group`` from a label table; one group per case (duplicates must agree)."""
-    import pandas as pd
-
-    right = _read_csv(lab_path, "label table")
-    if by not in right.columns:
-        raise DatasetError(f"{lab_path}: no column {by!r} (--by); columns are {', '.join(map(str, right.columns))}")
-    rid = _pick_column(list(right.columns), labels_id_column, _ID_CANDIDATES, lab_path, "case id")
-    right = pd.DataFrame({"case_id": right[rid].map(_normalise_id), "group": right[by]})
-    dup = right["case_id"].duplicated(keep=False)
-    if dup.any():
-        conflicting = right[dup].groupby("case_id")["group"].nunique()
-        bad = conflicting[conflicting > 1]
-        if len(bad):
-            raise DatasetError(f"{lab_path}: case {bad.index[0]} has conflicting {by!r} values")
-        right = right.drop_duplicates("case_id")
-    return right
 
 
 def read_cohort_table(
@@ -137,10 +82,10 @@ def read_cohort_table(
     import pandas as pd
 
     iaa_path = Path(iaa_csv)
-    left = _read_csv(iaa_path, "IAA table")
-    lid = _pick_column(list(left.columns), id_column, _ID_CANDIDATES, iaa_path, "case id")
-    val = _pick_column(list(left.columns), value_column, _VALUE_CANDIDATES, iaa_path, "IAA value")
-    left = pd.DataFrame({"case_id": left[lid].map(_normalise_id), "iaa": pd.to_numeric(left[val], errors="coerce"),
+    left = read_table(iaa_path, "IAA table")
+    lid = pick_column(list(left.columns), id_column, ID_CANDIDATES, iaa_path, "case id")
+    val = pick_column(list(left.columns), value_column, _VALUE_CANDIDATES, iaa_path, "IAA value")
+    left = pd.DataFrame({"case_id": left[lid].map(normalise_case_id), "iaa": pd.to_numeric(left[val], errors="coerce"),
                          **({"_by": left[by]} if labels_csv is None and by in left.columns else {})})
     counts = {"n_iaa": int(len(left))}
     if labels_csv is None:
@@ -149,7 +94,7 @@ def read_cohort_table(
         joined = left.rename(columns={"_by": "group"})
         counts["n_labels"] = int(len(left))
     else:
-        right = _label_table(Path(labels_csv), by, labels_id_column)
+        right = read_label_table(Path(labels_csv), by, labels_id_column)
         counts["n_labels"] = int(len(right))
         joined = left.merge(right, on="case_id", how="inner")
     n_join = len(joined)
