@@ -301,6 +301,17 @@ def _plain_open_in_subprocess(quick: bool) -> dict | None:
     return None
 
 
+def _wait_until(cond, timeout_s: float = 120.0) -> None:
+    from qtpy.QtWidgets import QApplication
+
+    end = time.monotonic() + timeout_s
+    while not cond():
+        if time.monotonic() > end:
+            raise TimeoutError("the predictions dock's model list did not load")
+        QApplication.processEvents()
+        time.sleep(0.005)
+
+
 def _model_settings():
     from napari_iaa.models import ModelRegistry
     from napari_iaa.widgets.predictions.models_tab import ModelSettingsWidget
@@ -308,6 +319,7 @@ def _model_settings():
     folder = Path(__file__).resolve().parent.parent / "sample_data" / "models"
     reg = ModelRegistry(paths=[folder], include_shipped=False, include_user=False)
     settings = ModelSettingsWidget(registry=reg)
+    _wait_until(lambda: not settings.loading)  # the list is read in a worker
     for task in ("iaa", "mhr", "quality"):
         settings.select(task, folder / f"{task}-synth.json")
     chosen = {t: Path(p).name for t, p in settings.selected().items()}

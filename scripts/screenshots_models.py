@@ -149,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     viewer.window.add_dock_widget(preds, name="Predictions", area="right")
     _widen(viewer, preds, 480)
     preds.settings.refresh()
+    _wait(lambda: not preds.settings.loading)  # the model list is read in a worker
     for task, p in models.items():
         preds.settings.select(task, str(Path(p).resolve()))
         if preds.settings.selected_path(task) is None or (

@@ -131,16 +131,19 @@ class DataDomain:
 class DomainMatch:
     """How well data match a model's training domain.
 
-    ``score`` is in [0, 1]; ``reasons`` say why it is below 1 (empty for a full match).
+    ``score`` is in [0, 1]; ``reasons`` say why it is below 1 (empty for a full match);
+    ``known`` is False when the card records no domain (the match cannot be checked).
     """
 
     score: float
     reasons: tuple[str, ...] = ()
+    known: bool = True
 
     @property
     def ok(self) -> bool:
-        """True when the data look like the training data (score >= ``MATCH_OK``)."""
-        return self.score >= MATCH_OK
+        """False when the data are known not to look like the training data (score below
+        ``MATCH_OK``); a card without a domain is not known to mismatch."""
+        return not self.known or self.score >= MATCH_OK
 
     def explain(self) -> str:
         """The reasons in one line ("matches the training data" when there are none)."""
@@ -267,8 +270,8 @@ def match_score(card_domain: DataDomain | Mapping[str, Any] | None,
     0.8 (a slice model runs slice by slice), against images 0.6, slices against images 0.9;
     intensities ``exp(-3 max(0, g - 0.1))`` where ``g`` is the mean gap of the 1st, 50th and 99th
     percentiles over the wider range; sizes more than 2x apart ``1 / (1 + 0.3 (log2 r - 1))``.
-    A card without a domain (an older card) scores 0.5: it may be used, never preferred to
-    a card that matches.
+    A card without a domain (an older card) scores 0.5 and is not ``known``: it may be
+    used (no mismatch warning), never preferred to a card that matches.
 
     Parameters
     ----------
@@ -283,12 +286,14 @@ def match_score(card_domain: DataDomain | Mapping[str, Any] | None,
         The score and a short reason for every difference.
     """
     if card_domain is None:
-        return DomainMatch(0.5, ("the model card records no training domain (an older card)",))
+        return DomainMatch(0.5, ("the model card records no training domain (an older card)",),
+                           known=False)
     if not isinstance(card_domain, DataDomain):
         try:
             card_domain = DataDomain.from_dict(card_domain)
         except (TypeError, ValueError) as exc:
-            return DomainMatch(0.5, (f"the model card's domain is unreadable ({exc})",))
+            return DomainMatch(0.5, (f"the model card's domain is unreadable ({exc})",),
+                               known=False)
     c, d = card_domain, data_domain
     score, reasons = 1.0, []
     if c.image_kind != d.image_kind:

@@ -50,6 +50,7 @@ def test_match_scores_and_reasons(domains):
     assert not hu.ok and "intensities differ" in hu.explain() and "volumes" in hu.explain()
     old = match_score(None, lidc)  # a card from before domains: usable, never preferred
     assert old.score == 0.5 < MATCH_OK and "no training domain" in old.explain()
+    assert not old.known and old.ok  # weak, but not known to mismatch: no warning
 
 
 def test_shipped_cards_record_their_domain():

@@ -36,6 +36,7 @@ def dock(make_napari_viewer, qtbot, tiny_models, synthetic_root):
     widget = PredictionsWidget(viewer, settings=settings, auto=False)
     viewer.window.add_dock_widget(widget, name="Predictions")
     viewer.layers.selection.active = viewer.layers[case.case_id]
+    qtbot.waitUntil(lambda: settings.ready, timeout=60_000)  # listed in a worker
     return viewer, widget, case
 
 
@@ -47,6 +48,7 @@ def test_settings_list_cards_and_choose_one_per_task(dock, tiny_models):
     assert {t: Path(p).resolve() for t, p in s.selected().items()} == {
         t: p.resolve() for t, p in tiny_models.items()}
     assert "mae=0.1" in s.table.item(0, 4).text()
+    assert s.table.item(0, 2).text().startswith("unknown")  # tiny cards record no domain
     assert s.device() == "auto" and s.detected_label.text()
     s.combos["mhr"].setCurrentIndex(0)  # (none)
     assert "mhr" not in s.selected()
@@ -55,19 +57,28 @@ def test_settings_list_cards_and_choose_one_per_task(dock, tiny_models):
 def test_case_predictions_appear_as_layers_and_table(dock, qtbot, capsys, stall_meter):
     from napari_iaa.agreement import iaa, leave_one_out_dice
     from napari_iaa.widgets.predictions import LAYER_CAL, LAYER_DIFF, LAYER_RAW
+    from napari_iaa.widgets.predictions.events import LAYER_UNCAL
 
     viewer, widget, case = dock
     tab = widget.case_tab
     with qtbot.waitSignal(widget.case_predicted, timeout=120_000) as sig:
         stall = stall_meter(widget.predict_current, lambda: not tab.job.running)
     pred = sig.args[0]
-    for name in (LAYER_RAW, LAYER_CAL, LAYER_DIFF):
+    for name in (LAYER_RAW, LAYER_UNCAL, LAYER_DIFF):
         assert name in viewer.layers
         assert viewer.layers[name].data.shape == case.shape[:2]
+    # the tiny MHR model has no calibrator: never shown as a calibrated MHR
+    assert LAYER_CAL not in viewer.layers and viewer.layers[LAYER_UNCAL].visible
+    assert viewer.layers[LAYER_UNCAL].metadata["napari_iaa"] == {
+        "role": "prediction", "model": "tiny-mhr", "calibrated": False}
+    assert "tiny-mhr · uncalibrated" in tab.mhr_model_label.text()
+    assert "tiny-iaa" in tab.pred_iaa_label.text() and "uncalibrated" in tab.ece_label.text()
+    assert set(pred.reliability) == {"uncalibrated"}
+    assert widget.case_tab.quality.table.item(0, 4).text() == "tiny-quality"
     diff = viewer.layers[LAYER_DIFF].data
     assert np.allclose(diff, pred.mhr_calibrated - case.stack().mean(0), atol=1e-5)
     assert float(tab.emp_iaa_label.text().split()[0]) == pytest.approx(iaa(case.stack()), abs=1e-3)
-    assert math.isfinite(float(tab.pred_iaa_label.text()))
+    assert math.isfinite(float(tab.pred_iaa_label.text().split()[0]))
     rows = widget.quality_rows()
     assert set(rows) == set(case.mask_ids)
     loo = np.asarray(leave_one_out_dice(case.stack()), float).ravel()
@@ -197,6 +208,7 @@ def test_no_model_chosen_is_a_notification(dock, error_log):
 def test_uses_the_review_dock_case(review, qtbot, synthetic_root, tiny_models):
     from napari_iaa.models import ModelRegistry
     from napari_iaa.widgets.predictions import LAYER_CAL, PredictionsWidget
+    from napari_iaa.widgets.predictions.events import LAYER_UNCAL
     from napari_iaa.widgets.predictions.models_tab import ModelSettingsWidget
 
     viewer, rw = review
@@ -210,7 +222,7 @@ def test_uses_the_review_dock_case(review, qtbot, synthetic_root, tiny_models):
     pred = sig.args[0]
     assert pred.case_id == rw.case_id
     assert set(pred.mask_ids) == set(rw.annotator_layers())
-    assert LAYER_CAL in viewer.layers
+    assert LAYER_UNCAL in viewer.layers and LAYER_CAL not in viewer.layers
 
 
 def test_shipped_models_on_a_sample_case(make_napari_viewer, qtbot):
@@ -233,6 +245,7 @@ def test_shipped_models_on_a_sample_case(make_napari_viewer, qtbot):
     for mid in case.mask_ids:
         viewer.add_labels(case.masks[mid].astype(np.uint8), name=mid)
     settings = ModelSettingsWidget(registry=reg)
+    qtbot.waitUntil(lambda: settings.ready, timeout=60_000)
     for task, entries in shipped.items():
         synth = [e for e in entries if "synth" in e.name] or entries
         settings.select(task, str(synth[0].path))
@@ -274,6 +287,7 @@ def test_triage_fills_the_review_data_set_table(review, qtbot, synthetic_root, t
     reg = ModelRegistry(paths=[tiny_models["iaa"].parent], include_shipped=False,
                         include_user=False)
     widget = PredictionsWidget(viewer, settings=ModelSettingsWidget(registry=reg), auto=False)
+    qtbot.waitUntil(lambda: widget.settings.ready, timeout=60_000)
     with qtbot.waitSignal(widget.triage_finished, timeout=120_000) as sig:
         widget.start_triage(synthetic_root)
     frame = rw.dataset_panel.model.frame()
@@ -326,7 +340,8 @@ def test_block_mean_and_display_maps():
 
 
 def test_large_maps_are_shown_as_block_means_and_updated_in_place(dock, qtbot):
-    from napari_iaa.widgets.predictions import LAYER_CAL, LAYER_DIFF, LAYER_RAW
+    from napari_iaa.widgets.predictions import LAYER_DIFF, LAYER_RAW
+    from napari_iaa.widgets.predictions.events import LAYER_UNCAL
 
     viewer, widget, case = dock
     h, w = case.shape[:2]
@@ -335,12 +350,12 @@ def test_large_maps_are_shown_as_block_means_and_updated_in_place(dock, qtbot):
         widget.predict_current()
     pred = sig.args[0]
     assert pred.mhr_calibrated.shape == (h, w)  # the prediction keeps full resolution
-    layers = {name: viewer.layers[name] for name in (LAYER_RAW, LAYER_CAL, LAYER_DIFF)}
+    layers = {name: viewer.layers[name] for name in (LAYER_RAW, LAYER_UNCAL, LAYER_DIFF)}
     for layer in layers.values():
         assert layer.data.shape == (-(-h // 4), -(-w // 4))
         np.testing.assert_allclose(layer.scale, (4.0, 4.0))
         np.testing.assert_allclose(layer.translate, (1.5, 1.5))
-    np.testing.assert_allclose(layers[LAYER_CAL].data[0, 0], pred.mhr_calibrated[:4, :4].mean(), rtol=1e-5)
+    np.testing.assert_allclose(layers[LAYER_UNCAL].data[0, 0], pred.mhr_calibrated[:4, :4].mean(), rtol=1e-5)
     # a second prediction updates the same layer objects (no remove / add)
     n_layers = len(viewer.layers)
     widget.case_tab.map_display_max_pixels = 1 << 30
@@ -371,6 +386,7 @@ def test_no_mask_copies_on_the_gui_thread(review, qtbot, synthetic_root, tiny_mo
     reg = ModelRegistry(paths=[tiny_models["iaa"].parent], include_shipped=False,
                         include_user=False)
     widget = PredictionsWidget(viewer, settings=ModelSettingsWidget(registry=reg), auto=False)
+    qtbot.waitUntil(lambda: widget.settings.ready, timeout=60_000)
     viewer.window.add_dock_widget(widget, name="Predictions")
     with qtbot.waitSignal(widget.case_predicted, timeout=120_000):
         widget.predict_current()
@@ -406,7 +422,7 @@ def _volume(seed: int = 0):
 
 
 @pytest.fixture
-def volume_dock(make_napari_viewer, tiny_models):
+def volume_dock(make_napari_viewer, qtbot, tiny_models):
     """A viewer with a volume as plain 3D layers (scale = its spacing) and the dock."""
     from napari_iaa.models import ModelRegistry
     from napari_iaa.widgets.predictions import PredictionsWidget
@@ -420,6 +436,7 @@ def volume_dock(make_napari_viewer, tiny_models):
     reg = ModelRegistry(paths=[tiny_models["iaa"].parent], include_shipped=False,
                         include_user=False)
     widget = PredictionsWidget(viewer, settings=ModelSettingsWidget(registry=reg), auto=False)
+    qtbot.waitUntil(lambda: widget.settings.ready, timeout=60_000)
     viewer.window.add_dock_widget(widget, name="Predictions")
     viewer.layers.selection.active = viewer.layers["nodule"]
     return viewer, widget, img, masks
@@ -429,7 +446,8 @@ def test_volume_gives_3d_layers_with_spacing_and_quality_per_3d_mask(volume_dock
     from napari_iaa.agreement import leave_one_out_dice
     from napari_iaa.data import Case
     from napari_iaa.predict import predict_case
-    from napari_iaa.widgets.predictions import LAYER_CAL, LAYER_DIFF, LAYER_RAW
+    from napari_iaa.widgets.predictions import LAYER_DIFF, LAYER_RAW
+    from napari_iaa.widgets.predictions.events import LAYER_UNCAL
 
     viewer, widget, img, masks = volume_dock
     tab = widget.case_tab
@@ -443,7 +461,7 @@ def test_volume_gives_3d_layers_with_spacing_and_quality_per_3d_mask(volume_dock
         widget.predict_current()
     qtbot.waitUntil(lambda: not widget.busy, timeout=60_000)
     pred = sig.args[0]
-    for name in (LAYER_RAW, LAYER_CAL, LAYER_DIFF):
+    for name in (LAYER_RAW, LAYER_UNCAL, LAYER_DIFF):
         layer = viewer.layers[name]
         assert layer.ndim == 3 and layer.data.shape == img.shape
         np.testing.assert_allclose(layer.scale, SPACING)
@@ -461,7 +479,7 @@ def test_volume_gives_3d_layers_with_spacing_and_quality_per_3d_mask(volume_dock
         assert predicted == pytest.approx(ref.quality[mid], abs=1e-5)
         assert actual == pytest.approx(expected, abs=1e-6)
     assert pred.predicted_iaa == pytest.approx(ref.predicted_iaa, abs=1e-5)
-    assert float(tab.pred_iaa_label.text()) == pytest.approx(ref.predicted_iaa, abs=1e-3)
+    assert float(tab.pred_iaa_label.text().split()[0]) == pytest.approx(ref.predicted_iaa, abs=1e-3)
     assert "volume" in tab.case_label.text()
 
 

@@ -1,8 +1,10 @@
 """The process-wide model registry and the "model registered" announcement.
 
 The predictions dock lists models from :func:`shared_registry`; the training dock adds the
-checkpoints it writes there and announces them on ``MODEL_EVENTS.registered(path)`` so
-every model list shows (and chooses) the new model at once.
+checkpoints it writes there and announces them on ``MODEL_EVENTS.registered(path)``. Every
+model list then shows the new model and OFFERS it ("new model X available: use it?", with
+its held-out figure beside the model in use); none switches to it without the user's
+yes: a one-epoch or cancelled run must never silently replace a better or calibrated one.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ __all__ = ["MODEL_EVENTS", "shared_registry"]
 
 
 class _ModelEvents(QObject):
-    """Process-wide announcements: ``registered(path)`` when a model is trained or added."""
+    """Process-wide announcements: ``registered(path)`` when a model is trained or added
+    (listeners list and offer it; they never choose it on their own)."""
 
     registered = Signal(str)
 

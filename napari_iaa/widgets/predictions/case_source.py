@@ -17,6 +17,7 @@ import numpy as np
 from qtpy.QtCore import QObject, Signal
 
 from napari_iaa.data import Case
+from napari_iaa.widgets.predictions.events import LAYER_UNCAL
 from napari_iaa.widgets.predictions.map_layers import OWN_LAYERS
 from napari_iaa.widgets.review import ReviewWidget
 
@@ -127,6 +128,20 @@ class CaseSource(QObject):
         rv = self.review
         return rv.dataset_panel.model if rv is not None else None
 
+    # ------------------------------------------------------------------ the data
+    def open_data(self) -> tuple[Any, Any]:
+        """``(key, data)`` of what is open, to match models to: the review dock's data set
+        (``("dataset", root)``, the Dataset), else the open case (``("case", id, shape)``,
+        ``[case]``), else ``(None, None)``."""
+        rv = self.review
+        ds = rv.dataset if rv is not None else None
+        if ds is not None:
+            return ("dataset", str(ds.root), len(ds)), ds
+        case = self.current_case()
+        if case is None:
+            return None, None
+        return ("case", str(case.case_id), tuple(np.asarray(case.image).shape)), [case]
+
     # ------------------------------------------------------------------ the case
     def current_case(self) -> Case | None:
         """The open case: the review dock's, else one built from the viewer's layers.
@@ -155,7 +170,7 @@ class CaseSource(QObject):
 
         def ok(layer: Any) -> bool:
             return (isinstance(layer, Image) and layer.name not in OWN_LAYERS
-                    and role_of(layer) in (None, "image"))
+                    and layer.name != LAYER_UNCAL and role_of(layer) in (None, "image"))
 
         active = self.viewer.layers.selection.active
         if ok(active):

@@ -10,6 +10,7 @@ leave-one-out Dice. Predictions refresh when the case changes; quality after edi
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
@@ -30,9 +31,14 @@ from napari_iaa.predict import CasePrediction, ece_value
 from napari_iaa.widgets._common import DeviceInUse, Progress, fmt_number, notify_error
 from napari_iaa.widgets._common.plots import AsyncPlot, render_reliability
 from napari_iaa.widgets.predictions.case_source import CaseSource
-from napari_iaa.widgets.predictions.events import CaseResult, MapLayer
+from napari_iaa.widgets.predictions.events import LAYER_UNCAL, CaseResult, MapLayer
 from napari_iaa.widgets.predictions.jobs import ModelCache, case_job
-from napari_iaa.widgets.predictions.map_layers import MAP_DISPLAY_MAX_PIXELS, set_map_layer
+from napari_iaa.widgets.predictions.map_layers import (
+    LAYER_CAL,
+    LAYER_RAW,
+    MAP_DISPLAY_MAX_PIXELS,
+    set_map_layer,
+)
 from napari_iaa.widgets.predictions.models_tab import ModelSettingsWidget
 from napari_iaa.widgets.predictions.quality import QualityPanel
 from napari_iaa.widgets.predictions.worker_slot import WorkerSlot
@@ -95,6 +101,10 @@ class CaseTab(QWidget):
         self._quality_timer = _timer(self, 600, self.quality.refresh)
         source.changed.connect(self._case_timer.start)
         source.edited.connect(self._edited)
+        settings.loaded.connect(self._models_changed)
+        settings.selection_changed.connect(self._models_changed)
+        settings.mismatch.connect(self._show_mismatch)
+        self._predicted_with: Any = None
         self.auto_check.setChecked(auto)
         self._case_timer.start()
 
@@ -102,6 +112,11 @@ class CaseTab(QWidget):
     def _build(self) -> None:
         cl = QVBoxLayout(self)
         cl.addLayout(self._build_head())
+        self.mismatch_label = QLabel()
+        self.mismatch_label.setWordWrap(True)
+        self.mismatch_label.setStyleSheet("color: #e8a33d;")
+        self.mismatch_label.hide()
+        cl.addWidget(self.mismatch_label)
         self.auto_check = QCheckBox("refresh when the case changes / after edits")
         cl.addWidget(self.auto_check)
         self.case_progress = QProgressBar()
@@ -141,10 +156,23 @@ class CaseTab(QWidget):
         self.pred_iaa_label = QLabel("—")
         self.emp_iaa_label = QLabel("—")
         self.ece_label = QLabel("—")
+        self.mhr_model_label = QLabel("—")
         sf.addRow("predicted IAA", self.pred_iaa_label)
         sf.addRow("empirical IAA", self.emp_iaa_label)
+        sf.addRow("MHR map", self.mhr_model_label)
         sf.addRow("multi-rater ECE", self.ece_label)
         return summary
+
+    def _show_mismatch(self, text: str) -> None:
+        self.mismatch_label.setText(text)
+        self.mismatch_label.setVisible(bool(text))
+
+    def _models_changed(self) -> None:
+        """New models chosen (or read): predict the open case with them (auto mode)."""
+        if (self.auto_check.isChecked() and self.settings.selected()
+                and self.settings.model_key() != self._predicted_with):
+            self._case_key = None
+            self._case_timer.start()
 
     @property
     def busy(self) -> bool:
@@ -195,6 +223,7 @@ class CaseTab(QWidget):
                 notify_error("no model chosen: pick at least one model in the Models tab")
             self.case_progress.setFormat("no model chosen")
             return
+        self._predicted_with = key
         self._progress(Progress(0, 4, "starting…"))
         self.predict_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
@@ -292,19 +321,48 @@ class CaseTab(QWidget):
             return
         m = self._layer_steps.pop(0)
         try:
-            set_map_layer(self.source.viewer, self.source.image_layer(), m)
+            self._set_layer(m, self._layer_pred)
         finally:
             QTimer.singleShot(1, self._next_layer_step)  # 1 ms: let the repaint happen
 
+    def _set_layer(self, m: MapLayer, pred: CasePrediction | None) -> None:
+        """Show a map layer, tagged with the model that made it; the map of an MHR model
+        without a calibrator is named "uncalibrated" (never shown as calibrated)."""
+        viewer = self.source.viewer
+        uncal = pred is not None and not pred.mhr_is_calibrated
+        if m.name == LAYER_CAL:
+            if uncal:
+                m = dataclasses.replace(m, name=LAYER_UNCAL)
+            stale = LAYER_CAL if uncal else LAYER_UNCAL
+            if stale in viewer.layers:
+                viewer.layers.remove(stale)
+        new = m.name not in viewer.layers
+        set_map_layer(viewer, self.source.image_layer(), m)
+        layer = viewer.layers[m.name]
+        model = pred.models.get("mhr", "") if pred is not None else ""
+        layer.metadata = {**layer.metadata, "napari_iaa": {
+            "role": "prediction", "model": model,
+            "calibrated": not uncal and m.name != LAYER_RAW}}
+        if new and m.name == LAYER_UNCAL:
+            layer.visible = True  # in place of the calibrated map, shown by default
+
     def _show_numbers(self, pred: CasePrediction) -> None:
-        self.pred_iaa_label.setText(fmt_number(pred.predicted_iaa))
+        iaa_model = pred.models.get("iaa")
+        self.pred_iaa_label.setText(
+            fmt_number(pred.predicted_iaa) + (f"  · {iaa_model}" if iaa_model else
+                                              "  (no IAA model)"))
         self.emp_iaa_label.setText(fmt_number(pred.empirical_iaa) + (
             f"  ({len(pred.mask_ids)} masks)" if pred.mask_ids else "  (no masks)"))
+        mhr = pred.models.get("mhr")
+        self.mhr_model_label.setText(
+            "no MHR model" if not mhr else f"{mhr} · {pred.mhr_label}" + (
+                "" if pred.mhr_is_calibrated else " (no calibrator)"))
         ece = ece_value(pred.ece)
-        self.ece_label.setText(fmt_number(ece))
+        self.ece_label.setText(fmt_number(ece) + (f"  · {mhr}, {pred.mhr_label}" if mhr else ""))
         if pred.reliability:
-            self.reliability.submit(pred.reliability,
-                                    title=f"{pred.case_id}: multi-rater ECE {fmt_number(ece)}")
+            self.reliability.submit(
+                pred.reliability,
+                title=f"{pred.case_id}: ECE {fmt_number(ece)} ({mhr}, {pred.mhr_label})")
         elif pred.mhr_calibrated is not None:
             self.reliability.submit(None, message="no annotator masks to compare with")
         else:

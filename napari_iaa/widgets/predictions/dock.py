@@ -3,7 +3,8 @@
 Three tabs: **Case** (:mod:`.case_tab`: the open case's predicted IAA, MHR maps and mask
 quality), **Triage** (:mod:`.triage_tab`: predicted IAA for a folder or data set) and
 **Models** (:mod:`.models_tab`: the model list with cards, one model per task, the
-device). The dock wires them together; the case comes from :mod:`.case_source`.
+device; read in a worker, matched to the open data). The dock wires them together; the
+case comes from :mod:`.case_source`.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from qtpy.QtCore import Signal
+from qtpy.QtCore import QTimer, Signal
 from qtpy.QtWidgets import QTabWidget, QVBoxLayout, QWidget
 
 from napari_iaa.data import Case
@@ -74,11 +75,23 @@ class PredictionsWidget(QWidget):
         QVBoxLayout(self).addWidget(self.tabs)
 
         self.settings.selection_changed.connect(self.models.forget)
+        # the models are matched to what is open: the data set, else the case
+        self._data_timer = QTimer(self)
+        self._data_timer.setSingleShot(True)
+        self._data_timer.setInterval(300)
+        self._data_timer.timeout.connect(self._data_changed)
+        self.source.changed.connect(self._data_timer.start)
+        self._data_timer.start()
         self.case_tab.case_predicted.connect(self.case_predicted)
         self.case_tab.quality_scored.connect(self.quality_scored)
         self.case_tab.failed.connect(self.failed)
         self.triage_tab.triage_finished.connect(self.triage_finished)
         self.triage_tab.failed.connect(self.failed)
+
+    def _data_changed(self) -> None:
+        key, data = self.source.open_data()
+        if key is not None:  # nothing open: keep matching the last data
+            self.settings.set_data(key, data)
 
     @property
     def review(self) -> ReviewWidget | None:

@@ -13,7 +13,10 @@ import numpy as np
 
 from napari_iaa.predict import CasePrediction
 
-__all__ = ["CaseResult", "MapLayer", "QualityScore", "TriageRows"]
+__all__ = ["LAYER_UNCAL", "CaseResult", "MapLayer", "QualityScore", "TriageRows"]
+
+#: the name of the MHR map of a model without a calibrator (never called calibrated)
+LAYER_UNCAL = "predicted MHR (uncalibrated)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,11 +44,12 @@ class CaseResult:
 @dataclass(frozen=True, slots=True)
 class QualityScore:
     """A mask's predicted quality beside its actual Dice (leave-one-out for an annotator,
-    against the annotators' majority for any other layer)."""
+    against the annotators' majority for any other layer), and the model that predicted it."""
 
     predicted: float
     actual: float
     annotator: str
+    model: str = ""
 
 
 @dataclass(frozen=True, slots=True)

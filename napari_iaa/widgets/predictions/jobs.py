@@ -41,7 +41,8 @@ __all__ = ["ModelCache", "ModelKey", "TriageItem", "case_job", "quality_job", "t
 #: the models chosen in the Models tab: ``((slot, checkpoint), ...)`` and the device
 ModelKey = tuple[tuple[tuple[str, str], ...], str]
 _IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"}
-_TRIAGE_COLUMNS = ["case_id", "predicted_iaa", "n_masks", "empirical_iaa", "image_path"]
+_TRIAGE_COLUMNS = ["case_id", "predicted_iaa", "n_masks", "empirical_iaa", "image_path",
+                   "iaa_model"]
 
 
 class ModelCache:
@@ -95,7 +96,7 @@ def case_job(case: Case, models: ModelCache, key: ModelKey, empty: str,
     chosen = models.get(key)
     yield DeviceInUse(str(chosen.device))
     bcase = bool_case(case)
-    if bcase.is_volume:
+    if bcase.is_volume:  # (volume_steps records the models in the prediction)
         pred = yield from _slice_progress(volume_steps(bcase, chosen, empty=empty,
                                                        with_ece=False, batch_size=batch_size))
         steps = ("reliability (3D)", "preparing the 3D maps", "done")
@@ -148,13 +149,15 @@ def quality_job(case: Case, masks: Mapping[str, np.ndarray], annotators: bool,
             vals = ag.leave_one_out_dice(np.stack(list(masks.values())))
             loo = {k: float(v) for k, v in zip(masks, vals)}
         for k in masks:
-            out[k] = QualityScore(q.get(k, math.nan), loo.get(k, math.nan), case.raters.get(k, k))
+            out[k] = QualityScore(q.get(k, math.nan), loo.get(k, math.nan), case.raters.get(k, k),
+                                  chosen.name("quality"))
         return out
     others = [as_bool(case.masks[m]) for m in case.mask_ids if m not in masks]
     ref = ag.majority_vote(np.stack(others)) if others else None
     for k, m in masks.items():
         actual = float(ag.dice(m, ref)) if ref is not None else math.nan
-        out[k] = QualityScore(q.get(k, math.nan), actual, "(layer vs. majority)")
+        out[k] = QualityScore(q.get(k, math.nan), actual, "(layer vs. majority)",
+                              chosen.name("quality"))
     return out
 
 
@@ -226,7 +229,8 @@ def triage_job(folder: Path, models: ModelCache, key: ModelKey, batch_size: int,
         loaded = [it.load_case() for it in batch]
         vals = _batch_iaa(chosen, [c for c, _e in loaded], batch_size, stop)
         new = tuple({"case_id": it.case_id, "predicted_iaa": v, "n_masks": it.n_masks,
-                     "empirical_iaa": emp, "image_path": str(it.path)}
+                     "empirical_iaa": emp, "image_path": str(it.path),
+                     "iaa_model": chosen.name("iaa")}
                     for it, (_c, emp), v in zip(batch, loaded, vals))
         rows += new
         yield TriageRows(new)

@@ -86,8 +86,9 @@ class QualityPanel(QGroupBox):
         self._pending: list[tuple[dict[str, np.ndarray], Case, bool]] = []
 
         ql = QVBoxLayout(self)
-        self.table = QTableWidget(0, 4)
-        self.table.setHorizontalHeaderLabels(["mask", "annotator", "predicted", "actual LOO"])
+        self.table = QTableWidget(0, 5)
+        self.table.setHorizontalHeaderLabels(["mask", "annotator", "predicted", "actual LOO",
+                                              "model"])
         self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.Stretch)
@@ -119,12 +120,14 @@ class QualityPanel(QGroupBox):
         t = self.table
         t.setSortingEnabled(False)
         t.setRowCount(0)
+        model = pred.models.get("quality", "")
         for mid in pred.mask_ids:
             self._add_row(mid, pred.raters.get(mid, mid), pred.quality.get(mid, math.nan),
-                          pred.loo_dice.get(mid, math.nan))
+                          pred.loo_dice.get(mid, math.nan), model)
         t.setSortingEnabled(True)
 
-    def _add_row(self, name: str, annotator: str, predicted: float, actual: float) -> None:
+    def _add_row(self, name: str, annotator: str, predicted: float, actual: float,
+                 model: str = "") -> None:
         t = self.table
         for r in range(t.rowCount()):
             if t.item(r, 0) is not None and t.item(r, 0).text() == name:
@@ -136,6 +139,7 @@ class QualityPanel(QGroupBox):
         t.setItem(r, 1, QTableWidgetItem(annotator))
         t.setItem(r, 2, NumItem(predicted))
         t.setItem(r, 3, NumItem(actual))
+        t.setItem(r, 4, QTableWidgetItem(model or "—"))
 
     def rows(self) -> dict[str, tuple[float, float]]:
         """The table as ``name -> (predicted, actual)``."""
@@ -194,7 +198,7 @@ class QualityPanel(QGroupBox):
     def _show(self, scores: dict[str, QualityScore]) -> None:
         self.table.setSortingEnabled(False)
         for name, s in scores.items():
-            self._add_row(name, s.annotator, s.predicted, s.actual)
+            self._add_row(name, s.annotator, s.predicted, s.actual, s.model)
         self.table.setSortingEnabled(True)
         for name, s in scores.items():
             self.scored.emit(name, float(s.predicted))

@@ -100,9 +100,9 @@ class TriageTab(QWidget):
         self.triage_progress.setValue(0)
         self.triage_progress.setFormat("idle")
         tl.addWidget(self.triage_progress)
-        self.triage_table = QTableWidget(0, 4)
+        self.triage_table = QTableWidget(0, 5)
         self.triage_table.setHorizontalHeaderLabels(
-            ["case", "predicted IAA", "masks", "empirical IAA"])
+            ["case", "predicted IAA", "masks", "empirical IAA", "model"])
         self.triage_table.setEditTriggers(QAbstractItemView.NoEditTriggers)
         self.triage_table.setSelectionBehavior(QAbstractItemView.SelectRows)
         self.triage_table.verticalHeader().setVisible(False)
@@ -165,6 +165,7 @@ class TriageTab(QWidget):
             t.setItem(r, 1, NumItem(row["predicted_iaa"]))
             t.setItem(r, 2, NumItem(row["n_masks"], ".0f"))
             t.setItem(r, 3, NumItem(row["empirical_iaa"]))
+            t.setItem(r, 4, QTableWidgetItem(str(row.get("iaa_model", ""))))
 
     def _returned(self, df: Any) -> None:
         self.triage_df = df
