@@ -1,4 +1,4 @@
-"""Command line: ``python -m training fit ...`` and ``python -m training evaluate ...``.
+"""Command line: ``python -m training fit|twintrack|evaluate ...``.
 
 The options of ``fit`` are generated from :class:`training.config.FitConfig`'s fields
 (:func:`training.config.add_config_arguments`), so ``--help`` shows the dataclass's
@@ -23,6 +23,12 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     f = sub.add_parser("fit", help="train a model (or fit a calibrator)")
     add_config_arguments(f)
+
+    t = sub.add_parser("twintrack", help="TwinTrack: N binary mhr members, averaged, isotonic "
+                       "calibration to the MHR (fit x N + calibrate)")
+    t.add_argument("--members", type=int, default=3, help="ensemble members, >= 3 (default: 3)")
+    add_config_arguments(t, skip=("task", "binary", "models", "n_levels", "diagnosis", "diag_weight",
+                                      "focal_gamma", "quality_clean_fraction"))
 
     e = sub.add_parser("evaluate", help="held-out metrics of a checkpoint")
     e.add_argument("--model", required=True, help="checkpoint (.json card, .safetensors or stem)")
@@ -65,6 +71,18 @@ def _fit(args: argparse.Namespace) -> None:
                       "metrics": res.metrics}, indent=1, default=str))
 
 
+def _twintrack(args: argparse.Namespace) -> None:
+    from training.twintrack import twintrack, twintrack_name
+
+    args.task = "mhr"
+    if getattr(args, "name", None) is None:
+        args.name = twintrack_name(args.data)
+    res = twintrack(config_from_args(args), members=args.members, progress=_Printer(),
+                    callbacks=[_Log()])
+    print(json.dumps({"checkpoint": str(res.checkpoint_path), "cancelled": res.cancelled,
+                      "seconds": res.seconds, "metrics": res.metrics}, indent=1, default=str))
+
+
 def _evaluate(args: argparse.Namespace) -> None:
     from training.evaluate import evaluate_checkpoint
 
@@ -79,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     try:
-        _fit(args) if args.command == "fit" else _evaluate(args)
+        {"fit": _fit, "twintrack": _twintrack, "evaluate": _evaluate}[args.command](args)
     except IAAError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

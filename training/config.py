@@ -46,6 +46,7 @@ __all__ = [
     "FitConfig",
     "add_config_arguments",
     "config_fields",
+    "default_stem",
     "config_from_args",
     "field_type",
     "task_defaults",
@@ -112,6 +113,9 @@ class FitConfig:
     out: str | Path = _setting("models", "output folder", gui="output folder")
     name: str | None = _setting(None, "model name (default <task>-<data folder>)", gui="name")
     seed: int = _setting(0, "seed of the split, the initial weights and the shuffling")
+    init_seed: int | None = _setting(
+        None, "seed of the initial weights and the shuffling only (default: --seed); ensemble "
+        "members share --seed, hence the split, and differ here")
     val_fraction: float = _setting(0.15, "fraction of the groups held out for validation")
     test_fraction: float = _setting(0.15, "fraction of the groups held out for the test")
     calib_fraction: float = _setting(0.15, "mhr: fraction of the groups kept for calibrate",
@@ -130,6 +134,9 @@ class FitConfig:
     focal_gamma: float = _setting(2.0, "iaa: focal-loss gamma of the diagnosis head",
                                   tasks=("iaa",))
     seg_weight: float = _setting(1.0, "mhr: weight of the BCE/Dice loss", tasks=("mhr",))
+    decoder_width: int = _setting(
+        128, "mhr: channels of the first decoder block (halved per block, at least 16); "
+        "smaller is a smaller checkpoint", tasks=("mhr",))
     models: list[str] = _setting(
         factory=list, help="calibrate: a trained mhr checkpoint (repeat for an ensemble)",
         cli="--model", gui="base model", tasks=("calibrate",))
@@ -144,14 +151,18 @@ class FitConfig:
         if problems:
             raise ConfigError("invalid training settings: " + "; ".join(problems))
         if self.name is None:
-            stem = Path(str(self.data)).resolve().name or "data"
-            self.name = f"{self.task}-{stem}"
+            self.name = f"{self.task}-{default_stem(self.data)}"
 
     @classmethod
     def for_task(cls, task: str, data: str | Path, **overrides: Any) -> FitConfig:
         """The settings of ``task`` on ``data``: its defaults (:func:`task_defaults`) and
         ``overrides``."""
         return cls(task=task, data=data, **{**TASK_DEFAULTS.get(task, {}), **overrides})
+
+    @property
+    def weights_seed(self) -> int:
+        """Seed of the initial weights and the shuffling (``init_seed``, else ``seed``)."""
+        return self.seed if self.init_seed is None else int(self.init_seed)
 
     @property
     def out_dir(self) -> Path:
@@ -185,6 +196,18 @@ class FitConfig:
         return json.dumps(self.to_dict(), indent=1)
 
 
+def default_stem(data: str | Path) -> str:
+    """The data set's name in default model names: its folder's name.
+
+    A manifest CSV (or any other file) names the folder holding it, so two data sets
+    that both have a ``manifest.csv`` get different model names.
+    """
+    path = Path(str(data)).expanduser().resolve()
+    if path.is_file() or path.suffix.lower() in (".csv", ".tsv", ".json"):
+        path = path.parent
+    return path.name or "data"
+
+
 def _problems(c: FitConfig) -> list[str]:
     problems = []
     if c.task not in TASK_NAMES:
@@ -207,6 +230,8 @@ def _problems(c: FitConfig) -> list[str]:
         problems.append(f"empty_pair {c.empty_pair!r} must be zero, one or ignore")
     if c.n_levels < 2:
         problems.append(f"n_levels {c.n_levels} must be >= 2")
+    if c.decoder_width < 16:
+        problems.append(f"decoder_width {c.decoder_width} must be >= 16")
     if c.max_cases is not None and c.max_cases < 2:
         problems.append(f"max_cases {c.max_cases} must be >= 2")
     if c.task == "calibrate" and not c.models:
@@ -286,15 +311,16 @@ def _option(name: str, f: Field, default: Any) -> tuple[str, dict[str, Any]]:
     return flag, kw
 
 
-def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+def add_config_arguments(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
     """Add one option per :class:`FitConfig` field to ``parser``.
 
     ``--task`` and ``--data`` are required. Options left out are absent from the parsed
-    namespace, so :func:`config_from_args` applies the task's defaults.
+    namespace, so :func:`config_from_args` applies the task's defaults. ``skip``: fields
+    that get no option (a subcommand that fixes them).
     """
     defaults = task_defaults("")
     for name, f in config_fields().items():
-        if f.metadata.get("cli", True) is False:
+        if f.metadata.get("cli", True) is False or name in skip:
             continue
         flag, kw = _option(name, f, defaults.get(name))
         parser.add_argument(flag, **kw)

@@ -144,6 +144,8 @@ def _prepare(config: FitConfig, device: torch.device, dist: ddp.DistInfo,
     if len(split["train"]) == 0:
         raise ConfigError(f"{config.data}: no training cases left after the split")
     card = task.make_card(split)
+    if config.task == "mhr":
+        card.options = {**card.options, "decoder_width": int(config.decoder_width)}
     card.extra["train_median"] = task.train_median
     card.extra["device"] = str(device)
     return _Run(config, device, dist, cache, task, split, card)
@@ -156,9 +158,9 @@ def _loader(run: _Run, train_ds: Any) -> tuple[DataLoader, Any]:
         from torch.utils.data.distributed import DistributedSampler
 
         sampler = DistributedSampler(train_ds, num_replicas=run.dist.world_size,
-                                     rank=run.dist.rank, shuffle=True, seed=config.seed)
+                                     rank=run.dist.rank, shuffle=True, seed=config.weights_seed)
     else:
-        sampler = EpochSampler(len(train_ds), seed=config.seed)
+        sampler = EpochSampler(len(train_ds), seed=config.weights_seed)
     loader = DataLoader(train_ds, batch_size=config.batch_size, sampler=sampler,
                         num_workers=config.workers, drop_last=len(train_ds) > config.batch_size,
                         persistent_workers=False, pin_memory=run.device.type == "cuda")
@@ -172,8 +174,8 @@ def _train(run: _Run, progress: Progress | None, stop: Callable[[], bool],
     from napari_iaa.models.networks import build_model
 
     config, task, card = run.config, run.task, run.card
-    torch.manual_seed(config.seed)
-    np.random.seed(config.seed)
+    torch.manual_seed(config.weights_seed)
+    np.random.seed(config.weights_seed)
     model = build_model(card)
     train_ds = task.train_dataset(run.split["train"])
     loader, sampler = _loader(run, train_ds)

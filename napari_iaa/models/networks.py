@@ -220,7 +220,9 @@ class MHRNet(nn.Module):
         Input channels.
     decoder_channels : sequence of int, optional
         Channels of the decoder blocks from deep to shallow (one per skip connection);
-        default halves from 128 and never goes below 16.
+        default halves from ``decoder_width`` and never goes below 16.
+    decoder_width : int
+        Channels of the first decoder block when ``decoder_channels`` is not given.
     """
 
     def __init__(
@@ -229,6 +231,7 @@ class MHRNet(nn.Module):
         n_levels: int = 2,
         in_chans: int = 3,
         decoder_channels: Sequence[int] | None = None,
+        decoder_width: int = 128,
     ) -> None:
         super().__init__()
         if n_levels < 2:
@@ -238,7 +241,7 @@ class MHRNet(nn.Module):
         chs = list(self.encoder.feature_info.channels())
         n_blocks = len(chs) - 1
         if decoder_channels is None:
-            decoder_channels = [max(16, 128 >> i) for i in range(n_blocks)]
+            decoder_channels = [max(16, int(decoder_width) >> i) for i in range(n_blocks)]
         decoder_channels = list(decoder_channels)
         if len(decoder_channels) != n_blocks:
             raise ConfigError(
@@ -254,7 +257,7 @@ class MHRNet(nn.Module):
 
     @classmethod
     def from_card(cls, card: ModelCard) -> MHRNet:
-        """Build from a card (``n_levels``; ``options``: decoder_channels)."""
+        """Build from a card (``n_levels``; ``options``: decoder_channels or decoder_width)."""
         return cls(card.backbone, n_levels=int(card.n_levels or 2), in_chans=card.in_chans,
                    **card.options)
 
