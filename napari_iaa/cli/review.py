@@ -2,7 +2,7 @@
 
 ``review DATASET status``                      cases per status (CSV on stdout)
 ``review DATASET set CASE_ID STATUS [--comment TEXT] [--reviewer NAME]``
-``review DATASET export OUT.csv``              verdicts joined with the ``score`` columns
+``review DATASET export OUT.csv``              verdicts, the ``score`` columns, mask notes
 
 The store is the one the review dock uses (see :func:`napari_iaa.review.store_location`).
 """
@@ -27,19 +27,45 @@ from napari_iaa.cli._common import (
 )
 from napari_iaa.data import Dataset
 from napari_iaa.errors import ConfigError, DatasetError
-from napari_iaa.review import STATUSES, VERDICT_COLUMNS, ReviewStore, check_status
-from napari_iaa.scoring import EMPTY_PAIR_RULES, SCORE_COLUMNS, score_dataset
+from napari_iaa.review import (
+    NOTES_COLUMN,
+    STATUSES,
+    VERDICT_COLUMNS,
+    ReviewStore,
+    check_status,
+    notes_text,
+)
+from napari_iaa.scoring import (
+    DETECTION_COLUMNS,
+    EMPTY_PAIR_RULES,
+    SCORE_COLUMNS,
+    SURFACE_COLUMNS,
+    score_dataset,
+)
 
 __all__ = [
+    "AGREEMENT_COLUMNS",
     "EXPORT_COLUMNS",
+    "export_columns",
     "add_review_parser",
     "export_table",
     "open_reviewed_dataset",
     "run_review",
 ]
 
-#: Columns of ``review export``: the verdict, then the agreement columns of ``score``.
-EXPORT_COLUMNS = VERDICT_COLUMNS + [c for c in SCORE_COLUMNS if c != "case_id"]
+#: The agreement columns of ``napari-iaa score`` after its ``case_id``, in its order and
+#: with its names (:mod:`napari_iaa.scoring` is their one source; the data-set table's CSV
+#: export uses them too).
+AGREEMENT_COLUMNS = [c for c in SCORE_COLUMNS if c != "case_id"] + DETECTION_COLUMNS \
+    + SURFACE_COLUMNS
+#: Columns of ``review export``: the verdict, the agreement columns of ``score``, then the
+#: notes on the case's masks (``r2: missed the spiculation | r3: too wide``).
+EXPORT_COLUMNS = VERDICT_COLUMNS + AGREEMENT_COLUMNS + [NOTES_COLUMN]
+
+
+def export_columns(surface: bool = True) -> list[str]:
+    """:data:`EXPORT_COLUMNS`, without HD95/ASSD when they were not computed (as ``score``)."""
+    return [c for c in EXPORT_COLUMNS if surface or c not in SURFACE_COLUMNS]
 
 
 def add_review_parser(sub: Any) -> argparse.ArgumentParser:
@@ -65,6 +91,8 @@ def add_review_parser(sub: Any) -> argparse.ArgumentParser:
     e.add_argument("out", metavar="OUT.csv", help="output file (written atomically)")
     e.add_argument("--empty-pair", choices=EMPTY_PAIR_RULES, default="zero",
                    help="score of a pair of two empty masks, as in score (default zero)")
+    e.add_argument("--surface", action=argparse.BooleanOptionalAction, default=True,
+                   help="also the mean HD95 and ASSD columns, as in score (default on)")
     e.add_argument("--workers", "-j", type=int, default=1, metavar="N",
                    help="processes for scoring (default 1)")
     e.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary")
@@ -121,13 +149,18 @@ def _set(ds: Dataset, args: argparse.Namespace) -> int:
 
 
 def export_table(ds: Dataset, store: ReviewStore, scores: Any) -> Any:
-    """Verdicts joined with score rows: one row per case of ``ds``, :data:`EXPORT_COLUMNS`."""
+    """Verdicts joined with score rows and mask notes: one row per case of ``ds``, the
+    columns of :func:`export_columns` (HD95/ASSD where ``scores`` has them)."""
     verdicts = store.verdicts_frame(ds.ids)
     frame = scores.to_frame()
-    agreement = [c for c in SCORE_COLUMNS if c != "case_id"]
-    frame = frame[["case_id", *agreement]] if len(frame) else frame.reindex(columns=SCORE_COLUMNS)
+    surface = all(c in frame.columns for c in SURFACE_COLUMNS) and len(frame) > 0
+    columns = export_columns(surface)
+    agreement = [c for c in AGREEMENT_COLUMNS if c in columns]
+    frame = frame.reindex(columns=["case_id", *agreement])
     table = verdicts.merge(frame, on="case_id", how="left", validate="one_to_one")
-    return table[EXPORT_COLUMNS]
+    notes = store.all_mask_notes()
+    table[NOTES_COLUMN] = [notes_text(notes.get(c, {})) for c in table["case_id"]]
+    return table[columns]
 
 
 def _export(ds: Dataset, store: ReviewStore, args: argparse.Namespace) -> int:
@@ -137,7 +170,8 @@ def _export(ds: Dataset, store: ReviewStore, args: argparse.Namespace) -> int:
         raise ConfigError(f"--workers must be at least 1, not {args.workers}")
     bar, progress = progress_bar(len(ds), "case", "scoring", show=not args.quiet)
     try:
-        scores = score_dataset(ds, empty=args.empty_pair, workers=args.workers, progress=progress)
+        scores = score_dataset(ds, empty=args.empty_pair, workers=args.workers, progress=progress,
+                               surface=args.surface)
     finally:
         if bar is not None:
             bar.close()

@@ -40,6 +40,7 @@ from napari_iaa.review.location import (
 )
 from napari_iaa.review.records import (
     ADJUDICATION_METHODS,
+    NOTES_COLUMN,
     VERDICT_COLUMNS,
     Adjudication,
     EditVersion,
@@ -48,6 +49,7 @@ from napari_iaa.review.records import (
     Verdict,
     check_method,
     check_status,
+    notes_text,
 )
 from napari_iaa.review.schema import MIGRATIONS, SCHEMA_VERSION, STATUSES
 from napari_iaa.review.store import ReviewStore
@@ -61,6 +63,7 @@ __all__ = [
     "FLAG_THRESHOLD",
     "MASK_WRITERS",
     "MIGRATIONS",
+    "NOTES_COLUMN",
     "PROBLEM_KINDS",
     "REPLACEABLE_KINDS",
     "SCHEMA_VERSION",
@@ -83,6 +86,7 @@ __all__ = [
     "default_reviewer",
     "export_consensus",
     "mask_writer_for",
+    "notes_text",
     "register_mask_writer",
     "set_aside",
     "store_location",

@@ -90,6 +90,15 @@ def mask_note_rows(conn: sqlite3.Connection, case_id: str) -> list[MaskNote]:
     return [MaskNote(*r) for r in rows]
 
 
+def all_mask_note_rows(conn: sqlite3.Connection) -> list[MaskNote]:
+    """Every note on every mask, by case id then mask id."""
+    rows = conn.execute(
+        "SELECT case_id, mask_id, note, reviewer, updated FROM mask_notes "
+        "ORDER BY case_id, mask_id"
+    ).fetchall()
+    return [MaskNote(*r) for r in rows]
+
+
 def put_mask_note(
     conn: sqlite3.Connection, case_id: str, mask_id: str, note: MaskNote | None
 ) -> None:

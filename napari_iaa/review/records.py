@@ -16,14 +16,18 @@ __all__ = [
     "EditVersion",
     "HistoryEntry",
     "MaskNote",
+    "NOTES_COLUMN",
     "VERDICT_COLUMNS",
     "Verdict",
     "check_method",
     "check_status",
+    "notes_text",
 ]
 
 #: Columns of a verdict table (``napari-iaa review export`` starts with these).
 VERDICT_COLUMNS = ["case_id", "status", "reviewer", "comment", "updated"]
+#: The column of the notes on a case's masks (``napari-iaa review export``'s last one).
+NOTES_COLUMN = "mask_notes"
 
 #: Ways an adjudicated mask can be made; ``annotator:`` and ``layer:`` take a name.
 ADJUDICATION_METHODS = ("majority", "staple", "annotator:<id>", "edited", "layer:<name>")
@@ -234,3 +238,19 @@ class HistoryEntry:
     kind: str
     old: dict[str, Any] | None
     new: dict[str, Any] | None
+
+
+def notes_text(notes: dict[str, MaskNote]) -> str:
+    """A case's mask notes as one cell: ``r2: missed the spiculation | r3: too wide``.
+
+    Parameters
+    ----------
+    notes : dict
+        Mask id -> note (:meth:`ReviewStore.mask_notes`).
+
+    Returns
+    -------
+    str
+        In mask id order; empty without notes.
+    """
+    return " | ".join(f"{mid}: {notes[mid].note}" for mid in sorted(notes))

@@ -167,6 +167,19 @@ class ReviewStore(StoreBase):
         """The notes on a case's masks, mask id -> note."""
         return {n.mask_id: n for n in self._read(lambda c: q.mask_note_rows(c, case_id))}
 
+    def all_mask_notes(self) -> dict[str, dict[str, MaskNote]]:
+        """Every case's mask notes: case id -> mask id -> note (cases without notes absent).
+
+        Returns
+        -------
+        dict
+            In case id, then mask id order.
+        """
+        out: dict[str, dict[str, MaskNote]] = {}
+        for n in self._read(q.all_mask_note_rows):
+            out.setdefault(n.case_id, {})[n.mask_id] = n
+        return out
+
     # ------------------------------------------------------------------ edits
     def add_edit_version(
         self, case_id: str, mask_id: str, path: str | os.PathLike, reviewer: str | None = None

@@ -7,6 +7,7 @@ import io
 
 import pandas as pd
 
+from napari_iaa.cli.review import AGREEMENT_COLUMNS
 from napari_iaa.data import open_dataset
 from napari_iaa.review import ReviewStore
 from napari_iaa.scoring import SCORE_COLUMNS
@@ -49,16 +50,39 @@ def test_review_export_has_verdicts_then_the_score_columns(cli, synthetic, tmp_p
     rc, _, err = cli("review", str(synthetic), "export", str(out_csv), "-q")
     assert rc == 0, err
     table = pd.read_csv(out_csv, dtype=str, keep_default_na=False)
+    rc, score_out, _ = cli("score", str(synthetic), "-q")
+    score = pd.read_csv(io.StringIO(score_out), dtype=str, keep_default_na=False)
+    # the verdict, the agreement columns of napari-iaa score (same names, same order; its
+    # metadata columns after them are left out), the notes
+    agreement = list(score.columns)[1:list(score.columns).index("assd_mean") + 1]
+    assert agreement == AGREEMENT_COLUMNS
     assert list(table.columns) == ["case_id", "status", "reviewer", "comment", "updated",
-                                   *SCORE_COLUMNS[1:]]
+                                   *agreement, "mask_notes"]
+    assert set(SCORE_COLUMNS[1:]) | {"iaa_marked", "hd95_mean"} <= set(agreement)
     assert table["case_id"].tolist() == ids
     row = table.set_index("case_id").loc[ids[2]]
     assert (row["status"], row["comment"]) == ("excluded", "blurred, a, b")
     assert row["updated"].endswith("Z")
-    rc, score_out, _ = cli("score", str(synthetic), "-q")
-    score = pd.read_csv(io.StringIO(score_out), dtype=str, keep_default_na=False)
-    for col in SCORE_COLUMNS[1:]:  # the same text, digit for digit, as napari-iaa score
+    for col in agreement:  # the same text, digit for digit, as score writes
         assert table[col].tolist() == score[col].tolist(), col
+    assert set(table["mask_notes"]) == {""}
+
+
+def test_review_export_carries_the_mask_notes(cli, synthetic, tmp_path):
+    ds = open_dataset(synthetic)
+    case = ds[ds.ids[1]]
+    m0, m1 = sorted(case.masks)[:2]
+    with ReviewStore.open(synthetic, reviewer="rita") as store:
+        store.set_mask_note(ds.ids[1], m1, "missed the spiculation")
+        store.set_mask_note(ds.ids[1], m0, "too wide")
+    out_csv = tmp_path / "review.csv"
+    rc, _, err = cli("review", str(synthetic), "export", str(out_csv), "-q", "--no-surface")
+    assert rc == 0, err
+    table = pd.read_csv(out_csv, dtype=str, keep_default_na=False).set_index("case_id")
+    assert "hd95_mean" not in table.columns  # as score --no-surface
+    assert table.loc[ds.ids[1], "mask_notes"] == (
+        f"{m0}: too wide | {m1}: missed the spiculation")
+    assert table.loc[ds.ids[0], "mask_notes"] == ""
 
 
 def test_consensus_command(cli, synthetic, tmp_path):

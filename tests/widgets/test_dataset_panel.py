@@ -178,10 +178,10 @@ def test_export_table_and_flagged(scored, tmp_path):
     panel.set_threshold(0.95)
     table = pd.read_csv(panel.export_table(tmp_path / "table.csv"))
     assert sorted(table["case_id"]) == sorted(ds.ids)
-    assert {"IAA", "flagged", "n_annotators"} <= set(table.columns)
+    assert {"iaa", "flagged", "n_annotators"} <= set(table.columns)  # the CLI's names
     flagged = pd.read_csv(panel.export_flagged(tmp_path / "flagged.csv"))
     assert list(flagged["case_id"]) == panel.flagged_ids()
-    assert (flagged["IAA"] < 0.95).all()
+    assert (flagged["iaa"] < 0.95).all()
 
 
 def test_cancel_stops_worker(review, synthetic_root, qtbot):

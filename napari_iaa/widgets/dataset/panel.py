@@ -37,6 +37,7 @@ from qtpy.QtWidgets import (
 
 from napari_iaa.data import Dataset, atomic_write_bytes
 from napari_iaa.widgets._common import Progress, notify_error, notify_info, start_worker
+from napari_iaa.widgets.dataset.csv_export import csv_frame
 from napari_iaa.widgets.dataset.events import ScoredBatch
 from napari_iaa.widgets.dataset.flag_controls import FlagControls
 from napari_iaa.widgets.dataset.flags import FlagRules
@@ -104,6 +105,8 @@ class DatasetPanel(QWidget):
         self.same_rater_pairs = True  # the CLI's default (IMA++ counts them)
         self.surface = True  # HD95 and ASSD columns (the CLI's default)
         self.problems: dict[str, str] = {}
+        #: case id -> its score row (``napari-iaa score``'s columns; None: unreadable)
+        self.score_rows: dict[str, dict[str, Any] | None] = {}
         self._run: _Run | None = None
         self._worker: Any = None
         self._completed = False
@@ -230,6 +233,7 @@ class DatasetPanel(QWidget):
         self.cancel()
         self.dataset = dataset
         self.problems = {}
+        self.score_rows = {}
         try:
             df = dataset.metadata()
         except Exception:  # noqa: BLE001 - metadata is a convenience: fall back to the ids
@@ -308,6 +312,7 @@ class DatasetPanel(QWidget):
             for score in msg.scores:
                 if score.error is not None:
                     self.problems[score.case_id] = score.error
+                self.score_rows[score.case_id] = score.row
                 self.model.update_case(score.case_id, table_values(score))
         elif isinstance(msg, Progress):
             self.progress.setValue(msg.done)
@@ -418,17 +423,19 @@ class DatasetPanel(QWidget):
 
     # -- export --------------------------------------------------------------------------
     def _write_rows(self, case_ids: list[str], path: str | Path) -> Path:
-        df = self.model.frame().set_index("case_id").loc[case_ids].reset_index()
+        df = csv_frame(self.model.frame(), self.score_rows, case_ids)
         path = Path(path)
         atomic_write_bytes(path, df.to_csv(index=False).encode("utf-8"))
         return path
 
     def export_table(self, path: str | Path) -> Path:
-        """Write the whole table (view order, with a ``flagged`` column) to CSV."""
+        """Write the whole table (view order) to CSV, with the column names of
+        ``napari-iaa review export`` / ``score`` (:mod:`.csv_export`), then ``flagged``,
+        ``flagged_by`` and the metadata."""
         return self._write_rows(self.visible_ids(), path)
 
     def export_flagged(self, path: str | Path) -> Path:
-        """Write the flagged cases (view order) to CSV."""
+        """Write the flagged cases (view order) to CSV (columns as :meth:`export_table`)."""
         return self._write_rows(self.flagged_ids(), path)
 
     def _export_dialog(self, flagged: bool) -> None:
