@@ -14,8 +14,23 @@ SAMPLE_NAMES = ("synthetic", "lidc", "lidc_nodules", "synthetic3d")
 
 
 def bundled_root() -> Path:
-    """The folder napari-iaa ships its samples and models in (the project's ``sample_data/``)."""
-    return Path(__file__).resolve().parents[2] / "sample_data"
+    """The folder napari-iaa ships its samples and models in.
+
+    An installed wheel carries them as the data-only package ``napari_iaa/_bundled`` (see
+    ``setup.py``); a source checkout or an editable install keeps them in the project's
+    top-level ``sample_data/``.
+
+    Returns
+    -------
+    Path
+        ``napari_iaa/_bundled`` when it exists, else ``<project>/sample_data`` (which may be
+        absent: the callers say so, naming the path).
+    """
+    package = Path(__file__).resolve().parents[1]
+    installed = package / "_bundled"
+    if installed.is_dir():
+        return installed
+    return package.parent / "sample_data"
 
 
 def sample_data_root() -> Path:
@@ -43,7 +58,8 @@ def sample_data_path(name: str = "synthetic") -> Path:
         (4 readers, unit spacing: the PNG crops have none; CC BY 3.0);
         ``synthetic3d``: 5 synthetic lesion volumes (NIfTI, folders layout, 2.5 x 0.7 x 0.7
         mm voxels) with 4 readers who keep their habits. The generated ones are made on
-        first use in the user cache folder when the bundled copy is absent (a wheel).
+        first use in the user cache folder when the sample folder lacks them (for example
+        ``NAPARI_IAA_SAMPLE_DATA`` pointing at a folder of one's own).
 
     Raises
     ------
