@@ -45,6 +45,7 @@ from napari_iaa.widgets.review.history import EditsPanel
 from napari_iaa.widgets.review.layers import tag_of
 from napari_iaa.widgets.review.live import LiveAgreement
 from napari_iaa.widgets.review.loader import LoaderMixin
+from napari_iaa.widgets.review.mask_notes import MaskNotesPanel
 from napari_iaa.widgets.review.navigation import NavigationMixin
 from napari_iaa.widgets.review.profile_panel import ProfilePanel
 from napari_iaa.widgets.review.reliability import Reliability
@@ -256,12 +257,15 @@ class ReviewWidget(NavigationMixin, LoaderMixin, BindingMixin, EditsMixin, QWidg
         return case_tab
 
     def _build_outcome_tab(self) -> QWidget:
-        """Each mask's edit history (any version loads back) and the case's final mask."""
+        """Each mask's edit history (any version loads back), notes on the masks, and the
+        case's final mask."""
         tab = QWidget()
         col = QVBoxLayout(tab)
         self.edits_panel = EditsPanel(self)
+        self.notes_panel = MaskNotesPanel(self)
         self.adjudication_panel = AdjudicationPanel(self)
         col.addWidget(self.edits_panel)
+        col.addWidget(self.notes_panel)
         col.addWidget(self.adjudication_panel)
         col.addStretch(1)  # the rows stay together at the top
         return tab
