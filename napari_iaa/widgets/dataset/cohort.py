@@ -1,8 +1,18 @@
 """Cohort tab: an agreement value (IAA by default, or any numeric agreement column of the
 table: IAA among those who marked, detection, HD95 ...) by a metadata column (e.g. benign
-vs malignant), statistics and plot."""
+vs malignant), statistics and plot.
+
+The groups come from the data set's own metadata or from an external labels CSV joined on
+the case id (as ``napari-iaa cohort --labels`` joins it, through
+:mod:`napari_iaa.agreement.labels`: a row of a nodule or a patient labels its slices too),
+e.g. LIDC malignancy ratings. A data set without any grouping column says so, in the tab
+and in the plot, rather than showing an empty plot.
+"""
 
 from __future__ import annotations
+
+import textwrap
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -10,10 +20,12 @@ from qtpy.QtCore import Qt, Signal
 from qtpy.QtWidgets import (
     QAbstractItemView,
     QComboBox,
+    QFileDialog,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QPushButton,
+    QSizePolicy,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -21,6 +33,12 @@ from qtpy.QtWidgets import (
 )
 
 from napari_iaa.agreement import CohortResult, cohort_statistics
+from napari_iaa.agreement.labels import (
+    join_labels,
+    read_label_columns,
+    read_label_table,
+    read_table,
+)
 from napari_iaa.errors import IAAError
 from napari_iaa.widgets._common import fmt_value, notify_error, refill_combo
 from napari_iaa.widgets.dataset.panel import DatasetPanel
@@ -30,9 +48,11 @@ from napari_iaa.widgets.dataset.table_model import (
     NUMERIC_AGREEMENT_COLUMNS,
 )
 
-__all__ = ["CohortPanel", "result_frame"]
+__all__ = ["NO_GROUPS", "CohortPanel", "group_columns", "is_grouping", "result_frame"]
 
-_SKIP_COLUMNS = {"case_id", "flagged", FLAGGED_BY, "n_annotators", *AGREEMENT_COLUMNS}
+#: per-case bookkeeping, never a grouping (ids, counts, annotator lists, review notes)
+_SKIP_COLUMNS = {"case_id", "flagged", FLAGGED_BY, "n_annotators", "n_masks", "annotators",
+                 "reviewer", "comment", "updated", *AGREEMENT_COLUMNS}
 #: what the plot's y axis says for each value column
 _VALUE_LABELS = {
     "IAA": "IAA (mean pairwise Dice)",
@@ -47,6 +67,12 @@ _PREFERRED = ("benign_malignant", "diagnosis", "diagnosis_1")
 _COLORS = ["#E69F00", "#56B4E9", "#009E73", "#CC79A7", "#0072B2", "#D55E00"]
 _ALTERNATIVES = (("less", "first < second"), ("greater", "first > second"), ("two-sided", "two-sided"))
 _RELATION = {"less": "<", "greater": ">", "two-sided": "≠"}
+#: what the tab says when no column splits the cases into groups
+NO_GROUPS = ("No grouping column: this data set has no metadata column with 2-12 groups "
+             "(such as a diagnosis), so there is nothing to compare. Join a labels CSV "
+             "(a case id column and a group column, e.g. LIDC malignancy ratings) with "
+             "'Labels CSV…'.")
+NOT_SCORED = "score the data set first (Data set tab)"
 
 
 def result_frame(result: CohortResult) -> pd.DataFrame:
@@ -75,17 +101,18 @@ def result_frame(result: CohortResult) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["statistic", "value"])
 
 
+def is_grouping(values: pd.Series) -> bool:
+    """2..12 distinct values, and fewer than the cases that have one (a column with a
+    value of its own per case, such as an id, groups nothing)."""
+    vals = values.dropna().astype(str)
+    vals = vals[vals != ""]
+    return 2 <= vals.nunique() <= min(12, len(vals) - 1)
+
+
 def group_columns(df: pd.DataFrame) -> list[str]:
     """Metadata columns of the case table that split the cases into 2..12 groups
     (diagnosis columns first)."""
-    cols = []
-    for c in df.columns:
-        if c in _SKIP_COLUMNS:
-            continue
-        vals = df[c].dropna()
-        vals = vals[vals.astype(str) != ""]
-        if 2 <= vals.astype(str).nunique() <= 12:
-            cols.append(c)
+    cols = [c for c in df.columns if c not in _SKIP_COLUMNS and is_grouping(df[c])]
     pref = [c for c in _PREFERRED if c in cols]
     return pref + [c for c in cols if c not in pref]
 
@@ -112,21 +139,27 @@ class CohortPanel(QWidget):
 
         self.dataset_panel = dataset_panel
         self.result: CohortResult | None = None
+        #: the joined labels CSV (None: the data set's own metadata only)
+        self.labels_path: Path | None = None
+        #: group column name -> ``case_id, group`` rows of the labels CSV
+        self._labels: dict[str, pd.DataFrame] = {}
         lay = QVBoxLayout(self)
         lay.setContentsMargins(2, 2, 2, 2)
         lay.addLayout(self._build_choice_row())
-        self.note = QLabel("score the data set first (Data set tab)")
+        lay.addLayout(self._build_labels_row())
+        self.note = QLabel(NOT_SCORED)
         self.note.setWordWrap(True)
         self.note.setStyleSheet("color: gray;")
         lay.addWidget(self.note)
         lay.addWidget(self._build_table(), 1)
         self.figure = Figure(figsize=(4, 3), tight_layout=True)
         self.canvas = FigureCanvasQTAgg(self.figure)
-        self.canvas.setMinimumHeight(220)
+        self.canvas.setMinimumHeight(160)
         lay.addWidget(self.canvas, 2)
         dataset_panel.scoring_finished.connect(lambda _ok: self.refresh_columns())
 
-    def _build_choice_row(self) -> QHBoxLayout:
+    def _build_choice_row(self) -> QVBoxLayout:
+        rows = QVBoxLayout()
         row = QHBoxLayout()
         self.value_combo = QComboBox()
         for col in NUMERIC_AGREEMENT_COLUMNS:
@@ -135,18 +168,47 @@ class CohortPanel(QWidget):
         row.addWidget(self.value_combo)
         row.addWidget(QLabel("by"))
         self.column_combo = QComboBox()
-        self.column_combo.setToolTip("a metadata column with two or more groups")
+        self.column_combo.setToolTip("a metadata column with two or more groups (the data "
+                                     "set's own, or a joined labels CSV's)")
+        self.column_combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+        self.column_combo.setMinimumContentsLength(10)
         row.addWidget(self.column_combo, 1)
+        rows.addLayout(row)
+        row = QHBoxLayout()
         self.alt_combo = QComboBox()
         for key, text in _ALTERNATIVES:
             self.alt_combo.addItem(text, key)
         self.alt_combo.setToolTip(
             "Mann-Whitney U alternative about the first group (malignant first when present)"
         )
-        row.addWidget(self.alt_combo)
+        row.addWidget(QLabel("test"))
+        row.addWidget(self.alt_combo, 1)
         self.run_btn = QPushButton("Compare")
-        self.run_btn.clicked.connect(self.run)
+        self.run_btn.clicked.connect(lambda: self.run())
         row.addWidget(self.run_btn)
+        rows.addLayout(row)
+        return rows
+
+    def _build_labels_row(self) -> QHBoxLayout:
+        row = QHBoxLayout()
+        self.labels_btn = QPushButton("Labels CSV…")
+        self.labels_btn.setToolTip(
+            "join a table of labels on the case id (e.g. a diagnosis or malignancy rating "
+            "per case, nodule or patient; image suffixes such as .JPG are ignored, a "
+            "nodule's or patient's row labels its slices), as napari-iaa cohort --labels")
+        self.labels_btn.clicked.connect(self._choose_labels)
+        self.labels_label = QLabel("no labels CSV")
+        self.labels_label.setStyleSheet("color: gray;")
+        # a long path is elided, never widens the dock; the tooltip has it whole
+        self.labels_label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
+        self.labels_clear = QPushButton("×")
+        self.labels_clear.setFixedWidth(28)
+        self.labels_clear.setToolTip("forget the labels CSV")
+        self.labels_clear.setEnabled(False)
+        self.labels_clear.clicked.connect(self.clear_labels)
+        row.addWidget(self.labels_btn)
+        row.addWidget(self.labels_label, 1)
+        row.addWidget(self.labels_clear)
         return row
 
     def _build_table(self) -> QTableWidget:
@@ -159,17 +221,112 @@ class CohortPanel(QWidget):
         self.table.setMinimumHeight(140)
         return self.table
 
+    # ------------------------------------------------------------------ labels CSV
+    def _choose_labels(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Labels CSV", "", "CSV (*.csv);;All (*)")
+        if path:
+            self.load_labels(path)
+
+    def load_labels(self, path: str | Path, id_column: str | None = None) -> int:
+        """Join the group columns (2-12 distinct values) of a labels CSV to the cases.
+
+        Returns the number of group columns joined; 0 (with a notification naming the file
+        and the problem) when the table cannot be used.
+        """
+        path = Path(path)
+        try:
+            rid, columns = read_label_columns(path, id_column)
+            frame = read_table(path, "label table")
+            labels, skipped = {}, []
+            for col in columns:
+                if not is_grouping(frame[col]):
+                    continue
+                try:
+                    labels[col] = read_label_table(path, col, rid)
+                except IAAError as exc:  # one case with two values: not a grouping
+                    skipped.append(str(exc))
+        except IAAError as exc:
+            notify_error(f"cohort: {exc}")
+            return 0
+        if not labels:
+            why = f" ({skipped[0]})" if skipped else ""
+            notify_error(f"cohort: {path}: no column with 2-12 groups besides the case id "
+                         f"{rid!r}{why}")
+            return 0
+        self.labels_path, self._labels = path, labels
+        self.labels_label.setToolTip(f"{path}\ncase id column: {rid}\ngroup columns: "
+                                     f"{', '.join(labels)}")
+        self.labels_clear.setEnabled(True)
+        self.refresh_columns()
+        return len(labels)
+
+    def clear_labels(self) -> None:
+        """Forget the labels CSV (back to the data set's own metadata)."""
+        self.labels_path, self._labels = None, {}
+        self.labels_label.setText("no labels CSV")
+        self.labels_label.setToolTip("")
+        self.labels_clear.setEnabled(False)
+        self.refresh_columns()
+
+    def frame(self) -> pd.DataFrame:
+        """The data set's table with the labels CSV's group columns joined (a name the
+        table has already gets `` (labels)``)."""
+        df = self.dataset_panel.model.frame()
+        if not self._labels or "case_id" not in df.columns:
+            return df
+        df = df.copy()
+        for col, table in self._labels.items():
+            name = col if col not in df.columns else f"{col} (labels)"
+            df[name] = join_labels(df["case_id"], table).to_numpy()
+        return df
+
+    def _label_summary(self, df: pd.DataFrame) -> str:
+        if self.labels_path is None or df.empty:
+            return ""
+        added = [c for c in df.columns if c in self._labels or
+                 (c.endswith(" (labels)") and c[:-9] in self._labels)]
+        n = int(df[added].notna().any(axis=1).sum()) if added else 0
+        return f"{self.labels_path.name}: {n} of {len(df)} cases have a label"
+
+    # ------------------------------------------------------------------ groups
     def refresh_columns(self) -> None:
-        """List the metadata columns that split the cases into 2..12 groups."""
-        cols = group_columns(self.dataset_panel.model.frame())
+        """List the columns that split the cases into 2..12 groups; say plainly when none
+        does (in the note and the plot)."""
+        df = self.frame()
+        cols = group_columns(df)
         refill_combo(self.column_combo, cols)
-        self.note.setText("" if cols else "no metadata column with 2-12 groups in this data set")
+        for i, col in enumerate(cols):
+            self.column_combo.setItemData(i, col, Qt.ToolTipRole)
+        summary = self._label_summary(df)
+        if self.labels_path is not None:
+            self.labels_label.setText(summary or self.labels_path.name)
+        scored = bool(not df.empty and "IAA" in df.columns and df["IAA"].notna().any())
+        self.run_btn.setEnabled(bool(cols) and scored)
+        if not scored:
+            self.note.setText(NOT_SCORED)
+        elif not cols:
+            self.note.setText(NO_GROUPS)
+            self._show_message(NO_GROUPS)
+        else:
+            self.note.setText(summary)
+
+    def _show_message(self, text: str) -> None:
+        """The plot area says ``text`` (instead of an empty plot)."""
+        self.result = None
+        self.table.setRowCount(0)
+        self.figure.clear()
+        fg = "#d0d4dc" if self.palette().window().color().lightness() < 128 else "#202020"
+        self.figure.set_facecolor(self.palette().window().color().name())
+        self.figure.text(0.5, 0.5, textwrap.fill(text, 48), ha="center", va="center",
+                         color=fg, fontsize=9)
+        self.canvas.draw_idle()
 
     def _scored_values(self, column: str, value: str) -> tuple[np.ndarray, np.ndarray] | None:
         """``value`` values and group labels of the scored cases with a ``column`` value."""
-        df = self.dataset_panel.model.frame()
+        df = self.frame()
         if not column or column not in df.columns:
-            notify_error("cohort: choose a metadata column")
+            notify_error("cohort: choose a metadata column" if group_columns(df)
+                         else f"cohort: {NO_GROUPS}")
             return None
         if value not in df.columns:
             notify_error(f"cohort: the table has no {value!r} column")
@@ -233,8 +390,9 @@ class CohortPanel(QWidget):
         labels = list(result.groups or per)
         data = [np.asarray(per[g], float) for g in labels]
         self._draw_boxes(ax, data, fg)
-        ax.set_xticks(range(1, len(labels) + 1),
-                      [f"{g}\n(n={len(d)})" for g, d in zip(labels, data, strict=True)])
+        ax.set_xticks(range(1, len(labels) + 1),  # long group names wrap, never cut off
+                      [f"{textwrap.fill(str(g), 14)}\n(n={len(d)})"
+                       for g, d in zip(labels, data, strict=True)])
         ax.set_ylabel(_VALUE_LABELS.get(result.value_name, result.value_name), color=fg)
         ax.set_xlabel(column, color=fg)
         if np.isfinite(result.mw_p):
