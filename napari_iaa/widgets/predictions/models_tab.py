@@ -83,6 +83,10 @@ def _scan_job(get_registry: Any, extra: list[Path]) -> tuple[Any, Listing]:
     return registry, scan_models(registry, extra)
 
 
+def _match_job(models: list[ModelInfo], data: Any, key: Any) -> tuple[Any, Matching]:
+    return key, match_models(models, data)
+
+
 class ModelSettingsWidget(QWidget):
     """Model list with cards and matches, one choice per task, offers, the device.
 
@@ -227,9 +231,13 @@ class ModelSettingsWidget(QWidget):
                          on_finish=lambda: self._finished("scan"))
 
     def _finished(self, kind: str) -> None:
-        if self._again[kind]:
-            self._again[kind] = False
-            (self.refresh if kind == "scan" else self._start_match)()
+        """A scan or match ended: run the one asked for meanwhile; a scan is followed by
+        a match (the slot is idle only now, after ``on_return``)."""
+        again, self._again[kind] = self._again[kind], False
+        if kind == "scan" and again:
+            self.refresh()
+        elif kind == "scan" or again:
+            self._start_match()
 
     def _failed(self, exc: BaseException) -> None:
         self.status_label.setText(f"models could not be read: {exc}")
@@ -252,7 +260,6 @@ class ModelSettingsWidget(QWidget):
                 "; ".join(f"{k}: {v}" for k, v in desc["names"].items())
                 + f" (auto -> {desc['auto']})")
         self._device_changed()
-        self._start_match()
 
     # ---------------------------------------------------------------- matching
     def set_data(self, key: Any, data: Any) -> None:
@@ -271,11 +278,14 @@ class ModelSettingsWidget(QWidget):
         if self._match.running:
             self._again["match"] = True
             return
-        self._match.start(match_models, list(self.models), self._data,
+        self._match.start(_match_job, list(self.models), self._data, self._data_key,
                           on_return=self._matched, on_error=self._failed,
                           on_finish=lambda: self._finished("match"))
 
-    def _matched(self, matching: Matching) -> None:
+    def _matched(self, result: tuple[Any, Matching]) -> None:
+        key, matching = result
+        if key != self._data_key:  # the data changed meanwhile: its own match follows
+            return
         self.matching = matching
         for m in self.models:
             m.match, m.why = matching.matches.get(m.path, (None, ""))
