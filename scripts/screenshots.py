@@ -85,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
 
     import napari
+    from qtpy.QtCore import Qt
 
     from napari_iaa._dock import open_review_dock
     from napari_iaa._sample_data import pick_case
@@ -120,7 +121,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     dock.tabs.setCurrentIndex(1)
-    dock.dataset_panel.view.sortByColumn(dock.dataset_panel.model.columns.index("IAA"), 0)
+    dock.dataset_panel.view.sortByColumn(
+        dock.dataset_panel.model.columns.index("IAA"), Qt.SortOrder.AscendingOrder
+    )
     dock.dataset_panel.view.clearSelection()
     dock.dataset_panel.view.scrollToTop()
     _shot(viewer, args.out / "dataset.png")
@@ -141,6 +144,8 @@ def _verdict_shots(viewer, dock, data: Path, out: Path) -> None:
     """verdicts.png and review_table.png, on a copy of ``data`` with a few verdicts."""
     import shutil
     import tempfile
+
+    from qtpy.QtCore import Qt
 
     from napari_iaa.data import open_dataset
     from napari_iaa.review import ReviewStore
@@ -174,7 +179,7 @@ def _verdict_shots(viewer, dock, data: Path, out: Path) -> None:
     _shot(viewer, out / "verdicts.png")
     panel = dock.dataset_panel
     dock.tabs.setCurrentIndex(1)
-    panel.view.sortByColumn(panel.model.columns.index("status"), 0)
+    panel.view.sortByColumn(panel.model.columns.index("status"), Qt.SortOrder.AscendingOrder)
     panel.view.clearSelection()
     panel.view.scrollToTop()
     _shot(viewer, out / "review_table.png")

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from qtpy.QtCore import Qt
 
 from napari_iaa.agreement import iaa
 
@@ -101,13 +102,13 @@ def test_sorting_filter_and_flags(scored):
     viewer, widget, ds = scored
     panel = widget.dataset_panel
     col = panel.model.columns.index("IAA")
-    panel.view.sortByColumn(col, 0)  # ascending
+    panel.view.sortByColumn(col, Qt.SortOrder.AscendingOrder)
     df = panel.model.frame().set_index("case_id")
     order = panel.visible_ids()
     assert list(df.loc[order, "IAA"]) == sorted(df["IAA"])
-    panel.view.sortByColumn(col, 1)
+    panel.view.sortByColumn(col, Qt.SortOrder.DescendingOrder)
     assert list(df.loc[panel.visible_ids(), "IAA"]) == sorted(df["IAA"], reverse=True)
-    panel.view.sortByColumn(panel.model.columns.index("case_id"), 0)
+    panel.view.sortByColumn(panel.model.columns.index("case_id"), Qt.SortOrder.AscendingOrder)
     assert panel.visible_ids() == sorted(ds.ids)
     # flags follow the threshold
     t = float(np.median(df["IAA"]))
@@ -130,7 +131,7 @@ def test_sorting_filter_and_flags(scored):
 def test_next_previous_flagged_open_cases(scored, qtbot):
     viewer, widget, ds = scored
     panel = widget.dataset_panel
-    panel.view.sortByColumn(panel.model.columns.index("IAA"), 0)
+    panel.view.sortByColumn(panel.model.columns.index("IAA"), Qt.SortOrder.AscendingOrder)
     df = panel.model.frame().set_index("case_id")
     panel.set_threshold(float(np.sort(df["IAA"])[2]) + 1e-9)  # the 3 lowest are flagged
     flagged = panel.flagged_ids()
