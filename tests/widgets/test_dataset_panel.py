@@ -336,8 +336,9 @@ def test_flag_rules_on_either_kind_say_which_rule_flagged(lidc_panel, tmp_path, 
     assert panel.next_flagged() == panel.flagged_ids()[1]
     out = pd.read_csv(panel.export_flagged(tmp_path / "flagged.csv"), keep_default_na=False)
     assert list(out["case_id"]) == panel.flagged_ids()
-    assert {"n marked", "detection", "IAA (marked)", "HD95", "ASSD", "flagged by"} <= set(out.columns)
-    assert set(out["flagged by"]) <= {"detection", "boundary", "detection, boundary"}
+    assert {"n_marked", "detection_agreement", "iaa_marked", "hd95_mean", "assd_mean",
+            "flagged_by"} <= set(out.columns)  # the CLI's names (issue 13)
+    assert set(out["flagged_by"]) <= {"detection", "boundary", "detection, boundary"}
 
 
 def test_a_frame_round_trip_keeps_flags_and_scored_state(lidc_panel):
