@@ -15,6 +15,7 @@ from typing import Any
 from qtpy.QtCore import Qt, Signal
 from qtpy.QtWidgets import (
     QAbstractItemView,
+    QHeaderView,
     QLabel,
     QTableWidget,
     QTableWidgetItem,
@@ -63,9 +64,9 @@ class MaskNotesPanel(QWidget):
                                    | QAbstractItemView.AnyKeyPressed)
         self.table.setSelectionBehavior(QAbstractItemView.SelectItems)
         self.table.verticalHeader().setVisible(False)
-        self.table.horizontalHeader().setStretchLastSection(False)
-        self.table.setColumnWidth(_NOTE, 200)
-        self.table.setMaximumHeight(130)
+        self.table.horizontalHeader().setSectionResizeMode(_NOTE, QHeaderView.Stretch)
+        self.table.verticalHeader().setDefaultSectionSize(22)
+        self.table.setMaximumHeight(180)
         self.table.itemChanged.connect(self._on_changed)
         lay.addWidget(self.table)
         self.status_label = QLabel("")
