@@ -90,8 +90,15 @@ def test_short_run_completes_and_registers(dock, qtbot, synthetic_root, tmp_path
     assert ckpt.is_file() and ckpt.with_suffix(".safetensors").is_file()
     assert out["registered"] is True
     assert ckpt.resolve() in {e.path.resolve() for e in shared_registry().list()}
-    # usable for predictions at once: the settings list it and chose it for its task
-    assert settings.selected_path("iaa").resolve() == ckpt.resolve()
+    # usable for predictions at once: the settings list it and OFFER it (never chosen
+    # silently: a short run must not replace a better model without the user's yes)
+    qtbot.waitUntil(lambda: not settings.loading
+                    and any(m.path.resolve() == ckpt.resolve() for m in settings.models),
+                    timeout=60_000)
+    chosen = settings.selected_path("iaa")
+    assert chosen is None or chosen.resolve() != ckpt.resolve()
+    assert settings.offer_banner.path is not None
+    assert settings.offer_banner.path.resolve() == ckpt.resolve()
     assert out["metrics"] and "trained" in widget.result_label.text()
     assert widget.curves.loss_x, "the live plot got the step losses"
     assert all(math.isfinite(v) for v in widget.curves.loss_y)
