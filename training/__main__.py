@@ -14,7 +14,7 @@ import sys
 import time
 
 from napari_iaa.errors import IAAError
-from training.config import add_config_arguments, config_from_args
+from training.config import add_config_arguments, config_fields, config_from_args
 from training.engine import Callback, Trainer
 
 
@@ -31,8 +31,10 @@ def _parser() -> argparse.ArgumentParser:
                                       "focal_gamma", "quality_clean_fraction"))
 
     e = sub.add_parser("evaluate", help="held-out metrics of a checkpoint")
-    e.add_argument("--model", required=True, help="checkpoint (.json card, .safetensors or stem)")
-    e.add_argument("--data", required=True)
+    e.add_argument("--model", required=True,
+                   help="checkpoint: its card (.json), its weights (.safetensors, the card beside "
+                   "them) or the path without suffix")
+    e.add_argument("--data", required=True, help=config_fields()["data"].metadata["help"])
     e.add_argument("--layout", default=None)
     e.add_argument("--split", default="test", choices=("test", "val", "calib", "train", "all"))
     e.add_argument("--max-cases", type=int, default=None)
@@ -62,13 +64,20 @@ class _Log(Callback):
         print(f"epoch {epoch + 1}/{trainer.epochs} {vals}", flush=True)
 
 
+def _print_warnings(warnings: list[str]) -> None:
+    """Repeat the run's warnings after the long JSON, where they are seen."""
+    for w in warnings:
+        print(f"warning: {w}", file=sys.stderr)
+
+
 def _fit(args: argparse.Namespace) -> None:
     from training.fitting import fit
 
     res = fit(config_from_args(args), progress=_Printer(), callbacks=[_Log()])
     print(json.dumps({"checkpoint": str(res.checkpoint_path), "cancelled": res.cancelled,
                       "images_per_second": res.images_per_second, "seconds": res.seconds,
-                      "metrics": res.metrics}, indent=1, default=str))
+                      "warnings": res.warnings, "metrics": res.metrics}, indent=1, default=str))
+    _print_warnings(res.warnings)
 
 
 def _twintrack(args: argparse.Namespace) -> None:
@@ -80,7 +89,9 @@ def _twintrack(args: argparse.Namespace) -> None:
     res = twintrack(config_from_args(args), members=args.members, progress=_Printer(),
                     callbacks=[_Log()])
     print(json.dumps({"checkpoint": str(res.checkpoint_path), "cancelled": res.cancelled,
-                      "seconds": res.seconds, "metrics": res.metrics}, indent=1, default=str))
+                      "seconds": res.seconds, "warnings": res.warnings, "metrics": res.metrics},
+                     indent=1, default=str))
+    _print_warnings(res.warnings)
 
 
 def _evaluate(args: argparse.Namespace) -> None:

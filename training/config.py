@@ -93,7 +93,9 @@ class FitConfig:
 
     task: str = _setting(help="what to train", choices=TASK_NAMES)
     data: str | Path = _setting(
-        help="data set folder (any layout napari_iaa.data.open_dataset reads)", gui="data set")
+        help="data set: a folder in any layout napari_iaa.data.open_dataset reads (LIDC "
+        "slices, IMA++, image/mask folders, a folder with manifest.csv) or a manifest CSV file",
+        gui="data set")
     layout: str | None = _setting(None, "force a layout (lidc, imapp, manifest, folders)")
     diagnosis: str | None = _setting(
         None, "iaa: metadata column of the diagnosis head (multi-task model)",
@@ -131,6 +133,13 @@ class FitConfig:
     binary: bool = _setting(False, "mhr: plain binary baseline vs the majority vote",
                             tasks=("mhr",))
     diag_weight: float = _setting(0.5, "iaa: weight of the diagnosis loss", tasks=("iaa",))
+    iaa_weight: float = _setting(
+        1.0, "iaa: weight of the IAA loss; 0 with --diagnosis trains the diagnosis head alone "
+        "(the diagnosis-only baseline of the multi-task model)", tasks=("iaa",))
+    monitor: str | None = _setting(
+        None, "validation metric that picks the best epoch (default: the task's own: val_mae "
+        "for iaa, val_diag_loss for diagnosis-only, val_loss otherwise); iaa with --diagnosis "
+        "also reports val_diag_loss and val_balanced_accuracy")
     focal_gamma: float = _setting(2.0, "iaa: focal-loss gamma of the diagnosis head",
                                   tasks=("iaa",))
     seg_weight: float = _setting(1.0, "mhr: weight of the BCE/Dice loss", tasks=("mhr",))
@@ -138,7 +147,8 @@ class FitConfig:
         128, "mhr: channels of the first decoder block (halved per block, at least 16); "
         "smaller is a smaller checkpoint", tasks=("mhr",))
     models: list[str] = _setting(
-        factory=list, help="calibrate: a trained mhr checkpoint (repeat for an ensemble)",
+        factory=list, help="calibrate: a trained mhr checkpoint: its card (.json), its weights "
+        "(.safetensors, the card beside them) or the path without suffix; repeat for an ensemble",
         cli="--model", gui="base model", tasks=("calibrate",))
     cache_dir: str | Path | None = _setting(None, "reuse resized arrays between runs")
     threads: int | None = _setting(None, "torch threads for this fit")
@@ -230,6 +240,10 @@ def _problems(c: FitConfig) -> list[str]:
         problems.append(f"empty_pair {c.empty_pair!r} must be zero, one or ignore")
     if c.n_levels < 2:
         problems.append(f"n_levels {c.n_levels} must be >= 2")
+    if c.iaa_weight < 0 or c.diag_weight < 0:
+        problems.append("iaa_weight and diag_weight must be >= 0")
+    if c.task == "iaa" and c.iaa_weight == 0 and not c.diagnosis:
+        problems.append("iaa_weight 0 trains nothing without --diagnosis COLUMN")
     if c.decoder_width < 16:
         problems.append(f"decoder_width {c.decoder_width} must be >= 16")
     if c.max_cases is not None and c.max_cases < 2:

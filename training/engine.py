@@ -56,6 +56,9 @@ class Callback:
     the trainer in a worker thread.
     """
 
+    def on_advice(self, messages: list[str]) -> None:
+        """Warnings about the run (too few steps, splits too small), before training."""
+
     def on_fit_start(self, trainer: Trainer) -> None:
         pass
 
@@ -87,6 +90,9 @@ class QueueCallback(Callback):
 
     def __init__(self, queue):
         self.queue = queue
+
+    def on_advice(self, messages):
+        self.queue.put({"event": "advice", "messages": list(messages)})
 
     def on_epoch_start(self, trainer, epoch):
         self.queue.put({"event": "epoch_start", "epoch": epoch})

@@ -22,6 +22,7 @@ from torch.utils.data import DataLoader
 from napari_iaa.data import atomic_write_json, json_safe
 from napari_iaa.errors import ConfigError
 from training import ddp
+from training.advice import run_advice, temperature_advice
 from training.config import FitConfig
 from training.datasets import CaseCache, build_cache
 from training.engine import Callback, EpochSampler, ProgressCallback, Trainer, TrainerResult
@@ -46,6 +47,7 @@ class _Run:
     task: Task
     split: dict[str, list[int]]
     card: Any
+    warnings: list[str]
 
     @property
     def stem(self) -> Path:
@@ -84,11 +86,35 @@ def fit(
         torch.set_num_threads(int(config.threads))
     try:
         if config.task == "calibrate":
-            return calibrate(config, progress=progress, should_stop=should_stop)
+            return _calibrate(config, progress, should_stop, callbacks)
         return _fit(config, progress, should_stop, callbacks)
     finally:  # process-wide: give the caller (a viewer, a notebook) its setting back
         if config.threads:
             torch.set_num_threads(threads_before)
+
+
+def _warn(messages: list[str], callbacks: Sequence[Callback]) -> None:
+    """Log the run's warnings and hand them to the callbacks (the dock shows them)."""
+    for msg in messages:
+        log.warning("warning: %s", msg)
+    if messages:
+        for cb in callbacks:
+            cb.on_advice(list(messages))
+
+
+def _calibrate(config: FitConfig, progress: Progress | None,
+               should_stop: Callable[[], bool] | None, callbacks: Sequence[Callback]) -> FitResult:
+    """The calibrate task, with a warning when temperature scaling ends at its bound."""
+    from napari_iaa.calibration import TemperatureCalibrator
+
+    result = calibrate(config, progress=progress, should_stop=should_stop)
+    fitted = (result.metrics or {}).get("temperature_value") or {}
+    if "temperature" in fitted:
+        msg = temperature_advice(float(fitted["temperature"]), TemperatureCalibrator().bounds)
+        if msg:
+            result.warnings.append(msg)
+            _warn([msg], callbacks)
+    return result
 
 
 def _fit(
@@ -104,10 +130,13 @@ def _fit(
         run = _prepare(config, device, dist, progress, stop)
     except InterruptedError:
         return FitResult(None, cancelled=True)
+    if dist.is_main:
+        _warn(run.warnings, callbacks)
     res = _train(run, progress, stop, callbacks)
     best_path = run.stem.with_name(run.stem.name + ".json")
     result = FitResult(best_path if best_path.is_file() else None, cancelled=res.cancelled,
-                       history=res.history, images_per_second=res.images_per_second)
+                       history=res.history, images_per_second=res.images_per_second,
+                       warnings=list(run.warnings))
     if not (res.cancelled or not dist.is_main or result.checkpoint_path is None):
         result.metrics = _evaluate_best(run, res, best_path)
         if progress is not None:
@@ -148,7 +177,12 @@ def _prepare(config: FitConfig, device: torch.device, dist: ddp.DistInfo,
         card.options = {**card.options, "decoder_width": int(config.decoder_width)}
     card.extra["train_median"] = task.train_median
     card.extra["device"] = str(device)
-    return _Run(config, device, dist, cache, task, split, card)
+    sizes = {k: (len(v), len({cache.groups[i] if cache.groups[i] is not None else f"__case_{i}"
+                              for i in v})) for k, v in split.items()}
+    warnings = run_advice(config, sizes)
+    if warnings:
+        card.extra["warnings"] = warnings
+    return _Run(config, device, dist, cache, task, split, card, warnings)
 
 
 def _loader(run: _Run, train_ds: Any) -> tuple[DataLoader, Any]:
@@ -177,6 +211,9 @@ def _train(run: _Run, progress: Progress | None, stop: Callable[[], bool],
     torch.manual_seed(config.weights_seed)
     np.random.seed(config.weights_seed)
     model = build_model(card)
+    if config.task == "iaa" and config.iaa_weight == 0:  # diagnosis-only: IAA head untouched
+        for p in model.iaa_head.parameters():  # (no gradient, and no AdamW weight decay)
+            p.requires_grad_(False)
     train_ds = task.train_dataset(run.split["train"])
     loader, sampler = _loader(run, train_ds)
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
@@ -200,7 +237,8 @@ def _train(run: _Run, progress: Progress | None, stop: Callable[[], bool],
         model, opt, loader, task.step, validate if val_idx else None,
         epochs=config.epochs, device=run.device, callbacks=cbs, should_stop=stop,
         state_dir=config.state_dir, save_model_fn=save_state_model, save_best_fn=save_best,
-        monitor=task.monitor if val_idx else "train_loss", mode=task.mode,
+        monitor=(config.monitor or task.monitor) if val_idx else "train_loss",
+        mode="max" if (config.monitor or "").endswith("accuracy") else task.mode,
         warmup_steps=min(100, max(1, len(loader) // 2)), dist_info=run.dist, sampler=sampler,
         on_epoch=train_ds.set_epoch, grad_clip=5.0,
     )

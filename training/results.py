@@ -29,6 +29,9 @@ class FitResult:
         Training throughput of the loop.
     seconds : float
         Wall time of the whole fit.
+    warnings : list of str
+        Problems found before or after training (too few steps, held-out splits too small
+        to measure anything, temperature scaling at its bound), each with settings to try.
     """
 
     checkpoint_path: Path | None
@@ -37,6 +40,7 @@ class FitResult:
     history: list[dict[str, float]] = field(default_factory=list)
     images_per_second: float = 0.0
     seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)
 
 
 def stage_progress(progress: Progress | None, offset: float, span: float) -> Progress | None:

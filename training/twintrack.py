@@ -92,12 +92,17 @@ def twintrack(
     configs = member_configs(config, members)
     share = 0.9 / members
     paths: list[Path] = []
+    warnings: list[str] = []
     for k, member in enumerate(configs):
         res = fit(member, progress=stage_progress(progress, k * share, share),
                   should_stop=should_stop, callbacks=callbacks)
+        warnings += [w for w in res.warnings if w not in warnings]  # one split: same advice
         if res.cancelled or res.checkpoint_path is None:
-            return FitResult(res.checkpoint_path, cancelled=True)
+            return FitResult(res.checkpoint_path, cancelled=True, warnings=warnings)
         paths.append(res.checkpoint_path)
     _same_split(paths)
     cal = replace(config, task="calibrate", binary=True, models=[str(p) for p in paths])
-    return fit(cal, progress=stage_progress(progress, 0.9, 0.1), should_stop=should_stop)
+    result = fit(cal, progress=stage_progress(progress, 0.9, 0.1), should_stop=should_stop,
+                 callbacks=callbacks)
+    result.warnings = warnings + result.warnings
+    return result

@@ -29,12 +29,21 @@ class IAATask(Task):
         self.weights = None
         if config.diagnosis:
             self.labels, self.classes = cache.labels(config.diagnosis)
+        if config.diagnosis and config.iaa_weight == 0:  # diagnosis-only baseline
+            self.monitor = "val_diag_loss"
 
     def usable(self, indices):
         return [i for i in indices if np.isfinite(self.cache.iaa[i])]
 
     def card_kwargs(self):
         return {"classes": self.classes}
+
+    def make_card(self, split):
+        card = super().make_card(split)
+        if self.config.diagnosis:
+            card.extra["iaa_training"] = ("diagnosis only (IAA head untrained)" if self.config.iaa_weight == 0
+                                          else "multi-task: IAA + diagnosis")
+        return card
 
     def make_split(self):
         sp = super().make_split()
@@ -52,12 +61,14 @@ class IAATask(Task):
 
     def step(self, model, batch):
         out = model(batch["image"])
-        loss = smooth_l1_loss(out["iaa"], batch["iaa"], beta=0.1)
+        loss = self.config.iaa_weight * smooth_l1_loss(out["iaa"], batch["iaa"], beta=0.1)
         if "diagnosis" in out:
-            loss = loss + self.config.diag_weight * focal_loss(
-                out["diagnosis"], batch["label"], gamma=self.config.focal_gamma,
-                weight=self.weights, ignore_index=-1)
+            loss = loss + self._diag_loss(out["diagnosis"], batch["label"])
         return loss
+
+    def _diag_loss(self, logits, labels):
+        return self.config.diag_weight * focal_loss(logits, labels, gamma=self.config.focal_gamma,
+                                                    weight=self.weights, ignore_index=-1)
 
     def _predict(self, model, ds, device):
         def fn(m, b):
@@ -71,9 +82,22 @@ class IAATask(Task):
         return pred, probs
 
     def validate(self, model, indices, device):
-        pred, _ = self._predict(model, self.eval_dataset(indices), device)
+        pred, probs = self._predict(model, self.eval_dataset(indices), device)
         t = self.cache.iaa[list(indices)]
-        return {"val_mae": float(np.mean(np.abs(pred - t))) if len(t) else float("nan")}
+        out = {"val_mae": float(np.mean(np.abs(pred - t))) if len(t) else float("nan")}
+        if probs is not None and self.labels is not None:
+            lab = self.labels[list(indices)]
+            ok = lab >= 0
+            if ok.any():
+                out["val_diag_loss"] = self._diag_loss_numpy(probs[ok], lab[ok])
+                out["val_balanced_accuracy"] = float(
+                    classification_metrics(probs[ok], lab[ok], self.classes)["balanced_accuracy"])
+        return out
+
+    def _diag_loss_numpy(self, probs, labels):
+        """The diagnosis loss of predicted probabilities (log-probabilities as logits)."""
+        logits = torch.log(torch.as_tensor(probs, dtype=torch.float32).clamp_min(1e-7))
+        return float(self._diag_loss(logits, torch.as_tensor(labels, dtype=torch.long)))
 
     def evaluate(self, model, card, cache, indices, device, out_png=None):
         indices = [i for i in indices if np.isfinite(cache.iaa[i])]

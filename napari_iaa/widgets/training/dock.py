@@ -38,12 +38,19 @@ from napari_iaa.widgets._common import (
     Relay,
     fmt_value,
     notify_error,
+    notify_warning,
     start_worker,
 )
 from napari_iaa.widgets._common.formatting import metrics_summary
 from napari_iaa.widgets._common.model_events import MODEL_EVENTS
 from napari_iaa.widgets._common.plots import AsyncPlot, render_training
-from napari_iaa.widgets.training.events import EpochEnded, EpochStarted, FitStarted, StepDone
+from napari_iaa.widgets.training.events import (
+    EpochEnded,
+    EpochStarted,
+    FitAdvice,
+    FitStarted,
+    StepDone,
+)
 from napari_iaa.widgets.training.form import TrainingForm
 from napari_iaa.widgets.training.run import (
     TASK_CHOICES,
@@ -85,6 +92,7 @@ class TrainingWidget(QWidget):
         self._activity: Activity | None = None
         self._t0 = 0.0
         self._total_steps = 0
+        self._warnings: list[str] = []
         self.last_run: dict[str, Any] | None = None
         #: progress-bar state waiting for the next coalesced refresh (see ``_set_progress``)
         self._pending_progress: dict[str, Any] = {}
@@ -137,6 +145,14 @@ class TrainingWidget(QWidget):
         self.status_label = QLabel("")
         self.status_label.setWordWrap(True)
         layout.addWidget(self.status_label)
+        # warnings about the run (too few steps, splits too small to measure, temperature
+        # at its bound), with the settings to try; hidden when there are none
+        self.warning_label = QLabel("")
+        self.warning_label.setWordWrap(True)
+        self.warning_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.warning_label.setStyleSheet("color: #e69f00;")
+        self.warning_label.setVisible(False)
+        layout.addWidget(self.warning_label)
 
         self.curves = Curves()
         self.plot = AsyncPlot(render_training, width=360, height=220)
@@ -232,6 +248,9 @@ class TrainingWidget(QWidget):
         self.progress.setRange(0, 0)  # busy until the first step reports a total
         self.progress.setFormat("starting…")
         self.result_label.setText("")
+        self._warnings = []
+        self.warning_label.setText("")
+        self.warning_label.setVisible(False)
         self._t0 = time.perf_counter()
 
     def cancel(self) -> None:
@@ -253,6 +272,8 @@ class TrainingWidget(QWidget):
                     self._activity.update(Progress(min(done, total), total, msg.text))
                 fmt = None if self.curves.loss_x else "reading data / preparing · %p%"
                 self._set_progress(total=total, value=min(done, total), format=fmt)
+            case FitAdvice(messages=messages):
+                self._advise(messages)
             case FitStarted(total_steps=total):
                 self._total_steps = total
             case EpochStarted(epoch=epoch):
@@ -296,9 +317,24 @@ class TrainingWidget(QWidget):
         if "format" in st and self.progress.format() != st["format"]:
             self.progress.setFormat(st["format"])
 
+    def _advise(self, messages: Any) -> None:
+        """Show the run's warnings (each once per run): a notification, the log, a label."""
+        new = [m for m in messages if m not in self._warnings]
+        if not new:
+            return
+        self._warnings += new
+        for m in new:
+            notify_warning(f"training: {m}")
+            self._log(f"warning: {m}")
+        self.warning_label.setText("<br>".join(f"&#9888; {m}" for m in self._warnings))
+        self.warning_label.setVisible(True)
+
     # ------------------------------------------------------------------ outcome
     def _on_returned(self, out: dict[str, Any]) -> None:
         self._apply_progress()
+        result = out.get("result")
+        if result is not None:
+            self._advise(result.warnings)
         status, ckpt = out["status"], out["checkpoint"]
         secs = time.perf_counter() - self._t0
         out["registered"] = False

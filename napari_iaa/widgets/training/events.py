@@ -15,7 +15,14 @@ from dataclasses import dataclass, field
 from napari_iaa.widgets._common import Relay
 from training.engine import Callback, Trainer
 
-__all__ = ["EpochEnded", "EpochStarted", "FitStarted", "RelayCallback", "StepDone"]
+__all__ = ["EpochEnded", "EpochStarted", "FitAdvice", "FitStarted", "RelayCallback", "StepDone"]
+
+
+@dataclass(frozen=True, slots=True)
+class FitAdvice:
+    """Warnings about the run before it trains (``training.advice``), settings to try."""
+
+    messages: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +65,9 @@ class RelayCallback(Callback):
 
     def __init__(self, relay: Relay) -> None:
         self.relay = relay
+
+    def on_advice(self, messages: list[str]) -> None:
+        self.relay.send(FitAdvice(tuple(messages)))
 
     def on_fit_start(self, trainer: Trainer) -> None:
         self.relay.send(FitStarted(trainer.total_steps, trainer.steps_per_epoch))
