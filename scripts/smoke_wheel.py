@@ -109,13 +109,14 @@ def check_samples(cache: Path) -> str:
     for key in SAMPLES:
         layers = samples[key].open()
         kinds = [kind for _data, _meta, kind in layers]
-        check(kinds.count("image") == 1 and kinds.count("labels") >= 2,
-              f"sample {key!r}: layers {kinds} (expected an image and 2+ masks)")
-        image = next(data for data, _meta, kind in layers if kind == "image")
+        check(kinds[0] == "image" and kinds.count("labels") >= 2,
+              f"sample {key!r}: layers {kinds} (expected the image first, then 2+ masks)")
+        image = layers[0][0]
         if key in VOLUME_SAMPLES:
             check(image.ndim == 3, f"sample {key!r}: image of shape {image.shape}, not a volume")
-        shapes.append(f"{key} {tuple(image.shape)} x{len(kinds) - 1}")
-    generated = [p for p in cache.rglob("*") if p.is_file()] if cache.is_dir() else []
+        shapes.append(f"{key} {tuple(image.shape)} + {kinds.count('labels')} labels layers")
+    ours = cache / "napari-iaa"
+    generated = [p for p in ours.rglob("*") if p.is_file()] if ours.is_dir() else []
     check(not generated, f"samples generated into the cache instead of read: {generated[:3]}")
     return "; ".join(shapes)
 
