@@ -119,3 +119,32 @@ def test_unusable_labels_csv_is_a_clear_message(scored_no_groups, tmp_path, monk
     assert widget.cohort_panel.load_labels(path) == 0
     assert "bad.csv" in errors[0] and "case id" in errors[0]
     assert widget.cohort_panel.labels_path is None
+
+
+@pytest.mark.gui
+def test_lidc_says_no_grouping_then_joins_nodule_ratings(review, lidc_root, tmp_path, qtbot):
+    """Real LIDC slices: no grouping column of their own; a rating per nodule labels every
+    slice of the nodule."""
+    from napari_iaa.data import open_dataset
+    from napari_iaa.widgets.dataset.cohort import NO_GROUPS
+
+    _viewer, widget = review
+    ds = open_dataset(lidc_root)
+    with qtbot.waitSignal(widget.dataset_panel.scoring_finished, timeout=120000):
+        widget.set_dataset(ds, source=str(lidc_root))
+    cohort = widget.cohort_panel
+    cohort.refresh_columns()
+    assert cohort.column_combo.count() == 0 and cohort.note.text() == NO_GROUPS
+    nodules = sorted({cid.rsplit("/", 1)[0] for cid in ds.ids})
+    assert len(nodules) >= 2
+    path = tmp_path / "malignancy.csv"
+    pd.DataFrame({"case_id": nodules,
+                  "malignancy": ["low" if i % 2 else "high" for i in range(len(nodules))],
+                  }).to_csv(path, index=False)
+    assert cohort.load_labels(path) == 1
+    frame = cohort.frame()
+    expect = {n: ("low" if i % 2 else "high") for i, n in enumerate(nodules)}
+    assert all(frame["malignancy"].iloc[k] == expect[cid.rsplit("/", 1)[0]]
+               for k, cid in enumerate(frame["case_id"]))
+    result = cohort.run("malignancy")
+    assert result is not None and sum(result.n.values()) == int(frame["IAA"].notna().sum())

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from napari_iaa.widgets.review.zoom import camera_of
+
 pytestmark = pytest.mark.gui
 
 
@@ -24,7 +26,7 @@ def _add_masks(viewer, boxes, shape, scale=None):
 
 def _visible_extent(viewer):
     """World extent (rows, cols) the 2D canvas shows."""
-    return np.asarray(viewer.canvas.size, float) / viewer.camera.zoom
+    return np.asarray(viewer.canvas.size, float) / camera_of(viewer).zoom
 
 
 def test_zoom_2d_frames_union_of_masks(make_napari_viewer):
@@ -36,14 +38,14 @@ def test_zoom_2d_frames_union_of_masks(make_napari_viewer):
     box = lesion_bounds(layers)
     np.testing.assert_allclose(box, [[99.5, 299.5], [139.5, 339.5]])
     viewer.reset_view()
-    zoom_before = viewer.camera.zoom
+    zoom_before = camera_of(viewer).zoom
     assert zoom_to_lesion(viewer)
-    np.testing.assert_allclose(viewer.camera.center[-2:], [119.5, 319.5])
+    np.testing.assert_allclose(camera_of(viewer).center[-2:], [119.5, 319.5])
     shown = _visible_extent(viewer)
     size = box[1] - box[0]
     assert np.all(shown >= size * CONTEXT - 1e-6)  # the box and its context fit
     assert np.isclose(np.min(shown / (size * CONTEXT)), 1.0)  # ... and fill one direction
-    assert viewer.camera.zoom > 5 * zoom_before
+    assert camera_of(viewer).zoom > 5 * zoom_before
 
 
 def test_zoom_volume_slices_and_3d(make_napari_viewer):
@@ -61,13 +63,13 @@ def test_zoom_volume_slices_and_3d(make_napari_viewer):
     assert zoom_to_lesion(viewer)
     # 2D display: the slice moves to the lesion's middle, the camera to its box
     assert abs(viewer.dims.point[0] - centre[0]) <= scale[0]
-    np.testing.assert_allclose(viewer.camera.center[-2:], centre[1:], atol=1e-6)
+    np.testing.assert_allclose(camera_of(viewer).center[-2:], centre[1:], atol=1e-6)
     viewer.dims.ndisplay = 3
     assert zoom_to_lesion(viewer)
-    np.testing.assert_allclose(viewer.camera.center, centre, atol=1e-6)
+    np.testing.assert_allclose(camera_of(viewer).center, centre, atol=1e-6)
     # the box and its context (at least 24 of the finest pixels a side) fit the canvas
     diag = np.linalg.norm(np.maximum((box[1] - box[0]) * CONTEXT, 24 * 0.7))
-    assert np.isclose(viewer.camera.zoom, np.min(viewer.canvas.size) / diag)
+    assert np.isclose(camera_of(viewer).zoom, np.min(viewer.canvas.size) / diag)
 
 
 def test_zoom_without_masks_leaves_camera(make_napari_viewer):
@@ -76,9 +78,9 @@ def test_zoom_without_masks_leaves_camera(make_napari_viewer):
     viewer = make_napari_viewer()
     viewer.add_image(np.zeros((50, 50)))
     _add_masks(viewer, [((0, 0), (0, 0))], (50, 50))  # an empty mask
-    before = (viewer.camera.center, viewer.camera.zoom)
+    before = (camera_of(viewer).center, camera_of(viewer).zoom)
     assert not zoom_to_lesion(viewer)
-    assert (viewer.camera.center, viewer.camera.zoom) == before
+    assert (camera_of(viewer).center, camera_of(viewer).zoom) == before
 
 
 def test_zoom_action_and_button(make_napari_viewer, qtbot):
@@ -98,13 +100,13 @@ def test_zoom_action_and_button(make_napari_viewer, qtbot):
     canvas = viewer.window._qt_viewer.canvas.native
     canvas.setFocus()
     qtbot.keyClick(canvas, Qt.Key_Z, Qt.ShiftModifier)  # the viewer action, by its key
-    qtbot.waitUntil(lambda: np.allclose(viewer.camera.center[-2:], [209.5, 49.5]),
+    qtbot.waitUntil(lambda: np.allclose(camera_of(viewer).center[-2:], [209.5, 49.5]),
                     timeout=5_000)
     viewer.reset_view()
     btn = zoom_button(viewer, lambda: "L1")
     qtbot.addWidget(btn)
     btn.click()
-    np.testing.assert_allclose(viewer.camera.center[-2:], [209.5, 49.5])
+    np.testing.assert_allclose(camera_of(viewer).center[-2:], [209.5, 49.5])
     viewer.reset_view()
     zoom_button(viewer, lambda: "another case").click()  # not this case's layers: no move
-    assert not np.allclose(viewer.camera.center[-2:], [209.5, 49.5])
+    assert not np.allclose(camera_of(viewer).center[-2:], [209.5, 49.5])

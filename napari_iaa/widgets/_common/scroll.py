@@ -25,12 +25,17 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-__all__ = ["MIN_DOCK_HEIGHT", "fit_dock", "is_fitted", "scroll_contents", "tabify_when_docked"]
+__all__ = ["MAX_DOCK_MIN_WIDTH", "MIN_DOCK_HEIGHT", "fit_dock", "is_fitted", "scroll_contents", "tabify_when_docked"]
 
 #: the least height a scrolled dock asks for (its content scrolls below that)
 MIN_DOCK_HEIGHT = 160
-#: the docks :func:`fit_dock` fitted (they share a tab group)
-_FITTED: weakref.WeakSet[QWidget] = weakref.WeakSet()
+#: the most a scrolled dock's minimum width may be (wider content scrolls sideways when the
+#: dock is made narrower than the content; by default the dock is as wide as its content)
+MAX_DOCK_MIN_WIDTH = 380
+#: a docked group of our docks is at most this fraction of the window wide at first
+MAX_DOCK_SHARE = 0.36
+#: the docks :func:`fit_dock` fitted (they share a tab group) -> their scroll areas
+_FITTED: weakref.WeakKeyDictionary[QWidget, QScrollArea] = weakref.WeakKeyDictionary()
 
 
 def scroll_contents(widget: QWidget, min_height: int = MIN_DOCK_HEIGHT) -> QScrollArea:
@@ -38,8 +43,9 @@ def scroll_contents(widget: QWidget, min_height: int = MIN_DOCK_HEIGHT) -> QScro
 
     The widget's layout must be a box layout (the docks' are ``QVBoxLayout``); its items
     (widgets, nested layouts, stretches) keep their order and stretch factors. The scroll
-    area is as wide as the content needs (no horizontal scrolling at the content's minimum
-    width) and asks for ``min_height`` pixels at least.
+    area's size hint is the content's (no horizontal scrolling at first); it can be made as
+    narrow as :data:`MAX_DOCK_MIN_WIDTH` (the content then scrolls sideways) and as short as
+    ``min_height`` pixels.
 
     Parameters
     ----------
@@ -81,7 +87,7 @@ def scroll_contents(widget: QWidget, min_height: int = MIN_DOCK_HEIGHT) -> QScro
     area.setHorizontalScrollBarPolicy(Qt.ScrollBarAsNeeded)
     area.setWidget(content)
     bar = area.verticalScrollBar().sizeHint().width()
-    area.setMinimumWidth(content.minimumSizeHint().width() + bar)
+    area.setMinimumWidth(min(content.minimumSizeHint().width() + bar, MAX_DOCK_MIN_WIDTH))
     area.setMinimumHeight(min_height)
     outer.setContentsMargins(0, 0, 0, 0)
     outer.addWidget(area, 1)
@@ -107,7 +113,10 @@ class _DockedWatcher(QObject):
         return False
 
 
-def tabify_when_docked(widget: QWidget, is_sibling: Callable[[QWidget], bool]) -> None:
+def tabify_when_docked(
+    widget: QWidget, is_sibling: Callable[[QWidget], bool],
+    on_docked: Callable[[QDockWidget, QMainWindow], None] | None = None,
+) -> None:
     """Once napari docks ``widget``, tab it with the docks in its area whose widget is a
     sibling (``is_sibling(inner widget)``), and show it on top.
 
@@ -117,12 +126,11 @@ def tabify_when_docked(widget: QWidget, is_sibling: Callable[[QWidget], bool]) -
         The dock's content (what napari puts in its ``QDockWidget``).
     is_sibling
         Tells which other docks' widgets share a tab group with this one.
+    on_docked
+        Called with the dock and the window after the tabbing.
     """
 
-    def docked(dock: QDockWidget) -> None:
-        window = dock.parentWidget()
-        if not isinstance(window, QMainWindow) or dock.isFloating():
-            return
+    def group(dock: QDockWidget, window: QMainWindow) -> None:
         area = window.dockWidgetArea(dock)
         siblings = [other for other in window.findChildren(QDockWidget)
                     if other is not dock and not other.isHidden() and not other.isFloating()
@@ -135,6 +143,14 @@ def tabify_when_docked(widget: QWidget, is_sibling: Callable[[QWidget], bool]) -
         dock.show()
         dock.raise_()
 
+    def docked(dock: QDockWidget) -> None:
+        window = dock.parentWidget()
+        if not isinstance(window, QMainWindow) or dock.isFloating():
+            return
+        group(dock, window)
+        if on_docked is not None:
+            on_docked(dock, window)
+
     _DockedWatcher(widget, docked)
 
 
@@ -143,8 +159,27 @@ def is_fitted(widget: QWidget) -> bool:
     return widget in _FITTED
 
 
+def _content_width(widget: QWidget) -> int:
+    area = _FITTED[widget]
+    return area.widget().minimumSizeHint().width() + area.verticalScrollBar().sizeHint().width()
+
+
+def _widen(dock: QDockWidget, window: QMainWindow) -> None:
+    """Make the dock's area as wide as the widest content of our docks there needs (none
+    scrolls sideways), but at most :data:`MAX_DOCK_SHARE` of the window."""
+    area = window.dockWidgetArea(dock)
+    widths = [_content_width(d.widget()) for d in window.findChildren(QDockWidget)
+              if not d.isHidden() and not d.isFloating() and window.dockWidgetArea(d) == area
+              and d.widget() is not None and is_fitted(d.widget())]
+    if not widths or area not in (Qt.LeftDockWidgetArea, Qt.RightDockWidgetArea):
+        return
+    width = min(max(widths), max(int(MAX_DOCK_SHARE * window.width()), MAX_DOCK_MIN_WIDTH))
+    if width > dock.width():
+        window.resizeDocks([dock], [width], Qt.Horizontal)
+
+
 def fit_dock(widget: QWidget) -> None:
-    """Scroll ``widget``'s content; once napari docks it, tab it with our other docks."""
-    scroll_contents(widget)
-    _FITTED.add(widget)
-    tabify_when_docked(widget, is_fitted)
+    """Scroll ``widget``'s content; once napari docks it, tab it with our other docks and
+    give the area the width the content needs (up to a share of the window)."""
+    _FITTED[widget] = scroll_contents(widget)
+    tabify_when_docked(widget, is_fitted, _widen)

@@ -50,8 +50,11 @@ from napari_iaa.widgets.dataset.table_model import (
 
 __all__ = ["NO_GROUPS", "CohortPanel", "group_columns", "is_grouping", "result_frame"]
 
-#: per-case bookkeeping, never a grouping (ids, counts, annotator lists, review notes)
+#: per-case bookkeeping, never a grouping: ids, counts, annotator lists, review notes, and
+#: the parts of a case's identity (``group`` is the data set's split unit, the patient; LIDC's
+#: patient, nodule and slice): IAA between patients or slices is no cohort
 _SKIP_COLUMNS = {"case_id", "flagged", FLAGGED_BY, "n_annotators", "n_masks", "annotators",
+                 "group", "patient", "patient_id", "nodule", "lesion_id", "slice",
                  "reviewer", "comment", "updated", *AGREEMENT_COLUMNS}
 #: what the plot's y axis says for each value column
 _VALUE_LABELS = {
@@ -109,10 +112,20 @@ def is_grouping(values: pd.Series) -> bool:
     return 2 <= vals.nunique() <= min(12, len(vals) - 1)
 
 
+def _part_of_id(values: pd.Series, ids: pd.Series) -> bool:
+    """Every value is a ``/`` part of its case's id (the patient or nodule of a slice)."""
+    vals = values.astype(str)
+    known = values.notna() & (vals != "")
+    return bool(known.any()) and all(
+        v in cid.split("/") for v, cid in zip(vals[known], ids[known], strict=True))
+
+
 def group_columns(df: pd.DataFrame) -> list[str]:
     """Metadata columns of the case table that split the cases into 2..12 groups
     (diagnosis columns first)."""
-    cols = [c for c in df.columns if c not in _SKIP_COLUMNS and is_grouping(df[c])]
+    ids = df["case_id"].astype(str) if "case_id" in df.columns else None
+    cols = [c for c in df.columns if c not in _SKIP_COLUMNS and is_grouping(df[c])
+            and not (ids is not None and _part_of_id(df[c], ids))]
     pref = [c for c in _PREFERRED if c in cols]
     return pref + [c for c in cols if c not in pref]
 
@@ -156,6 +169,7 @@ class CohortPanel(QWidget):
         self.canvas = FigureCanvasQTAgg(self.figure)
         self.canvas.setMinimumHeight(160)
         lay.addWidget(self.canvas, 2)
+        self._show_message(NOT_SCORED)
         dataset_panel.scoring_finished.connect(lambda _ok: self.refresh_columns())
 
     def _build_choice_row(self) -> QVBoxLayout:
@@ -304,6 +318,7 @@ class CohortPanel(QWidget):
         self.run_btn.setEnabled(bool(cols) and scored)
         if not scored:
             self.note.setText(NOT_SCORED)
+            self._show_message(NOT_SCORED)
         elif not cols:
             self.note.setText(NO_GROUPS)
             self._show_message(NO_GROUPS)
