@@ -84,3 +84,17 @@ def test_scroll_contents_keeps_order_and_stretch(qtbot):
     assert moved.itemAt(1).layout() is row and btn.parentWidget() is content
     assert [moved.stretch(i) for i in range(moved.count())] == [0, 0, 3, 1]
     assert w.minimumSizeHint().height() <= 200  # the 900 px label scrolls
+
+
+def test_long_mask_ids_elided_with_whole_id_in_tooltip(qtbot):
+    from napari_iaa.widgets.review.agreement_panel import AgreementPanel
+
+    panel = AgreementPanel()
+    qtbot.addWidget(panel)
+    ids = ["reader_1_segmentation_final", "A02"]
+    panel.set_annotators(ids, ["#E69F00", "#56B4E9"])
+    item = panel.matrix.horizontalHeaderItem(0)
+    assert item.text() != ids[0] and "…" in item.text() and len(item.text()) <= 14
+    assert item.text().startswith("reader_") and item.text().endswith("final")
+    assert item.toolTip() == ids[0]
+    assert panel.matrix.verticalHeaderItem(1).text() == "A02"

@@ -6,7 +6,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["MISSING", "fmt_number", "fmt_value", "metrics_summary"]
+__all__ = ["MISSING", "elide_middle", "fmt_number", "fmt_value", "metrics_summary"]
 
 #: what a missing, non-numeric or non-finite number shows as
 MISSING = "—"
@@ -80,3 +80,14 @@ def metrics_summary(metrics: Mapping[str, Any] | None, limit: int = 3) -> str:
         elif _is_number(v):
             flat.append((k, v))
     return ", ".join(f"{k}={fmt_value(v, '.3g', missing='nan')}" for k, v in flat[:limit])
+
+
+def elide_middle(text: str, limit: int = 14) -> str:
+    """``text`` cut to ``limit`` characters in the middle (``reader_1…ation``), so both
+    ends of a long id stay readable; give the whole text in a tooltip."""
+    text = str(text)
+    if len(text) <= limit:
+        return text
+    head = limit // 2
+    tail = limit - 1 - head
+    return f"{text[:head]}…{text[-tail:] if tail else ''}"

@@ -23,6 +23,7 @@ from qtpy.QtWidgets import (
 )
 
 from napari_iaa.widgets._common import fmt_number
+from napari_iaa.widgets._common.formatting import elide_middle
 from napari_iaa.widgets.review.colors import MHRLegend, heat_color, swatch, text_color
 from napari_iaa.widgets.review.matrix_metric import METRICS, metric_cell, worst_pair
 
@@ -232,7 +233,9 @@ class AgreementPanel(QWidget):
                 table.setColumnCount(ncols)
         for i, (mid, col) in enumerate(zip(self._ids, self._colors, strict=True)):
             for table, orient in ((self.matrix, "v"), (self.matrix, "h"), (self.per_mask, "v")):
-                item = QTableWidgetItem(swatch(col), mid)
+                # a long mask id is cut in the middle; the tooltip has it whole
+                item = QTableWidgetItem(swatch(col), elide_middle(mid))
+                item.setToolTip(mid)
                 if orient == "v":
                     table.setVerticalHeaderItem(i, item)
                 else:
