@@ -71,7 +71,9 @@ def test_extras_offer_both_qt_bindings():
 @pytest.mark.slow
 def test_wheel_carries_every_sample_and_model(tmp_path):
     """Build the wheel from a copy of the checkout (no network: no build isolation)."""
-    pytest.importorskip("setuptools")
+    setuptools = pytest.importorskip("setuptools")
+    if int(setuptools.__version__.split(".")[0]) < 77:  # the dev extra installs a newer one
+        pytest.skip(f"setuptools {setuptools.__version__} < 77 cannot build this wheel")
     src = tmp_path / "src"
     src.mkdir()
     for name in ("pyproject.toml", "setup.py", "README.md", "LICENSE"):
