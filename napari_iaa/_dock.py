@@ -4,6 +4,10 @@ Readers and samples return layer data tuples tagged with ``metadata["napari_iaa"
 review dock, opened here when a viewer is reachable, recognises those layers when napari
 adds them and binds its live agreement to them. Without a viewer (scripts, tests of the
 hooks alone) the layers are still complete.
+
+napari makes the docks from ``napari.yaml``'s widget commands, which point at
+``napari_iaa.widgets.docks`` (the widget classes with their content in a scroll area and
+our docks tabbed together, so three open docks fit a 1366x768 window).
 """
 
 from __future__ import annotations
@@ -22,8 +26,8 @@ __all__ = ["PLUGIN_NAME", "REVIEW_WIDGET_NAME", "case_layers_with_dock", "open_r
 def open_review_dock(viewer: Any = None) -> Any:
     """Open (or show) the review dock in ``viewer`` (default: the current viewer).
 
-    Returns the :class:`~napari_iaa.widgets.ReviewWidget`, or ``None`` when no viewer with
-    a window is reachable.
+    Returns the :class:`~napari_iaa.widgets.ReviewWidget` (napari's ``ReviewDock``), or
+    ``None`` when no viewer with a window is reachable.
     """
     if viewer is None:
         try:
