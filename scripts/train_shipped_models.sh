@@ -3,7 +3,7 @@
 # behind the shipped checkpoints and the metrics in docs/training.md.
 #
 #   LIDC=/path/to/LIDC-IDRI-slices RUNS=/work/runs bash scripts/train_shipped_models.sh
-#   PART=lidc | synth | ship   runs one part (we ran lidc and synth at the same time).
+#   PART=lidc | synth | twintrack | ship   runs one part (we ran lidc and synth at the same time).
 #
 # The machine had 2 cores shared with other jobs (each training process got 20-50 % of
 # one core, and torch with 2 threads was 5x slower than with 1 under that load, hence
@@ -61,6 +61,35 @@ if [ "$PART" = all ] || [ "$PART" = synth ]; then
       --out "$OUT/q2" $COMMON
 fi
 
+if [ "$PART" = all ] || [ "$PART" = twintrack ]; then
+  # TwinTrack (binary members, mean probability, isotonic to the MHR on the calib split):
+  # the same data, --seed and fractions as mhr-lidc / mhr-synth, so the test split is the
+  # same and the calibrate runs of the ordinal models below compare on the same cases.
+  # Shipped members are tiny (lcnet_035, decoder 32: 0.25 M parameters, float16) to fit
+  # the 40 MB budget; the mobilenetv2_050 ensembles are the measured comparison.
+  TT="--members 3 --size 64 --batch-size 32 --lr 2e-3 $CAL"
+  for BBX in "mobilenetv2_050 --decoder-width 64 --out $RUNS/h4/models" \
+             "lcnet_035 --decoder-width 32 --out $RUNS/h4/tiny-models"; do
+    $PY -m training twintrack --data "$SYNTH" --name twintrack-synth --epochs 12 --backbone $BBX $TT
+    $PY -m training twintrack --data "$LIDC" --name twintrack-lidc --max-cases 3000 --epochs 8 \
+        --backbone $BBX $TT
+  done
+  # the ordinal models' isotonic and temperature on the same test split (CURVAS metrics)
+  $PY -m training fit --task calibrate --data "$LIDC" --max-cases 3000 --name ordinal-lidc \
+      --model "$DEST/mhr-lidc.json" --out "$RUNS/h4/ordinal" $CAL
+  $PY -m training fit --task calibrate --data "$SYNTH" --name ordinal-synth \
+      --model "$DEST/mhr-synth.json" --out "$RUNS/h4/ordinal" $CAL
+  $PY scripts/compare_calibration.py "TwinTrack=$RUNS/h4/models/twintrack-lidc.metrics.json" \
+      "ordinal=$RUNS/h4/ordinal/ordinal-lidc.metrics.json"
+  # IMA++ multi-task learning vs the diagnosis-only baseline: same network, data, schedule
+  for seed in 0 1 2; do for w in 1 0; do
+    $PY -m training fit --task iaa --data "$SYNTH1500" --diagnosis benign_malignant --iaa-weight $w \
+        --monitor val_diag_loss --name mtl-w$w-s$seed --backbone $BB --size 64 --batch-size 32 \
+        --epochs 6 --lr 1e-3 --device cpu --threads 1 --workers 0 --cache-dir "$RUNS/cache" \
+        --seed $seed --out "$RUNS/h4/mtl64"
+  done; done
+fi
+
 if [ "$PART" = all ] || [ "$PART" = ship ]; then
   # copy weights + cards (never the training state), check they load, print the metrics table
   $PY -m training.export --from "$RUNS/v2" --to "$DEST" --half iaa-lidc
@@ -68,5 +97,6 @@ if [ "$PART" = all ] || [ "$PART" = ship ]; then
   $PY -m training.export --from "$RUNS/v3" --to "$DEST" --half quality-lidc
   $PY -m training.export --from "$OUT/q2" --to "$DEST" quality-synth
   $PY -m training.export --from "$OUT/s1500" --to "$DEST" iaa-synth
+  $PY -m training.export --from "$RUNS/h4/tiny-models" --to "$DEST" --half twintrack-synth twintrack-lidc
   du -sh "$DEST"
 fi

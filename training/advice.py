@@ -41,7 +41,8 @@ def _step_advice(config: FitConfig, n_train: int) -> str | None:
         return None
     batch = max(2, min(config.batch_size, n_train // 4 or 1))
     epochs = max(config.epochs, math.ceil(TARGET_STEPS / max(1, steps_per_epoch(n_train, batch))))
-    return (f"only {total} optimizer steps ({config.epochs} epochs x {spe} steps of batch "
+    ep = f"{config.epochs} epoch" + ("s" if config.epochs != 1 else "")
+    return (f"only {total} optimizer steps ({ep} x {spe} steps of batch "
             f"{config.batch_size} on {n_train} training cases): a model trained this little "
             f"usually comes out near-constant. Try --batch-size {batch} --epochs {epochs} "
             f"(about {TARGET_STEPS} steps) and compare its held-out MAE with the constant "
