@@ -21,6 +21,7 @@ import numpy as np
 from napari_iaa.agreement import block_mean
 from napari_iaa.predict import CasePrediction
 from napari_iaa.widgets._common.colormaps import DIFFERENCE_COLORMAP, MHR_COLORMAP, colormap_arg
+from napari_iaa.widgets._common.compat import HAS_LAYER_COLORBAR
 from napari_iaa.widgets.predictions.events import MapLayer
 
 __all__ = [
@@ -141,7 +142,7 @@ def set_map_layer(viewer: Any, img_layer: Any, m: MapLayer) -> None:
             m.data, name=m.name, colormap=colormap_arg(m.colormap), contrast_limits=m.limits,
             opacity=0.9, blending="translucent", visible=m.name == LAYER_CAL, **kw,
         )
-        if m.name == LAYER_DIFF:
+        if m.name == LAYER_DIFF and HAS_LAYER_COLORBAR:
             # the legend: napari draws a layer's colour bar while the layer is shown
             layer.colorbar.visible = True
             layer.colorbar.box = True

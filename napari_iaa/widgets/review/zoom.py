@@ -11,14 +11,13 @@ canvas; in 2D display a volume's slice moves to the box's middle. It is a viewer
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Any
 
-import napari
 import numpy as np
 from qtpy.QtWidgets import QPushButton
 
+from napari_iaa.widgets._common.compat import SCENE_CAMERA
 from napari_iaa.widgets.review.layers import tag_of
 
 __all__ = ["CONTEXT", "ZOOM_SHORTCUT", "annotator_layers", "camera_of", "lesion_bounds",
@@ -30,12 +29,11 @@ CONTEXT = 2.0
 #: one-pixel mark is not zoomed to fill the screen)
 _MIN_PIXELS = 24
 ZOOM_SHORTCUT = "Shift+Z"
-_SCENE_CAMERA = tuple(int(x) for x in re.findall(r"\d+", napari.__version__)[:2]) >= (0, 9)
 
 
 def camera_of(viewer: Any) -> Any:
     """The viewer's camera (napari 0.9 moved it to ``viewer.scene``; the old place warns)."""
-    return viewer.scene.camera if _SCENE_CAMERA else viewer.camera
+    return viewer.scene.camera if SCENE_CAMERA else viewer.camera
 
 
 def annotator_layers(viewer: Any, load_id: str | None = None) -> list[Any]:
