@@ -97,6 +97,14 @@ if [ "$PART" = all ] || [ "$PART" = ship ]; then
   $PY -m training.export --from "$RUNS/v3" --to "$DEST" --half quality-lidc
   $PY -m training.export --from "$OUT/q2" --to "$DEST" quality-synth
   $PY -m training.export --from "$OUT/s1500" --to "$DEST" iaa-synth
-  $PY -m training.export --from "$RUNS/h4/tiny-models" --to "$DEST" --half twintrack-synth twintrack-lidc
+  # TwinTrack: members rounded to float16 first, the isotonic calibrator fitted (and the
+  # test metrics measured) on exactly those weights, then the lossless float16 export
+  for TTN in twintrack-synth twintrack-lidc; do
+    D="$SYNTH"; MC=""; [ "$TTN" = twintrack-lidc ] && D="$LIDC" && MC="--max-cases 3000"
+    $PY -m training.export --from "$RUNS/h4/tiny-models" --to "$RUNS/h4/tiny16" --half $TTN-m1 $TTN-m2 $TTN-m3
+    $PY -m training fit --task calibrate --data "$D" $MC --name $TTN --out "$RUNS/h4/tiny16" $CAL \
+        --model "$RUNS/h4/tiny16/$TTN-m1.json" --model "$RUNS/h4/tiny16/$TTN-m2.json" --model "$RUNS/h4/tiny16/$TTN-m3.json"
+    $PY -m training.export --from "$RUNS/h4/tiny16" --to "$DEST" --half $TTN
+  done
   du -sh "$DEST"
 fi
