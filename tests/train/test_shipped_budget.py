@@ -1,0 +1,26 @@
+"""The shipped models stay under the 40 MB budget (MiB, as du reports it)."""
+
+from __future__ import annotations
+
+from napari_iaa.data.sample import bundled_root
+
+BUDGET_BYTES = 40 * 2**20
+
+
+def test_shipped_models_fit_the_budget():
+    folder = bundled_root() / "models"
+    files = [p for p in folder.iterdir() if p.is_file()]
+    assert any(p.suffix == ".safetensors" for p in files), folder
+    total = sum(p.stat().st_size for p in files)
+    assert total < BUDGET_BYTES, f"{folder}: {total / 2**20:.2f} MiB of models, budget 40 MiB"
+
+
+def test_shipped_twintrack_models_load_as_calibrated_ensembles():
+    from napari_iaa.models.checkpoint import load_checkpoint
+
+    for name in ("twintrack-lidc", "twintrack-synth"):
+        model, card = load_checkpoint(bundled_root() / "models" / f"{name}.json")
+        assert card.architecture == "mhr_ensemble" and len(model.members) >= 3
+        assert card.calibrator["kind"] == "isotonic"
+        assert all(m["n_levels"] == 2 for m in card.options["members"])  # binary members
+        assert "calibration_test" in card.metrics
