@@ -7,9 +7,17 @@ from typing import Any
 
 import numpy as np
 
+from napari_iaa import _env
 from napari_iaa.calibration import IsotonicCalibrator, calibrator_from_dict
 from napari_iaa.errors import CheckpointError
 from napari_iaa.models.card import ModelCard
+
+try:  # pragma: no cover - both states are exercised through NAPARI_IAA_NUMBA
+    if not _env.flag(_env.NUMBA, default=True):
+        raise ImportError("disabled by NAPARI_IAA_NUMBA")
+    import numba
+except ImportError:  # pragma: no cover
+    numba = None
 
 __all__ = ["PiecewiseLinearLUT", "isotonic_lut", "load_calibrator"]
 
@@ -60,6 +68,17 @@ class PiecewiseLinearLUT:
 
     def __call__(self, p: np.ndarray) -> np.ndarray:
         p = np.asarray(p, np.float32)
+        if p.size and _lut_kernel is not None:  # one compiled pass (range check included)
+            flat = np.ascontiguousarray(p).reshape(-1)
+            out = np.empty(flat.shape, np.float32)
+            slow = np.empty(flat.size, np.intp)  # pages only touched for knot-cell pixels
+            k = _lut_kernel(flat, np.float32(self.cells), self.start, self.rise, self.knot, out,
+                            slow)
+            if k >= 0:
+                if k:
+                    idx = slow[:k]
+                    out[idx] = np.interp(flat[idx].astype(np.float64), self.x, self.y)
+                return out.reshape(p.shape)
         if p.size == 0 or not (p.min() >= 0.0 and p.max() <= 1.0):  # also catches NaN
             return np.interp(p.astype(np.float64), self.x, self.y).astype(np.float32)
         flat = np.ascontiguousarray(p).reshape(-1)
@@ -79,6 +98,43 @@ class PiecewiseLinearLUT:
             if slow.any():
                 oc[slow] = np.interp(pc[slow].astype(np.float64), self.x, self.y)
         return out.reshape(p.shape)
+
+
+if numba is not None:
+
+    def _njit(fn):
+        try:
+            return numba.njit(nogil=True, cache=True)(fn)
+        except RuntimeError:  # no writable cache location: compile once per process
+            return numba.njit(nogil=True)(fn)
+
+    @_njit
+    def _lut_kernel(flat, cells, start, rise, knot, out, slow):  # pragma: no cover - compiled
+        """The table look-up of :meth:`PiecewiseLinearLUT.__call__` in one pass.
+
+        The same float32 operations in the same order as the numpy version (``q = p *
+        cells``, ``q -= floor(q)``, ``rise[c] * q + start[c]`` rounded after each step),
+        so the results are identical; pixels in knot cells are listed in ``slow``
+        (their count is returned) and left to ``np.interp``. Returns -1 at the first value
+        outside [0, 1] or NaN (the caller then takes ``np.interp`` for all).
+        """
+        n_slow = 0
+        for i in range(flat.size):
+            v = flat[i]
+            if not (v >= 0.0 and v <= 1.0):
+                return -1
+            q = v * cells
+            cf = np.floor(q)
+            c = np.intp(cf)
+            if knot[c]:
+                slow[n_slow] = i
+                n_slow += 1
+            else:
+                out[i] = rise[c] * (q - cf) + start[c]
+        return n_slow
+
+else:  # pragma: no cover
+    _lut_kernel = None
 
 
 _LUTS: dict[int, tuple[Any, PiecewiseLinearLUT]] = {}

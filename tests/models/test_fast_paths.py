@@ -150,3 +150,26 @@ def test_predict_many_raises_a_strict_error_of_a_later_batch(tiny_checkpoint):
         qp.predict_many(pairs, batch_size=2, strict=True)
     vals = qp.predict_many(pairs, batch_size=2)
     assert np.isnan(vals[3]) and all(0 <= v <= 1 for v in vals[:3])
+
+
+def test_compiled_calibration_lut_equals_the_numpy_version(monkeypatch):
+    """The compiled table look-up gives the numpy version's float32 values bit for bit."""
+    import numpy as np
+
+    from napari_iaa.models import _fast_calibration as fc
+
+    if fc._lut_kernel is None:
+        return  # numba missing or switched off: only the numpy version exists
+    rng = np.random.default_rng(3)
+    x = np.sort(np.concatenate([[0.0, 1.0], rng.random(40)]))
+    y = np.maximum.accumulate(rng.random(x.size))
+    lut = fc.PiecewiseLinearLUT(x, y)
+    p = rng.random((300, 257)).astype(np.float32)
+    p.flat[:6] = [0.0, 1.0, x[3], np.nextafter(np.float32(1), np.float32(0)), 1e-30, 0.5]
+    for q in (p, np.array([0.2, 1.5, np.nan, -0.1], np.float32)):
+        fast = lut(q)
+        monkeypatch.setattr(fc, "_lut_kernel", None)
+        slow = lut(q)
+        monkeypatch.undo()
+        assert fast.dtype == np.float32
+        np.testing.assert_array_equal(fast, slow)

@@ -1,0 +1,189 @@
+"""Scoring a data set in the review dock's table against ``napari-iaa score`` on the same data.
+
+The review dock (``napari_iaa.widgets.ReviewWidget``, in a napari viewer) opens the LIDC
+folder without loading a case, then its data-set table scores every case in a worker
+(``DatasetPanel.compute``). Measured while it runs: the wall time until the table says it
+is done and the event-loop gaps of a 1 ms timer, with the Qt event loop running as it
+does for a user (``QEventLoop.exec_``: idle waits sleep, nothing spins). The baseline is
+``napari-iaa score FOLDER --unit U --out X.csv -q`` in a fresh process on the same folder
+and the same unit (both compute HD95/ASSD, their default), timed in the same run, the two
+alternating. Target (issue 16): the table takes <= 1.3x the command line's time, with no
+stall over 50 ms.
+
+LIDC comes from ``NAPARI_IAA_LIDC_DIR`` or the archive in ``../shared/data`` (extracted
+once into the benchmark cache, see ``bench_score.py``); without it the row says so.
+``--patients K`` scores the first K patients (default: all 606 = 10,681 slices;
+``--quick``: 20). ``--unit slice,nodule`` picks the units (the dock opens LIDC per nodule by
+default, the command line per slice: each is compared with the command line in its unit).
+
+    python benchmarks/bench_gui_table.py [--quick] [--patients K] [--unit slice,nodule]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import PROJECT_ROOT, fmt_ratio, fmt_time, not_measured, table, write_results
+from bench_gui import _no_display, rerun_under_xvfb
+from bench_score import lidc_root, lidc_subset
+
+TARGET_RATIO = 1.3
+TARGET_STALL_S = 0.05
+
+
+def cli_score(root: Path, unit: str, out: Path) -> float:
+    """Wall time of ``napari-iaa score`` in a fresh process (interpreter start excluded)."""
+    code = (
+        "import sys, time\n"
+        "from napari_iaa.cli import main\n"
+        "t = time.perf_counter()\n"
+        f"rc = main(['score', {str(root)!r}, '--unit', {unit!r}, '--out', {str(out)!r}, '-q'])\n"
+        "print('ELAPSED', time.perf_counter() - t)\n"
+        "sys.exit(rc)\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True,
+                         text=True, check=False)
+    line = [ln for ln in res.stdout.splitlines() if ln.startswith("ELAPSED")]
+    if res.returncode != 0 or not line:
+        raise RuntimeError(f"napari-iaa score failed ({res.returncode}): {res.stderr[-500:]}")
+    return float(line[0].split()[1])
+
+
+def table_score(app, panel) -> dict:
+    """Score every case through the panel's worker; wall time and event-loop gaps."""
+    from qtpy.QtCore import QEventLoop, QTimer
+
+    ticks: list[float] = []
+    timer = QTimer()
+    timer.setInterval(1)
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    loop = QEventLoop()
+    done: dict = {}
+
+    def finished(ok: bool) -> None:
+        done.update(t=time.perf_counter(), ok=ok)
+        loop.quit()
+
+    panel.scoring_finished.connect(finished)
+    timer.start()
+    t0 = time.perf_counter()
+    QTimer.singleShot(0, panel.compute)
+    loop.exec_()
+    timer.stop()
+    panel.scoring_finished.disconnect(finished)
+    gaps = np.diff(np.array([t0, *ticks, done["t"]]))
+    return {"elapsed_s": done["t"] - t0, "completed": bool(done["ok"]),
+            "max_stall_s": float(gaps.max()), "p95_gap_s": float(np.percentile(gaps, 95)),
+            "median_gap_s": float(np.median(gaps)), "ticks": len(ticks)}
+
+
+def profile_gui_thread(app, panel) -> None:
+    """One table run under cProfile (GUI thread) with a count of the events Qt delivers."""
+    import cProfile
+    import pstats
+    from collections import Counter
+
+    from qtpy.QtCore import QObject
+
+    seen: Counter = Counter()
+
+    class _Types(QObject):
+        def eventFilter(self, obj, ev):
+            seen[(type(obj).__name__, int(ev.type()))] += 1
+            return False
+
+    spy = _Types()
+    app.installEventFilter(spy)
+    prof = cProfile.Profile()
+    prof.runcall(table_score, app, panel)
+    app.removeEventFilter(spy)
+    pstats.Stats(prof).sort_stats("tottime").print_stats(12)
+    print("events (receiver, QEvent type):", seen.most_common(25))
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="the first 20 patients, 2 repetitions")
+    ap.add_argument("--patients", type=int, default=0, help="the first K patients (0: all)")
+    ap.add_argument("--unit", default="slice,nodule", help="comma-separated: slice, nodule")
+    ap.add_argument("--reps", type=int, default=0, help="repetitions (default 2 quick / 3)")
+    args = ap.parse_args(argv)
+    if _no_display():
+        rc = rerun_under_xvfb(__file__, argv)
+        if rc is not None:
+            return rc
+        return not_measured("gui_table", [{"what": "table scoring", "status": "not measured"}],
+                            "needs a display or xvfb-run")
+    root, how = lidc_root()
+    if root is None:
+        return not_measured("gui_table", [{"what": "table scoring", "status": "not measured"}], how)
+    patients = args.patients or (20 if args.quick else 0)
+    if patients:
+        root = lidc_subset(root, patients)
+    reps = args.reps or (2 if args.quick else 3)
+    import napari
+    from qtpy.QtWidgets import QApplication
+
+    from napari_iaa.widgets import ReviewWidget
+    from napari_iaa.widgets.review.navigation import open_in_unit
+
+    viewer = napari.Viewer(show=True)
+    app = QApplication.instance()
+    widget = ReviewWidget(viewer)
+    viewer.window.add_dock_widget(widget, name="IAA review", area="right")
+    tmp = Path(tempfile.mkdtemp(prefix="napari-iaa-bench-table-"))
+    rows, recs, summary = [], [], []
+    for unit in [u.strip() for u in args.unit.split(",") if u.strip()]:
+        ds, unit = open_in_unit(str(root), unit)
+        panel = widget.dataset_panel
+        widget.set_dataset(ds, source=str(root), load=False, unit=unit)
+        panel.cancel()  # the open starts a run: measure whole runs only
+        cli_s, tab = [], []
+        table_score(app, panel)  # warm-up (imports, compiled kernels, first paint)
+        if os.environ.get("NAPARI_IAA_BENCH_PROFILE"):  # what the GUI thread does meanwhile
+            profile_gui_thread(app, panel)
+        for _ in range(reps):  # alternating, so load drift hits both alike
+            cli_s.append(cli_score(root, unit, tmp / f"score-{unit}.csv"))
+            tab.append(table_score(app, panel))
+        cli_med = statistics.median(cli_s)
+        tab_med = statistics.median(t["elapsed_s"] for t in tab)
+        worst = max(t["max_stall_s"] for t in tab)
+        rec = {"unit": unit, "cases": len(ds), "patients": patients or "all",
+               "cli_s": cli_s, "table": tab, "cli_median_s": cli_med, "table_median_s": tab_med,
+               "ratio": tab_med / cli_med, "ratio_min": min(t["elapsed_s"] for t in tab) / min(cli_s),
+               "max_stall_s": worst, "all_completed": all(t["completed"] for t in tab)}
+        recs.append(rec)
+        rows.append({"unit": unit, "cases": f"{len(ds):,}", "napari-iaa score": fmt_time(cli_med),
+                     "table": fmt_time(tab_med), "ratio": fmt_ratio(rec["ratio"]),
+                     "ratio of minimums": fmt_ratio(rec["ratio_min"]),
+                     "longest stall": fmt_time(worst),
+                     "p95 gap": fmt_time(statistics.median(t["p95_gap_s"] for t in tab))})
+        what = f"score LIDC in the dock's table, {len(ds):,} {unit}s"
+        summary.append({"what": what, "figure": fmt_time(tab_med),
+                        "baseline": f"napari-iaa score --unit {unit} {fmt_time(cli_med)}",
+                        "ratio": fmt_ratio(rec["ratio"]), "target": f"<= {TARGET_RATIO}x",
+                        "met": "yes" if rec["ratio"] <= TARGET_RATIO else "NO"})
+        summary.append({"what": f"GUI stall while scoring ({unit}s)", "figure": fmt_time(worst),
+                        "baseline": "-", "ratio": "-", "target": "< 50 ms",
+                        "met": "yes" if worst < TARGET_STALL_S else "NO"})
+    print(f"\nScoring LIDC ({how}) in the review dock's table vs the command line "
+          f"(median of {reps}, alternating):")
+    print(table(rows, list(rows[0].keys())))
+    write_results("gui_table", {"quick": args.quick, "records": recs, "summary": summary,
+                                "status": "ok"})
+    sys.stdout.flush()
+    os._exit(0)  # the viewer's workers may still be winding down
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,45 @@
+"""The data-set table's scoring job gives the command line's scores in a thread or in
+spawned processes, in table order, and stops when the table cancels it."""
+
+from __future__ import annotations
+
+from napari_iaa.data import open_dataset
+from napari_iaa.scoring import score_id
+from napari_iaa.widgets._common.events import Progress
+from napari_iaa.widgets.dataset import jobs
+from napari_iaa.widgets.dataset.events import ScoredBatch
+
+
+def _scores(messages):
+    out = []
+    for m in messages:
+        if isinstance(m, ScoredBatch):
+            out.extend(m.scores)
+    return out
+
+
+def test_processes_and_thread_give_the_command_lines_scores(synthetic_root):
+    ds = open_dataset(synthetic_root)
+    ids = list(ds.ids)
+    want = [score_id(ds, cid, "zero", True, True) for cid in ids]
+    for processes in (0, 1):
+        msgs = list(jobs.score_cases(ds, ids, "zero", True, True, processes=processes))
+        got = _scores(msgs)
+        assert [s.case_id for s in got] == ids
+        assert [s.row for s in got] == [s.row for s in want]
+        assert isinstance(msgs[-1], Progress) and msgs[-1].done == len(ids)
+
+
+def test_closing_the_job_cancels_the_rest(synthetic_root, monkeypatch):
+    monkeypatch.setattr(jobs, "BATCH_SECONDS", 0.0)
+    ds = open_dataset(synthetic_root)
+    ids = list(ds.ids)
+    gen = jobs.score_cases(ds, ids, "zero", True, False, processes=1)
+    first = next(gen)
+    assert isinstance(first, ScoredBatch) and 0 < len(first.scores) < len(ids)
+    gen.close()  # what worker.quit() does at a yield
+
+
+def test_small_sets_stay_in_the_thread():
+    assert jobs.scoring_processes(jobs.PROCESS_MIN_CASES - 1) == 0
+    assert jobs.scoring_processes(jobs.PROCESS_MIN_CASES) >= 1
