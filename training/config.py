@@ -155,6 +155,9 @@ class FitConfig:
     augment: bool = _setting(True, "augment the training images: flips, 90-degree rotations, brightness/contrast")
     quality_clean_fraction: float = _setting(
         0.35, "quality: fraction of training masks left uncorrupted", tasks=("quality",))
+    quality_loss: str = _setting(
+        "smoothl1", "quality: regression loss of the predicted Dice (EvanySeg's paper uses mse)",
+        choices=("smoothl1", "mse"), tasks=("quality",))
 
     def __post_init__(self) -> None:
         problems = _problems(self)
@@ -244,6 +247,8 @@ def _problems(c: FitConfig) -> list[str]:
         problems.append("iaa_weight and diag_weight must be >= 0")
     if c.task == "iaa" and c.iaa_weight == 0 and not c.diagnosis:
         problems.append("iaa_weight 0 trains nothing without --diagnosis COLUMN")
+    if c.quality_loss not in ("smoothl1", "mse"):
+        problems.append(f"quality_loss {c.quality_loss!r} must be smoothl1 or mse")
     if c.decoder_width < 16:
         problems.append(f"decoder_width {c.decoder_width} must be >= 16")
     if c.max_cases is not None and c.max_cases < 2:

@@ -112,3 +112,19 @@ def test_default_name_comes_from_the_folder_not_the_manifest(tmp_path):
     b = FitConfig(task="iaa", data=tmp_path / "other" / "manifest.csv")
     assert (a.name, b.name) == ("iaa-qubiq", "iaa-other")
     assert FitConfig(task="mhr", data=tmp_path / "qubiq").name == "mhr-qubiq"
+
+
+def test_quality_loss_mse_is_the_papers_squared_error():
+    from training.tasks.quality import QualityTask
+
+    pred, target = torch.tensor([0.2, 0.9, 0.5]), torch.tensor([0.0, 1.0, 0.9])
+    batch = {"image": pred, "dice": target}
+    losses = {}
+    for name in ("mse", "smoothl1"):
+        task = QualityTask.__new__(QualityTask)  # step needs only the settings
+        task.config = FitConfig(task="quality", data="d", quality_loss=name)
+        losses[name] = float(task.step(lambda x: x, batch))
+    assert losses["mse"] == pytest.approx(float(((pred - target) ** 2).mean()))
+    assert losses["smoothl1"] != pytest.approx(losses["mse"])
+    with pytest.raises(ConfigError, match="quality_loss"):
+        FitConfig(task="quality", data="d", quality_loss="l2")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from training.datasets import QualityTorchDataset
 from training.inference import predict_batches
@@ -50,7 +51,10 @@ class QualityTask(Task):
         return self._ds(self.cache, indices, self.mean, self.std, False, self.config.size)
 
     def step(self, model, batch):
-        return smooth_l1_loss(model(batch["image"]), batch["dice"], beta=0.1)
+        pred = model(batch["image"])
+        if self.config.quality_loss == "mse":  # EvanySeg's choice
+            return torch.nn.functional.mse_loss(pred.float(), batch["dice"].float())
+        return smooth_l1_loss(pred, batch["dice"], beta=0.1)
 
     def _predict(self, model, ds, device):
         outs = predict_batches(model, ds, lambda m, b: (m(b["image"]).float().cpu().numpy(), b["dice"].cpu().numpy()),
