@@ -17,7 +17,7 @@ qt6=$("$py" -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb")
 export QT_API=pyqt6
 "$py" -c 'import qtpy; assert qtpy.API_NAME == "PyQt6", qtpy.API_NAME; print("test_pyqt6: qtpy uses", qtpy.API_NAME, qtpy.QT_VERSION)'
 
-# every test marked gui, and the widget helpers' tests (Qt, not marked)
-"${xvfb[@]}" "$py" -m pytest -q -p no:cacheprovider -m gui tests "$@"
-"${xvfb[@]}" "$py" -m pytest -q -p no:cacheprovider tests/widgets/test_common.py "$@"
+# every widget test (not all of them carry the gui mark), then the gui tests elsewhere
+"${xvfb[@]}" "$py" -m pytest -q -p no:cacheprovider tests/widgets "$@"
+"${xvfb[@]}" "$py" -m pytest -q -p no:cacheprovider -m gui tests --ignore=tests/widgets "$@"
 echo "test_pyqt6: GUI tests under PyQt6 passed in $(( $(date +%s) - start )) s"
