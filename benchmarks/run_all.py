@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -20,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import RESULTS_DIR, fmt_ratio, fmt_time, machine, table
 
-BENCHES = ["tracker", "score", "inference", "training", "gui"]
+BENCHES = ["tracker", "score", "inference", "training", "gui", "gui_table"]
 HERE = Path(__file__).resolve().parent
 
 
@@ -79,7 +80,7 @@ def summary_rows() -> list[dict[str, str]]:
                          "target": "(report)", "met": "-"})
         for n in sc.get("notes", []):
             rows.append({"what": "score", "figure": n, "baseline": "-", "ratio": "-", "target": "", "met": "-"})
-    for name in ("inference", "training", "gui"):
+    for name in ("inference", "training", "gui", "gui_table"):
         r = _load(name)
         if r is None:
             continue
@@ -112,7 +113,8 @@ def main(argv=None) -> int:
     total = time.perf_counter() - t_all
     rows = summary_rows()
     m = machine()
-    head = (f"Machine: {m['cpu']}, {m['cores']} cores, {m['ram_gb']} GB RAM; Python {m['python']}, "
+    load = " / ".join(f"{x:.1f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "-"
+    head = (f"Machine: {m['cpu']}, {m['cores']} cores (load average at the end {load}), {m['ram_gb']} GB RAM; Python {m['python']}, "
             f"numpy {m['numpy']}, torch {m.get('torch', '-')}\n"
             f"Command: python benchmarks/run_all.py{' --quick' if args.quick else ''}"
             f"{' --only ' + args.only if args.only else ''} "
