@@ -40,7 +40,7 @@ if [ "$PART" = all ] || [ "$PART" = lidc ]; then
       --model "$OUT/mhr-lidc-uncal.json" --out "$OUT" $CAL
   # ground-truth-free quality: all slices, resnet10t, 8 epochs (7 min once the machine was
   # free); shipped as float16
-  $PY -m training fit --task quality --data "$LIDC" --name quality-lidc --backbone resnet10t \
+  $PY -m training fit --task quality --quality-loss smoothl1 --data "$LIDC" --name quality-lidc --backbone resnet10t \
       --size 64 --batch-size 64 --epochs 8 --lr 5e-4 --device cpu --threads 2 --workers 0 \
       --cache-dir "$RUNS/cache" --seed 0 --out "$RUNS/v3"
 fi
@@ -57,7 +57,7 @@ if [ "$PART" = all ] || [ "$PART" = synth ]; then
       --out "$OUT" $COMMON
   $PY -m training fit --task calibrate --data "$SYNTH" --name mhr-synth --model "$OUT/mhr-synth-uncal.json" \
       --out "$OUT" $CAL
-  $PY -m training fit --task quality --data "$SYNTH" --name quality-synth --epochs 12 --lr 2e-3 \
+  $PY -m training fit --task quality --quality-loss smoothl1 --data "$SYNTH" --name quality-synth --epochs 12 --lr 2e-3 \
       --out "$OUT/q2" $COMMON
 fi
 

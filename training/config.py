@@ -156,7 +156,8 @@ class FitConfig:
     quality_clean_fraction: float = _setting(
         0.35, "quality: fraction of training masks left uncorrupted", tasks=("quality",))
     quality_loss: str = _setting(
-        "smoothl1", "quality: regression loss of the predicted Dice (EvanySeg's paper uses mse)",
+        "mse", "quality: regression loss of the predicted Dice (mse as EvanySeg; smoothl1 trained "
+        "the shipped quality models)",
         choices=("smoothl1", "mse"), tasks=("quality",))
 
     def __post_init__(self) -> None:
