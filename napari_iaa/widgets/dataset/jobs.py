@@ -15,7 +15,8 @@ from typing import Any
 
 from napari_iaa.data import Dataset
 from napari_iaa.errors import IAAError
-from napari_iaa.scoring import CaseScore, iter_scores_in_processes, score_id
+from napari_iaa.scoring import CaseScore, score_id
+from napari_iaa.scoring_pool import iter_scores_in_processes
 from napari_iaa.widgets._common.events import Progress
 from napari_iaa.widgets.dataset.events import ScoredBatch
 
