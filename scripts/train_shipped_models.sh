@@ -82,7 +82,7 @@ if [ "$PART" = all ] || [ "$PART" = twintrack ]; then
   $PY scripts/compare_calibration.py "TwinTrack=$RUNS/h4/models/twintrack-lidc.metrics.json" \
       "ordinal=$RUNS/h4/ordinal/ordinal-lidc.metrics.json"
   # IMA++ multi-task learning vs the diagnosis-only baseline: same network, data, schedule
-  for seed in 0 1 2; do for w in 1 0; do
+  for seed in 0 1 2 3 4; do for w in 1 0; do
     $PY -m training fit --task iaa --data "$SYNTH1500" --diagnosis benign_malignant --iaa-weight $w \
         --monitor val_diag_loss --name mtl-w$w-s$seed --backbone $BB --size 64 --batch-size 32 \
         --epochs 6 --lr 1e-3 --device cpu --threads 1 --workers 0 --cache-dir "$RUNS/cache" \
