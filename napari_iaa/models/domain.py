@@ -141,8 +141,10 @@ class DomainMatch:
 
     @property
     def ok(self) -> bool:
-        """False when the data are known not to look like the training data (score below
-        ``MATCH_OK``); a card without a domain is not known to mismatch."""
+        """False when the data are known not to look like the training data.
+
+        That is a score below ``MATCH_OK``; a card without a domain is not known to mismatch.
+        """
         return not self.known or self.score >= MATCH_OK
 
     def explain(self) -> str:

@@ -53,6 +53,7 @@ from napari_iaa.widgets.review.shortcuts import register_dock
 from napari_iaa.widgets.review.verdict_box import VerdictBox
 from napari_iaa.widgets.review.verdicts import Verdicts
 from napari_iaa.widgets.review.warmup import warm_up_napari
+from napari_iaa.widgets.review.zoom import zoom_button
 
 if TYPE_CHECKING:
     import napari.viewer
@@ -204,6 +205,7 @@ class ReviewWidget(NavigationMixin, LoaderMixin, BindingMixin, EditsMixin, QWidg
         self.case_combo.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Fixed)
         self.case_combo.setMinimumContentsLength(12)
         self.case_combo.currentIndexChanged.connect(self._on_combo)
+        self.case_combo.currentTextChanged.connect(self.case_combo.setToolTip)
         self.prev_case_btn.clicked.connect(lambda: self.step_case(-1))
         self.next_case_btn.clicked.connect(lambda: self.step_case(+1))
         row.addWidget(self.prev_case_btn)
@@ -238,6 +240,7 @@ class ReviewWidget(NavigationMixin, LoaderMixin, BindingMixin, EditsMixin, QWidg
         for w in (self.contour_check, self.mhr_check, self.mv_check, self.staple_check):
             opts.addWidget(w)
         opts.addStretch(1)
+        opts.addWidget(zoom_button(self.viewer, lambda: self.load_id))
         cl.addLayout(opts)
         srow = QHBoxLayout()
         self.edit_label = QLabel("no edits")
