@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "images")
     ap.add_argument("--data", type=Path, default=None, help="data set (default: synthetic sample)")
     ap.add_argument("--case", default=None, help="case to show (default: the sample's choice)")
-    ap.add_argument("--dock-width", type=int, default=560, help="dock width in pixels (0: napari's)")
+    ap.add_argument("--dock-width", type=int, default=660, help="dock width in pixels (0: napari's)")
     ap.add_argument("--only-review", action="store_true", help="only review.png")
     ap.add_argument("--name", default="review.png", help="file name of the review screenshot")
     args = ap.parse_args(argv)
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
 
     data = args.data or sample_data_path("synthetic")
     viewer = napari.Viewer(show=True, title="napari-iaa review")
-    viewer.window.resize(1680, 1020)
+    viewer.window.resize(1800, 1020)
     dock = open_review_dock(viewer)
     ds = open_dataset(data)
     case_id = args.case or pick_case(ds)

@@ -20,6 +20,7 @@ from qtpy.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QSizePolicy,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -77,6 +78,8 @@ class EditsPanel(QWidget):
         row = QHBoxLayout()
         self.status_label = QLabel("")
         self.status_label.setStyleSheet("color: gray;")
+        # a long edited-file name must not widen the dock: clipped, whole in the tooltip
+        self.status_label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
         self.load_btn = QPushButton("Load version")
         self.load_btn.setToolTip("load the selected version into the mask's layer and make "
                                  "it the current one (the one a reopened case loads)")
@@ -130,6 +133,7 @@ class EditsPanel(QWidget):
         self.load_btn.setEnabled(bool(mid) and self.dock.live is not None)
         where = shown.name if shown else "the original"
         self.status_label.setText(f"{mid} shows {where}" if mid else "no case open")
+        self.status_label.setToolTip(self.status_label.text())
 
     # -- actions ------------------------------------------------------------------------
     def set_show_originals(self, on: bool) -> None:

@@ -128,8 +128,8 @@ def zoom_button(viewer: Any, load_id: Any = None) -> QPushButton:
         A callable giving the load id of the case on show (the review dock's
         ``lambda: self.load_id``), or None for every annotator layer.
     """
-    btn = QPushButton("Zoom to lesion")
-    btn.setToolTip("centre and zoom the view on the union of the annotators' masks "
+    btn = QPushButton("Zoom")
+    btn.setToolTip("zoom to lesion: centre and zoom the view on the union of the annotators' masks "
                    f"({ZOOM_SHORTCUT} in the canvas; change it in Preferences > Shortcuts)")
     btn.clicked.connect(
         lambda: zoom_to_lesion(viewer, annotator_layers(viewer, load_id() if load_id else None)))
