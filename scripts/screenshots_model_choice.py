@@ -18,29 +18,12 @@ import argparse
 import json
 import shutil
 import tempfile
-import time
 from pathlib import Path
 
+from _qt_wait import settle as _settle
+from _qt_wait import wait as _wait
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _wait(cond, timeout_s: float = 600.0) -> None:
-    from qtpy.QtWidgets import QApplication
-
-    end = time.monotonic() + timeout_s
-    while not cond():
-        if time.monotonic() > end:
-            raise TimeoutError("condition not reached")
-        QApplication.processEvents()
-        time.sleep(0.01)
-
-
-def _settle(n: int = 40) -> None:
-    from qtpy.QtWidgets import QApplication
-
-    for _ in range(n):
-        QApplication.processEvents()
-        time.sleep(0.01)
 
 
 def _grab(widget, path: Path) -> None:

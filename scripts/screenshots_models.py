@@ -18,39 +18,12 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import time
 from pathlib import Path
 
+from _qt_wait import settle as _settle
+from _qt_wait import wait as _wait
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _wait(cond, timeout_s: float = 1800.0) -> None:
-    from qtpy.QtWidgets import QApplication
-
-    end = time.monotonic() + timeout_s
-    while not cond():
-        if time.monotonic() > end:
-            raise TimeoutError("condition not reached")
-        QApplication.processEvents()
-        time.sleep(0.01)
-
-
-def _settle(n: int = 30) -> None:
-    from qtpy.QtWidgets import QApplication
-
-    try:
-        from napari._qt.dialogs.qt_notification import NapariQtNotification
-    except ImportError:  # pragma: no cover
-        NapariQtNotification = None
-    for _ in range(n):
-        QApplication.processEvents()
-        time.sleep(0.01)
-    if NapariQtNotification is not None:
-        for w in QApplication.allWidgets():
-            if isinstance(w, NapariQtNotification):
-                w.close()
-    for _ in range(5):
-        QApplication.processEvents()
 
 
 def _widen(viewer, widget, width: int) -> None:
