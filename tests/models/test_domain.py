@@ -65,7 +65,9 @@ def test_registry_picks_the_models_of_the_data(domains, data, suffix):
     reg = ModelRegistry(include_user=False)
     for task in ("iaa", "mhr", "quality"):
         best = reg.best_for(task, domains[data])
-        assert best.entry.name == f"{task}-{suffix}", (task, best.why())
+        # the MHR slot may go to the TwinTrack ensemble of the same data (better Brier)
+        allowed = {f"{task}-{suffix}"} | ({f"twintrack-{suffix}"} if task == "mhr" else set())
+        assert best.entry.name in allowed, (task, best.why())
         assert best.match.ok and "matches the training data" in best.why()
 
 
