@@ -482,7 +482,7 @@ def test_volume_gives_3d_layers_with_spacing_and_quality_per_3d_mask(volume_dock
         assert actual == pytest.approx(expected, abs=1e-6)
     assert pred.predicted_iaa == pytest.approx(ref.predicted_iaa, abs=1e-5)
     assert float(tab.pred_iaa_label.text().split()[0]) == pytest.approx(ref.predicted_iaa, abs=1e-3)
-    assert "volume" in tab.case_label.text()
+    qtbot.waitUntil(lambda: "volume" in tab.case_label.text(), timeout=10_000)
 
 
 def test_volume_cancel_stops_between_batches(volume_dock, qtbot):
@@ -518,6 +518,7 @@ def test_volume_cancel_stops_between_batches(volume_dock, qtbot):
             widget.predict_current()
     finally:
         del models.mhr._run
-    assert runs == [1, 1] and len(runs) < img.shape[0]  # stopped after the batch under way
+    # stopped at the batch under way (the first or the held second), far from the last slice
+    assert runs in ([1], [1, 1]) and len(runs) < img.shape[0]
     assert not results and tab.case_progress.format() == "cancelled"
     assert tab.predict_button.isEnabled() and not tab.cancel_button.isEnabled()
