@@ -4,7 +4,6 @@ mask and the consensus export (issue 13). Originals stay byte-identical througho
 from __future__ import annotations
 
 import hashlib
-import time
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +22,7 @@ def _tree(root: Path) -> dict[Path, str]:
             if p.is_file() and ".napari-iaa" not in p.parts and "_edited-" not in p.name}
 
 
-def _open(widget, root, case_id=None):
+def _open(widget, root, qtbot, case_id=None):
     from napari_iaa.data import open_dataset
 
     ds = open_dataset(root)
@@ -31,12 +30,7 @@ def _open(widget, root, case_id=None):
     assert widget.live is not None
     # the dock's worker opens (and on first use creates) the store; the panels read it once
     # it is open (writes made earlier wait for it: see the volume test)
-    from qtpy.QtWidgets import QApplication
-
-    deadline = time.monotonic() + 10
-    while widget.verdicts.store is None and time.monotonic() < deadline:
-        QApplication.processEvents()
-        time.sleep(0.01)
+    qtbot.waitUntil(lambda: widget.verdicts.store is not None, timeout=10_000)
     return ds
 
 
@@ -56,19 +50,19 @@ def _paint_and_save(widget, mid, where=(5, 5)):
 
 
 @pytest.fixture
-def edits_dock(review, synthetic_copy, monkeypatch):
+def edits_dock(review, synthetic_copy, monkeypatch, qtbot):
     from napari_iaa.widgets.review.history import EditsPanel
 
     viewer, widget = review
     widget.verdict_box.reviewer_edit.setText("rev.a")  # as a reviewer types it
     originals = _tree(synthetic_copy)
-    _open(widget, synthetic_copy)
+    _open(widget, synthetic_copy, qtbot)
     panel = EditsPanel(widget)
     yield viewer, widget, panel, synthetic_copy
     assert _tree(synthetic_copy) == originals  # originals byte-identical throughout
 
 
-def test_saved_edit_named_and_recorded_then_loaded_on_reopen(edits_dock, make_napari_viewer):
+def test_saved_edit_named_and_recorded_then_loaded_on_reopen(edits_dock, make_napari_viewer, qtbot):
     from napari_iaa.review import ReviewStore
     from napari_iaa.widgets import ReviewWidget
     from napari_iaa.widgets.review.edits import dock_store
@@ -95,7 +89,7 @@ def test_saved_edit_named_and_recorded_then_loaded_on_reopen(edits_dock, make_na
     viewer2 = make_napari_viewer()
     dock2 = ReviewWidget(viewer2)
     dock2.unsaved_policy = "discard"
-    _open(dock2, root, case_id=case_id)
+    _open(dock2, root, qtbot, case_id=case_id)
     np.testing.assert_array_equal(np.asarray(dock2.annotator_layers()[mid].data) != 0, edited)
     assert dock2.loaded_edits == {mid: path}
     np.testing.assert_allclose(dock2.matrix(), _recomputed(dock2), equal_nan=True)
@@ -313,9 +307,9 @@ def test_reviewed_export_writes_the_adjudicated_mask(edits_dock, qtbot, tmp_path
     np.testing.assert_array_equal(got, widget.live.masks()[mid])
 
 
-def test_opening_cases_creates_no_store(review, synthetic_copy):
+def test_opening_cases_creates_no_store(review, synthetic_copy, qtbot):
     viewer, widget = review
-    _open(widget, synthetic_copy)
+    _open(widget, synthetic_copy, qtbot)
     widget.open_case(widget.dataset.ids[1])
     if getattr(widget, "verdicts", None) is None:  # the verdicts' store opens one on purpose
         assert not (synthetic_copy / ".napari-iaa" / "review.sqlite").exists()
