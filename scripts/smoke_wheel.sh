@@ -15,6 +15,9 @@ py=${1:-}
 if [ -z "$py" ]; then
   if [ -x "$src/.venv/bin/python" ]; then py="$src/.venv/bin/python"; else py=python3; fi
 fi
+# a relative path (.venv/bin/python) must survive the `cd` below; keep the venv's own
+# symlink (resolving it would leave the venv for the base interpreter)
+case "$py" in */*) py="$(cd "$(dirname "$py")" && pwd)/$(basename "$py")" ;; esac
 work=${SMOKE_WORK:-$(mktemp -d /tmp/napari-iaa-wheel.XXXXXX)}
 mkdir -p "$work"
 cleanup() { [ "${SMOKE_KEEP:-0}" = 1 ] || rm -rf "$work"; }
