@@ -12,7 +12,7 @@ read when asked for (not cached at import), so a test or a notebook can change t
 | ``NAPARI_IAA_THREADS`` | threads for a full agreement recompute | min(2, CPUs) |
 | ``NAPARI_IAA_MAX_PIXELS`` | largest image decoded (pixels) | 10**8 |
 | ``NAPARI_IAA_MODELS`` | the user model folder | the user cache folder |
-| ``NAPARI_IAA_SAMPLE_DATA`` | the sample-data folder | the project's ``sample_data/`` |
+| ``NAPARI_IAA_SAMPLE_DATA`` | the sample-data folder | ``napari_iaa.data.sample.bundled_root()`` (the source tree's ``sample_data/`` or the wheel's ``napari_iaa/_bundled``) |
 | ``NAPARI_IAA_ALLOW_TRITON`` | let ``triton`` load beside napari's canvas | off |
 | ``NAPARI_IAA_GC_FREEZE`` | freeze the GC generations after a case opens | off |
 """

@@ -14,20 +14,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from _qt_wait import wait
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _wait(qtbot_like, cond, timeout_s: float = 120.0) -> None:
-    import time
-
-    from qtpy.QtWidgets import QApplication
-
-    end = time.monotonic() + timeout_s
-    while not cond():
-        if time.monotonic() > end:
-            raise TimeoutError("condition not reached")
-        QApplication.processEvents()
-        time.sleep(0.01)
 
 
 def _close_toasts() -> None:
@@ -98,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     ds = open_dataset(data)
     case_id = args.case or pick_case(ds)
     dock.set_dataset(ds, source=str(data), case_id=case_id)
-    _wait(None, lambda: not dock.dataset_panel.busy)
+    wait(lambda: not dock.dataset_panel.busy)
     if args.case is None:
         # the most disagreeing case among those with many annotators (IAA > 0.5)
         df = dock.dataset_panel.model.frame()
@@ -168,11 +157,11 @@ def _verdict_shots(viewer, dock, data: Path, out: Path) -> None:
     done = []
     dock.verdicts.table_refreshed.connect(lambda: done.append(True))
     dock.set_dataset(ds, source=str(copy), case_id=case_id)
-    _wait(None, lambda: done and not dock.dataset_panel.busy)
+    wait(lambda: done and not dock.dataset_panel.busy)
     dock.verdict_box.reviewer_edit.setText("first.reader")  # not kept in the settings
     dock.verdict_box.comment_edit.setText("r3 traced the hair artefact; majority vote is fine")
     dock.verdict_box.buttons["accepted"].click()
-    _wait(None, lambda: not dock.verdicts.busy)
+    wait(lambda: not dock.verdicts.busy)
     dock.tabs.setCurrentIndex(0)
     viewer.reset_view()
     _zoom_to_masks(viewer, dock)
@@ -195,9 +184,9 @@ def _outcome_shots(viewer, dock, out: Path) -> None:
     layer.brush_size = 30
     for k in range(2):  # two versions of one mask, saved in turn
         layer.paint((20 + 40 * k, 20), 1)  # outside the lesion: a real change
-        _wait(None, lambda: mid in dock.unsaved_mask_ids())
+        wait(lambda: mid in dock.unsaved_mask_ids())
         dock.save_edits()
-        _wait(None, lambda: not dock.unsaved_mask_ids())
+        wait(lambda: not dock.unsaved_mask_ids())
     dock.tabs.setCurrentIndex(3)
     dock.edits_panel.refresh_masks()
     idx = dock.edits_panel.mask_combo.findText(mid)
@@ -207,7 +196,7 @@ def _outcome_shots(viewer, dock, out: Path) -> None:
     _shot(viewer, out / "edits.png")
     dock.tabs.setCurrentIndex(4)
     dock.export_panel.start()
-    _wait(None, lambda: not dock.export_panel.running())
+    wait(lambda: not dock.export_panel.running())
     _shot(viewer, out / "export.png")
 
 
