@@ -155,6 +155,9 @@ class FitConfig:
     augment: bool = _setting(True, "augment the training images: flips, 90-degree rotations, brightness/contrast")
     quality_clean_fraction: float = _setting(
         0.35, "quality: fraction of training masks left uncorrupted", tasks=("quality",))
+    slice_context: bool = _setting(
+        False, "iaa: 2.5D input for grey slice stacks (LIDC): the previous, the slice and the "
+        "next slice of the same nodule as the three channels", tasks=("iaa",))
     quality_loss: str = _setting(
         "mse", "quality: regression loss of the predicted Dice (mse as EvanySeg; smoothl1 trained "
         "the shipped quality models)",

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from training.context import with_slice_context
 from training.datasets import IAATorchDataset
 from training.inference import predict_batches
 from training.losses import class_weights, focal_loss, smooth_l1_loss
@@ -23,6 +24,8 @@ class IAATask(Task):
     monitor = "val_mae"
 
     def __init__(self, config, cache):
+        if config.slice_context:
+            cache = with_slice_context(cache)
         super().__init__(config, cache)
         self.labels = None
         self.classes: list[str] | None = None
@@ -43,6 +46,8 @@ class IAATask(Task):
         if self.config.diagnosis:
             card.extra["iaa_training"] = ("diagnosis only (IAA head untrained)" if self.config.iaa_weight == 0
                                           else "multi-task: IAA + diagnosis")
+        if self.config.slice_context:
+            card.extra["input"] = "2.5D: channels = slices n-1, n, n+1 of the same nodule (n where missing)"
         return card
 
     def make_split(self):
@@ -100,6 +105,8 @@ class IAATask(Task):
         return float(self._diag_loss(logits, torch.as_tensor(labels, dtype=torch.long)))
 
     def evaluate(self, model, card, cache, indices, device, out_png=None):
+        if self.config.slice_context:
+            cache = with_slice_context(cache)
         indices = [i for i in indices if np.isfinite(cache.iaa[i])]
         labels = None
         if card.classes:
