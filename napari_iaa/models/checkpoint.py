@@ -28,7 +28,12 @@ from torch import nn
 
 from napari_iaa.data.writers import fsync_dir, write_temp_file
 from napari_iaa.errors import CheckpointError, ConfigError
-from napari_iaa.models.card import ModelCard, read_card
+from napari_iaa.models.card import ModelCard
+from napari_iaa.models.card_files import (
+    PICKLE_SUFFIXES,
+    checkpoint_paths,
+    read_checkpoint_card,
+)
 from napari_iaa.models.networks import build_model
 
 __all__ = [
@@ -40,8 +45,6 @@ __all__ = [
     "PICKLE_SUFFIXES",
 ]
 
-#: file suffixes refused outright: these formats execute code when unpickled
-PICKLE_SUFFIXES = (".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".bin", ".joblib", ".npy", ".npz")
 _MAX_HEADER = 100 * 1024 * 1024
 
 
@@ -54,25 +57,6 @@ def unwrap_model(model: nn.Module) -> nn.Module:
             model = model.module
         else:
             return model
-
-
-def checkpoint_paths(path: str | Path) -> tuple[Path, Path]:
-    """``(card_path, default_weights_path)`` for a ``.json``, ``.safetensors`` or stem path.
-
-    Raises
-    ------
-    CheckpointError
-        For pickle-based suffixes (.pt, .pth, .ckpt, .pkl, ...).
-    """
-    p = Path(path)
-    suffix = p.suffix.lower()
-    if suffix in PICKLE_SUFFIXES:
-        raise CheckpointError(
-            f"{p}: '{suffix}' files are pickle-based and can run code when loaded; "
-            "napari-iaa only loads .safetensors weights with a .json model card"
-        )
-    stem = p.with_suffix("") if suffix in (".json", ".safetensors") else p
-    return stem.with_name(stem.name + ".json"), stem.with_name(stem.name + ".safetensors")
 
 
 def save_checkpoint(model: nn.Module, card: ModelCard, path: str | Path) -> Path:
@@ -140,26 +124,6 @@ def _prev_path(weights_path: Path) -> Path:
     return weights_path.with_name(f".{weights_path.name}.prev")
 
 
-def _weights_path(card: ModelCard, card_path: Path, default: Path) -> Path:
-    name = card.weights if card.weights else default.name
-    rel = Path(name)
-    if rel.is_absolute() or rel.name != name or name in (".", "..") or "\\" in name:
-        raise CheckpointError(
-            f"{card_path}: 'weights' must be a plain file name in the card's folder, got {name!r}"
-        )
-    folder = card_path.parent.resolve()
-    target = (card_path.parent / rel).resolve()
-    if target.parent != folder:
-        raise CheckpointError(
-            f"{card_path}: weights {name!r} resolve to {target}, outside the card's folder"
-        )
-    if target.suffix.lower() != ".safetensors":
-        raise CheckpointError(
-            f"{card_path}: weights {name!r} are not a .safetensors file; refusing to load"
-        )
-    return target
-
-
 def _check_safetensors_bytes(data: bytes, path: Path) -> None:
     ok = len(data) >= 10
     if ok:
@@ -174,21 +138,6 @@ def _check_safetensors_bytes(data: bytes, path: Path) -> None:
             f"{path}: looks like a pickle/zip (torch.save) file, not safetensors; refusing to load"
         )
     raise CheckpointError(f"{path}: not a safetensors file (bad header, {len(data)} bytes)")
-
-
-def read_checkpoint_card(path: str | Path) -> tuple[ModelCard, Path, Path]:
-    """Read a checkpoint's card without touching the weights.
-
-    Returns
-    -------
-    card, card_path, weights_path
-        ``weights_path`` is checked to lie inside the card's folder (it may not exist).
-    """
-    card_path, default = checkpoint_paths(path)
-    if not card_path.is_file():
-        raise CheckpointError(f"{card_path}: model card not found (expected beside the weights)")
-    card = read_card(card_path)
-    return card, card_path, _weights_path(card, card_path, default)
 
 
 def load_checkpoint(

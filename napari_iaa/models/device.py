@@ -1,12 +1,16 @@
-"""Device choice: ``auto`` picks cuda, then mps, then cpu."""
+"""Device choice: ``auto`` picks cuda, then mps, then cpu.
+
+Importing this module does not import torch (its functions do: call them in a worker).
+"""
 
 from __future__ import annotations
 
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from napari_iaa.errors import ConfigError
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["pick_device", "describe_devices", "available_devices", "DEVICE_CHOICES"]
 
@@ -14,12 +18,16 @@ DEVICE_CHOICES = ("auto", "cuda", "mps", "cpu")
 
 
 def _mps_available() -> bool:
+    import torch
+
     mps = getattr(torch.backends, "mps", None)
     return bool(mps is not None and mps.is_available())
 
 
 def available_devices() -> list[str]:
     """Device names usable here, best first (``cuda:0`` ..., ``mps``, ``cpu``)."""
+    import torch
+
     out = [f"cuda:{i}" for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
     if _mps_available():
         out.append("mps")
@@ -40,6 +48,8 @@ def pick_device(pref: str | torch.device | None = "auto") -> torch.device:
     ConfigError
         If the requested device is unknown or not available on this machine.
     """
+    import torch
+
     if pref is None:
         pref = "auto"
     if isinstance(pref, torch.device):
@@ -88,6 +98,8 @@ def describe_devices() -> dict[str, Any]:
     dict
         ``{"auto": str, "available": [str], "names": {device: label}, "torch": version}``.
     """
+    import torch
+
     names: dict[str, str] = {}
     for d in available_devices():
         if d.startswith("cuda:"):

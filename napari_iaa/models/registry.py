@@ -18,7 +18,7 @@ from napari_iaa import _env
 from napari_iaa.data.sample import bundled_root
 from napari_iaa.errors import CheckpointError
 from napari_iaa.models.card import TASKS, ModelCard, headline_metric
-from napari_iaa.models.checkpoint import checkpoint_paths, read_checkpoint_card
+from napari_iaa.models.card_files import checkpoint_paths, read_checkpoint_card
 from napari_iaa.models.domain import DataDomain, DomainMatch, match_score
 
 __all__ = [

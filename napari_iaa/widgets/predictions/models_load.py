@@ -125,14 +125,15 @@ def scan_models(registry: ModelRegistry, extra: Sequence[Path]) -> Listing:
     -------
     Listing
     """
-    import timm  # noqa: F401 - loaded here, in the worker, not at the first prediction
-
     from napari_iaa.models import (
         DEVICE_CHOICES,
         ModelEntry,
         describe_devices,
+        load_torch,
         read_checkpoint_card,
     )
+
+    load_torch()  # here in the worker, not at the first prediction, without stalling the GUI
 
     errors: list[str] = []
     try:

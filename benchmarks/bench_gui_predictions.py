@@ -1,0 +1,220 @@
+"""GUI stalls of the Predictions dock: opening it, the first and later predictions (< 50 ms).
+
+Opening the dock loads torch, timm and the model list in a worker (the dock says it is
+loading); that import must not stall the event loop. Each measurement runs in a fresh
+process (torch is imported once per process), under ``xvfb-run -a`` when no display:
+
+- ``open``: a napari viewer with the review dock showing a synthetic sample case (256 x
+  256, 4 annotators); the Predictions dock is created as napari creates it
+  (``PredictionsWidget(viewer)``, automatic predictions on) and docked; measured until its
+  model list is read and matched and the automatic first prediction is shown.
+- ``predict``: the same with automatic predictions off; after the model list is read,
+  the first explicit prediction (loads the networks) and ``--reps`` later ones.
+
+The probe is ``bench_gui.StallProbe`` (a 1 ms QTimer; the longest gap between its ticks).
+Baseline: the same viewer and review dock idling for the same time (the event loop's own
+longest gap under this display). ``--why`` adds a watchdog thread that records the GUI
+thread's Python stack whenever no tick came for 40 ms (a stack inside an ``import`` means
+the GUI thread waited for the worker's import lock).
+
+    python benchmarks/bench_gui_predictions.py [--quick] [--reps N] [--why]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import fmt_ratio, fmt_time, not_measured, table, write_results
+from bench_gui import StallProbe, _no_display, rerun_under_xvfb
+
+_MARK = "PRED_GUI "
+
+
+class Watchdog:
+    """Records the GUI thread's stack while the probe's ticks stop for over ``limit_s``."""
+
+    def __init__(self, probe: StallProbe, limit_s: float = 0.04) -> None:
+        self.probe = probe
+        self.limit_s = limit_s
+        self.main = threading.main_thread().ident
+        self.seen: dict[str, int] = {}
+        self.late: list[float] = []  # how late the watchdog itself woke (GIL held elsewhere)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(1.0)
+
+    def _run(self) -> None:
+        last_wake = time.perf_counter()
+        while not self._stop.wait(0.005):
+            now = time.perf_counter()
+            if now - last_wake > 0.05:
+                self.late.append(now - last_wake)
+            last_wake = now
+            ticks = self.probe.ticks
+            if not ticks or now - ticks[-1] < self.limit_s:
+                continue
+            frame = sys._current_frames().get(self.main)
+            if frame is None:
+                continue
+            stack = traceback.extract_stack(frame)[-6:]
+            key = " <- ".join(f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in reversed(stack))
+            self.seen[key] = self.seen.get(key, 0) + 1
+
+
+def _gaps(probe: StallProbe, top: int = 5) -> list[float]:
+    t = np.array(probe.ticks)
+    return sorted(np.diff(t).tolist(), reverse=True)[:top] if t.size > 1 else []
+
+
+def _child(mode: str, reps: int, why: bool) -> int:
+    """One fresh process: open the dock (and predict), print the records as JSON."""
+    os.environ.setdefault("NAPARI_IAA_MODELS", tempfile.mkdtemp(prefix="napari-iaa-bench-models-"))
+    import napari
+    from qtpy.QtWidgets import QApplication
+
+    from napari_iaa.data import open_dataset, sample_data_path
+    from napari_iaa.widgets import ReviewWidget
+
+    viewer = napari.Viewer(show=True)
+    probe = StallProbe(QApplication.instance())
+    review = ReviewWidget(viewer)
+    viewer.window.add_dock_widget(review, name="IAA review", area="right")
+    ds = open_dataset(sample_data_path("synthetic"))
+    case = ds.load(ds.ids[0])
+    probe.measure(lambda: review.show_case(case), settle_s=1.0, until=lambda: review.live is not None)
+    idle = probe.measure(lambda: None, settle_s=3.0)
+    dog = Watchdog(probe) if why else None
+    if dog:
+        dog.start()
+    loaded = "torch" in sys.modules
+    holder: dict = {}
+
+    def open_dock():
+        from napari_iaa.widgets.predictions import PredictionsWidget
+
+        holder["dock"] = PredictionsWidget(viewer, auto=(mode == "open"))
+        viewer.window.add_dock_widget(holder["dock"], name="Predictions", area="right")
+
+    def settled() -> bool:
+        d = holder.get("dock")
+        if d is None or d.settings.loading or d.busy:
+            return False
+        return mode != "open" or d.case_tab.last_prediction is not None
+
+    t0 = time.perf_counter()
+    opened = probe.measure(open_dock, settle_s=1.0, until=settled, timeout_s=300)
+    rec = {"mode": mode, "idle": idle, "open": opened, "open_gaps": _gaps(probe),
+           "torch_before_open": loaded, "open_wall_s": time.perf_counter() - t0}
+    dock = holder["dock"]
+    rec["predicted_on_open"] = dock.case_tab.last_prediction is not None
+    rec["status_text"] = dock.settings.status_label.text()
+    if mode == "predict":
+        first = probe.measure(dock.predict_current, settle_s=1.0, until=lambda: not dock.busy,
+                              timeout_s=300)
+        rec["first"], rec["first_gaps"] = first, _gaps(probe)
+        if dock.case_tab.last_prediction is None:
+            raise RuntimeError("the predictions dock showed no prediction")
+        rec["later"] = [probe.measure(dock.predict_current, settle_s=1.0,
+                                      until=lambda: not dock.busy, timeout_s=300)
+                        for _ in range(reps)]
+    if dog:
+        dog.stop()
+        rec["why"] = sorted(dog.seen.items(), key=lambda kv: -kv[1])[:12]
+        rec["watchdog_late_s"] = sorted(dog.late, reverse=True)[:5]
+    print(_MARK + json.dumps(rec, default=float))
+    sys.stdout.flush()
+    os._exit(0)
+
+
+def _run_child(mode: str, reps: int, why: bool) -> dict:
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", mode, "--reps", str(reps)]
+    cmd += ["--why"] if why else []
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    for line in proc.stdout.splitlines():
+        if line.startswith(_MARK):
+            return json.loads(line[len(_MARK):])
+    raise RuntimeError(f"{mode}: no result\n{proc.stdout[-1500:]}\n{proc.stderr[-3000:]}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--reps", type=int, default=0, help="later predictions and fresh opens "
+                    "(default 2 quick / 3)")
+    ap.add_argument("--why", action="store_true", help="record the GUI thread's stack in stalls")
+    ap.add_argument("--child", choices=["open", "predict"], help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    reps = args.reps or (2 if args.quick else 3)
+    if _no_display():
+        rc = rerun_under_xvfb(__file__, argv)
+        if rc is not None:
+            return rc
+        return not_measured("gui_predictions", [{"what": "Predictions dock stalls",
+                                                 "status": "not measured"}], "needs a display or xvfb-run")
+    if args.child:
+        return _child(args.child, reps, args.why)
+    recs: dict[str, list[dict]] = {"open": [], "predict": []}
+    n_open = 1 if args.quick else reps
+    try:
+        for _ in range(n_open):
+            recs["open"].append(_run_child("open", reps, args.why))
+        recs["predict"].append(_run_child("predict", reps, args.why))
+    except (RuntimeError, subprocess.TimeoutExpired) as exc:
+        print(f"gui_predictions: {exc}", file=sys.stderr)
+        return not_measured("gui_predictions", [{"what": "Predictions dock stalls",
+                                                 "status": "not measured"}], str(exc)[:300])
+    pr = recs["predict"][0]
+    idle = float(np.median([r["idle"]["max_stall_s"] for r in recs["open"] + recs["predict"]]))
+    opens = [r["open"]["max_stall_s"] for r in recs["open"]]
+    rows = [
+        ("open the dock (torch, timm, models in a worker) + automatic first prediction, "
+         f"median of {len(opens)} fresh processes", float(np.median(opens)),
+         f"ready after {fmt_time(float(np.median([r['open']['ready_s'] for r in recs['open']])))}"),
+        ("open the dock, automatic predictions off", pr["open"]["max_stall_s"],
+         f"ready after {fmt_time(pr['open']['ready_s'])}"),
+        ("first prediction (loads the networks), sample case", pr["first"]["max_stall_s"],
+         f"shown after {fmt_time(pr['first']['ready_s'])}"),
+        (f"later predictions, sample case (median of {reps})",
+         float(np.median([r["max_stall_s"] for r in pr["later"]])),
+         f"shown after {fmt_time(float(np.median([r['ready_s'] for r in pr['later']])))}"),
+    ]
+    out = [{"action": a, "longest stall": fmt_time(s), "time": t,
+            "baseline (idle viewer)": fmt_time(idle), "ratio": fmt_ratio(s / idle) if idle > 0 else "-",
+            "target < 50 ms": "met" if s < 0.05 else "MISSED"} for a, s, t in rows]
+    print("\nPredictions dock: longest Qt event-loop stall (1 ms probe timer, fresh processes):")
+    print(table(out, list(out[0].keys())))
+    if args.why:
+        for r in recs["open"] + recs["predict"]:
+            print(f"\n{r['mode']}: top gaps {[round(g * 1e3, 1) for g in r['open_gaps']]} ms; "
+                  f"watchdog late {[round(g * 1e3) for g in r.get('watchdog_late_s', [])]} ms")
+            for k, n in r.get("why", []):
+                print(f"  {n:4d} x {k}")
+    summary = [{"what": f"GUI stall: {r['action']}", "figure": r["longest stall"],
+                "baseline": f"idle viewer {r['baseline (idle viewer)']}", "ratio": r["ratio"],
+                "target": "< 50 ms", "met": {"met": "yes", "MISSED": "NO"}[r["target < 50 ms"]]}
+               for r in out]
+    write_results("gui_predictions", {"quick": args.quick, "records": recs, "summary": summary,
+                                      "status": "ok"})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
