@@ -67,6 +67,14 @@ def table_score(app, panel) -> dict:
     timer = QTimer()
     timer.setInterval(1)
     timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    watch = None
+    if os.environ.get("NAPARI_IAA_BENCH_STALLS"):  # where the GUI thread is in stalls
+        from _stallwatch import StallWatch
+
+        watch = StallWatch()
+        timer.timeout.connect(watch.tick)
+        watch.start()
+        slots = _time_slots(panel)
     loop = QEventLoop()
     done: dict = {}
 
@@ -81,10 +89,42 @@ def table_score(app, panel) -> dict:
     loop.exec_()
     timer.stop()
     panel.scoring_finished.disconnect(finished)
+    if watch is not None:
+        watch.stop()
+        watch.report()
+        print("longest GUI-thread calls:", {k: f"{max(v, default=0) * 1e3:.1f} ms (n={len(v)})"
+                                            for k, v in slots.items()}, file=sys.stderr)
     gaps = np.diff(np.array([t0, *ticks, done["t"]]))
     return {"elapsed_s": done["t"] - t0, "completed": bool(done["ok"]),
             "max_stall_s": float(gaps.max()), "p95_gap_s": float(np.percentile(gaps, 95)),
             "median_gap_s": float(np.median(gaps)), "ticks": len(ticks)}
+
+
+_SLOT_TIMES: dict[str, list[float]] = {}
+
+
+def _time_slots(panel) -> dict[str, list[float]]:
+    """Durations of the panel's and the cohort tab's GUI-thread slots (diagnostics)."""
+    from napari_iaa.widgets.dataset.cohort import CohortPanel
+
+    for owner, name in ((type(panel), "_on_message"), (type(panel), "_on_finished"),
+                        (CohortPanel, "refresh_columns")):
+        times = _SLOT_TIMES.setdefault(name, [])
+        times.clear()
+        orig = getattr(owner, name)
+        if getattr(orig, "_timed", False):
+            continue
+
+        def wrapped(*a, _orig=orig, _times=times, **k):
+            t = time.perf_counter()
+            try:
+                return _orig(*a, **k)
+            finally:
+                _times.append(time.perf_counter() - t)
+
+        wrapped._timed = True
+        setattr(owner, name, wrapped)
+    return _SLOT_TIMES
 
 
 def profile_gui_thread(app, panel) -> None:

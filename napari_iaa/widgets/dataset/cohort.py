@@ -170,7 +170,9 @@ class CohortPanel(QWidget):
         self.canvas.setMinimumHeight(160)
         lay.addWidget(self.canvas, 2)
         self._show_message(NOT_SCORED)
-        dataset_panel.scoring_finished.connect(lambda _ok: self.refresh_columns())
+        #: the table was scored while this tab was hidden: list the columns when shown
+        self._columns_stale = False
+        dataset_panel.scoring_finished.connect(self._on_scored)
 
     def _build_choice_row(self) -> QVBoxLayout:
         rows = QVBoxLayout()
@@ -303,9 +305,23 @@ class CohortPanel(QWidget):
         return f"{self.labels_path.name}: {n} of {len(df)} cases have a label"
 
     # ------------------------------------------------------------------ groups
+    def _on_scored(self, _ok: bool) -> None:
+        # reading the whole table (a frame of 10k rows, distinct values per column) costs
+        # 20-100 ms of the GUI thread: done when the tab is looked at, not at every run's end
+        if self.isVisible():
+            self.refresh_columns()
+        else:
+            self._columns_stale = True
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if self._columns_stale:
+            self.refresh_columns()
+
     def refresh_columns(self) -> None:
         """List the columns that split the cases into 2..12 groups; say plainly when none
         does (in the note and the plot)."""
+        self._columns_stale = False
         df = self.frame()
         cols = group_columns(df)
         refill_combo(self.column_combo, cols)

@@ -37,6 +37,7 @@ from qtpy.QtWidgets import (
 
 from napari_iaa.data import Dataset, atomic_write_bytes
 from napari_iaa.widgets._common import Progress, notify_error, notify_info, start_worker
+from napari_iaa.widgets.dataset.columns import fit_columns
 from napari_iaa.widgets.dataset.csv_export import csv_frame
 from napari_iaa.widgets.dataset.events import ScoredBatch
 from napari_iaa.widgets.dataset.flag_controls import FlagControls
@@ -165,7 +166,8 @@ class DatasetPanel(QWidget):
         view.verticalHeader().setVisible(False)
         view.horizontalHeader().setSectionResizeMode(QHeaderView.Interactive)
         view.horizontalHeader().setStretchLastSection(True)
-        # size columns from the first rows only (10k-case data sets stay instant)
+        # columns are sized by fit_columns (a sample of rows); a double-click on a
+        # header's edge sizes from the first rows only (10k-case tables stay instant)
         view.horizontalHeader().setResizeContentsPrecision(200)
         view.doubleClicked.connect(self._on_double_click)
         view.setMinimumHeight(220)
@@ -246,7 +248,7 @@ class DatasetPanel(QWidget):
         self.model.set_frame(df)
         self.progress.setRange(0, max(len(df), 1))
         self.progress.setValue(0)
-        self.view.resizeColumnsToContents()
+        fit_columns(self.view, self.model)
         self._update_count()
         if compute:
             self.compute()
@@ -335,7 +337,7 @@ class DatasetPanel(QWidget):
         if hdr.isSortIndicatorShown() and hdr.sortIndicatorSection() >= 0:
             # rows were filled in while sorted: sort again with the final values
             self.model.sort(hdr.sortIndicatorSection(), hdr.sortIndicatorOrder())
-        self.view.resizeColumnsToContents()
+        fit_columns(self.view, self.model)
         self.scoring_finished.emit(self._completed)
 
     # -- flags ---------------------------------------------------------------------------

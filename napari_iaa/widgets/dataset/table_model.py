@@ -227,6 +227,12 @@ class CaseTableModel(QAbstractTableModel):
         df["flagged"] = self._flags
         return df
 
+    def display_texts(self, rows: list[int]) -> list[list[str]]:
+        """Per column, the texts the table shows in source rows ``rows``."""
+        cols = self._columns
+        return [[self._display(self._rows[r][c], col, self._scored[r]) for r in rows]
+                for c, col in enumerate(cols)]
+
     def is_flagged(self, row: int) -> bool:
         """Whether source row ``row`` is flagged."""
         return self._flags[row]

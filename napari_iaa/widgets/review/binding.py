@@ -98,6 +98,7 @@ class BindingMixin:
             self._baseline = dict(base)
         else:
             self._baseline = {mid: m.copy() for mid, m in self.live.masks().items()}
+        self.live.baseline = self._baseline  # (updated in place on saves)
 
     def _apply_contour_setting(self) -> None:
         """Outline the annotator masks (filled on large images) and the consensus layers."""

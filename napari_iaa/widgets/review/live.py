@@ -24,18 +24,15 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from qtpy.QtCore import QObject, QTimer, Signal
 
-from napari_iaa.agreement import (
-    MHR_DISPLAY_MAX_PIXELS,
-    AgreementTracker,
-    mhr_display,
-    mhr_factor,
-)
+from napari_iaa.agreement import mhr_display
+from napari_iaa.widgets._common import no_threads
+from napari_iaa.widgets.review.live_queue import EditQueue, JobResult, bbox
+from napari_iaa.widgets.review.live_setup import LiveSetup, prepare_live
 from napari_iaa.widgets.review.paint import (
     Box,
     apply_indices,
@@ -46,67 +43,6 @@ from napari_iaa.widgets.review.paint import (
 )
 
 __all__ = ["LiveAgreement", "LiveSetup", "prepare_live"]
-
-
-@dataclass
-class LiveSetup:
-    """The whole-image set-up of a :class:`LiveAgreement` (made in a worker).
-
-    Attributes
-    ----------
-    ids : list of str
-        Mask ids in display order.
-    mirrors : dict
-        Boolean copy of each mask (the live state the tracker follows).
-    tracker : AgreementTracker
-        Counts of the mirrors.
-    votes : int16 array
-        Per pixel, how many masks mark it.
-    mhr_k : int
-        Block size of the MHR display (``1``: full resolution).
-    mhr : float32 array
-        The MHR display data.
-    baseline : dict, optional
-        The masks as opened (the reference of "unsaved edits"); set by the dock.
-    """
-
-    ids: list[str]
-    mirrors: dict[str, np.ndarray]
-    tracker: AgreementTracker
-    votes: np.ndarray
-    mhr_k: int
-    mhr: np.ndarray
-    baseline: dict[str, np.ndarray] | None = field(default=None)
-
-
-def prepare_live(masks: Sequence[tuple[str, Any]], mhr_max_pixels: int = MHR_DISPLAY_MAX_PIXELS
-                 ) -> LiveSetup:
-    """Whole-image set-up of a :class:`LiveAgreement` (thread-safe; run it in a worker).
-
-    Parameters
-    ----------
-    masks : sequence of (mask_id, array)
-        Masks in display order (nonzero = foreground); not modified.
-    mhr_max_pixels : int
-        Above this many pixels the MHR display is down-sampled (see ``mhr_factor``).
-
-    Returns
-    -------
-    LiveSetup
-        Mirrors (bool copies), tracker, votes (int16), ``mhr_k`` and the MHR display.
-    """
-    ids = [mid for mid, _ in masks]
-    mirrors = {mid: np.asarray(a) != 0 for mid, a in masks}
-    tracker = AgreementTracker({mid: mirrors[mid] for mid in ids})
-    if ids:
-        votes = np.zeros(mirrors[ids[0]].shape, dtype=np.int16)
-        for mid in ids:
-            votes += mirrors[mid]
-    else:
-        votes = np.zeros((0,), dtype=np.int16)
-    k = mhr_factor(votes.shape, mhr_max_pixels) if ids else 1
-    mhr = mhr_display(votes, len(ids), k)[1] if ids else np.zeros((0,), np.float32)
-    return LiveSetup(ids=ids, mirrors=mirrors, tracker=tracker, votes=votes, mhr_k=k, mhr=mhr)
 
 
 class LiveAgreement(QObject):
@@ -134,6 +70,10 @@ class LiveAgreement(QObject):
 
     #: the MHR layer's display is refreshed at most this often (its data at once)
     mhr_refresh_ms = 100
+    #: an edit (or a resync) whose boxes hold more than this many pixels x masks is
+    #: applied in a worker (:mod:`.live_queue`), as is every edit while one is pending:
+    #: about 30 ms of the GUI thread at the threshold
+    async_edit_min_work = 8_000_000
 
     def __init__(
         self,
@@ -161,7 +101,13 @@ class LiveAgreement(QObject):
         self._touched_z: set[int] = set()
         self._is_volume = bool(self.ids) and self.mirrors[self.ids[0]].ndim == 3
         self._resync_ids: set[str] = set()
-        self._timer = self._single_shot(debounce_ms, self.resync)
+        self._timer = self._single_shot(debounce_ms, self._resync_soon)
+        #: the worker of heavy edits (None: everything on the GUI thread)
+        self._queue = None if no_threads() else EditQueue(
+            self._apply_job, self._finish_jobs, self._recover, self)
+        #: the masks as opened or saved (set by the dock): a resync in the worker that
+        #: finds a mask equal to it clears the mask's "unsaved" mark
+        self.baseline: dict[str, np.ndarray] | None = None
         self._mhr_timer = self._single_shot(self.mhr_refresh_ms, self._refresh_mhr_display)
         self._connections: list[tuple[Any, Callable]] = []
         for mid in self.ids:
@@ -219,6 +165,8 @@ class LiveAgreement(QObject):
         """Stop listening to the layers (call before dropping this object)."""
         self._timer.stop()
         self._mhr_timer.stop()
+        if self._queue is not None:
+            self._queue.close()
         for emitter, cb in self._connections:
             # the emitter may be gone with its layer: dropping a listener never fails
             with contextlib.suppress(Exception):
@@ -250,13 +198,33 @@ class LiveAgreement(QObject):
             return
         self.n_paint_events += 1
         atoms = atoms_of(value)
+        if self._queue is not None and (self._queue.busy or self._work(atoms) > self.async_edit_min_work):
+            self.n_edits += 1  # results computed from the mirrors meanwhile are stale
+            self._queue.submit(("paint", mid, atoms))
+            return
+        self._after_paint(mid, *self._apply_value(mid, atoms))
+
+    def _work(self, atoms: list[Any]) -> int:
+        """Pixels x masks an edit touches (its boxes; the listed pixels of tuple atoms)."""
+        shape = self._votes.shape
+        px = 0
+        for atom in atoms:
+            if hasattr(atom, "slice_key"):
+                key = tuple(atom.slice_key)
+                if len(key) == len(shape) and all(isinstance(s, slice) for s in key):
+                    px += int(np.prod([len(range(*s.indices(d))) for s, d in zip(key, shape, strict=True)]))
+            elif isinstance(atom, tuple) and len(atom) >= 2:
+                px += int(np.size(atom[1]))
+        return px * max(len(self.ids), 1)
+
+    def _apply_value(self, mid: str, atoms: list[Any]) -> tuple[list[Box], bool]:
+        """Apply a paint event's atoms to mirror, tracker and votes: (boxes, resync?)."""
         if len(atoms) == 1 and hasattr(atoms[0], "slice_key"):
             # a single dab (``layer.paint``): the tracker's box update needs no sorting
             got = apply_masked_atom(self.mirrors[mid], self.tracker, self._votes, mid, atoms[0],
                                     tell=True)
-            self._after_paint(mid, [got[0]] if got else [], resync=got is None)
-            return
-        self._after_paint(mid, *self._apply_atoms(mid, atoms))
+            return ([got[0]] if got else []), got is None
+        return self._apply_atoms(mid, atoms)
 
     def _apply_atoms(self, mid: str, atoms: list[Any]) -> tuple[list[Box], bool]:
         """Apply several atoms: the touched boxes, and whether a resync is needed."""
@@ -325,47 +293,143 @@ class LiveAgreement(QObject):
 
     @property
     def resync_pending(self) -> bool:
-        """Whether a full resynchronisation is scheduled."""
-        return self._timer.isActive()
+        """Whether a resynchronisation is scheduled or edits are still being applied."""
+        return self._timer.isActive() or (self._queue is not None and self._queue.busy)
 
-    def resync(self) -> bool:
-        """Compare layers with their mirrors and apply the differences.
+    @property
+    def busy(self) -> bool:
+        """Whether edits are being applied in the worker (the counts are not final)."""
+        return self._queue is not None and self._queue.busy
 
-        Only the layers that reported a data change since the last resync are read (all
-        of them when none is known): O(pixels) per such layer to compare, then
-        O(changed pixels x masks) for the tracker, votes and MHR. Returns whether
-        anything had changed.
-        """
-        self._timer.stop()
+    def flush(self) -> None:
+        """Apply the edits still queued for the worker now (e.g. before saving)."""
+        if self._queue is not None:
+            self._queue.flush()
+
+    def _take_resync_ids(self) -> list[str]:
         ids = [mid for mid in self.ids if mid in self._resync_ids] or list(self.ids)
         self._resync_ids.clear()
+        return ids
+
+    def _resync_soon(self) -> None:
+        """The debounce timer: resync here, or in the worker for large masks."""
+        heavy = self._votes.size * max(len(self.ids), 1) > self.async_edit_min_work
+        if self._queue is not None and (heavy or self._queue.busy):
+            self.n_edits += 1
+            self._queue.submit(("resync", self._take_resync_ids()))
+            return
+        self.resync()
+
+    def resync(self) -> bool:
+        """Compare layers with their mirrors and apply the differences (on this thread).
+
+        Edits queued for the worker are applied first. Only the layers that reported a
+        data change since the last resync are read (all of them when none is known):
+        O(pixels) per such layer to compare, then O(changed box) for the tracker, votes
+        and MHR. Returns whether anything had changed.
+        """
+        self._timer.stop()
+        self.flush()
+        got = self._resync_masks(self._take_resync_ids())
+        if not got or not got[0]:
+            return False
+        boxes, edited = got
+        self.dirty.update(edited)
+        self.n_resyncs += 1
+        self.n_edits += 1
+        self._note_slices(boxes)
+        self._write_mhr(boxes)
+        self._refresh_mhr_display()
+        self.changed.emit(True)
+        return True
+
+    def _resync_masks(self, ids: list[str]) -> tuple[list[Box], list[str]] | None:
+        """Bring the mirrors of ``ids`` to their layers' data: (boxes, edited masks); None
+        if a layer's shape changed (cannot track). Thread-safe against later edits: those
+        reach the mirrors after this, in order."""
         boxes: list[Box] = []
+        edited: list[str] = []
         for mid in ids:
             data = np.asarray(self.layers[mid].data) != 0
             mirror = self.mirrors[mid]
             if data.shape != mirror.shape:
-                # shape changed (layer.data = other-size array): cannot track
-                return False
-            flat = np.flatnonzero(data != mirror)
-            if flat.size == 0:
+                return None
+            box = bbox(data != mirror)
+            if box is None:
                 continue
-            # O(pixels) to compare, then O(changed pixels x masks) to update
-            idx = np.unravel_index(flat, mirror.shape)
-            new = data[idx]
-            old = mirror[idx]
-            mirror[idx] = new
-            self.tracker.update(mid, idx, new, old_values=old)
-            self._votes[idx] += new.astype(np.int16) - old.astype(np.int16)
-            boxes.append(tuple(slice(int(i.min()), int(i.max()) + 1) for i in idx))
-            self.dirty.add(mid)
-        if boxes:
-            self.n_resyncs += 1
-            self.n_edits += 1
-            self._note_slices(boxes)
-            self._write_mhr(boxes)
+            old = mirror[box].copy()
+            mirror[box] = data[box]
+            new = mirror[box]
+            self.tracker.update_region(mid, box, old_values=old, new_values=new)
+            self._votes[box] += new.astype(np.int16) - old.astype(np.int16)
+            boxes.append(box)
+            edited.append(mid)
+        return boxes, edited
+
+    # -- the worker's jobs (:mod:`.live_queue`) ----------------------------------------
+    def _apply_job(self, job: tuple) -> JobResult:
+        """Apply one queued job (in the worker, jobs in order)."""
+        res = JobResult()
+        if job[0] == "paint":
+            _, mid, atoms = job
+            boxes, resync = self._apply_value(mid, atoms)
+            if boxes:
+                res.edited.add(mid)
+            if resync:
+                res.resync.add(mid)
+        else:
+            got = self._resync_masks(job[1])
+            boxes = got[0] if got else []
+            res.edited.update(got[1] if got else [])
+            base = self.baseline or {}
+            for mid in res.edited:
+                b = base.get(mid)
+                if b is not None and np.array_equal(self.mirrors[mid], b if b.dtype == bool else b != 0):
+                    res.clean.add(mid)
+        res.boxes = list(boxes)
+        res.mhr = self._mhr_parts(res.boxes)
+        return res
+
+    def _finish_jobs(self, results: list[JobResult], fresh: bool) -> None:
+        """The worker's jobs are applied: MHR display, bookkeeping, listeners (GUI thread)."""
+        boxes: list[Box] = []
+        for res in results:
+            self.dirty |= res.edited
+            self.dirty -= res.clean
+            boxes += res.boxes
+            if res.resync:
+                self.request_resync(res.resync)
+        if not boxes:
+            return
+        self.n_edits += 1
+        self._note_slices(boxes)
+        if fresh and self.mhr_layer is not None and self.mhr_k:
+            data = self.mhr_layer.data
+            for res in results:
+                for where, vals in res.mhr:
+                    data[where] = vals
             self._refresh_mhr_display()
-            self.changed.emit(True)
-        return bool(boxes)
+        else:
+            self._write_mhr(boxes)
+        self.changed.emit(False)
+
+    def _recover(self, _exc: BaseException) -> None:
+        """A job failed half-way: count everything again from the layers (GUI thread)."""
+        for mid in self.ids:
+            self.mirrors[mid][...] = np.asarray(self.layers[mid].data) != 0
+        self.tracker.recompute()
+        self._votes[...] = 0
+        for mid in self.ids:
+            self._votes += self.mirrors[mid]
+        self.dirty.update(self.ids)
+        self.n_edits += 1
+        self._write_mhr(None)
+        self.changed.emit(True)
+
+    def _mhr_parts(self, boxes: list[Box]) -> list[tuple[Box, np.ndarray]]:
+        if self.mhr_layer is None or not self.mhr_k:
+            return []
+        return [mhr_display(self._votes, len(self.ids), self.mhr_k, box) for box in boxes]
 
     # -- MHR ---------------------------------------------------------------------------
     def _write_mhr(self, touched: list[Box] | None) -> None:
@@ -405,3 +469,4 @@ class LiveAgreement(QObject):
     def mhr(self) -> np.ndarray:
         """Current MHR map at full resolution (fraction of annotators per pixel)."""
         return (self._votes / max(len(self.ids), 1)).astype(np.float32)
+

@@ -115,6 +115,11 @@ class Reliability(QObject):
         #: consensus data of hidden layers, applied when a layer is shown
         self.pending: dict[str, np.ndarray] = {}
 
+    @property
+    def busy(self) -> bool:
+        """Whether a refresh is scheduled, running or queued."""
+        return self._running or self._again or self.timer.isActive()
+
     def schedule(self) -> None:
         """Refresh after the debounce delay (restarted by every call)."""
         self.timer.start()
