@@ -87,7 +87,7 @@ class TrainingWidget(QWidget):
         self.viewer = napari_viewer
         self.worker: Any = None
         self._stop = threading.Event()
-        self._relay = Relay()
+        self._relay = Relay(self)  # deleted with the dock: a late message goes nowhere
         self._relay.message.connect(self._on_message)
         self._activity: Activity | None = None
         self._t0 = 0.0
@@ -235,8 +235,10 @@ class TrainingWidget(QWidget):
         self.start_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
         self.worker = _STARTING  # a synchronous run (NAPARI_IAA_NO_THREADS) ends in the call
+        # the dock closed or its viewer closed: the fit stops at its next step
         worker = start_worker(job, on_return=self._on_returned, on_error=self._on_errored,
-                              on_finish=self._on_worker_finished)
+                              on_finish=self._on_worker_finished, activity=self._activity,
+                              owner=self, on_stop=stop.set)
         if self.worker is _STARTING:
             self.worker = worker
 
@@ -367,9 +369,7 @@ class TrainingWidget(QWidget):
 
     def _on_worker_finished(self) -> None:
         self.worker = None
-        if self._activity is not None:
-            self._activity.close()
-            self._activity = None
+        self._activity = None  # closed by start_worker when the job ended
         self.start_button.setEnabled(True)
         self.cancel_button.setEnabled(False)
         if self.last_run is not None:
