@@ -80,6 +80,7 @@ def test_short_run_completes_and_registers(dock, qtbot, synthetic_root, tmp_path
 
     _viewer, widget = dock
     settings = ModelSettingsWidget()  # e.g. the predictions dock's settings
+    qtbot.addWidget(settings)  # deleted after the test: no scans in later tests
     _settings(widget, synthetic_root, tmp_path / "out")
     with qtbot.waitSignal(widget.run_finished, timeout=300_000) as sig:
         stall = stall_meter(widget.start, lambda: not widget.running, interval_ms=5,

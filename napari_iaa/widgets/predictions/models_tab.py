@@ -228,7 +228,7 @@ class ModelSettingsWidget(QWidget):
                                   else "rescanning models…")
         self._scan.start(_scan_job, self._get_registry, list(self._extra),
                          on_return=self._scanned, on_error=self._failed,
-                         on_finish=lambda: self._finished("scan"))
+                         on_finish=lambda: self._finished("scan"), owner=self)
 
     def _finished(self, kind: str) -> None:
         """A scan or match ended: run the one asked for meanwhile; a scan is followed by
@@ -280,7 +280,7 @@ class ModelSettingsWidget(QWidget):
             return
         self._match.start(_match_job, list(self.models), self._data, self._data_key,
                           on_return=self._matched, on_error=self._failed,
-                          on_finish=lambda: self._finished("match"))
+                          on_finish=lambda: self._finished("match"), owner=self)
 
     def _matched(self, result: tuple[Any, Matching]) -> None:
         key, matching = result

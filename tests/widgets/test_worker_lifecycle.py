@@ -1,0 +1,141 @@
+"""Workers never freeze the GUI, and stop when their dock, their viewer or the script ends."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+pytestmark = pytest.mark.gui
+
+# Two of our workers busy in Python while the GUI thread converts a large QImage: Qt 5
+# splits the conversion over its global thread pool and waits with the GIL held, so
+# workers on that pool (here it has two threads, as on a two-core laptop) froze it for good.
+_FREEZE = textwrap.dedent("""
+    import time
+    from qtpy.QtCore import QThreadPool
+    from qtpy.QtGui import QImage
+    from qtpy.QtWidgets import QApplication
+    from napari_iaa.widgets._common.workers import start_worker
+
+    app = QApplication([])
+    QThreadPool.globalInstance().setMaxThreadCount(2)
+
+    def spin(seconds):
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            pass
+
+    workers = [start_worker(spin, 2.0) for _ in range(2)]
+    time.sleep(0.3)
+    img = QImage(3000, 3000, QImage.Format_ARGB32)
+    img.fill(0)
+    for _ in range(3):
+        img.convertToFormat(QImage.Format_RGB888)
+    print("converted", flush=True)
+""")
+
+# A script that exits while a worker runs: the worker is told to stop and waited for.
+_EXIT = textwrap.dedent("""
+    import threading, time
+    from qtpy.QtWidgets import QApplication
+    from napari_iaa.widgets._common.workers import start_worker
+
+    app = QApplication([])
+    stop = threading.Event()
+
+    def job():
+        while not stop.is_set():
+            time.sleep(0.01)
+        print("job saw the stop", flush=True)
+        return 1
+
+    start_worker(job, on_stop=stop.set, on_return=print)
+    time.sleep(0.3)
+    print("script ends", flush=True)
+""")
+
+
+def _run(script: str, api: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, QT_API=api, QT_QPA_PLATFORM="offscreen")
+    return subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                          text=True, timeout=120)
+
+
+@pytest.mark.parametrize("api", ["pyqt5", "pyqt6"])
+def test_workers_leave_qts_global_pool_to_qt(api):
+    pytest.importorskip({"pyqt5": "PyQt5", "pyqt6": "PyQt6"}[api])
+    try:
+        res = _run(_FREEZE, api)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the GUI thread froze converting an image while workers ran")
+    assert res.returncode == 0 and "converted" in res.stdout, res.stderr
+
+
+@pytest.mark.parametrize("api", ["pyqt5", "pyqt6"])
+def test_script_exiting_stops_and_waits_for_its_worker(api):
+    pytest.importorskip({"pyqt5": "PyQt5", "pyqt6": "PyQt6"}[api])
+    res = _run(_EXIT, api)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.splitlines() == ["script ends", "job saw the stop"], res.stdout
+    assert "has been deleted" not in res.stderr and "Traceback" not in res.stderr, res.stderr
+
+
+@pytest.fixture
+def training(make_napari_viewer, monkeypatch, tmp_path, synthetic_root):
+    pytest.importorskip("torch")
+    pytest.importorskip("timm")
+    from napari_iaa.widgets._common import model_events
+    from napari_iaa.widgets.training import TrainingWidget
+
+    monkeypatch.setenv("NAPARI_IAA_MODELS", str(tmp_path / "user-models"))
+    monkeypatch.setattr(model_events, "_SHARED_REGISTRY", None)
+    viewer = make_napari_viewer()
+    widget = TrainingWidget(viewer)
+    viewer.window.add_dock_widget(widget, name="Training")
+    # a long run: it ends only when told to stop
+    widget.set_values(data=synthetic_root, task="iaa", backbone="test_resnet", epochs=500,
+                      batch_size=2, size=32, device="cpu", out=tmp_path / "out",
+                      name="closed", lr=1e-3)
+    return viewer, widget
+
+
+def _start_and_wait_for_a_step(widget, qtbot):
+    widget.start()
+    worker = widget.worker
+    qtbot.waitUntil(lambda: len(widget.curves.loss_x) >= 1, timeout=300_000)
+    return worker
+
+
+def _ended_quietly(worker, qtbot, capfd, error_log, finished):
+    from napari_iaa.widgets._common.workers import wait_for_workers
+
+    assert worker.abort_requested, "the worker was told to stop"
+    assert wait_for_workers(120), "the fit stopped at its next step"
+    qtbot.wait(200)  # the worker's queued signals reach the (deleted) dock's slots, or not
+    err = capfd.readouterr().err
+    assert "has been deleted" not in err and "Traceback" not in err, err
+    assert not error_log
+    assert not finished, "nothing of the closed dock was called"
+
+
+def test_closing_the_viewer_stops_the_training(training, qtbot, capfd, error_log):
+    viewer, widget = training
+    finished = []
+    widget.run_finished.connect(finished.append)
+    worker = _start_and_wait_for_a_step(widget, qtbot)
+    viewer.close()
+    qtbot.waitUntil(lambda: worker.abort_requested, timeout=10_000)  # once the window is deleted
+    _ended_quietly(worker, qtbot, capfd, error_log, finished)
+
+
+def test_closing_the_dock_stops_the_training(training, qtbot, capfd, error_log):
+    viewer, widget = training
+    finished = []
+    widget.run_finished.connect(finished.append)
+    worker = _start_and_wait_for_a_step(widget, qtbot)
+    viewer.window.remove_dock_widget(widget)  # napari's close button on the dock
+    _ended_quietly(worker, qtbot, capfd, error_log, finished)
