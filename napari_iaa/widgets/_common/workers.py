@@ -233,6 +233,9 @@ def _on_quit() -> None:
     """The application quits: stop every worker and wait for them."""
     if _LIVE:
         stop_workers()
+        for pool in (_POOL, _LOW_POOL):
+            if pool is not None:
+                pool.clear()  # jobs not started yet never start
         wait_for_workers()
 
 

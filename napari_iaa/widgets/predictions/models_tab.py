@@ -4,7 +4,8 @@ per task, the device.
 Lists the models of the shared :class:`~napari_iaa.models.ModelRegistry` (shipped
 ``sample_data/models``, the user folder, files the user picks, models trained in the
 training dock). The list is read in a worker (:mod:`.models_load`: torch and timm load
-there, the tab says it is loading). Per task the model whose card best matches the open
+there, the tab says it is loading); the tab owns its workers, so a scan that ends after the
+dock closed calls nothing of it. Per task the model whose card best matches the open
 data is chosen, until the user chooses one; a warning says when the open data do not
 match a chosen model. A model trained in the training dock is offered, never switched to.
 """
