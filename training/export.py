@@ -66,6 +66,13 @@ def metrics_rows(card: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             (name, "thresholded Dice mean (0.1..0.8)", f"{_f(i['thresholded_dice_mean'])} isotonic", f"{_f(u['thresholded_dice_mean'])} uncalibrated"),
             (name, "test / calibration cases", f"{c['n_cases']} / {c['n_calibration_cases']}", "-"),
         ]
+        s = c.get("summary") or {}
+        if {"uncalibrated", "isotonic", "temperature"} <= set(s) and "curvas_ece" in s["isotonic"]:
+            su, si, st = s["uncalibrated"], s["isotonic"], s["temperature"]
+            rows.insert(0, (name, "CURVAS ECE / thresholded Dice (per case and annotator, box +-20 px)",
+                            f"{_f(si['curvas_ece'], 4)} / {_f(si['curvas_thresholded_dice'])} isotonic",
+                            f"{_f(su['curvas_ece'], 4)} / {_f(su['curvas_thresholded_dice'])} uncalibrated, "
+                            f"{_f(st['curvas_ece'], 4)} / {_f(st['curvas_thresholded_dice'])} temperature"))
         return rows
     t = m.get("test", {})
     if "iaa" in t:
@@ -81,6 +88,12 @@ def metrics_rows(card: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         rows += [(name, "quality MAE (predicted vs true Dice)", _f(r["mae"]), f"{_f(r['baseline_mae'])} (constant {_f(r['baseline_constant'])})"),
                  (name, "quality Pearson / Spearman", f"{_f(r['pearson'])} / {_f(r['spearman'])}", "0 / 0"),
                  (name, "test samples", str(r["n"]), "-")]
+        for key, what in (("quality_nonempty", "non-empty masks"),
+                          ("quality_real_nonempty", "annotators' own non-empty masks (leave-one-out Dice)")):
+            if key in t:
+                r = t[key]
+                rows.append((name, f"quality Pearson / MAE, {what}", f"{_f(r['pearson'])} / {_f(r['mae'])}",
+                             f"0 / {_f(r['baseline_mae'])} (n = {r['n']})"))
     return rows
 
 
