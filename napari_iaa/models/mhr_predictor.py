@@ -22,6 +22,7 @@ from napari_iaa.models._batching import (
     run_batched,
 )
 from napari_iaa.models._fast_calibration import isotonic_lut, load_calibrator
+from napari_iaa.models._fast_resize import upsample_map
 from napari_iaa.models.card import ModelCard
 from napari_iaa.models.checkpoint import load_checkpoint
 from napari_iaa.models.device import pick_device
@@ -32,12 +33,17 @@ __all__ = ["MHRPrediction", "MHRPredictor"]
 
 
 def _resize_t(values: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
-    """A 2D float32 map resized like :func:`resize_map` (bilinear, antialiased), in torch."""
+    """A 2D float32 map resized like :func:`resize_map` (bilinear, antialiased), in torch.
+
+    Enlarging (the usual case: the network's output to the image's size), the antialias
+    filter is plain bilinear interpolation (the same weights, clamped the same way at
+    the borders), so torch's faster plain kernel is used.
+    """
     if tuple(values.shape[-2:]) == shape:
         return values.clone()
+    enlarging = shape[0] >= values.shape[-2] and shape[1] >= values.shape[-1]
     return F.interpolate(values[None, None], size=shape, mode="bilinear", align_corners=False,
-                         antialias=True)[0, 0]
-
+                         antialias=not enlarging)[0, 0]
 
 
 @dataclass
@@ -140,6 +146,20 @@ class MHRPredictor:
             cal = np.asarray(self.calibrator.transform(raw), dtype=np.float32)
         return np.clip(cal, 0.0, 1.0, out=cal if cal is not raw else None)
 
+    def _maps(self, fracs: list[torch.Tensor], shape: tuple[int, int]
+              ) -> tuple[np.ndarray, np.ndarray]:
+        """The raw map at the image's size (mean over ``fracs``, clamped) and calibrated.
+
+        One map enlarged to the image (the usual case) is resized and clamped in one
+        compiled pass (:func:`~napari_iaa.models._fast_resize.upsample_map`), else in torch.
+        """
+        raw = upsample_map(fracs[0].numpy(), shape) if len(fracs) == 1 else None
+        if raw is None:
+            raw_t = torch.stack([_resize_t(f, shape) for f in fracs]).mean(0) if len(
+                fracs) > 1 else _resize_t(fracs[0], shape)
+            raw = raw_t.clamp_(0.0, 1.0).numpy()
+        return raw, self._calibrate(raw)
+
     @torch.inference_mode()
     def _run(self, prepared: tuple[list[np.ndarray], list[torch.Tensor]]) -> list[MHRPrediction]:
         images, xs = prepared
@@ -165,10 +185,7 @@ class MHRPredictor:
         out = []
         for i, im in enumerate(images):
             shape = tuple(im.shape[:2])
-            raw_t = torch.stack([_resize_t(f[i], shape) for f in fracs]).mean(0) if len(
-                fracs) > 1 else _resize_t(fracs[0][i], shape)
-            raw = raw_t.clamp_(0.0, 1.0).numpy()
-            cal = self._calibrate(raw)
+            raw, cal = self._maps([f[i] for f in fracs], shape)
             lp_i = None
             if same_levels:
                 lp_i = np.mean([resize_map(lv[i], shape) for lv in levels if lv is not None], axis=0)
