@@ -35,6 +35,8 @@ from napari_iaa.predict.models import (
 from napari_iaa.predict.result import (
     CasePrediction,
     bin_reliability,
+    curvas_ece_of,
+    curvas_ece_value,
     ece_value,
     fill_reliability,
 )
@@ -54,6 +56,8 @@ __all__ = [
     "aggregate_iaa",
     "aggregate_quality",
     "bin_reliability",
+    "curvas_ece_of",
+    "curvas_ece_value",
     "ece_value",
     "entry_card",
     "entry_name",

@@ -14,6 +14,8 @@ from napari_iaa.data import Case
 __all__ = [
     "CasePrediction",
     "bin_reliability",
+    "curvas_ece_of",
+    "curvas_ece_value",
     "ece_value",
     "empirical_values",
     "fill_reliability",
@@ -136,7 +138,12 @@ def bin_reliability(
 
 def fill_reliability(out: CasePrediction, masks: Sequence[np.ndarray], n_bins: int = 10) -> None:
     """Fill ``out.reliability`` (raw and calibrated curves; one "uncalibrated" curve when
-    ``out.mhr_is_calibrated`` is False) and ``out.ece`` (multi-rater).
+    ``out.mhr_is_calibrated`` is False) and ``out.ece``.
+
+    ``out.ece`` holds the CURVAS challenge's ECE of the case (:func:`curvas_ece_of`:
+    ``curvas``, ``curvas_per_annotator``), the field-standard figure docs/metrics.md
+    quotes, beside the pooled multi-rater ECE over the whole image (``pooled``, ``mean``,
+    ``per_annotator`` of :func:`~napari_iaa.calibration.multirater_ece`).
 
     ``masks``: the annotators' masks (views are fine: nothing is copied or stacked).
     Nothing is filled unless the calibrated and empirical maps have the same shape.
@@ -153,13 +160,40 @@ def fill_reliability(out: CasePrediction, masks: Sequence[np.ndarray], n_bins: i
     try:
         from napari_iaa import calibration as cal
 
-        out.ece = dict(cal.multirater_ece(cal_map, list(masks)))
+        ece = dict(cal.multirater_ece(cal_map, list(masks)))
+        ece.update(curvas_ece_of(cal_map, masks))
+        out.ece = ece
     except Exception as exc:  # noqa: BLE001 - the plot still works without the ECE
         out.ece = {"error": str(exc)}
 
 
+def curvas_ece_of(p: np.ndarray, masks: Sequence[np.ndarray]) -> dict[str, Any]:
+    """The CURVAS ECE of one case: per annotator, inside the union of the masks' box.
+
+    :func:`~napari_iaa.calibration.curvas_ece` (50-bin top-label ECE, confidence 1.0 in a
+    bin of its own) of ``p`` against each mask, on the union of all masks' bounding box
+    widened by 20 native pixels (voxels in 3D); ``curvas`` is their mean, NaN when no
+    annotator marked anything (no box).
+    """
+    from napari_iaa import calibration as cal
+
+    box = cal.union_bbox(masks, cal.CURVAS_MARGIN)
+    if box is None:
+        return {"curvas_per_annotator": [math.nan] * len(masks), "curvas": math.nan}
+    pa = np.asarray(p)[box]
+    per = [cal.curvas_ece(pa, np.asarray(m)[box]) for m in masks]
+    return {"curvas_per_annotator": per, "curvas": float(np.mean(per)) if per else math.nan}
+
+
 def ece_value(ece: Mapping[str, Any] | None) -> float:
-    """The pooled multi-rater ECE out of ``multirater_ece``'s dict (NaN if absent)."""
+    """The pooled multi-rater ECE out of :func:`fill_reliability`'s dict (NaN if absent)."""
     if not ece or "pooled" not in ece:
         return math.nan
     return float(ece["pooled"])
+
+
+def curvas_ece_value(ece: Mapping[str, Any] | None) -> float:
+    """The case's CURVAS ECE out of :func:`fill_reliability`'s dict (NaN if absent)."""
+    if not ece or "curvas" not in ece:
+        return math.nan
+    return float(ece["curvas"])

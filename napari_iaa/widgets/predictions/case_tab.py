@@ -27,7 +27,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from napari_iaa.predict import CasePrediction, ece_value
+from napari_iaa.predict import CasePrediction, curvas_ece_value, ece_value
 from napari_iaa.widgets._common import DeviceInUse, Progress, fmt_number, notify_error
 from napari_iaa.widgets._common.plots import AsyncPlot, render_reliability
 from napari_iaa.widgets.predictions.case_source import CaseSource
@@ -160,7 +160,11 @@ class CaseTab(QWidget):
         sf.addRow("predicted IAA", self.pred_iaa_label)
         sf.addRow("empirical IAA", self.emp_iaa_label)
         sf.addRow("MHR map", self.mhr_model_label)
-        sf.addRow("multi-rater ECE", self.ece_label)
+        self.ece_label.setToolTip(
+            "CURVAS ECE: 50-bin top-label ECE of the calibrated map against each annotator, "
+            "inside the union of their masks' box +-20 px, averaged over annotators "
+            "(docs/metrics.md). Pooled: the multi-rater ECE over the whole image.")
+        sf.addRow("ECE (CURVAS)", self.ece_label)
         return summary
 
     def _show_mismatch(self, text: str) -> None:
@@ -357,12 +361,14 @@ class CaseTab(QWidget):
         self.mhr_model_label.setText(
             "no MHR model" if not mhr else f"{mhr} · {pred.mhr_label}" + (
                 "" if pred.mhr_is_calibrated else " (no calibrator)"))
-        ece = ece_value(pred.ece)
-        self.ece_label.setText(fmt_number(ece) + (f"  · {mhr}, {pred.mhr_label}" if mhr else ""))
+        ece, pooled = curvas_ece_value(pred.ece), ece_value(pred.ece)
+        self.ece_label.setText(
+            f"{fmt_number(ece)} (pooled {fmt_number(pooled)})"
+            + (f"  · {mhr}, {pred.mhr_label}" if mhr else ""))
         if pred.reliability:
             self.reliability.submit(
                 pred.reliability,
-                title=f"{pred.case_id}: ECE {fmt_number(ece)} ({mhr}, {pred.mhr_label})")
+                title=f"{pred.case_id}: CURVAS ECE {fmt_number(ece)} ({mhr}, {pred.mhr_label})")
         elif pred.mhr_calibrated is not None:
             self.reliability.submit(None, message="no annotator masks to compare with")
         else:
