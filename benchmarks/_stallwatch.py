@@ -28,6 +28,8 @@ class StallWatch:
         self.depth = depth
         self.last = time.perf_counter()
         self.samples: Counter = Counter()
+        #: what the other threads ran at the same moments (GIL holders)
+        self.others: Counter = Counter()
         self._stop = threading.Event()
         self._main = threading.main_thread().ident
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -48,9 +50,16 @@ class StallWatch:
         while not self._stop.wait(0.005):
             if time.perf_counter() - self.last < self.threshold_s:
                 continue
-            frame = sys._current_frames().get(self._main)
+            frames = sys._current_frames()
+            frame = frames.get(self._main)
             if frame is None:
                 continue
+            me = threading.get_ident()
+            for ident, other in frames.items():
+                if ident not in (self._main, me):
+                    top = traceback.extract_stack(other)[-3:]
+                    self.others[" <- ".join(f"{s.name}@{s.filename.rsplit('/', 2)[-1]}:{s.lineno}"
+                                            for s in reversed(top))] += 1
             stack = traceback.extract_stack(frame)[-self.depth:]
             key = " <- ".join(f"{s.name}@{s.filename.rsplit('/', 2)[-1]}:{s.lineno}"
                               for s in reversed(stack))
@@ -62,3 +71,7 @@ class StallWatch:
               f"{self.threshold_s * 1e3:.0f} ms):", file=sys.stderr)
         for key, n in self.samples.most_common(top):
             print(f"  {n * 5:5d} ms  {key}", file=sys.stderr)
+        print("other threads meanwhile:", file=sys.stderr)
+        for key, n in self.others.most_common(top):
+            if "wait@threading" not in key and "_worker@thread.py" not in key:
+                print(f"  {n * 5:5d} ms  {key}", file=sys.stderr)

@@ -5,6 +5,13 @@ O(changed pixels x annotators). Undo, redo and ``layer.data = ...`` emit no pain
 they are caught through ``events.set_data`` / ``events.data`` and handled by a debounced
 full resynchronisation (one read per mask).
 
+Heavy edits (a bucket fill or paint whose boxes hold more than
+:attr:`LiveAgreement.async_edit_min_work` pixels x masks) and the resyncs of large masks
+run in a worker (:mod:`.live_queue`), in order; while one is pending, later edits queue
+behind it. The GUI thread then only writes the MHR values the worker computed and emits
+``changed``; :meth:`LiveAgreement.flush` (called by :meth:`LiveAgreement.resync`, hence by
+saves) applies what is queued at once.
+
 The tracker tracks boolean *mirrors* of the layers, not the layers' arrays: the mirror of a
 layer is updated from the paint event before the tracker is told, so the tracker's
 "update after the array changed" contract holds whatever the order in which napari writes
@@ -381,6 +388,7 @@ class LiveAgreement(QObject):
             got = self._resync_masks(job[1])
             boxes = got[0] if got else []
             res.edited.update(got[1] if got else [])
+            res.resynced = bool(res.edited)
             base = self.baseline or {}
             for mid in res.edited:
                 b = base.get(mid)
@@ -397,6 +405,7 @@ class LiveAgreement(QObject):
             self.dirty |= res.edited
             self.dirty -= res.clean
             boxes += res.boxes
+            self.n_resyncs += int(res.resynced)
             if res.resync:
                 self.request_resync(res.resync)
         if not boxes:

@@ -45,6 +45,8 @@ class JobResult:
         Masks whose paint payload did not fit (to resynchronise in full).
     clean : set of str
         Masks found equal to their baseline (no unsaved edits) by a resync job.
+    resynced : bool
+        A resync job that changed something (undo, redo, replaced data).
     """
 
     edited: set[str] = field(default_factory=set)
@@ -52,6 +54,7 @@ class JobResult:
     mhr: list[tuple[Box, np.ndarray]] = field(default_factory=list)
     resync: set[str] = field(default_factory=set)
     clean: set[str] = field(default_factory=set)
+    resynced: bool = False
 
 
 class EditQueue(QObject):

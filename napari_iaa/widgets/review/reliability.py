@@ -46,7 +46,7 @@ def compute_reliability(gen: int, edits: int, masks: Sequence[np.ndarray], empty
         staple,
     )
 
-    stack = np.stack(masks)
+    stack = _stack(masks)
     mv = np.asarray(majority_vote(stack))
     loo = sens = spec = None
     consensus, error = mv, None
@@ -81,6 +81,16 @@ class _Dock(Protocol):
     def our_layers(self, role: str | None = None) -> list[Any]: ...
 
     def case_header(self) -> dict[str, Any]: ...
+
+
+def _stack(masks: Sequence[np.ndarray]) -> np.ndarray:
+    """``np.stack(masks)`` one mask per call: ``np.stack`` holds the GIL through the whole
+    copy (70-400 ms on large cases), which froze the GUI thread while this ran in a worker."""
+    first = np.asarray(masks[0])
+    out = np.empty((len(masks), *first.shape), first.dtype)
+    for i, m in enumerate(masks):
+        out[i] = m
+    return out
 
 
 class Reliability(QObject):
