@@ -24,6 +24,7 @@ same data without the dock (napari's own cost), and napari's share of the open.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 import threading
@@ -51,6 +52,7 @@ class Spans:
         orig = getattr(owner, name)
         spans = getattr(self, bucket)
 
+        @functools.wraps(orig)  # napari's events read the callback's signature
         def wrapped(*a, **k):
             t = time.perf_counter()
             try:

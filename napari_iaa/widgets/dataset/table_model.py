@@ -233,6 +233,10 @@ class CaseTableModel(QAbstractTableModel):
         return [[self._display(self._rows[r][c], col, self._scored[r]) for r in rows]
                 for c, col in enumerate(cols)]
 
+    def longest_case_id(self) -> str:
+        """The longest case id (in characters), ``""`` for an empty table."""
+        return max((str(r[0]) for r in self._rows), key=len, default="")
+
     def is_flagged(self, row: int) -> bool:
         """Whether source row ``row`` is flagged."""
         return self._flags[row]
