@@ -19,6 +19,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import ctypes
+import gc
 import glob
 import importlib.machinery
 import importlib.util
@@ -47,8 +48,19 @@ def load_torch() -> None:
             with contextlib.suppress(OSError, ValueError, SyntaxError, AttributeError,
                                      ImportError):
                 _preload_native()
-        import timm  # noqa: F401 - imports torch
-        import torch  # noqa: F401
+        # The import creates about a million objects; each full collection they trigger
+        # walks the whole heap (napari's too) with the GIL held, 0.1-0.5 s at a time. So
+        # no collection runs meanwhile, and afterwards the modules' objects (alive for the
+        # process's life) move to the permanent generation, where collections skip them.
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            import timm  # noqa: F401 - imports torch
+            import torch  # noqa: F401
+        finally:
+            if enabled:
+                gc.freeze()
+                gc.enable()
 
 
 def _torch_dir() -> Path | None:
@@ -112,7 +124,20 @@ def _cuda_libraries(root: Path) -> list[str]:
 
 
 def _literal_in_function(path: Path, function: str, variable: str) -> object:
-    tree = ast.parse(path.read_text(encoding="utf-8"))
+    """The literal assigned to ``variable`` in the top-level ``function`` of a source file.
+
+    Only the function's own lines are parsed (parsing all of torch's ``__init__.py`` holds
+    the GIL for 50-300 ms).
+    """
+    lines = path.read_text(encoding="utf-8").splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith(f"def {function}(")),
+                 None)
+    if start is None:
+        return None
+    end = next((i for i in range(start + 1, len(lines))
+                if lines[i] and not lines[i][0].isspace() and not lines[i].startswith(")")),
+               len(lines))
+    tree = ast.parse("\n".join(lines[start:end]))
     for node in ast.walk(tree):
         if isinstance(node, ast.FunctionDef) and node.name == function:
             for sub in ast.walk(node):

@@ -235,7 +235,7 @@ class CaseTab(QWidget):
         self.job.start(case_job, case, self._models, key, self.source.empty_rule(),
                        self.map_display_max_pixels, self.batch_size,
                        on_yield=self._on_yield, on_return=self.show_result,
-                       on_error=self._prediction_failed,
+                       on_error=self._prediction_failed, activity=f"predicting {case.case_id}",
                        on_finish=self._case_done)
 
     def cancel(self) -> None:

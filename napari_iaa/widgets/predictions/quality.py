@@ -190,7 +190,7 @@ class QualityPanel(QGroupBox):
             return
         self.job.start(quality_job, case, masks, annotators, self._models, key,
                        on_return=self._show, on_finish=self._done,
-                       on_error=self._failed)
+                       on_error=self._failed, activity=f"mask quality: {case.case_id}")
 
     def _failed(self, exc: BaseException) -> None:
         self._on_error("quality", exc)
