@@ -152,6 +152,7 @@ def _child(mode: str, reps: int, why: bool) -> int:
         rec["later"] = [probe.measure(dock.predict_current, settle_s=1.0,
                                       until=lambda: not dock.busy, timeout_s=300)
                         for _ in range(reps)]
+        rec["plain_update_maps"] = [_plain_update_maps(probe, viewer) for _ in range(reps)]
         rec["plain_add_maps"] = _plain_add_maps(probe, viewer)
     if dog:
         dog.stop()
@@ -187,6 +188,32 @@ def _plain_add_maps(probe: StallProbe, viewer) -> dict:
     for layer in added:
         viewer.layers.remove(layer)
     return r
+
+
+def _plain_update_maps(probe: StallProbe, viewer) -> dict:
+    """Baseline of a later prediction: napari given new data for the three map layers, one
+    per event-loop turn (what showing a prediction costs napari itself)."""
+    from qtpy.QtCore import QTimer
+
+    from napari_iaa.widgets.predictions import LAYER_CAL, LAYER_DIFF, LAYER_RAW
+
+    maps = [(viewer.layers[n], np.array(viewer.layers[n].data))
+            for n in (LAYER_RAW, LAYER_CAL, LAYER_DIFF) if n in viewer.layers]
+    done = []
+
+    def plain_update():
+        steps = list(maps)
+
+        def nxt():
+            if steps:
+                layer, data = steps.pop(0)
+                layer.data = data.copy()
+                QTimer.singleShot(0, nxt)
+            else:
+                done.append(True)
+        nxt()
+
+    return probe.measure(plain_update, settle_s=1.0, until=lambda: bool(done))
 
 
 def _run_child(mode: str, reps: int, why: bool) -> dict:
@@ -242,6 +269,8 @@ def main(argv: list[str] | None = None) -> int:
         (f"later predictions, sample case (median of {reps})",
          float(np.median([r["max_stall_s"] for r in pr["later"]])),
          f"shown after {fmt_time(float(np.median([r['ready_s'] for r in pr['later']])))}"),
+        ("  baseline: napari given new data for the 3 map layers, one per turn (median)",
+         float(np.median([r["max_stall_s"] for r in pr["plain_update_maps"]])), "-"),
     ]
     out = [{"action": a, "longest stall": fmt_time(s), "time": t,
             "baseline (idle viewer)": fmt_time(idle), "ratio": fmt_ratio(s / idle) if idle > 0 else "-",

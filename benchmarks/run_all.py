@@ -21,7 +21,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import RESULTS_DIR, fmt_ratio, fmt_time, machine, table
 
-BENCHES = ["tracker", "score", "inference", "training", "gui", "gui_table", "gui_case"]
+BENCHES = ["tracker", "score", "inference", "training", "gui", "gui_table", "gui_case",
+           "gui_predictions"]
 HERE = Path(__file__).resolve().parent
 
 
@@ -80,7 +81,7 @@ def summary_rows() -> list[dict[str, str]]:
                          "target": "(report)", "met": "-"})
         for n in sc.get("notes", []):
             rows.append({"what": "score", "figure": n, "baseline": "-", "ratio": "-", "target": "", "met": "-"})
-    for name in ("inference", "training", "gui", "gui_table", "gui_case"):
+    for name in ("inference", "training", "gui", "gui_table", "gui_case", "gui_predictions"):
         r = _load(name)
         if r is None:
             continue
