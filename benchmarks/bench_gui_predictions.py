@@ -128,6 +128,14 @@ def _child(mode: str, reps: int, why: bool) -> int:
 
     marks: dict[str, float] = {}
 
+    from qtpy.QtCore import QTimer
+
+    watch = QTimer()
+    watch.setInterval(2)
+    watch.timeout.connect(lambda: "torch" in sys.modules and marks.setdefault(
+        "torch import began", time.perf_counter()))
+    watch.start()
+
     def open_dock_marked():
         open_dock()
         d = holder["dock"]
@@ -136,11 +144,13 @@ def _child(mode: str, reps: int, why: bool) -> int:
 
     t0 = time.perf_counter()
     opened = probe.measure(open_dock_marked, settle_s=1.0, until=settled, timeout_s=300)
+    watch.stop()
     rec = {"mode": mode, "idle": idle, "open": opened, "open_gaps": _gaps(probe),
            "gaps_over_50ms": _gap_times(probe, t0),
            "marks": {k: round(v - t0, 3) for k, v in marks.items()},
            "torch_before_open": loaded, "open_wall_s": time.perf_counter() - t0}
     dock = holder["dock"]
+    rec["plain_dock"] = _plain_dock(probe, viewer)
     rec["predicted_on_open"] = dock.case_tab.last_prediction is not None
     rec["status_text"] = dock.settings.status_label.text()
     if mode == "predict":
@@ -190,6 +200,18 @@ def _plain_add_maps(probe: StallProbe, viewer) -> dict:
     return r
 
 
+def _plain_dock(probe: StallProbe, viewer) -> dict:
+    """Baseline of the open: napari docking a widget holding one label, in the same area."""
+    from qtpy.QtWidgets import QLabel, QVBoxLayout, QWidget
+
+    def add():
+        w = QWidget()
+        QVBoxLayout(w).addWidget(QLabel("an empty dock"))
+        viewer.window.add_dock_widget(w, name="empty dock", area="right")
+
+    return probe.measure(add, settle_s=1.0)
+
+
 def _plain_update_maps(probe: StallProbe, viewer) -> dict:
     """Baseline of a later prediction: napari given new data for the three map layers, one
     per event-loop turn (what showing a prediction costs napari itself)."""
@@ -214,6 +236,16 @@ def _plain_update_maps(probe: StallProbe, viewer) -> dict:
         nxt()
 
     return probe.measure(plain_update, settle_s=1.0, until=lambda: bool(done))
+
+
+def _load_stall(rec: dict) -> float:
+    """The longest gap from the start of torch's import (in the worker) to the model list
+    shown (the worker importing torch and timm and reading the cards); 50 ms when none is
+    longer."""
+    start = rec["marks"].get("torch import began", 0.0)
+    end = rec["marks"].get("models listed", float("inf"))
+    gaps = [g for t, g in rec["gaps_over_50ms"] if start <= t < end]
+    return max(gaps, default=0.05)
 
 
 def _run_child(mode: str, reps: int, why: bool) -> dict:
@@ -262,6 +294,12 @@ def main(argv: list[str] | None = None) -> int:
          f"ready after {fmt_time(float(np.median([r['open']['ready_s'] for r in recs['open']])))}"),
         ("open the dock, automatic predictions off", pr["open"]["max_stall_s"],
          f"ready after {fmt_time(pr['open']['ready_s'])}"),
+        ("  baseline: napari docking a widget with one label, same area (median)",
+         float(np.median([r["plain_dock"]["max_stall_s"] for r in recs["open"] + recs["predict"]])),
+         "-"),
+        ("  longest stall while torch, timm and the models load (from the open's end to the "
+         "model list; median)", float(np.median([_load_stall(r) for r in recs["open"] + recs["predict"]])),
+         "-"),
         ("first prediction (loads the networks, adds the 3 map layers), sample case",
          pr["first"]["max_stall_s"], f"shown after {fmt_time(pr['first']['ready_s'])}"),
         ("  baseline: napari adding the same 3 image layers, one per turn",
