@@ -41,24 +41,27 @@ HOLE = 100  # half side of the hole filled in the small fill
 
 
 class Spans:
-    """Wall-clock intervals spent in napari's calls and in the dock's handlers."""
+    """GUI-thread time attributed to napari or to the dock: each instant goes to the
+    innermost timed call running then (a dock handler inside ``Labels.fill`` is the
+    dock's; a napari setter the dock calls is napari's)."""
 
     def __init__(self) -> None:
-        self.napari: list[tuple[float, float]] = []
-        self.ours: list[tuple[float, float]] = []
+        self.events: list[tuple[float, str | None]] = []  # (time, bucket entered / None: exit)
         self.threads: dict[str, set[str]] = {}
 
     def wrap(self, owner, name: str, bucket: str, classmethod_: bool = False) -> None:
         orig = getattr(owner, name)
-        spans = getattr(self, bucket)
+        events = self.events
 
         @functools.wraps(orig)  # napari's events read the callback's signature
         def wrapped(*a, **k):
-            t = time.perf_counter()
+            if threading.current_thread() is not threading.main_thread():
+                return orig(*a, **k)
+            events.append((time.perf_counter(), bucket))
             try:
                 return orig(*a, **k)
             finally:
-                spans.append((t, time.perf_counter()))
+                events.append((time.perf_counter(), None))
 
         setattr(owner, name, staticmethod(wrapped) if classmethod_ else wrapped)
 
@@ -74,14 +77,26 @@ class Spans:
         setattr(owner, name, wrapped)
 
     def clear(self) -> None:
-        self.napari.clear()
-        self.ours.clear()
+        self.events.clear()
+
+    def segments(self, bucket: str) -> list[tuple[float, float]]:
+        """The intervals whose innermost timed call is of ``bucket``."""
+        out, stack, last = [], [], None
+        for t, kind in self.events:
+            if stack and stack[-1] == bucket and last is not None and t > last:
+                out.append((last, t))
+            if kind is None:
+                if stack:
+                    stack.pop()
+            else:
+                stack.append(kind)
+            last = t
+        return out
 
     def beyond_napari(self, ticks: list[float], t0: float, t1: float) -> dict:
-        """Longest tick gap less the napari time (not nested dock handlers) inside it."""
+        """Longest tick gap less the napari time inside it (and the dock's time there)."""
         edges = np.array([t0, *ticks, t1])
-        ours = _union(self.ours)
-        own = _subtract(_union(self.napari), ours)
+        own, ours = self.segments("napari"), self.segments("ours")
         worst = {"beyond_napari_s": 0.0}
         for a, b in zip(edges[:-1], edges[1:], strict=True):
             if b - a < 0.02:
@@ -97,39 +112,13 @@ def _overlap(spans, a: float, b: float) -> float:
     return float(sum(max(0.0, min(b, e) - max(a, s)) for s, e in spans if s < b and e > a))
 
 
-def _union(spans):
-    out: list[list[float]] = []
-    for s, e in sorted(spans):
-        if out and s <= out[-1][1]:
-            out[-1][1] = max(out[-1][1], e)
-        else:
-            out.append([s, e])
-    return [tuple(x) for x in out]
-
-
-def _subtract(spans, holes):
-    """``spans`` minus ``holes`` (both unions of intervals)."""
-    out = []
-    for s, e in spans:
-        cur = s
-        for hs, he in holes:
-            if he <= cur or hs >= e:
-                continue
-            if hs > cur:
-                out.append((cur, hs))
-            cur = max(cur, he)
-        if cur < e:
-            out.append((cur, e))
-    return out
-
-
 def instrument(spans: Spans) -> None:
     """Time napari's layer creation, fills, undos and draws; the dock's live handlers."""
     import vispy.scene
     from napari.components import ViewerModel
     from napari.layers import Labels, Layer
 
-    from napari_iaa.widgets.review import dock, live, reliability
+    from napari_iaa.widgets.review import binding, dock, live, loader, reliability
 
     spans.wrap(Layer, "create", "napari", classmethod_=True)
     spans.wrap(ViewerModel, "add_layer", "napari")
@@ -148,17 +137,22 @@ def instrument(spans: Spans) -> None:
     spans.wrap(live.LiveAgreement, "on_paint", "ours")
     spans.wrap(live.LiveAgreement, "resync", "ours")
     spans.wrap(dock.ReviewWidget, "_on_live_changed", "ours")
+    spans.wrap(binding.BindingMixin, "_bind", "ours")
+    spans.wrap(loader.LoaderMixin, "_run_steps", "ours")
     spans.note_thread(reliability, "compute_reliability")  # LOO Dice, STAPLE, consensus
     # napari's data setter (the consensus layers get new data after each refresh)
     prop = Labels.data
     setter = prop.fset
 
     def timed_set(layer, value):
-        t = time.perf_counter()
+        if threading.current_thread() is not threading.main_thread():
+            setter(layer, value)
+            return
+        spans.events.append((time.perf_counter(), "napari"))
         try:
             setter(layer, value)
         finally:
-            spans.napari.append((t, time.perf_counter()))
+            spans.events.append((time.perf_counter(), None))
 
     Labels.data = property(prop.fget, timed_set, prop.fdel, prop.__doc__)
 
@@ -179,7 +173,7 @@ def measure(probe: StallProbe, spans: Spans, action, settle_s: float, until=None
         watch.report(8)
     t1 = probe.ticks[-1] if probe.ticks else time.perf_counter()
     r.update(spans.beyond_napari(probe.ticks, probe.ticks[0] - 1e-3 if probe.ticks else t1, t1))
-    r["ours_s"] = float(sum(e - s for s, e in _union(spans.ours)))
+    r["ours_s"] = float(sum(e - s for s, e in spans.segments("ours")))
     return r
 
 
@@ -227,7 +221,7 @@ def main(argv=None) -> int:
     opened = measure(probe, spans, lambda: widget.show_case(case), settle_s=3.0,
                      until=lambda: widget.live is not None and not widget.reliability.busy)
     recs["open"] = opened
-    nap_open = float(sum(e - s for s, e in _subtract(_union(spans.napari), _union(spans.ours))))
+    nap_open = float(sum(e - s for s, e in spans.segments("napari")))
     threads = {k: sorted(v) for k, v in spans.threads.items() if v}
     recs["open"]["reliability_threads"] = threads
     on_main = [k for k, v in threads.items() if "main" in v]

@@ -150,6 +150,7 @@ def staple(
     threshold: float = 0.5,
     max_iterations: int | None = None,
     confidence_weight: float | None = None,
+    threads: int | None = None,
 ) -> StapleResult:
     """STAPLE consensus (SimpleITK's ``STAPLEImageFilter``).
 
@@ -162,6 +163,9 @@ def staple(
         Passed to the filter.
     confidence_weight : float, optional
         Passed to the filter.
+    threads : int, optional
+        Threads of the filter (default: SimpleITK's, one per core); the review dock's
+        worker leaves a core to the GUI.
 
     Notes
     -----
@@ -191,6 +195,8 @@ def staple(
         f.SetMaximumIterations(int(max_iterations))
     if confidence_weight is not None:
         f.SetConfidenceWeight(float(confidence_weight))
+    if threads is not None:
+        f.SetNumberOfThreads(max(1, int(threads)))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         out = f.Execute(images)

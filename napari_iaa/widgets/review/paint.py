@@ -131,17 +131,26 @@ def apply_masked_atom(
         if not flip.any():
             return ()
         old = region.copy()
-        region[flip] = fg
+        _set_where(region, flip, fg)
         tracker.update_region(mid, box, old_values=old, new_values=region)
         votes[box] += flip.astype(np.int16) if fg else -flip.astype(np.int16)
         return box, np.zeros(0, np.intp), np.zeros(0, bool)
     local = np.nonzero(flip)
     if local[0].size == 0:
         return ()
-    region[flip] = fg
+    _set_where(region, flip, fg)
     glob = tuple(x + int(s.start) for x, s in zip(local, box, strict=True))
     flat = np.ravel_multi_index(glob, mirror.shape)
     return box, flat, np.full(flat.size, fg)
+
+
+def _set_where(region: np.ndarray, where: np.ndarray, fg: bool) -> None:
+    """``region[where] = fg`` as one ufunc pass (boolean-mask assignment holds the GIL for
+    tens of ms on a large fill, which froze the GUI while the edit worker ran it)."""
+    if fg:
+        np.logical_or(region, where, out=region)
+    else:
+        np.greater(region, where, out=region)  # region & ~where
 
 
 def flush_flips(

@@ -12,6 +12,7 @@ computed again). Hidden consensus layers of large images get their new data only
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -54,7 +55,7 @@ def compute_reliability(gen: int, edits: int, masks: Sequence[np.ndarray], empty
         if stack.shape[0] >= 2:
             loo = np.asarray(leave_one_out_dice(stack, empty=empty), dtype=float)
         if stack.shape[0] >= 2 and stack.any():
-            res = staple(stack)
+            res = staple(stack, threads=_worker_threads())
             sens, spec = res.sensitivity, res.specificity
             consensus = np.asarray(res.consensus)
     except Exception as exc:  # noqa: BLE001 - reliability is informative; never break the view
@@ -81,6 +82,12 @@ class _Dock(Protocol):
     def our_layers(self, role: str | None = None) -> list[Any]: ...
 
     def case_header(self) -> dict[str, Any]: ...
+
+
+def _worker_threads() -> int:
+    """Threads for STAPLE in the dock's worker: one core is left to the GUI thread (on
+    2 cores, SimpleITK's two threads starved the event loop for 100-200 ms)."""
+    return max(1, (os.cpu_count() or 1) - 1)
 
 
 def _stack(masks: Sequence[np.ndarray]) -> np.ndarray:
