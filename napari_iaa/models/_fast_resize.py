@@ -12,6 +12,8 @@ passes and of the additions differs from torch's, so values agree to float32 rou
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from napari_iaa import _env
@@ -26,8 +28,11 @@ except ImportError:  # pragma: no cover
 __all__ = ["aa_weights", "bilinear_weights", "resize_u8_chw", "upsample_map"]
 
 
+@functools.lru_cache(maxsize=64)
 def aa_weights(in_size: int, out_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per output index: the first input index, the number of taps and their weights.
+
+    Cached per sizes: the arrays are shared, read-only.
 
     Returns
     -------
@@ -52,8 +57,11 @@ def aa_weights(in_size: int, out_size: int) -> tuple[np.ndarray, np.ndarray, np.
     total = np.zeros((out_size, 1), f32)
     for k in range(taps):  # summed in order, in float32
         total[:, 0] += w[:, k]
-    w = np.divide(w, total, out=np.zeros_like(w), where=total != 0)
-    return lo, hi - lo, w.astype(np.float32)
+    w = np.divide(w, total, out=np.zeros_like(w), where=total != 0).astype(np.float32)
+    count = hi - lo
+    for a in (lo, count, w):
+        a.flags.writeable = False
+    return lo, count, w
 
 
 def resize_u8_chw(hwc: np.ndarray, size: tuple[int, int]) -> np.ndarray | None:
@@ -64,15 +72,18 @@ def resize_u8_chw(hwc: np.ndarray, size: tuple[int, int]) -> np.ndarray | None:
     h, w = size
     ys, ny, wy = aa_weights(src.shape[0], h)
     xs, nx, wx = aa_weights(src.shape[1], w)
-    wy *= np.float32(1.0 / 255.0)
+    wy = wy * np.float32(1.0 / 255.0)  # (the cached weights stay untouched)
     out = np.empty((src.shape[2], h, w), np.float32)
     _kernel(src.reshape(src.shape[0], -1), src.shape[2], ys, ny, wy, xs, nx, wx, out)
     np.clip(out, 0.0, 1.0, out=out)
     return out
 
 
+@functools.lru_cache(maxsize=64)
 def bilinear_weights(in_size: int, out_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Plain bilinear (``align_corners=False``) taps as torch computes them in float32.
+
+    Cached per sizes: the arrays are shared, read-only.
 
     Returns
     -------
@@ -90,7 +101,10 @@ def bilinear_weights(in_size: int, out_size: int) -> tuple[np.ndarray, np.ndarra
     w1 = np.clip(src - i0.astype(f32), f32(0.0), f32(1.0)).astype(f32)
     if in_size == out_size:
         i0, w1 = np.arange(out_size, dtype=np.int64), np.zeros(out_size, f32)
-    return i0, (f32(1.0) - w1).astype(f32), w1
+    w0 = (f32(1.0) - w1).astype(f32)
+    for a in (i0, w0, w1):
+        a.flags.writeable = False
+    return i0, w0, w1
 
 
 def upsample_map(small: np.ndarray, shape: tuple[int, int]) -> np.ndarray | None:
