@@ -491,6 +491,11 @@ def test_volume_cancel_stops_between_batches(volume_dock, qtbot):
     _viewer, widget, img, _masks = volume_dock
     tab = widget.case_tab
     tab.batch_size = 1
+    # the models are matched to the open volume first (a later match may choose others and
+    # drop the loaded ones; napari's activity bar processes pending events when it opens)
+    qtbot.waitUntil(lambda: widget.settings.matching is not None
+                    and widget.settings.matching.domain is not None
+                    and not widget.settings.loading, timeout=60_000)
     models = widget.models.get(widget.settings.model_key())
     runs, released = [], threading.Event()
     run = models.mhr._run
