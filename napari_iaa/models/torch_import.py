@@ -48,7 +48,7 @@ def load_torch() -> None:
             with contextlib.suppress(OSError, ValueError, SyntaxError, AttributeError,
                                      ImportError):
                 _preload_native()
-        # The import creates about a million objects; each full collection they trigger
+        # The import creates about 370,000 tracked objects; each full collection they trigger
         # walks the whole heap (napari's too) with the GIL held, 0.1-0.5 s at a time. So
         # no collection runs meanwhile, and afterwards the modules' objects (alive for the
         # process's life) move to the permanent generation, where collections skip them.
