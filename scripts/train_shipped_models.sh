@@ -3,7 +3,8 @@
 # behind the shipped checkpoints and the metrics in docs/training.md.
 #
 #   LIDC=/path/to/LIDC-IDRI-slices RUNS=/work/runs bash scripts/train_shipped_models.sh
-#   PART=lidc | synth | twintrack | ship   runs one part (we ran lidc and synth at the same time).
+#   PART=lidc | synth | twintrack | ship   runs one part (we ran lidc and synth at the same time);
+#   PART=stronger | ship-stronger: the 2026-12-01 retraining of the LIDC models (not in all).
 #
 # The machine had 2 cores shared with other jobs (each training process got 20-50 % of
 # one core, and torch with 2 threads was 5x slower than with 1 under that load, hence
@@ -88,6 +89,55 @@ if [ "$PART" = all ] || [ "$PART" = twintrack ]; then
         --epochs 6 --lr 1e-3 --device cpu --threads 1 --workers 0 --cache-dir "$RUNS/cache" \
         --seed $seed --out "$RUNS/h4/mtl64"
   done; done
+fi
+
+if [ "$PART" = stronger ]; then
+  # 2026-12-01 (docs/training.md, "Stronger LIDC models"): each candidate selected on the
+  # validation patients against the shipped model, the test split measured once.
+  S=$RUNS/s14h4
+  # quality-lidc with EvanySeg's MSE: the shipped command with only the loss changed
+  $PY -m training fit --task quality --quality-loss mse --data "$LIDC" --name quality-lidc --backbone resnet10t \
+      --size 64 --batch-size 64 --epochs 8 --lr 5e-4 --device cpu --threads 1 --workers 0 \
+      --cache-dir "$S/cache" --seed 0 --out "$S/q_mse"
+  # iaa-lidc with 2.5D input (slices n-1, n, n+1 as the three channels); the shipped command
+  # plus --slice-context (the plugin's predictor feeds single slices: not shipped)
+  $PY -m training fit --task iaa --slice-context --data "$LIDC" --name iaa-lidc --backbone resnet10t --size 64 \
+      --batch-size 64 --epochs 14 --lr 1e-3 --device cpu --threads 1 --workers 0 \
+      --cache-dir "$S/cache" --seed 0 --out "$S/iaa25"
+  # TwinTrack LIDC: the shipped lcnet_035 members (8 epochs, copied with their _state
+  # folders from $RUNS/h4/tiny-models) resumed to 16 epochs, rounded to float16, calibrated
+  $PY -m training twintrack --data "$LIDC" --name twintrack-lidc --max-cases 3000 --epochs 16 \
+      --backbone lcnet_035 --decoder-width 32 --members 3 --size 64 --batch-size 32 --lr 2e-3 $CAL --out "$S/tt16" --resume
+  $PY -m training.export --from "$S/tt16" --to "$S/tt16h" --half twintrack-lidc-m1 twintrack-lidc-m2 twintrack-lidc-m3
+  $PY -m training fit --task calibrate --data "$LIDC" --max-cases 3000 --name twintrack-lidc --out "$S/tt16h" $CAL \
+      --model "$S/tt16h/twintrack-lidc-m1.json" --model "$S/tt16h/twintrack-lidc-m2.json" --model "$S/tt16h/twintrack-lidc-m3.json"
+  # the ordinal models' calibration refitted (cards get the CURVAS block): mhr-lidc on its
+  # weights rounded to float16, mhr-synth on its float32 weights (the same calibrator)
+  $PY -m training.export --from "$DEST" --to "$S/mhr16" --half mhr-lidc
+  $PY -m training fit --task calibrate --data "$LIDC" --max-cases 3000 --name mhr-lidc --model "$S/mhr16/mhr-lidc.json" \
+      --out "$S/mhr16cal" $CAL
+  $PY -m training fit --task calibrate --data "$SYNTH" --name mhr-synth --model "$DEST/mhr-synth.json" --out "$S/mhr32cal" $CAL
+  # validation comparisons (selection), e.g. the shipped and the new TwinTrack ensembles
+  for M in "$DEST/twintrack-lidc.json" "$S/tt16h/twintrack-lidc.json"; do
+    $PY -m training evaluate --model "$M" --data "$LIDC" --max-cases 3000 --split val --device cpu --cache-dir "$RUNS/cache"
+  done
+  $PY -m training evaluate --model "$DEST/quality-lidc.json" --data "$LIDC" --split val --device cpu --cache-dir "$S/cache"
+  $PY -m training evaluate --model "$S/q_mse/quality-lidc.json" --data "$LIDC" --split val --device cpu --cache-dir "$S/cache"
+  $PY -m training evaluate --model "$S/q_mse/quality-lidc_state/epoch-0007/model.json" --data "$LIDC" --split val \
+      --device cpu --cache-dir "$S/cache"
+fi
+
+if [ "$PART" = ship-stronger ]; then
+  S=$RUNS/s14h4
+  # quality-lidc: the last epoch (higher validation Pearson than the lowest-MAE epoch 3)
+  $PY scripts/ship_epoch.py "$S/q_mse/quality-lidc_state/epoch-0007/model.json" --best "$S/q_mse/quality-lidc.json" \
+      --data "$LIDC" --out "$S/q_mse8" --cache-dir "$S/cache" \
+      --why "last epoch (8 of 8): higher validation Pearson (all 0.658, non-empty 0.697) than the epoch with the lowest validation MAE (3: 0.640, 0.673), which the fit kept by --monitor val_mae"
+  $PY -m training.export --from "$S/q_mse8" --to "$DEST" --half quality-lidc
+  $PY -m training.export --from "$S/tt16h" --to "$DEST" --half twintrack-lidc
+  $PY -m training.export --from "$S/mhr16cal" --to "$DEST" --half mhr-lidc
+  $PY -m training.export --from "$S/mhr32cal" --to "$DEST" mhr-synth
+  du -b "$DEST" | tail -1
 fi
 
 if [ "$PART" = all ] || [ "$PART" = ship ]; then
