@@ -124,7 +124,11 @@ def instrument(spans: Spans) -> None:
     spans.wrap(ViewerModel, "add_layer", "napari")
     for name in ("fill", "undo", "redo"):
         spans.wrap(Labels, name, "napari")
+    from napari._vispy.canvas import VispyCanvas
+
     spans.wrap(vispy.scene.SceneCanvas, "on_draw", "napari")
+    spans.wrap(vispy.scene.SceneCanvas, "_draw_scene", "napari")  # texture uploads, GL draws
+    spans.wrap(VispyCanvas, "on_draw", "napari")
     spans.wrap(Layer, "refresh", "napari")  # napari's display update of a layer
     # napari's own Qt widgets: the layer list's rows (thumbnails), the layer controls
     from napari._qt.containers._layer_delegate import LayerDelegate

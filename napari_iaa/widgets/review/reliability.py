@@ -91,8 +91,8 @@ def _worker_threads() -> int:
 
 
 def _stack(masks: Sequence[np.ndarray]) -> np.ndarray:
-    """``np.stack(masks)`` one mask per call: ``np.stack`` holds the GIL through the whole
-    copy (70-400 ms on large cases), which froze the GUI thread while this ran in a worker."""
+    """``np.stack(masks)``, one copy per mask (no temporary list of views; the same
+    result)."""
     first = np.asarray(masks[0])
     out = np.empty((len(masks), *first.shape), first.dtype)
     for i, m in enumerate(masks):
