@@ -21,12 +21,12 @@ in ``_counts`` keeps everything working when numba is missing or disabled with
 
 from __future__ import annotations
 
-from napari_iaa import _env
+from napari_iaa._jit import njit as _njit
+from napari_iaa._jit import numba
 
 try:  # pragma: no cover - exercised in both states by the test-suite through the flag
-    if not _env.flag(_env.NUMBA, default=True):
-        raise ImportError("disabled by NAPARI_IAA_NUMBA")
-    import numba
+    if numba is None:
+        raise ImportError("numba missing or disabled by NAPARI_IAA_NUMBA")
     import numpy as np
     from llvmlite import ir
     from numba.core import types as _nbtypes
@@ -41,13 +41,6 @@ _BLOCK = 512  # words per block: 4 KiB accumulators per half, in L1 with the mas
 EDIT_CHUNK = 1 << 16
 
 if AVAILABLE:
-
-    def _njit(fn):
-        """``numba.njit(nogil=True)`` with the on-disk cache where a cache folder is writable."""
-        try:
-            return numba.njit(nogil=True, cache=True)(fn)
-        except RuntimeError:  # no writable cache location: compile once per process
-            return numba.njit(nogil=True)(fn)
 
     _LO7 = np.uint64(0x7F7F7F7F7F7F7F7F)
     _HI1 = np.uint64(0x8080808080808080)

@@ -7,17 +7,11 @@ from typing import Any
 
 import numpy as np
 
-from napari_iaa import _env
+from napari_iaa._jit import njit as _njit
+from napari_iaa._jit import numba
 from napari_iaa.calibration import IsotonicCalibrator, calibrator_from_dict
 from napari_iaa.errors import CheckpointError
 from napari_iaa.models.card import ModelCard
-
-try:  # pragma: no cover - both states are exercised through NAPARI_IAA_NUMBA
-    if not _env.flag(_env.NUMBA, default=True):
-        raise ImportError("disabled by NAPARI_IAA_NUMBA")
-    import numba
-except ImportError:  # pragma: no cover
-    numba = None
 
 __all__ = ["PiecewiseLinearLUT", "isotonic_lut", "load_calibrator"]
 
@@ -101,12 +95,6 @@ class PiecewiseLinearLUT:
 
 
 if numba is not None:
-
-    def _njit(fn):
-        try:
-            return numba.njit(nogil=True, cache=True)(fn)
-        except RuntimeError:  # no writable cache location: compile once per process
-            return numba.njit(nogil=True)(fn)
 
     @_njit
     def _lut_kernel(flat, cells, start, rise, knot, out, slow):  # pragma: no cover - compiled

@@ -16,14 +16,8 @@ import functools
 
 import numpy as np
 
-from napari_iaa import _env
-
-try:  # pragma: no cover - both states are exercised through NAPARI_IAA_NUMBA
-    if not _env.flag(_env.NUMBA, default=True):
-        raise ImportError("disabled by NAPARI_IAA_NUMBA")
-    import numba
-except ImportError:  # pragma: no cover
-    numba = None
+from napari_iaa._jit import njit as _njit
+from napari_iaa._jit import numba
 
 __all__ = ["aa_weights", "bilinear_weights", "resize_u8_chw", "upsample_map"]
 
@@ -127,12 +121,6 @@ def upsample_map(small: np.ndarray, shape: tuple[int, int]) -> np.ndarray | None
 
 
 if numba is not None:
-
-    def _njit(fn):
-        try:
-            return numba.njit(nogil=True, cache=True)(fn)
-        except RuntimeError:  # no writable cache location: compile once per process
-            return numba.njit(nogil=True)(fn)
 
     @_njit
     def _kernel(src, c, ys, ny, wy, xs, nx, wx, out):  # pragma: no cover - compiled
