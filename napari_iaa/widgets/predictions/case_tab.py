@@ -99,6 +99,8 @@ class CaseTab(QWidget):
         self._progress_timer = _timer(self, 150, self._apply_progress)
         self._case_timer = _timer(self, 300, self._maybe_case_changed)
         self._quality_timer = _timer(self, 600, self.quality.refresh)
+        # the empty diagram is drawn (in a worker) once the dock has been docked and painted
+        _timer(self, 400, self._empty_plot).start()
         source.changed.connect(self._case_timer.start)
         source.edited.connect(self._edited)
         settings.loaded.connect(self._models_changed)
@@ -126,7 +128,7 @@ class CaseTab(QWidget):
         cl.addWidget(self.case_progress)
         cl.addWidget(self._build_summary())
         self.reliability = AsyncPlot(render_reliability, width=320, height=240)
-        self.reliability.submit(None, message="no prediction yet")
+        self.reliability.setText("no prediction yet")
         cl.addWidget(self.reliability)
         self.quality = QualityPanel(self.source, self._models, self.settings.model_key,
                                     self.fail)
@@ -166,6 +168,10 @@ class CaseTab(QWidget):
             "(docs/metrics.md). Pooled: the multi-rater ECE over the whole image.")
         sf.addRow("ECE (CURVAS)", self.ece_label)
         return summary
+
+    def _empty_plot(self) -> None:
+        if self.reliability.image is None and not self.reliability.busy:
+            self.reliability.submit(None, message="no prediction yet")
 
     def _show_mismatch(self, text: str) -> None:
         self.mismatch_label.setText(text)

@@ -1,7 +1,7 @@
 """The predictions dock: model predictions beside what the annotators did, and triage.
 
-Three tabs: **Case** (:mod:`.case_tab`: the open case's predicted IAA, MHR maps and mask
-quality), **Triage** (:mod:`.triage_tab`: predicted IAA for a folder or data set) and
+Three tabs (Triage and Models are filled when first shown, :mod:`.lazy_page`): **Case**
+(:mod:`.case_tab`: the open case's predicted IAA, MHR maps and mask quality), **Triage** (:mod:`.triage_tab`: predicted IAA for a folder or data set) and
 **Models** (:mod:`.models_tab`: the model list with cards, one model per task, the
 device; read in a worker, matched to the open data). The dock wires them together; the
 case comes from :mod:`.case_source`.
@@ -19,6 +19,7 @@ from napari_iaa.data import Case
 from napari_iaa.widgets.predictions.case_source import CaseSource
 from napari_iaa.widgets.predictions.case_tab import CaseTab
 from napari_iaa.widgets.predictions.jobs import ModelCache
+from napari_iaa.widgets.predictions.lazy_page import LazyPage
 from napari_iaa.widgets.predictions.models_tab import ModelSettingsWidget
 from napari_iaa.widgets.predictions.triage_tab import TriageTab
 from napari_iaa.widgets.review import ReviewWidget
@@ -62,7 +63,8 @@ class PredictionsWidget(QWidget):
                  settings: ModelSettingsWidget | None = None, auto: bool = True) -> None:
         super().__init__()
         self.viewer = napari_viewer
-        self.settings = settings or ModelSettingsWidget(self)
+        # no parent: the Models tab takes it in when first shown (:class:`LazyPage`)
+        self.settings = settings or ModelSettingsWidget()
         self.models = ModelCache()
         self.source = CaseSource(napari_viewer, review, parent=self)
         self.case_tab = CaseTab(self.source, self.settings, self.models, auto)
@@ -70,8 +72,9 @@ class PredictionsWidget(QWidget):
                                     self.source.dataset_model)
         self.tabs = QTabWidget()
         self.tabs.addTab(self.case_tab, "Case")
-        self.tabs.addTab(self.triage_tab, "Triage")
-        self.tabs.addTab(self.settings, "Models")
+        # the hidden tabs are styled and laid out when first shown, not when docked
+        self.tabs.addTab(LazyPage(self.triage_tab), "Triage")
+        self.tabs.addTab(LazyPage(self.settings), "Models")
         QVBoxLayout(self).addWidget(self.tabs)
 
         self.settings.selection_changed.connect(self.models.forget)

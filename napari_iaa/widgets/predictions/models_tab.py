@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from qtpy.QtCore import Signal
+from qtpy.QtCore import QTimer, Signal
 from qtpy.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -58,6 +58,9 @@ _SLOT_LABELS = {"iaa": "IAA model", "mhr": "MHR model", "quality": "Quality mode
 _CARD_KEYS = ("task", "architecture", "backbone", "input_size", "n_levels", "classes",
               "calibrator", "training_data", "domain", "metrics")
 _COLUMNS = ["name", "task", "match to data", "source", "held-out metrics", "calibrated"]
+#: the first scan starts this long after the tab is built: the dock it is in is docked and
+#: painted first (loading torch in the worker holds the GIL for up to ~70 ms at a time)
+FIRST_SCAN_DELAY_MS = 150
 
 
 def card_summary(card: Any, limit: int = 3) -> str:
@@ -147,7 +150,15 @@ class ModelSettingsWidget(QWidget):
         layout.addWidget(self._build_models_box())
         layout.addWidget(self._build_device_box())
         MODEL_EVENTS.registered.connect(self._on_registered)
-        self.refresh()
+        self._scan_asked = False
+        first = QTimer(self)  # a child: it dies with the tab
+        first.setSingleShot(True)
+        first.timeout.connect(self._first_scan)
+        first.start(FIRST_SCAN_DELAY_MS)
+
+    def _first_scan(self) -> None:
+        if not self._scan_asked:  # not already asked for by a caller
+            self.refresh()
 
     # ---------------------------------------------------------------- layout
     def _build_models_box(self) -> QGroupBox:
@@ -222,6 +233,7 @@ class ModelSettingsWidget(QWidget):
 
     def refresh(self) -> None:
         """Re-read the registry and the picked files in a worker, then match them."""
+        self._scan_asked = True
         if self._scan.running:
             self._again["scan"] = True
             return
