@@ -315,7 +315,7 @@ class DatasetPanel(QWidget):
                 if score.error is not None:
                     self.problems[score.case_id] = score.error
                 self.score_rows[score.case_id] = score.row
-                self.model.update_case(score.case_id, table_values(score))
+            self.model.update_cases([(s.case_id, table_values(s)) for s in msg.scores])
         elif isinstance(msg, Progress):
             self.progress.setValue(msg.done)
             self._update_count()
