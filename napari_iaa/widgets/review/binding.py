@@ -79,10 +79,41 @@ class BindingMixin:
         self.live.changed.connect(self._on_live_changed)
         self._take_baseline(prepared, ids)
         self.reliability.reset()
-        self.panel.set_annotators(self.live.ids, [annotator_color(int(i)) for i, *_ in ann])
+        colors = [annotator_color(int(i)) for i, *_ in ann]
+        # a large case: the panel, the matrix and the rest each on its own event-loop turn
+        # (a 15-annotator bind is ~50 ms of GUI work, next to napari's work for the new
+        # layers); a small one is bound when show_case returns
+        steps = [lambda: self._bind_panel(colors), self._refresh_fast, self._bind_finish]
+        large = layers[0][1].data.size > self.async_open_min_pixels
+        self._run_bind_steps(self.live, steps, spread=large)
+
+    def _run_bind_steps(self, live: LiveAgreement, steps: list[Any], spread: bool) -> None:
+        """Run ``steps`` one per event-loop turn (``spread``) while ``live`` is still the
+        bound one; at once otherwise and without threads (the tests' synchronous mode)."""
+        if not spread or no_threads():
+            for step in steps:
+                step()
+            return
+
+        def next_step() -> None:
+            if self.live is live and steps:  # else re-bound meanwhile: its own steps run
+                steps.pop(0)()
+            if self.live is live and steps:
+                timer.start(0)
+            else:
+                timer.deleteLater()
+
+        timer = QTimer(self)  # a child: nothing runs once the dock is gone
+        timer.setSingleShot(True)
+        timer.timeout.connect(next_step)
+        next_step()
+
+    def _bind_panel(self, colors: list[Any]) -> None:
+        self.panel.set_annotators(self.live.ids, colors)
         self._apply_contour_setting()
         self._apply_visibility_checks()
-        self._refresh_fast()
+
+    def _bind_finish(self) -> None:
         self.reliability.refresh()
         self.profile.reset()
         self._update_info()
