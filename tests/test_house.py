@@ -110,8 +110,9 @@ def test_ruff_clean():
     assert out.returncode == 0, out.stdout[-4000:]
 
 
-#: which rooms each room may import (DESIGN.md "Which way imports may run"); errors and _env
-#: are importable from everywhere
+#: which rooms each room may import (DESIGN.md "Which way imports may run"); errors, _env and
+#: _jit (numba or None, and the one njit; docs/architecture.md says why) are importable from
+#: everywhere
 ALLOWED = {
     "napari_iaa.data": {"napari_iaa.data", "napari_iaa.agreement", "napari_iaa.calibration"},
     "napari_iaa.agreement": {"napari_iaa.data", "napari_iaa.agreement", "napari_iaa.calibration"},
@@ -123,7 +124,7 @@ ALLOWED = {
     "training": {"training", "napari_iaa.data", "napari_iaa.agreement", "napari_iaa.calibration",
                  "napari_iaa.models"},
 }
-EVERYWHERE = {"napari_iaa", "napari_iaa.errors", "napari_iaa._env"}
+EVERYWHERE = {"napari_iaa", "napari_iaa.errors", "napari_iaa._env", "napari_iaa._jit"}
 
 
 def _room(module: str) -> str:
