@@ -90,6 +90,18 @@ class PredictionsWidget(QWidget):
         self.case_tab.failed.connect(self.failed)
         self.triage_tab.triage_finished.connect(self.triage_finished)
         self.triage_tab.failed.connect(self.failed)
+        # the model scan (torch loads in its worker) starts on the turn after the first paint
+        self._after_paint = QTimer(self)
+        self._after_paint.setSingleShot(True)
+        self._after_paint.timeout.connect(self.settings.start_first_scan)
+        self._painted = False
+
+    def paintEvent(self, event: Any) -> None:  # Qt API name
+        """The first paint starts the model scan on the next event-loop turn."""
+        if not self._painted:
+            self._painted = True
+            self._after_paint.start(0)
+        super().paintEvent(event)
 
     def _data_changed(self) -> None:
         key, data = self.source.open_data()

@@ -58,9 +58,10 @@ _SLOT_LABELS = {"iaa": "IAA model", "mhr": "MHR model", "quality": "Quality mode
 _CARD_KEYS = ("task", "architecture", "backbone", "input_size", "n_levels", "classes",
               "calibrator", "training_data", "domain", "metrics")
 _COLUMNS = ["name", "task", "match to data", "source", "held-out metrics", "calibrated"]
-#: the first scan starts this long after the tab is built: the dock it is in is docked and
-#: painted first (loading torch in the worker holds the GIL for up to ~70 ms at a time)
-FIRST_SCAN_DELAY_MS = 150
+#: the first scan starts when the dock has been painted (``start_first_scan``), at the
+#: latest this long after the tab is built (loading torch in the worker holds the GIL for
+#: up to ~70 ms at a time: it should not compete with the dock's first paint)
+FIRST_SCAN_DELAY_MS = 1000
 
 
 def card_summary(card: Any, limit: int = 3) -> str:
@@ -153,11 +154,12 @@ class ModelSettingsWidget(QWidget):
         self._scan_asked = False
         first = QTimer(self)  # a child: it dies with the tab
         first.setSingleShot(True)
-        first.timeout.connect(self._first_scan)
+        first.timeout.connect(self.start_first_scan)
         first.start(FIRST_SCAN_DELAY_MS)
 
-    def _first_scan(self) -> None:
-        if not self._scan_asked:  # not already asked for by a caller
+    def start_first_scan(self) -> None:
+        """Read the model list now unless a scan was already asked for."""
+        if not self._scan_asked:
             self.refresh()
 
     # ---------------------------------------------------------------- layout
