@@ -370,7 +370,7 @@ class CaseTab(QWidget):
         ece, pooled = curvas_ece_value(pred.ece), ece_value(pred.ece)
         self.ece_label.setText(
             f"{fmt_number(ece)} (pooled {fmt_number(pooled)})"
-            + (f"  · {mhr}, {pred.mhr_label}" if mhr else ""))
+            + (f"  · {pred.mhr_label}" if mhr else ""))  # the model: the row above
         if pred.reliability:
             self.reliability.submit(
                 pred.reliability,
