@@ -70,7 +70,9 @@ class StoreBase:
         self.path = Path(path)
         if dataset_root is None and self.path.parent.name == ".napari-iaa":
             dataset_root = self.path.parent.parent
-        self.dataset_root = Path(dataset_root) if dataset_root is not None else None
+        # absolute, so that recorded files keep their meaning when the working folder changes
+        self.dataset_root = (Path(dataset_root).expanduser().absolute()
+                             if dataset_root is not None else None)
         self.read_only = bool(read_only)
         self.reviewer = reviewer or default_reviewer()
         self.lock_timeout = float(lock_timeout)
@@ -215,11 +217,15 @@ class StoreBase:
         )
 
     def _file(self, path: str | os.PathLike) -> str:
-        """A file as recorded: relative to the data-set root where it lies inside it."""
-        p = Path(path)
-        if self.dataset_root is not None and p.is_absolute():
+        """A file as recorded: relative to the data-set root inside it, else absolute.
+
+        A relative ``path`` is a path from the working folder, as everywhere else (a data
+        set opened as ``data`` gives edits at ``data/masks/...``).
+        """
+        p = Path(path).expanduser().resolve()
+        if self.dataset_root is not None:
             try:
-                return p.resolve().relative_to(self.dataset_root.resolve()).as_posix()
+                return p.relative_to(self.dataset_root.resolve()).as_posix()
             except ValueError:
                 pass
         return p.as_posix()

@@ -6,6 +6,7 @@ import sqlite3
 import subprocess
 import sys
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 from review_helpers import raw_rows
@@ -130,6 +131,23 @@ def test_edit_versions_current_and_relative_paths(root, tmp_path):
     with ReviewStore.open(root) as again:
         assert [e.id for e in again.edit_versions("c1")] == [first.id, second.id, other.id]
         assert again.edit_versions("c1", "A1")[0].reviewer == "ana"
+
+
+def test_data_set_opened_by_a_relative_path_records_files_that_resolve_anywhere(
+        root, tmp_path, monkeypatch):
+    """The dock opened as ``data`` saves edits at ``data/masks/...``: recorded relative to
+    the data set, they resolve from any working folder (not ``data/data/...``)."""
+    monkeypatch.chdir(root.parent)
+    rel_root = Path(root.name)
+    with ReviewStore.open(rel_root, reviewer="ana") as store:
+        edit = store.add_edit_version("c1", "A1", rel_root / "masks" / "A1_edited-ana-1.png")
+        final = store.set_adjudicated("c1", "staple", rel_root / ".napari-iaa" / "adj" / "c1.png")
+        assert edit.file == "masks/A1_edited-ana-1.png"
+        assert final.file == ".napari-iaa/adj/c1.png"
+    monkeypatch.chdir(tmp_path.parent)
+    with ReviewStore.open(root, read_only=True) as again:
+        assert again.current_edit("c1", "A1").path == root / "masks" / "A1_edited-ana-1.png"
+        assert again.adjudicated("c1").path == root / ".napari-iaa" / "adj" / "c1.png"
 
 
 def test_adjudicated_replaced_and_remembered(root):
