@@ -328,6 +328,33 @@ def _model_settings():
     return settings
 
 
+def plain_update_maps(probe: StallProbe, viewer, settle_s: float = 1.0) -> dict:
+    """Baseline of a later prediction: napari given new data (a copy of their own) for the
+    predictions dock's three map layers, one per event-loop turn, nothing else running
+    (what showing a prediction costs napari itself); the probe's record of it."""
+    from qtpy.QtCore import QTimer
+
+    from napari_iaa.widgets.predictions import LAYER_CAL, LAYER_DIFF, LAYER_RAW
+
+    maps = [(viewer.layers[n], np.array(viewer.layers[n].data))
+            for n in (LAYER_RAW, LAYER_CAL, LAYER_DIFF) if n in viewer.layers]
+    done: list[bool] = []
+
+    def plain_update() -> None:
+        steps = list(maps)
+
+        def nxt() -> None:
+            if steps:
+                layer, data = steps.pop(0)
+                layer.data = data.copy()
+                QTimer.singleShot(0, nxt)
+            else:
+                done.append(True)
+        nxt()
+
+    return probe.measure(plain_update, settle_s=settle_s, until=lambda: bool(done))
+
+
 def _predict_rows(probe, dock, reps: int, label: str, key: str) -> list[tuple]:
     """First run (creates the map layers) and the median of later runs (update them)."""
 
@@ -343,26 +370,9 @@ def _predict_rows(probe, dock, reps: int, label: str, key: str) -> list[tuple]:
              for _ in range(reps)]
     stalls = [r["max_stall_s"] for r in later]
     med = float(np.median(stalls))
-    # baseline: napari's own cost of the same layer updates (new data for the three map
-    # layers, one per event-loop turn, nothing else running)
-    from qtpy.QtCore import QTimer
-
-    from napari_iaa.widgets.predictions import LAYER_CAL, LAYER_DIFF, LAYER_RAW
-
-    maps = [(dock.viewer.layers[m], np.array(dock.viewer.layers[m].data))
-            for m in (LAYER_RAW, LAYER_CAL, LAYER_DIFF) if m in dock.viewer.layers]
-
-    def plain_update():
-        steps = list(maps)
-
-        def nxt():
-            if steps:
-                layer, data = steps.pop(0)
-                layer.data = data.copy()
-                QTimer.singleShot(0, nxt)
-        nxt()
-
-    base = [probe.measure(plain_update, settle_s=0.6)["max_stall_s"] for _ in range(reps)]
+    # baseline: napari's own cost of the same layer updates
+    base = [plain_update_maps(probe, dock.viewer, settle_s=0.6)["max_stall_s"]
+            for _ in range(reps)]
     base_s = float(np.median(base))
     extra = {"first": first, "later": later, "later_median_s": med, "baseline_all": base,
              "baseline_s": base_s,

@@ -40,7 +40,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import fmt_ratio, fmt_time, not_measured, table, write_results
-from bench_gui import StallProbe, _no_display, rerun_under_xvfb
+from bench_gui import StallProbe, _no_display, plain_update_maps, rerun_under_xvfb
 
 _MARK = "PRED_GUI "
 
@@ -171,7 +171,7 @@ def _child(mode: str, reps: int, why: bool) -> int:
         rec["later"] = [probe.measure(dock.predict_current, settle_s=1.0,
                                       until=lambda: not dock.busy, timeout_s=300)
                         for _ in range(reps)]
-        rec["plain_update_maps"] = [_plain_update_maps(probe, viewer) for _ in range(reps)]
+        rec["plain_update_maps"] = [plain_update_maps(probe, viewer) for _ in range(reps)]
         rec["plain_add_maps"] = _plain_add_maps(probe, viewer)
     if dog:
         dog.stop()
@@ -219,32 +219,6 @@ def _plain_dock(probe: StallProbe, viewer) -> dict:
         viewer.window.add_dock_widget(w, name="empty dock", area="right")
 
     return probe.measure(add, settle_s=1.0)
-
-
-def _plain_update_maps(probe: StallProbe, viewer) -> dict:
-    """Baseline of a later prediction: napari given new data for the three map layers, one
-    per event-loop turn (what showing a prediction costs napari itself)."""
-    from qtpy.QtCore import QTimer
-
-    from napari_iaa.widgets.predictions import LAYER_CAL, LAYER_DIFF, LAYER_RAW
-
-    maps = [(viewer.layers[n], np.array(viewer.layers[n].data))
-            for n in (LAYER_RAW, LAYER_CAL, LAYER_DIFF) if n in viewer.layers]
-    done = []
-
-    def plain_update():
-        steps = list(maps)
-
-        def nxt():
-            if steps:
-                layer, data = steps.pop(0)
-                layer.data = data.copy()
-                QTimer.singleShot(0, nxt)
-            else:
-                done.append(True)
-        nxt()
-
-    return probe.measure(plain_update, settle_s=1.0, until=lambda: bool(done))
 
 
 def _load_stall(rec: dict) -> float:
