@@ -139,3 +139,44 @@ def test_closing_the_dock_stops_the_training(training, qtbot, capfd, error_log):
     worker = _start_and_wait_for_a_step(widget, qtbot)
     viewer.window.remove_dock_widget(widget)  # napari's close button on the dock
     _ended_quietly(worker, qtbot, capfd, error_log, finished)
+
+
+def test_closing_the_review_dock_stops_its_reliability_job(make_napari_viewer, qtbot, capfd,
+                                                            error_log, synthetic_root,
+                                                            monkeypatch):
+    """LOO Dice / STAPLE of a large case run in a worker owned by the dock: closing the
+    dock drops its result (nothing of the closed dock is called) and leaves no job."""
+    import threading
+
+    from napari_iaa.data import open_dataset
+    from napari_iaa.widgets import ReviewWidget
+    from napari_iaa.widgets._common.workers import wait_for_workers
+    from napari_iaa.widgets.review import reliability
+
+    started, release = threading.Event(), threading.Event()
+    real = reliability.compute_reliability
+
+    def slow(*args, **kwargs):  # a long STAPLE: runs until the test lets it finish
+        started.set()
+        release.wait(30)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(reliability, "compute_reliability", slow)
+    viewer = make_napari_viewer()
+    widget = ReviewWidget(viewer)
+    widget.slow_sync_max_pixels = 0  # every case's reliability in the worker
+    viewer.window.add_dock_widget(widget, name="Review")
+    results = []
+    monkeypatch.setattr(widget.reliability, "_on_result", results.append)
+    assert widget.set_dataset(open_dataset(synthetic_root), source=str(synthetic_root))
+    qtbot.waitUntil(started.is_set, timeout=20_000)
+    assert widget.reliability.worker is not None
+    viewer.window.remove_dock_widget(widget)  # napari's close button on the dock
+    release.set()
+    assert wait_for_workers(60)
+    qtbot.wait(200)  # a result queued by the worker would reach the slot now, or not
+    assert results == [], "the closed dock's slot was called"
+    assert widget.reliability.worker is None and not widget.reliability._running
+    err = capfd.readouterr().err
+    assert "has been deleted" not in err and "Traceback" not in err, err
+    assert not error_log

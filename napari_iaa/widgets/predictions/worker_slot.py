@@ -37,10 +37,16 @@ class WorkerSlot(QObject):
         """``start_worker(job, *args, **kwargs)``; ``on_finish`` runs once the slot is idle."""
         self.worker = self._starting = object()
         self._on_finish = on_finish
+        # the tab owns its jobs: they stop when the dock closes, and the slot is idle again
+        kwargs.setdefault("owner", self.parent())
+        kwargs.setdefault("on_stop", self._stopped)
         worker = start_worker(job, *args, on_finish=self._finished, **kwargs)
         if self.worker is self._starting:
             self.worker = worker
         self._starting = None
+
+    def _stopped(self) -> None:
+        self.worker, self._on_finish = None, None
 
     def _finished(self) -> None:
         self.worker = None

@@ -173,6 +173,7 @@ class BindingMixin:
             on_return=done,
             on_error=lambda exc: notify_error(
                 f"case {self.case_id}: cannot track agreement ({exc})"),
+            owner=self,
         )
 
     def _show_block_mhr(self, prepared: LiveSetup) -> None:

@@ -130,7 +130,7 @@ class LoaderMixin:
                 pass
 
         self._open_worker = start_worker(prepare_edited_case, *args, on_return=done,
-                                         on_error=failed)
+                                         on_error=failed, owner=self)
         return True
 
     def _run_steps(self, gen: int, steps: Generator[None, None, None]) -> None:

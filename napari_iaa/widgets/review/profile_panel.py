@@ -148,11 +148,16 @@ class ProfilePanel(QGroupBox):
         self._running = True
         self.worker = start_worker(
             count_slices, *args, on_return=self._on_result, on_error=self._on_error,
-            on_finish=self._on_finished, low_priority=True,
+            on_finish=self._on_finished, low_priority=True, owner=self,
+            on_stop=self._stopped,
         )
 
     def _on_error(self, exc: BaseException) -> None:
         notify_error(f"slice profile not computed ({type(exc).__name__}: {exc})")
+
+    def _stopped(self) -> None:
+        """The dock closed mid-job: nothing runs any more (a reopened dock starts afresh)."""
+        self._running, self._again, self.worker = False, False, None
 
     def _on_finished(self) -> None:
         self._running = False

@@ -166,12 +166,16 @@ class Reliability(QObject):
         self.worker = start_worker(
             compute_reliability, *args,
             on_return=self._on_result, on_error=self._on_error, on_finish=self._on_finished,
-            low_priority=True,
+            low_priority=True, owner=self._dock, on_stop=self._stopped,
         )
 
     def _on_error(self, exc: BaseException) -> None:
         notify_error(f"case {self._dock.case_id}: reliability not computed "
                      f"({type(exc).__name__}: {exc})")
+
+    def _stopped(self) -> None:
+        """The dock closed mid-job: nothing runs any more (a reopened dock starts afresh)."""
+        self._running, self._again, self.worker = False, False, None
 
     def _on_finished(self) -> None:
         self._running = False
