@@ -23,6 +23,33 @@ PROJECT_ROOT = Path(_ROOT)
 PYTHON = sys.executable
 
 
+# ----------------------------------------------------------------------------- kills
+# Source for the killed children (run with ``python -c``): ``kill_at_fraction(frac, dry,
+# real)`` counts the profile events of ``dry()`` (the same work on a scratch copy), then
+# runs ``real()`` and SIGKILLs the process at event ``frac`` x that count.
+KILL_AT_FRACTION = """
+import os as _os, signal as _signal, sys as _sys
+
+def kill_at_fraction(frac, dry, real):
+    n = [0]
+    def count(frame, event, a):
+        n[0] += 1
+    _sys.setprofile(count)
+    dry()
+    _sys.setprofile(None)
+    kill_at = max(1, int(float(frac) * n[0]))
+    seen = [0]
+    def killer(frame, event, a):
+        seen[0] += 1
+        if seen[0] >= kill_at:
+            _os.kill(_os.getpid(), _signal.SIGKILL)
+    print("events", n[0], "kill at", kill_at, flush=True)
+    _sys.setprofile(killer)
+    real()
+    _sys.setprofile(None)
+"""
+
+
 # ----------------------------------------------------------------------------- files
 def write_png(path: Path, arr: np.ndarray) -> Path:
     """Write ``arr`` as PNG with PIL (bool -> 0/255), creating the folder."""

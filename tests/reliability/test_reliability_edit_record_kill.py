@@ -20,7 +20,14 @@ import textwrap
 
 import numpy as np
 import pytest
-from reliability_helpers import PYTHON, case_folder, child_env, disk, sha_tree
+from reliability_helpers import (
+    KILL_AT_FRACTION,
+    PYTHON,
+    case_folder,
+    child_env,
+    disk,
+    sha_tree,
+)
 
 from napari_iaa.data import open_dataset, read_mask
 from napari_iaa.review import ReviewStore
@@ -29,7 +36,7 @@ pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs PO
 
 SHAPE = (512, 512)
 
-_CHILD = textwrap.dedent(
+_CHILD = KILL_AT_FRACTION + textwrap.dedent(
     """
     import os, signal, sqlite3, sys
     from datetime import datetime
@@ -56,21 +63,8 @@ _CHILD = textwrap.dedent(
 
     kind, _, arg = spec.partition(":")
     if kind == "frac":  # kill at a fraction of the events of a dry run of the same save
-        n = [0]
-        def count(frame, event, a):
-            n[0] += 1
-        sys.setprofile(count)
-        save(first, datetime(2026, 1, 2, 3, 4, 6))  # dry run: same work, its own file
-        sys.setprofile(None)
-        kill_at = max(1, int(float(arg) * n[0]))
-        seen = [0]
-        def killer(frame, event, a):
-            seen[0] += 1
-            if seen[0] >= kill_at:
-                die()
-        sys.setprofile(killer)
-        save(second, datetime(2026, 1, 2, 3, 4, 7))
-        sys.setprofile(None)
+        kill_at_fraction(arg, lambda: save(first, datetime(2026, 1, 2, 3, 4, 6)),  # own file
+                         lambda: save(second, datetime(2026, 1, 2, 3, 4, 7)))
     else:  # kill just before / after the store's transaction commits
         real = store.add_edit_version
         def wrapped(*a, **k):

@@ -16,7 +16,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from reliability_helpers import PYTHON, case_folder, child_env, disk, sha_tree
+from reliability_helpers import (
+    KILL_AT_FRACTION,
+    PYTHON,
+    case_folder,
+    child_env,
+    disk,
+    sha_tree,
+)
 
 from napari_iaa.data import open_dataset, read_mask
 
@@ -29,7 +36,7 @@ BIG = (1024, 1024)
 #   frac:F          -> at the event F * N of sys.setprofile's N events of a dry run
 #   before:NAME     -> just before os.NAME is called (fsync, replace, link, unlink)
 #   after:NAME      -> just after os.NAME returned
-_KILL_CHILD = textwrap.dedent(
+_KILL_CHILD = KILL_AT_FRACTION + textwrap.dedent(
     """
     import os, shutil, signal, sys
     from datetime import datetime
@@ -55,22 +62,7 @@ _KILL_CHILD = textwrap.dedent(
         do(warm)  # first call imports PIL plug-ins: not part of a write
         scratch = folder.parent.parent / "scratch-dry"
         shutil.copytree(folder, scratch)
-        n = [0]
-        def count(frame, event, a):
-            n[0] += 1
-        sys.setprofile(count)
-        do(scratch)
-        sys.setprofile(None)
-        kill_at = max(1, int(float(arg) * n[0]))
-        seen = [0]
-        def killer(frame, event, a):
-            seen[0] += 1
-            if seen[0] >= kill_at:
-                die()
-        print("events", n[0], "kill at", kill_at, flush=True)
-        sys.setprofile(killer)
-        do(folder)
-        sys.setprofile(None)
+        kill_at_fraction(arg, lambda: do(scratch), lambda: do(folder))
     else:
         where, name = kind, arg
         real = getattr(os, name)
