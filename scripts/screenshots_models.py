@@ -89,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     review = ReviewWidget(viewer)
     viewer.window.add_dock_widget(review, name="Review", area="left")
     review.unsaved_policy = "discard"
+    review.verdict_box.reviewer_edit.setText("first.reader")  # as in the other screenshots
     review.set_dataset(ds, source=str(data), case_id=args.case or ds.ids[0])
     training.start()
     _wait(lambda: not training.running)
@@ -103,7 +104,9 @@ def main(argv: list[str] | None = None) -> int:
     print("wrote", args.out / "training.png")
 
     # ---- models for the predictions: shipped ones if they cover the sample, else train
-    models = {"iaa": Path(run["checkpoint"])}
+    # the shipped IAA model (the dock's 6-epoch run above is there to show the dock; it
+    # is offered in the model list, not chosen for the README's predictions)
+    models = {"iaa": _shipped_for("iaa") or Path(run["checkpoint"])}
     for task, kw in (("mhr", {"backbone": "resnet10t", "size": 64, "epochs": 6, "batch_size": 8,
                                "lr": 2e-3, "n_levels": 5}),
                      ("quality", {"backbone": "resnet10t", "size": 64, "epochs": 4,
