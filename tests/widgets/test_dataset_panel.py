@@ -389,3 +389,37 @@ def test_cohort_compares_any_numeric_agreement_column(scored):
         want = df.loc[df["benign_malignant"] == g, "HD95"].astype(float)
         assert result.mean[g] == pytest.approx(want.mean())
     assert "HD95" in cohort.figure.axes[0].get_ylabel()
+
+
+def test_closing_the_dock_stops_the_scoring(review, synthetic_root, qtbot, monkeypatch):
+    """Scoring only fills the table: napari's close button on the review dock stops it
+    (the rows done so far stay, Score works again if the dock is docked anew)."""
+    import time
+
+    from napari_iaa.data import open_dataset
+    from napari_iaa.widgets._common.workers import wait_for_workers
+    from napari_iaa.widgets.dataset import jobs
+
+    real = jobs.score_id
+
+    def slow(*args):
+        time.sleep(0.3)
+        return real(*args)
+
+    monkeypatch.setattr(jobs, "score_id", slow)
+    monkeypatch.setattr(jobs, "BATCH_SECONDS", 0.0)
+    viewer, widget = review
+    panel = widget.dataset_panel
+    ds = open_dataset(synthetic_root)
+    panel.set_dataset(ds, compute=False)
+    finished = []
+    panel.scoring_finished.connect(finished.append)
+    worker = panel.compute()
+    qtbot.waitUntil(lambda: panel.progress.value() >= 1, timeout=30000)
+    viewer.window.remove_dock_widget(widget)  # napari's close button on the dock
+    assert worker.abort_requested, "the scoring worker was told to stop"
+    assert wait_for_workers(30)
+    qtbot.wait(100)
+    assert finished == [False] and not panel.busy and panel.rescore_btn.isEnabled()
+    scored = np.isfinite(panel.model.frame()["IAA"]).sum()
+    assert 1 <= scored < len(ds.ids), "stopped before the last case, the rows done stay"

@@ -13,6 +13,7 @@ and can be cancelled; results of a cancelled or replaced run are dropped.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import replace
 from pathlib import Path
@@ -23,10 +24,10 @@ from qtpy.QtCore import QItemSelectionModel, QModelIndex, QObject, Qt, Signal
 from qtpy.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
+    QDockWidget,
     QFileDialog,
     QHBoxLayout,
     QHeaderView,
-    QLabel,
     QLineEdit,
     QProgressBar,
     QPushButton,
@@ -44,6 +45,7 @@ from napari_iaa.widgets.dataset.flag_controls import FlagControls
 from napari_iaa.widgets.dataset.flags import FlagRules
 from napari_iaa.widgets.dataset.jobs import score_cases, table_values
 from napari_iaa.widgets.dataset.review_controls import ReviewControls
+from napari_iaa.widgets.dataset.status_text import StatusText
 from napari_iaa.widgets.dataset.table_model import (
     AGREEMENT_COLUMNS,
     NUMERIC_AGREEMENT_COLUMNS,
@@ -82,6 +84,23 @@ class _Run(QObject):
     def finished(self) -> None:
         self.panel._on_finished(self)
         self.deleteLater()
+
+    def stopped(self) -> None:
+        """The worker was told to stop from outside (the dock closed, the application
+        quitting): its ``finished`` will not reach the panel."""
+        with contextlib.suppress(RuntimeError):  # the panel was deleted with its dock
+            self.panel._on_stopped(self)
+
+
+def _docked_widget(widget: QWidget) -> QWidget:
+    """The widget napari docks that holds ``widget``: its outermost ancestor below a
+    ``QDockWidget`` or a window (the review dock). Closing the dock takes that widget out
+    of its window, which stops the workers it owns."""
+    w = widget
+    while (p := w.parentWidget()) is not None and not (isinstance(p, QDockWidget)
+                                                       or p.isWindow()):
+        w = p
+    return w
 
 
 class DatasetPanel(QWidget):
@@ -134,7 +153,7 @@ class DatasetPanel(QWidget):
     # -- layout ----------------------------------------------------------------------------
     def _build_flag_row(self) -> QHBoxLayout:
         row = QHBoxLayout()
-        self.count_label = QLabel("no data set")
+        self.count_label = StatusText("no data set")  # changes with every scored batch
         row.addWidget(self.count_label, 1)
         self.prev_btn = QPushButton("◀ flagged")
         self.prev_btn.setToolTip(f"previous flagged case ({PREV_FLAGGED_KEY})")
@@ -177,7 +196,7 @@ class DatasetPanel(QWidget):
         row = QHBoxLayout()
         self.progress = QProgressBar()
         self.progress.setFormat("%v / %m cases")
-        self.progress.setValue(0)
+        self._set_progress(0)
         self.cancel_btn = QPushButton("Cancel")
         self.cancel_btn.setEnabled(False)
         self.cancel_btn.clicked.connect(self.cancel)
@@ -247,7 +266,7 @@ class DatasetPanel(QWidget):
             df[c] = math.nan if c in NUMERIC_AGREEMENT_COLUMNS else ""
         self.model.set_frame(df)
         self.progress.setRange(0, max(len(df), 1))
-        self.progress.setValue(0)
+        self._set_progress(0)
         fit_columns(self.view, self.model)
         self._update_count()
         if compute:
@@ -273,17 +292,18 @@ class DatasetPanel(QWidget):
         self._run = run = _Run(self)
         self._completed = False
         self.progress.setRange(0, max(len(ids), 1))
-        self.progress.setValue(0)
+        self._set_progress(0)
         self.cancel_btn.setEnabled(True)
         self.rescore_btn.setEnabled(False)
         worker = start_worker(
             score_cases, self.dataset, ids, self.empty_rule, self.same_rater_pairs, self.surface,
             on_yield=run.message, on_return=run.returned, on_error=run.errored,
             on_finish=run.finished, activity=f"scoring {len(ids)} cases",
+            # scoring only fills this table (nothing is written): closing the dock stops it
+            owner=_docked_widget(self), on_stop=run.stopped,
         )
         if self._run is run:  # still running (not run synchronously)
             self._worker = worker
-            self.destroyed.connect(worker.quit)
         return worker
 
     @property
@@ -317,8 +337,16 @@ class DatasetPanel(QWidget):
                 self.score_rows[score.case_id] = score.row
             self.model.update_cases([(s.case_id, table_values(s)) for s in msg.scores])
         elif isinstance(msg, Progress):
-            self.progress.setValue(msg.done)
+            self._set_progress(msg.done)
             self._update_count()
+
+    def _set_progress(self, done: int) -> None:
+        """Move the bar with the window's next repaint: ``QProgressBar.setValue`` repaints at
+        once, and every repaint recomposes napari's window (tens of ms under software GL)."""
+        bar = self.progress
+        bar.setUpdatesEnabled(False)
+        bar.setValue(done)
+        bar.setUpdatesEnabled(True)  # an update(), painted with the table's rows
 
     def _on_returned(self, run: _Run) -> None:
         if run is self._run:
@@ -327,6 +355,11 @@ class DatasetPanel(QWidget):
     def _on_error(self, run: _Run, exc: BaseException) -> None:
         if run is self._run:
             notify_error(f"data-set scoring stopped: {type(exc).__name__}: {exc}")
+
+    def _on_stopped(self, run: _Run) -> None:
+        if run is self._run:
+            self.cancel()  # the rows done so far stay; Score starts a new run
+        run.deleteLater()
 
     def _on_finished(self, run: _Run) -> None:
         if run is not self._run:

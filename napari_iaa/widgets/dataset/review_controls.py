@@ -9,6 +9,8 @@ from __future__ import annotations
 from qtpy.QtCore import Signal
 from qtpy.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QWidget
 
+from napari_iaa.widgets.dataset.status_text import StatusText
+
 __all__ = ["STATUS_FILTERS", "ReviewControls", "progress_text"]
 
 #: the status filter's choices: label -> status (None: every case)
@@ -44,7 +46,8 @@ class ReviewControls(QWidget):
         super().__init__(parent)
         row = QHBoxLayout(self)
         row.setContentsMargins(0, 0, 0, 0)
-        self.progress_label = QLabel("no verdicts yet")
+        # its counts change with every scored batch: no relayout of the window for that
+        self.progress_label = StatusText("no verdicts yet")
         row.addWidget(self.progress_label, 1)
         row.addWidget(QLabel("status"))
         self.status_combo = QComboBox()

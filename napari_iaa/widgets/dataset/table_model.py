@@ -70,6 +70,8 @@ class CaseTableModel(QAbstractTableModel):
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
         self._columns: list[str] = []
+        self._col: dict[str, int] = {}  # column name -> index
+        self._counts: dict[str, int] | None = None  # cases per review status (cached)
         self._rows: list[list[Any]] = []
         self._row_of: dict[str, int] = {}
         self.rules = FlagRules()
@@ -92,6 +94,8 @@ class CaseTableModel(QAbstractTableModel):
                 FLAGGED_BY, "updated"]
         cols += [c for c in df.columns if c not in cols and c not in _DERIVED]
         self._columns = cols
+        self._col = {c: k for k, c in enumerate(cols)}
+        self._counts = None
         self._rows = [
             [rec.get(c, math.nan if c in NUMERIC_AGREEMENT_COLUMNS else "") for c in cols]
             for rec in df.to_dict("records")
@@ -118,7 +122,7 @@ class CaseTableModel(QAbstractTableModel):
         """Set some columns of several cases; the views hear of them once (one
         ``dataChanged`` over the rows touched, not one per row: a batch of a 10,000-case
         run is hundreds of rows)."""
-        col = {c: k for k, c in enumerate(self._columns)}
+        col = self._col
         touched = []
         for case_id, values in items:
             r = self._row_of.get(case_id)
@@ -148,18 +152,22 @@ class CaseTableModel(QAbstractTableModel):
             for k, c in zip(idx, REVIEW_COLUMNS, strict=True):
                 self._rows[r][k] = getattr(v, c) or ""
             touched.append(r)
+        self._counts = None
         if touched:
             self.dataChanged.emit(self.index(min(touched), 0),
                                   self.index(max(touched), len(self._columns) - 1))
 
     def review_counts(self) -> dict[str, int]:
-        """Cases per status (an empty status counts as ``unreviewed``)."""
-        k = self._columns.index("status") if "status" in self._columns else None
-        out: dict[str, int] = {}
-        for row in self._rows:
-            s = (row[k] if k is not None else "") or "unreviewed"
-            out[s] = out.get(s, 0) + 1
-        return out
+        """Cases per status (an empty status counts as ``unreviewed``); counted again only
+        after new verdicts or a new frame (the panel asks after every scored batch)."""
+        if self._counts is None:
+            k = self._col.get("status")
+            out: dict[str, int] = {}
+            for row in self._rows:
+                s = (row[k] if k is not None else "") or "unreviewed"
+                out[s] = out.get(s, 0) + 1
+            self._counts = out
+        return dict(self._counts)
 
     def set_rules(self, rules: FlagRules) -> None:
         """Flag rows by ``rules``."""
@@ -175,7 +183,8 @@ class CaseTableModel(QAbstractTableModel):
         self.set_rules(replace(self.rules, iaa_below=float(value)))
 
     def _value(self, r: int, column: str) -> Any:
-        return self._rows[r][self._columns.index(column)] if column in self._columns else None
+        k = self._col.get(column)
+        return None if k is None else self._rows[r][k]
 
     def reasons(self, r: int) -> list[str]:
         """The rules (``iaa``, ``detection``, ``boundary``) that flag source row ``r``."""
@@ -185,7 +194,7 @@ class CaseTableModel(QAbstractTableModel):
     def _flag_row(self, r: int) -> None:
         why = self.reasons(r)
         self._flags[r] = bool(why)
-        self._rows[r][self._columns.index(FLAGGED_BY)] = ", ".join(RULE_NAMES[w] for w in why)
+        self._rows[r][self._col[FLAGGED_BY]] = ", ".join(RULE_NAMES[w] for w in why)
 
     def _reflag(self) -> None:
         self._flags = [False] * len(self._rows)
