@@ -89,11 +89,18 @@ def no_threads() -> bool:
 
 
 def lower_thread_priority(niceness: int = 10) -> None:
-    """Lower the OS scheduling priority of the calling thread (Linux; else a no-op)."""
+    """Lower the OS scheduling priority of the calling thread (Linux; else a no-op).
+
+    The thread gets ``niceness`` more than the process's main thread (at most 19), so a
+    napari started with ``nice -n 19`` keeps its background work below its GUI, never above.
+    """
     try:
         import os
 
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
+        tid = threading.get_native_id()
+        target = min(19, os.getpriority(os.PRIO_PROCESS, os.getpid()) + niceness)
+        if os.getpriority(os.PRIO_PROCESS, tid) < target:
+            os.setpriority(os.PRIO_PROCESS, tid, target)
     except (AttributeError, OSError):
         pass
 
