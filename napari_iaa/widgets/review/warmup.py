@@ -1,4 +1,5 @@
-"""Process-wide set-up done once when the review dock opens: napari's warm-up, GC freeze.
+"""Process-wide set-up done once when the review dock opens: napari's warm-up, GC freeze,
+then (a second later) the imports the Predictions dock needs beyond its own package.
 
 The warm-up runs in a plain daemon :class:`threading.Thread`, not through
 :func:`~napari_iaa.widgets._common.start_worker`: it has no result, no progress and
@@ -12,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import threading
+import time
 
 import numpy as np
 
@@ -27,6 +29,17 @@ _WARM_UP_MODULES = (
     "napari.components.histogram", "pandas", "scipy.ndimage", "scipy.special", "scipy.linalg",
     "skimage.color", "skimage.exposure", "skimage.util", "OpenGL.arrays",
 )
+#: what the Predictions dock imports besides its own package (about half of its import,
+#: 8 of 16 ms idle, more under load), imported a while after the warm-up so the click that
+#: opens that dock does not pay it. The dock's own modules are not here: they import this
+#: package (a cycle, even by name); ``widgets.docks`` sits above both, if it is wanted
+_IDLE_MODULES = (
+    "napari_iaa.predict", "napari_iaa.widgets._common.plots",
+    "napari_iaa.widgets._common.colormaps", "napari_iaa.widgets._common.model_events",
+    "napari_iaa.widgets._common.compat",
+)
+#: seconds between the warm-up and :data:`_IDLE_MODULES` (the first case opens meanwhile)
+IDLE_IMPORT_DELAY_S = 1.0
 
 
 def warm_up_napari() -> threading.Thread | None:
@@ -64,6 +77,12 @@ def _warm_up() -> None:
         cmap._get_mapping_from_cache(np.dtype(np.uint8))
     except Exception:  # noqa: BLE001 - private napari API: only a warm-up
         pass
-    for name in _WARM_UP_MODULES:
+    _import_all(_WARM_UP_MODULES)
+    time.sleep(IDLE_IMPORT_DELAY_S)
+    _import_all(_IDLE_MODULES)
+
+
+def _import_all(names: tuple[str, ...]) -> None:
+    for name in names:
         with contextlib.suppress(Exception):  # only a warm-up: a missing module is fine
             importlib.import_module(name)
