@@ -125,6 +125,7 @@ class DatasetPanel(QWidget):
         self.same_rater_pairs = True  # the CLI's default (IMA++ counts them)
         self.surface = True  # HD95 and ASSD columns (the CLI's default)
         self.problems: dict[str, str] = {}
+        self._review_fitted = False  # columns sized again once the first verdicts show
         #: case id -> its score row (``napari-iaa score``'s columns; None: unreadable)
         self.score_rows: dict[str, dict[str, Any] | None] = {}
         self._run: _Run | None = None
@@ -246,6 +247,11 @@ class DatasetPanel(QWidget):
         self.model.set_review(verdicts)
         if self.proxy.status_filter is not None:
             self.proxy.invalidateFilter()
+        if not self._review_fitted:
+            # the columns were sized before the store opened (empty review cells): once per
+            # data set, size them again now that status, reviewer and comment have texts
+            self._review_fitted = True
+            fit_columns(self.view, self.model)
         self._update_count()
 
     # -- data set ------------------------------------------------------------------------
@@ -253,6 +259,7 @@ class DatasetPanel(QWidget):
         """Show a data set (metadata at once) and score it in the background."""
         self.cancel()
         self.dataset = dataset
+        self._review_fitted = False
         self.problems = {}
         self.score_rows = {}
         try:
