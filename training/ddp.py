@@ -48,8 +48,14 @@ def setup(device: torch.device) -> DistInfo:
 
 
 def teardown(info: DistInfo) -> None:
-    """Leave the process group (no-op when not distributed)."""
+    """Leave the process group (no-op when not distributed).
+
+    Every rank waits for the others first: a rank that destroys its gloo group while a
+    peer is still working (rank 0 writing the state) closes the pair's sockets under it,
+    and gloo aborts the peer ("terminate called without an active exception").
+    """
     if info.enabled and dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()
 
 
