@@ -73,18 +73,25 @@ def test_same_rater_pairs_switch_reaches_the_scorer(review, synthetic_root, qtbo
     assert not panel.busy
 
 
-def test_a_replaced_run_leaves_the_table_alone(review, synthetic_root, qtbot):
+def _panel_on(review, root):
+    """The review dock's data-set panel on ``root``, not scored yet; its finished runs."""
     from napari_iaa.data import open_dataset
+
+    viewer, widget = review
+    panel = widget.dataset_panel
+    ds = open_dataset(root)
+    panel.set_dataset(ds, compute=False)
+    finished: list[bool] = []
+    panel.scoring_finished.connect(finished.append)
+    return viewer, widget, panel, ds, finished
+
+
+def test_a_replaced_run_leaves_the_table_alone(review, synthetic_root, qtbot):
     from napari_iaa.scoring import CaseScore
     from napari_iaa.widgets._common import Progress
     from napari_iaa.widgets.dataset.events import ScoredBatch
 
-    viewer, widget = review
-    panel = widget.dataset_panel
-    ds = open_dataset(synthetic_root)
-    panel.set_dataset(ds, compute=False)
-    finished = []
-    panel.scoring_finished.connect(finished.append)
+    _, _, panel, ds, finished = _panel_on(review, synthetic_root)
     panel.compute()
     stale = panel._run
     panel.compute()  # the first run is cancelled (finished(False)) and replaced
@@ -394,29 +401,26 @@ def test_cohort_compares_any_numeric_agreement_column(scored):
 def test_closing_the_dock_stops_the_scoring(review, synthetic_root, qtbot, monkeypatch):
     """Scoring only fills the table: napari's close button on the review dock stops it
     (the rows done so far stay, Score works again if the dock is docked anew)."""
-    import time
+    import threading
 
-    from napari_iaa.data import open_dataset
     from napari_iaa.widgets._common.workers import wait_for_workers
     from napari_iaa.widgets.dataset import jobs
 
-    real = jobs.score_id
+    real, release, calls = jobs.score_id, threading.Event(), []
 
-    def slow(*args):
-        time.sleep(0.3)
+    def held(*args):  # the first case scores at once, the others wait for the test
+        if calls:
+            release.wait(30)
+        calls.append(1)
         return real(*args)
 
-    monkeypatch.setattr(jobs, "score_id", slow)
+    monkeypatch.setattr(jobs, "score_id", held)
     monkeypatch.setattr(jobs, "BATCH_SECONDS", 0.0)
-    viewer, widget = review
-    panel = widget.dataset_panel
-    ds = open_dataset(synthetic_root)
-    panel.set_dataset(ds, compute=False)
-    finished = []
-    panel.scoring_finished.connect(finished.append)
+    viewer, widget, panel, ds, finished = _panel_on(review, synthetic_root)
     worker = panel.compute()
     qtbot.waitUntil(lambda: panel.progress.value() >= 1, timeout=30000)
     viewer.window.remove_dock_widget(widget)  # napari's close button on the dock
+    release.set()
     assert worker.abort_requested, "the scoring worker was told to stop"
     assert wait_for_workers(30)
     qtbot.wait(100)
