@@ -14,7 +14,7 @@ def _scores(messages):
     out = []
     for m in messages:
         if isinstance(m, ScoredBatch):
-            out.extend(m.scores)
+            out.extend(zip(m.case_ids, m.rows, m.errors, strict=True))
     return out
 
 
@@ -25,8 +25,9 @@ def test_processes_and_thread_give_the_command_lines_scores(synthetic_root):
     for processes in (0, 1):
         msgs = list(jobs.score_cases(ds, ids, "zero", True, True, processes=processes))
         got = _scores(msgs)
-        assert [s.case_id for s in got] == ids
-        assert [s.row for s in got] == [s.row for s in want]
+        assert [cid for cid, _, _ in got] == ids
+        assert [row for _, row, _ in got] == [s.row for s in want]
+        assert [err for _, _, err in got] == [s.error for s in want]
         assert isinstance(msgs[-1], Progress) and msgs[-1].done == len(ids)
 
 
@@ -36,10 +37,11 @@ def test_closing_the_job_cancels_the_rest(synthetic_root, monkeypatch):
     ids = list(ds.ids)
     gen = jobs.score_cases(ds, ids, "zero", True, False, processes=1)
     first = next(gen)
-    assert isinstance(first, ScoredBatch) and 0 < len(first.scores) < len(ids)
+    assert isinstance(first, ScoredBatch) and 0 < len(first) < len(ids)
     gen.close()  # what worker.quit() does at a yield
 
 
 def test_small_sets_stay_in_the_thread():
     assert jobs.scoring_processes(jobs.PROCESS_MIN_CASES - 1) == 0
     assert jobs.scoring_processes(jobs.PROCESS_MIN_CASES) >= 1
+

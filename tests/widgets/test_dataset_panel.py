@@ -87,7 +87,6 @@ def _panel_on(review, root):
 
 
 def test_a_replaced_run_leaves_the_table_alone(review, synthetic_root, qtbot):
-    from napari_iaa.scoring import CaseScore
     from napari_iaa.widgets._common import Progress
     from napari_iaa.widgets.dataset.events import ScoredBatch
 
@@ -99,7 +98,7 @@ def test_a_replaced_run_leaves_the_table_alone(review, synthetic_root, qtbot):
     qtbot.wait(300)  # the first worker's own end, if still queued, is dropped
     assert finished == [False, True]
     before = panel.model.frame()
-    panel._on_message(stale, ScoredBatch((CaseScore(ds.ids[0], None, "stale"),)))
+    panel._on_message(stale, ScoredBatch((ds.ids[0],), (None,), ("stale",)))
     panel._on_message(stale, Progress(1, 8))
     assert panel.problems == {} and panel.progress.value() == len(ds.ids)
     pd.testing.assert_frame_equal(panel.model.frame(), before)

@@ -6,6 +6,7 @@ No Qt here; :func:`score_cases` is a generator for
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import time
@@ -61,16 +62,17 @@ def _in_processes(ds: Dataset, ids: list[str], empty: str, same_rater_pairs: boo
     """Chunks scored in processes; in this thread instead if the processes cannot start
     (no usable interpreter, or the data set cannot be opened again from its folder)."""
     chunks = iter_scores_in_processes(ds, ids, empty, same_rater_pairs, surface, processes)
+    first: list[list[CaseScore]] = []  # popped when yielded: this frame keeps no chunk
     try:
-        first = next(chunks, None)
+        first.extend(itertools.islice(chunks, 1))
     except (BrokenProcessPool, OSError, IAAError):
         chunks.close()
         yield from _in_thread(ds, ids, empty, same_rater_pairs, surface)
         return
-    if first is None:
+    if not first:
         return
     try:
-        yield first
+        yield first.pop()
         yield from chunks
     finally:
         chunks.close()
@@ -100,17 +102,26 @@ def score_cases(
     chunks = (_in_processes(ds, ids, empty, same_rater_pairs, surface, n_proc) if n_proc
               else _in_thread(ds, ids, empty, same_rater_pairs, surface))
     total = len(ids)
-    batch: list[CaseScore] = []
+    # the batch as columns of untracked items (see ScoredBatch): each chunk's CaseScores
+    # are let go as soon as they are copied in, before a collection can promote them
+    case_ids: list[str] = []
+    rows: list[dict[str, Any] | None] = []
+    errors: list[str | None] = []
     done = 0
     last = time.monotonic()
     try:
         for scores in chunks:
-            batch.extend(scores)
+            for score in scores:
+                case_ids.append(score.case_id)
+                rows.append(score.row)
+                errors.append(score.error)
             done += len(scores)
+            scores = score = None  # nothing of the chunk stays referenced here
             if done == total or time.monotonic() - last >= BATCH_SECONDS:
-                yield ScoredBatch(tuple(batch))
+                yield ScoredBatch(tuple(case_ids), tuple(rows), tuple(errors))
                 yield Progress(done, total)
-                batch, last = [], time.monotonic()
+                case_ids, rows, errors = [], [], []
+                last = time.monotonic()
     finally:  # a cancelled run (GeneratorExit at a yield) stops the processes' queue too
         chunks.close()
 
@@ -128,15 +139,14 @@ TABLE_TO_SCORE = {
 }
 
 
-def table_values(score: CaseScore) -> dict[str, Any]:
-    """The agreement cells of a scored case (the keys of :data:`TABLE_TO_SCORE`).
+def table_values(row: dict[str, Any] | None) -> dict[str, Any]:
+    """The agreement cells of a scored case's row (the keys of :data:`TABLE_TO_SCORE`).
 
     The values are the CLI's (``iaa``, ``min_pair_dice``, ``min_pair`` as ``"a;b"``,
     ``n_marked``, ``detection_agreement``, ``iaa_marked``, ``hd95_mean``, ``assd_mean``;
-    the last two NaN when not computed); a case that cannot be read shows
+    the last two NaN when not computed); a case that cannot be read (``row`` None) shows
     :data:`UNREADABLE` as its lowest pair.
     """
-    if score.row is None:
+    if row is None:
         return {"lowest pair": UNREADABLE}
-    row = score.row
     return {col: row.get(key, math.nan) for col, key in TABLE_TO_SCORE.items()}

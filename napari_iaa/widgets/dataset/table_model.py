@@ -5,6 +5,12 @@ then the two kinds of disagreement: how many marked, detection agreement, IAA am
 who marked, HD95, ASSD), "flagged by" (which rule flagged the case), then the metadata.
 Sorting is done on the Python side (fast on 10k-case tables, missing values last); the
 proxy only filters.
+
+Each row is a tuple of plain values (strings, numbers), replaced whole when a cell
+changes: the garbage collector stops tracking such a tuple at the first collection it
+meets, so a 10,000-case table adds nothing to what a full collection walks (as lists they
+were 10,000 objects of the oldest generation, and each new table brought the next full
+collection of napari's heap nearer).
 """
 
 from __future__ import annotations
@@ -72,7 +78,7 @@ class CaseTableModel(QAbstractTableModel):
         self._columns: list[str] = []
         self._col: dict[str, int] = {}  # column name -> index
         self._counts: dict[str, int] | None = None  # cases per review status (cached)
-        self._rows: list[list[Any]] = []
+        self._rows: list[tuple[Any, ...]] = []  # untracked by the GC (see the module)
         self._row_of: dict[str, int] = {}
         self.rules = FlagRules()
         self._flags: list[bool] = []
@@ -97,7 +103,7 @@ class CaseTableModel(QAbstractTableModel):
         self._col = {c: k for k, c in enumerate(cols)}
         self._counts = None
         self._rows = [
-            [rec.get(c, math.nan if c in NUMERIC_AGREEMENT_COLUMNS else "") for c in cols]
+            tuple(rec.get(c, math.nan if c in NUMERIC_AGREEMENT_COLUMNS else "") for c in cols)
             for rec in df.to_dict("records")
         ]
         self._row_of = {str(r[0]): i for i, r in enumerate(self._rows)}
@@ -128,13 +134,13 @@ class CaseTableModel(QAbstractTableModel):
             r = self._row_of.get(case_id)
             if r is None:
                 continue
-            row = self._rows[r]
+            row = list(self._rows[r])
             for key, val in values.items():
                 if (k := col.get(key)) is not None:
                     row[k] = val
             self._scored[r] = True
             was = self._flags[r]
-            self._flag_row(r)
+            self._flag_row(r, row)
             self.n_flagged += int(self._flags[r]) - int(was)
             touched.append(r)
         if touched:
@@ -149,8 +155,10 @@ class CaseTableModel(QAbstractTableModel):
             r = self._row_of.get(str(v.case_id))
             if r is None:
                 continue
+            row = list(self._rows[r])
             for k, c in zip(idx, REVIEW_COLUMNS, strict=True):
-                self._rows[r][k] = getattr(v, c) or ""
+                row[k] = getattr(v, c) or ""
+            self._rows[r] = tuple(row)
             touched.append(r)
         self._counts = None
         if touched:
@@ -188,13 +196,20 @@ class CaseTableModel(QAbstractTableModel):
 
     def reasons(self, r: int) -> list[str]:
         """The rules (``iaa``, ``detection``, ``boundary``) that flag source row ``r``."""
-        return flag_reasons(self.rules, self._value(r, "IAA"), self._value(r, "n marked"),
-                            self._value(r, "IAA (marked)"))
+        return self._reasons(self._rows[r])
 
-    def _flag_row(self, r: int) -> None:
-        why = self.reasons(r)
+    def _reasons(self, row: tuple[Any, ...] | list[Any]) -> list[str]:
+        col = self._col
+        return flag_reasons(self.rules, row[col["IAA"]], row[col["n marked"]],
+                            row[col["IAA (marked)"]])
+
+    def _flag_row(self, r: int, row: list[Any] | None = None) -> None:
+        """Flag source row ``r`` and store it (``row``: its new cells; default its own)."""
+        row = list(self._rows[r]) if row is None else row
+        why = self._reasons(row)
         self._flags[r] = bool(why)
-        self._rows[r][self._col[FLAGGED_BY]] = ", ".join(RULE_NAMES[w] for w in why)
+        row[self._col[FLAGGED_BY]] = ", ".join(RULE_NAMES[w] for w in why)
+        self._rows[r] = tuple(row)
 
     def _reflag(self) -> None:
         self._flags = [False] * len(self._rows)
@@ -202,7 +217,7 @@ class CaseTableModel(QAbstractTableModel):
             self._flag_row(r)
         self.n_flagged = sum(self._flags)
 
-    def _sort_key(self, row: list[Any], column: int) -> Any:
+    def _sort_key(self, row: tuple[Any, ...], column: int) -> Any:
         v = row[column]
         if self._numeric[column]:
             try:
