@@ -6,8 +6,15 @@ from typing import Any
 
 from napari_iaa.widgets._common.scroll import fit_dock
 from napari_iaa.widgets.review import ReviewWidget
+from napari_iaa.widgets.review.warmup import import_when_idle
 
-__all__ = ["ReviewDock"]
+__all__ = ["PREDICTIONS_MODULES", "ReviewDock"]
+
+#: the Predictions dock's own modules (~8 ms of the click that opens it, more under load),
+#: imported once the review dock has been idle (``warmup.import_when_idle``). Named here,
+#: above both docks: ``widgets.predictions`` imports ``widgets.review``, which must not
+#: name it back. Not torch: the dock imports that in a worker when it opens.
+PREDICTIONS_MODULES = ("napari_iaa.widgets.predictions", "napari_iaa.widgets.docks.predictions")
 
 
 class ReviewDock(ReviewWidget):
@@ -16,3 +23,4 @@ class ReviewDock(ReviewWidget):
     def __init__(self, napari_viewer: Any) -> None:
         super().__init__(napari_viewer)
         fit_dock(self)
+        import_when_idle(PREDICTIONS_MODULES)

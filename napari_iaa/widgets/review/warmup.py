@@ -1,5 +1,7 @@
 """Process-wide set-up done once when the review dock opens: napari's warm-up, GC freeze,
-then (a second later) the imports the Predictions dock needs beyond its own package.
+then (a second later) the imports the Predictions dock needs beyond its own package, and
+the modules a caller above this package asked for (:func:`import_when_idle`: the
+Predictions dock's own, named by ``widgets.docks``).
 
 The warm-up runs in a plain daemon :class:`threading.Thread`, not through
 :func:`~napari_iaa.widgets._common.start_worker`: it has no result, no progress and
@@ -20,10 +22,14 @@ import numpy as np
 from napari_iaa.widgets._common import no_threads
 from napari_iaa.widgets.review.layers import annotator_color, single_color_labels
 
-__all__ = ["warm_up_napari"]
+__all__ = ["import_when_idle", "warm_up_napari"]
 
 _WARM_UP_LOCK = threading.Lock()
 _WARM_UP_STARTED = False
+#: modules asked for by :func:`import_when_idle`, not imported yet (under the lock)
+_ASKED: list[str] = []
+#: whether the warm-up thread has done its idle imports (later asks get their own thread)
+_IDLE_DONE = False
 #: modules napari imports on its first Image / Labels layer (measured with napari 0.9)
 _WARM_UP_MODULES = (
     "napari.components.histogram", "pandas", "scipy.ndimage", "scipy.special", "scipy.linalg",
@@ -32,7 +38,8 @@ _WARM_UP_MODULES = (
 #: what the Predictions dock imports besides its own package (about half of its import,
 #: 8 of 16 ms idle, more under load), imported a while after the warm-up so the click that
 #: opens that dock does not pay it. The dock's own modules are not here: they import this
-#: package (a cycle, even by name); ``widgets.docks`` sits above both, if it is wanted
+#: package (a cycle, even by name); ``widgets.docks``, above both, names them through
+#: :func:`import_when_idle`
 _IDLE_MODULES = (
     "napari_iaa.predict", "napari_iaa.widgets._common.plots",
     "napari_iaa.widgets._common.colormaps", "napari_iaa.widgets._common.model_events",
@@ -80,6 +87,37 @@ def _warm_up() -> None:
     _import_all(_WARM_UP_MODULES)
     time.sleep(IDLE_IMPORT_DELAY_S)
     _import_all(_IDLE_MODULES)
+    _import_asked()
+
+
+def import_when_idle(names: tuple[str, ...]) -> None:
+    """Import the modules ``names`` in the background once the review dock has been idle:
+    in the warm-up thread after its own idle imports (:data:`IDLE_IMPORT_DELAY_S` after
+    napari's warm-up), or in a thread of their own when that is over.
+
+    For modules this package must not name (an import cycle): ``widgets.docks`` asks for
+    the Predictions dock's own, so the click that opens it does not import them. An
+    import runs Python byte code, which hands the GIL to the GUI thread every 5 ms;
+    nothing with ``NAPARI_IAA_NO_THREADS``.
+    """
+    if no_threads():
+        return
+    with _WARM_UP_LOCK:
+        _ASKED.extend(n for n in names if n not in _ASKED)
+        if not _IDLE_DONE:
+            return  # the warm-up thread (running, or started by the dock) imports them
+    threading.Thread(target=_import_asked, name="napari-iaa-idle-imports", daemon=True).start()
+
+
+def _import_asked() -> None:
+    global _IDLE_DONE
+    while True:
+        with _WARM_UP_LOCK:
+            if not _ASKED:
+                _IDLE_DONE = True
+                return
+            name = _ASKED.pop(0)
+        _import_all((name,))
 
 
 def _import_all(names: tuple[str, ...]) -> None:
