@@ -4,7 +4,8 @@
 #
 #   LIDC=/path/to/LIDC-IDRI-slices RUNS=/work/runs bash scripts/train_shipped_models.sh
 #   PART=lidc | synth | twintrack | ship   runs one part (we ran lidc and synth at the same time);
-#   PART=stronger | ship-stronger: the 2026-12-01 retraining of the LIDC models (not in all).
+#   PART=stronger | ship-stronger: the 2026-12-01 retraining of the LIDC models (not in all);
+#   PART=third | ship-third: the third 2026-12-01 session's (not in all).
 #
 # The machine had 2 cores shared with other jobs (each training process got 20-50 % of
 # one core, and torch with 2 threads was 5x slower than with 1 under that load, hence
@@ -137,6 +138,32 @@ if [ "$PART" = ship-stronger ]; then
   $PY -m training.export --from "$S/tt16h" --to "$DEST" --half twintrack-lidc
   $PY -m training.export --from "$S/mhr16cal" --to "$DEST" --half mhr-lidc
   $PY -m training.export --from "$S/mhr32cal" --to "$DEST" mhr-synth
+  du -b "$DEST" | tail -1
+fi
+
+if [ "$PART" = third ]; then
+  # 2026-12-01, third session (idle machine, 2 threads): TwinTrack on all slices; the
+  # comparison on the cases no model saw is /work/runs/s20/scripts/cmp_tt.py (docs/training.md)
+  S=$RUNS/s20
+  TH="--device cpu --threads 2 --workers 0 --cache-dir $RUNS/cache --seed 0"
+  $PY -m training twintrack --data "$LIDC" --name twintrack-lidc-all --members 3 --epochs 16 --backbone lcnet_035 \
+      --decoder-width 32 --size 64 --batch-size 32 --lr 2e-3 $TH --out "$S/tt"
+  $PY -m training.export --from "$S/tt" --to "$S/tt16h" --half twintrack-lidc-all-m1 twintrack-lidc-all-m2 twintrack-lidc-all-m3
+  $PY -m training fit --task calibrate --data "$LIDC" --name twintrack-lidc --out "$S/tt16h" $TH \
+      --model "$S/tt16h/twintrack-lidc-all-m1.json" --model "$S/tt16h/twintrack-lidc-all-m2.json" \
+      --model "$S/tt16h/twintrack-lidc-all-m3.json"
+  # iaa-synth at the generator's native 128 px, 30 epochs (the best validation MAE kept)
+  $PY -m training fit --task iaa --data "$SYNTH1500" --name iaa-synth --diagnosis benign_malignant \
+      --backbone mobilenetv2_050 --size 128 --batch-size 32 --epochs 30 --lr 1e-3 $TH --out "$S/s128"
+  for SPLIT in val test; do
+    $PY scripts/compare_mhr_unseen.py --data "$LIDC" --first 3000 --split $SPLIT --cache-dir "$RUNS/cache" \
+        "$DEST/twintrack-lidc.json" "$DEST/mhr-lidc.json" "$S/tt16h/twintrack-lidc.json"
+  done
+fi
+
+if [ "$PART" = ship-third ]; then
+  $PY -m training.export --from "$RUNS/s20/tt16h" --to "$DEST" --half twintrack-lidc
+  $PY -m training.export --from "$RUNS/s20/s128" --to "$DEST" iaa-synth
   du -b "$DEST" | tail -1
 fi
 
