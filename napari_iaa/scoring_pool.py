@@ -7,6 +7,7 @@ processes are spawned, not forked (forking a process that runs Qt threads is uns
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing as mp
 import uuid
 from collections import deque
@@ -19,6 +20,11 @@ from napari_iaa.data import Dataset, open_dataset
 from napari_iaa.scoring import CaseScore, _chunks, _open_kwargs, _Options, _score_ids
 
 __all__ = ["iter_scores_in_processes"]
+
+#: chunks queued per process at a time: the processes never wait for the next one, and a
+#: run abandoned at a yield without being closed (superqt never closes the generator of a
+#: worker told to quit) leaves the pool no more than these to score
+IN_FLIGHT_PER_PROCESS = 2
 
 _SPAWNED: dict[int, ProcessPoolExecutor] = {}
 _REOPENED: dict[tuple[Any, ...], Dataset] = {}
@@ -52,22 +58,30 @@ def iter_scores_in_processes(
     For a GUI: the work runs outside the GUI process, so neither its GIL nor its repaints
     slow it down, and the processes are *spawned* (forking a process that runs Qt threads
     is unsafe). They are kept for later runs; each run opens the data set again from
-    ``ds.root`` (its layout and unit) once per process. Closing the generator cancels the
-    chunks not started. Scores are those of :func:`score_id` (the command line's), with
-    each case's warnings recorded. A broken pool raises ``BrokenProcessPool`` (and is
-    not reused).
+    ``ds.root`` (its layout and unit) once per process. Chunks are submitted as the run
+    goes (:data:`IN_FLIGHT_PER_PROCESS` per process ahead), so a run given up at a yield
+    stops there; closing the generator cancels the chunks not started. Scores are those of
+    :func:`score_id` (the command line's), with each case's warnings recorded. A broken
+    pool raises ``BrokenProcessPool`` (and is not reused).
     """
     processes = max(1, int(processes))
     opts: _Options = (empty, bool(same_rater_pairs), bool(surface))
     key = (str(ds.root), tuple(sorted(_open_kwargs(ds).items())), uuid.uuid4().hex)
     pool = _spawned_pool(processes)
+    chunks = iter(_chunks(ids, processes))
     # each future is let go once its chunk is handed on: kept to the run's end, a
     # 10,000-case run's CaseScores all lived long enough to be promoted to the garbage
     # collector's oldest generation and brought on a full collection of the GUI's heap
     pending: deque[Future[list[CaseScore]]] = deque()
+
+    def submit(n: int) -> None:
+        for chunk in itertools.islice(chunks, n):
+            pending.append(pool.submit(_score_reopened, key, chunk, opts))
+
     try:
-        pending.extend(pool.submit(_score_reopened, key, c, opts) for c in _chunks(ids, processes))
+        submit(IN_FLIGHT_PER_PROCESS * processes)
         while pending:
+            submit(1)  # the next chunk queued before this one is waited for
             yield pending.popleft().result()
     except BrokenProcessPool:
         _SPAWNED.pop(processes, None)

@@ -45,3 +45,33 @@ def test_small_sets_stay_in_the_thread():
     assert jobs.scoring_processes(jobs.PROCESS_MIN_CASES - 1) == 0
     assert jobs.scoring_processes(jobs.PROCESS_MIN_CASES) >= 1
 
+
+
+def test_a_run_given_up_at_a_yield_queues_no_more(synthetic_root, monkeypatch):
+    """superqt never closes the generator of a worker told to quit, so a cancelled run stays
+    at its last yield: it must not have queued the rest of its chunks (the pool scored the
+    whole cancelled run, behind which the next run waited, and kept its results)."""
+    from napari_iaa import scoring_pool
+
+    monkeypatch.setattr(jobs, "BATCH_SECONDS", 0.0)
+    submitted: list[list[str]] = []
+    real = scoring_pool._spawned_pool
+
+    class Counting:
+        def __init__(self, pool):
+            self.pool = pool
+
+        def submit(self, fn, key, chunk, opts):
+            submitted.append(chunk)
+            return self.pool.submit(fn, key, chunk, opts)
+
+    monkeypatch.setattr(scoring_pool, "_spawned_pool", lambda n: Counting(real(n)))
+    ds = open_dataset(synthetic_root)
+    ids = list(ds.ids)
+    gen = jobs.score_cases(ds, ids, "zero", True, False, processes=1)
+    first = next(gen)
+    assert isinstance(first, ScoredBatch)
+    queued = sum(len(c) for c in submitted)
+    assert queued < len(ids)
+    assert queued <= len(first) + 2 * scoring_pool.IN_FLIGHT_PER_PROCESS
+    gen.close()
