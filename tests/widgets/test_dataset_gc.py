@@ -66,7 +66,9 @@ def test_the_processes_results_are_let_go_once_handed_on(synthetic_root, monkeyp
         if isinstance(m, ScoredBatch):
             handed.update(m.case_ids)
             assert _tracked_reachable(m) <= 4  # the rows unpickled from the process too
-            alive = {o.case_id for o in gc.get_objects() if isinstance(o, CaseScore)}
+            # type(), not isinstance(): a dead weakref.proxy left by another test raises
+            # ReferenceError when isinstance() asks it for its __class__
+            alive = {o.case_id for o in gc.get_objects() if type(o) is CaseScore}
             kept.append(alive & handed)
     assert handed == set(ids)
     assert kept == [set()] * len(kept)
