@@ -118,6 +118,9 @@ def _child(mode: str, reps: int, why: bool) -> int:
     if dog:
         dog.start()
     loaded = "torch" in sys.modules
+    # the dock's own package imported before the click (the review dock's idle imports,
+    # ``warmup.import_when_idle``: the plugin menu's ``ReviewDock`` asks for it)
+    own_imported = "napari_iaa.widgets.predictions" in sys.modules
     holder: dict = {}
 
     def open_dock():
@@ -157,7 +160,8 @@ def _child(mode: str, reps: int, why: bool) -> int:
     rec = {"mode": mode, "idle": idle, "open": opened, "open_gaps": _gaps(probe),
            "gaps_over_10ms": _gap_times(probe, t0),
            "marks": {k: round(v - t0, 3) for k, v in marks.items()},
-           "torch_before_open": loaded, "open_wall_s": time.perf_counter() - t0}
+           "torch_before_open": loaded, "own_package_before_open": own_imported,
+           "open_wall_s": time.perf_counter() - t0}
     dock = holder["dock"]
     rec["plain_dock"] = _plain_dock(probe, viewer)
     rec["predicted_on_open"] = dock.case_tab.last_prediction is not None
@@ -316,6 +320,10 @@ def main(argv: list[str] | None = None) -> int:
     out = [{"action": a, "longest stall": fmt_time(s), "time": t,
             "baseline (idle viewer)": fmt_time(idle), "ratio": fmt_ratio(s / idle) if idle > 0 else "-",
             "target < 50 ms": "met" if s < 0.05 else "MISSED"} for a, s, t in rows]
+    for mode in ("open", "plugin"):
+        n_pre = sum(bool(r.get("own_package_before_open")) for r in recs[mode])
+        print(f"{mode}: the dock's own package imported before the click in {n_pre} of "
+              f"{len(recs[mode])} processes")
     print("\nPredictions dock: longest Qt event-loop stall (1 ms probe timer, fresh processes):")
     print(table(out, list(out[0].keys())))
     if args.why:

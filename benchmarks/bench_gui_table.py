@@ -91,12 +91,14 @@ def table_score(app, panel) -> dict:
         loop.quit()
 
     panel.scoring_finished.connect(finished)
+    objects_before = _tracked_objects()
     timer.start()
     t0 = time.perf_counter()
     QTimer.singleShot(0, panel.compute)
     with _GcPauses() as gc_pauses:
         loop.exec_()
     timer.stop()
+    objects_after = _tracked_objects()
     panel.scoring_finished.disconnect(finished)
     if watch is not None:
         watch.stop()
@@ -106,21 +108,56 @@ def table_score(app, panel) -> dict:
                                             for k, v in slots.items() if v and max(v) > 0.005},
               file=sys.stderr)
     return {"elapsed_s": done["t"] - t0, "completed": bool(done["ok"]),
-            **_gap_stats(np.array([t0, *ticks, done["t"]])),
-            "gc_pauses": [(round(a - t0, 3), g, round(d, 4)) for a, g, d in gc_pauses]}
+            **_gap_stats(np.array([t0, *ticks, done["t"]])), **gc_pauses.summary(t0),
+            "gc_tracked_growth": objects_after - objects_before}
+
+
+def _gc_line(rec: dict) -> str:
+    """A run's garbage collections in words."""
+    n = rec["gc_collections"]
+    line = (f"collections {n[0]} / {n[1]} / {n[2]} (generation 0 / 1 / 2), "
+            f"{rec['gc_promoted']:,} objects promoted to the oldest generation (it held "
+            f"{rec['gc_oldest_at_start']:,})")
+    if "gc_tracked_growth" in rec:
+        line += f", GC-tracked objects {rec['gc_tracked_growth']:+,}"
+    pauses = ", ".join(f"gen {g} {d * 1e3:.0f} ms" for _, g, d in rec["gc_pauses"])
+    return line + (f"; pauses over 10 ms: {pauses}" if pauses else "")
+
+
+def _tracked_objects() -> int:
+    """Objects the garbage collector tracks now, after a generation-0 collection (which
+    untracks the new tuples of plain values): their growth over a run is what it left."""
+    import gc
+
+    gc.collect(0)
+    return len(gc.get_objects())
 
 
 class _GcPauses(list):
     """Python's garbage collections over 10 ms while in the block (on any thread):
     ``(start, generation, seconds)``; a full collection holds the GIL, so it stalls the
-    GUI thread too."""
+    GUI thread too. Also counted: the collections of each generation and the objects
+    promoted into the oldest one (the survivors of each generation-1 collection). CPython
+    (3.8-3.12) runs a full collection once those promoted since the last one exceed a
+    quarter of the oldest generation, so the promotions are what brings it on."""
 
     def __enter__(self) -> _GcPauses:
         import gc
 
         self._began: dict[str, float] = {}
+        self.collections = [0, 0, 0]
+        self.promoted = 0
+        self.oldest = len(gc.get_objects(2))
         gc.callbacks.append(self._callback)
         return self
+
+    def summary(self, t0: float) -> dict:
+        """What a result row records: the long pauses (start after ``t0``, generation,
+        seconds), the collections per generation, the objects promoted, the oldest
+        generation's size at the start."""
+        return {"gc_pauses": [(round(a - t0, 3), g, round(d, 4)) for a, g, d in self],
+                "gc_collections": list(self.collections), "gc_promoted": self.promoted,
+                "gc_oldest_at_start": self.oldest}
 
     def __exit__(self, *_exc: object) -> None:
         import gc
@@ -128,11 +165,20 @@ class _GcPauses(list):
         gc.callbacks.remove(self._callback)
 
     def _callback(self, phase: str, info: dict) -> None:
+        import gc
+
         now = time.perf_counter()
+        gen = info["generation"]
         if phase == "start":
-            self._began["t"] = now
-        elif "t" in self._began and now - self._began["t"] > 0.01:
-            self.append((self._began["t"], info["generation"], now - self._began["t"]))
+            if gen == 1:  # generations 0 and 1, whose survivors go to the oldest
+                self._began["young"] = len(gc.get_objects(0)) + len(gc.get_objects(1))
+            self._began["t"] = time.perf_counter()
+            return
+        self.collections[gen] += 1
+        if gen == 1 and "young" in self._began:
+            self.promoted += self._began.pop("young") - info["collected"]
+        if "t" in self._began and now - self._began["t"] > 0.01:
+            self.append((self._began["t"], gen, now - self._began["t"]))
 
 
 #: gaps that begin within this many seconds of a run's start count as its start (the Score
@@ -186,7 +232,8 @@ def progress_baseline(app, seconds: float, busy: bool) -> dict:
     t0 = time.perf_counter()
     QTimer.singleShot(0, lambda: (bars.append(progress(total=steps, desc="baseline")),
                                   step.start()))
-    loop.exec_()
+    with _GcPauses() as gc_pauses:
+        loop.exec_()
     t1 = time.perf_counter()
     timer.stop()
     step.stop()
@@ -194,7 +241,8 @@ def progress_baseline(app, seconds: float, busy: bool) -> dict:
     if spin is not None:
         spin.kill()
         spin.wait()
-    return {"busy_core": busy, "seconds": t1 - t0, **_gap_stats(np.array([t0, *ticks, t1]))}
+    return {"busy_core": busy, "seconds": t1 - t0, **_gap_stats(np.array([t0, *ticks, t1])),
+            **gc_pauses.summary(t0)}
 
 
 _SLOT_TIMES: dict[str, list[float]] = {}
@@ -376,28 +424,36 @@ def main(argv=None) -> int:
     for b in base:
         print(f"baseline, napari's progress bar alone{' + one busy core' if b['busy_core'] else ''}: "
               f"longest stall at its creation {fmt_time(b['start_stall_s'])}, later "
-              f"{fmt_time(b['run_stall_s'])}, p95 gap {fmt_time(b['p95_gap_s'])}", flush=True)
+              f"{fmt_time(b['run_stall_s'])}, p95 gap {fmt_time(b['p95_gap_s'])}; "
+              f"{_gc_line(b)}", flush=True)
     for unit in [u.strip() for u in args.unit.split(",") if u.strip()]:
         ds, unit = open_in_unit(str(root), unit)
         panel = widget.dataset_panel
-        widget.set_dataset(ds, source=str(root), load=False, unit=unit)
-        panel.cancel()  # the open starts a run: measure whole runs only
+        objects_before = _tracked_objects()
+        with _GcPauses() as opening:
+            widget.set_dataset(ds, source=str(root), load=False, unit=unit)
+            panel.cancel()  # the open starts a run: measure whole runs only
+        opened = {**opening.summary(0.0), "gc_tracked_growth": _tracked_objects() - objects_before}
+        print(f"opening the {len(ds):,} {unit}s in the table: {_gc_line(opened)}", flush=True)
         if args.tab == "dataset":
             widget.tabs.setCurrentWidget(panel)
         cli_s, tab = [], []
-        table_score(app, panel)  # warm-up (imports, compiled kernels, first paint)
+        warm = table_score(app, panel)  # warm-up (imports, compiled kernels, first paint)
+        print(f"{unit}s, warm-up run: {_gc_line(warm)}", flush=True)
         if os.environ.get("NAPARI_IAA_BENCH_PROFILE"):  # what the GUI thread does meanwhile
             profile_gui_thread(app, panel)
         for _ in range(reps):  # alternating, so load drift hits both alike
             cli_s.append(cli_score(root, unit, tmp / f"score-{unit}.csv"))
             tab.append(table_score(app, panel))
+            print(f"{unit}s, run {len(tab)}: {fmt_time(tab[-1]['elapsed_s'])}, longest stall "
+                  f"{fmt_time(tab[-1]['max_stall_s'])}; {_gc_line(tab[-1])}", flush=True)
         cli_med = statistics.median(cli_s)
         tab_med = statistics.median(t["elapsed_s"] for t in tab)
         worst = max(t["max_stall_s"] for t in tab)
         start = max(t["start_stall_s"] for t in tab)
         during = max(t["run_stall_s"] for t in tab)
         rec = {"unit": unit, "cases": len(ds), "patients": patients or "all",
-               "tab": args.tab, "cli_s": cli_s, "table": tab, "cli_median_s": cli_med, "table_median_s": tab_med,
+               "tab": args.tab, "opening": opened, "warm_up": warm, "cli_s": cli_s, "table": tab, "cli_median_s": cli_med, "table_median_s": tab_med,
                "ratio": tab_med / cli_med, "ratio_min": min(t["elapsed_s"] for t in tab) / min(cli_s),
                "max_stall_s": worst, "start_stall_s": start, "run_stall_s": during,
                "all_completed": all(t["completed"] for t in tab)}
@@ -424,13 +480,26 @@ def main(argv=None) -> int:
                                         f"the longer): {fmt_time(b)}",
                             "ratio": fmt_ratio(fig / b), "target": "< 50 ms",
                             "met": "yes" if fig < TARGET_STALL_S else "NO"})
+        runs = [warm, *tab]
+        full = sum(t["gc_collections"][2] for t in runs)
+        promoted = statistics.median(t["gc_promoted"] for t in runs)
+        per_s = statistics.median(x["gc_promoted"] / x["seconds"] for x in base)
+        summary.append({"what": f"full garbage collections in the table runs ({unit}s), "
+                                f"{len(runs)} runs with the warm-up",
+                        "figure": f"{full} (objects promoted to the oldest generation per "
+                                  f"run: median {promoted:,.0f})",
+                        "baseline": f"napari alone promotes {per_s:,.0f} objects/s "
+                                    f"({per_s * tab_med:,.0f} in a run's time)",
+                        "ratio": fmt_ratio(promoted / max(per_s * tab_med, 1.0)),
+                        "target": "0 (a full collection stalls the viewer 150-180 ms)",
+                        "met": "yes" if full == 0 else "NO"})
     import gc
 
     t = time.perf_counter()  # baseline of a gen-2 pause in a run: one full collection here
     gc.collect()
     full_gc_s = time.perf_counter() - t
-    print(f"a full garbage collection in this viewer process: {fmt_time(full_gc_s)} (any "
-          "run long enough triggers one; NAPARI_IAA_GC_FREEZE=1 shortens it)")
+    print(f"a full garbage collection in this viewer process: {fmt_time(full_gc_s)} (what a "
+          "run that brings one on stalls the viewer; NAPARI_IAA_GC_FREEZE=1 shortens it)")
     print(f"\nScoring LIDC ({how}) in the review dock's table vs the command line "
           f"(median of {reps}, alternating):")
     print(table(rows, list(rows[0].keys())))

@@ -1,4 +1,19 @@
-"""Process-wide memory settings a dock may ask for (opt-in)."""
+"""Process-wide memory settings a dock may ask for (opt-in).
+
+``NAPARI_IAA_GC_FREEZE`` stays opt-in (decided in issue 16's fifth pass, BENCHMARKS.md).
+The one full collection that every long data-set table run brought on (170-180 ms idle,
+up to 510 ms under load) was ours: each run promoted ~30,000 objects (its cases'
+``CaseScore`` objects, kept by the pool's futures to the run's end) to the oldest
+generation, and CPython runs a full collection once the objects promoted since the last
+one exceed a quarter of that generation (~500,000 objects in a napari process with the
+review dock). A run now promotes next to nothing (0-7,100 objects; batches and table
+rows are tuples of plain values, which the collector does not track, and a cancelled
+run's chunks stop), and none of the benchmark's 6 measured runs (load 2-8) had a full
+collection without freezing. The full collections left are napari's own (its start-up:
+~70,000 objects promoted in a viewer's first 20 s), which freezing would shorten too,
+but freezing changes the whole napari process (reference cycles among frozen objects are
+never reclaimed), so a user asks for it.
+"""
 
 from __future__ import annotations
 
