@@ -507,6 +507,10 @@ def main(argv=None) -> int:
                                 "progress_baselines": base, "full_gc_s": full_gc_s,
                                 "status": "ok"})
     sys.stdout.flush()
+    from napari_iaa import scoring_pool
+
+    for pool in scoring_pool._SPAWNED.values():  # os._exit would leave them orphaned
+        pool.shutdown(wait=True, cancel_futures=True)
     os._exit(0)  # the viewer's workers may still be winding down
 
 
