@@ -180,3 +180,40 @@ def test_closing_the_review_dock_stops_its_reliability_job(make_napari_viewer, q
     err = capfd.readouterr().err
     assert "has been deleted" not in err and "Traceback" not in err, err
     assert not error_log
+
+
+def test_a_stopped_generator_job_runs_its_cleanup_at_once_in_its_own_thread(qtbot):
+    """A dock closed mid-job: the job's ``finally`` (a pool's shutdown, a file closed) runs
+    where the job stopped, in its thread, not whenever the garbage collector finds it."""
+    import threading
+
+    from qtpy.QtWidgets import QWidget
+
+    from napari_iaa.widgets._common.workers import start_worker, stop_workers
+
+    owner = QWidget()
+    qtbot.addWidget(owner)
+    started, release, cleaned = threading.Event(), threading.Event(), threading.Event()
+    where: list[int] = []
+    after_stop: list[int] = []
+
+    def job():
+        try:
+            yield 1
+            started.set()
+            release.wait(30)  # the test stops the job here
+            yield 2
+            after_stop.append(3)  # never reached: the job is closed at ``yield 2``
+            yield 3
+        finally:
+            where.append(threading.get_ident())
+            cleaned.set()
+
+    worker = start_worker(job, owner=owner)
+    qtbot.waitUntil(started.is_set, timeout=10_000)
+    assert stop_workers(owner) == 1
+    release.set()
+    qtbot.waitUntil(cleaned.is_set, timeout=10_000)
+    assert where and where[0] != threading.get_ident()  # in the job's thread, off the GUI
+    assert after_stop == []
+    assert worker is not None  # held: only closing, not the collector, can run the finally

@@ -19,7 +19,8 @@ A worker belongs to an ``owner`` (the dock that started it): when the owner is d
 (its viewer closed) or taken out of its window (the dock closed), the worker is told to
 stop (``worker.quit()``, and ``on_stop``, for example setting an event a training loop
 checks) and the owner's slots are disconnected, so a job ending later calls nothing of a
-deleted dock. When the application quits, every worker is told to stop and is waited for
+deleted dock. A stopped generator job is closed in its own thread at the yield where it
+stopped, so its ``finally`` blocks run then (:class:`_Closer`). When the application quits, every worker is told to stop and is waited for
 (:func:`wait_for_workers`), so a script that quits while a job runs exits cleanly.
 
 :class:`Relay` carries messages from a thread we do not own (a training callback) to the
@@ -38,7 +39,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from qtpy.QtCore import QCoreApplication, QEvent, QObject, QThread, QThreadPool, Signal
+from qtpy.QtCore import QCoreApplication, QEvent, QObject, Qt, QThread, QThreadPool, Signal
 
 from napari_iaa import _env
 from napari_iaa.widgets._common.events import Progress
@@ -277,6 +278,44 @@ def _niced(job: Callable[..., Any]) -> Callable[..., Any]:
     return fn
 
 
+class _Closer:
+    """The running generator of a generator job, closed in its own thread when stopped.
+
+    superqt's worker stops calling a quit generator at its next yield and drops it
+    without closing it, so its ``finally`` and ``with`` blocks (a process pool's
+    shutdown, an open file) wait for the garbage collector, and its suspended frame keeps
+    everything it refers to alive meanwhile. Connected to ``aborted`` (emitted in the
+    worker's thread, direct connection), :meth:`close` runs them at once, off the GUI.
+    """
+
+    def __init__(self) -> None:
+        self.gen: Any = None
+
+    def wrap(self, job: Callable[..., Any]) -> Callable[..., Any]:
+        """``job`` (a generator function) with its generator kept here while it runs."""
+
+        @functools.wraps(job)
+        def gen(*args: Any, **kwargs: Any) -> Any:
+            self.gen = job(*args, **kwargs)
+            try:
+                return (yield from self.gen)
+            finally:
+                self.gen = None
+
+        return gen
+
+    def close(self) -> None:
+        """Close the job's generator (its cleanup runs now, in the calling thread)."""
+        gen, self.gen = self.gen, None
+        if gen is not None:
+            try:
+                gen.close()
+            except Exception as exc:  # noqa: BLE001 - a job's cleanup must not kill the pool thread
+                import warnings
+
+                warnings.warn(f"closing a stopped job raised {exc!r}", RuntimeWarning, stacklevel=2)
+
+
 def start_worker(
     job: Callable[..., Any],
     *args: Any,
@@ -324,8 +363,13 @@ def start_worker(
 
     if low_priority:
         job = _niced(job)
+    closer = _Closer() if inspect.isgeneratorfunction(job) else None
+    if closer is not None:
+        job = closer.wrap(job)
     worker = create_worker(job, *args, _start_thread=False, _ignore_errors=True, **kwargs)
     has_yield = hasattr(worker, "yielded")
+    if closer is not None:
+        worker.aborted.connect(closer.close, Qt.ConnectionType.DirectConnection)
     rec = _Job(worker, None if owner is None else _watch(owner), on_stop)
     if activity is not None:
         bar = Activity(activity) if isinstance(activity, str) else activity
