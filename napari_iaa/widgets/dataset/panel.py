@@ -338,12 +338,13 @@ class DatasetPanel(QWidget):
         if run is not self._run:
             return  # a cancelled or replaced run
         if isinstance(msg, ScoredBatch):
+            cells = []
             for case_id, row, error in zip(msg.case_ids, msg.rows, msg.errors, strict=True):
                 if error is not None:
                     self.problems[case_id] = error
                 self.score_rows[case_id] = row
-            self.model.update_cases([(case_id, table_values(row))
-                                     for case_id, row in zip(msg.case_ids, msg.rows, strict=True)])
+                cells.append((case_id, table_values(row)))
+            self.model.update_cases(cells)
         elif isinstance(msg, Progress):
             self._set_progress(msg.done)
             self._update_count()
