@@ -5,7 +5,6 @@ the command line's column names."""
 from __future__ import annotations
 
 import io
-import time
 
 import numpy as np
 import pandas as pd
@@ -30,11 +29,13 @@ def private_settings(tmp_path, monkeypatch):
 
 @pytest.fixture
 def counted_opens(monkeypatch):
-    """Every ReviewStore made (any connection to a store), and a slow dock opening: the
-    panels act while the dock's store is still opening."""
+    """Every ReviewStore made (any connection to a store), and a dock opening held until
+    the test sets ``counted_opens.release``: the panels act while the store is opening."""
+    import threading
+
     from napari_iaa.widgets.review import verdicts
 
-    made: list[ReviewStore] = []
+    made = _Made()
     real_init = ReviewStore.__init__
 
     def init(self, *args, **kwargs):
@@ -44,12 +45,20 @@ def counted_opens(monkeypatch):
     real_open = verdicts._open_store
 
     def slow_open(root, reviewer):
-        time.sleep(0.6)
+        made.release.wait(30)
         return real_open(root, reviewer)
 
     monkeypatch.setattr(ReviewStore, "__init__", init)
     monkeypatch.setattr(verdicts, "_open_store", slow_open)
-    return made
+    made.release = threading.Event()
+    yield made
+    made.release.set()  # a test that failed early leaves no opening waiting
+
+
+class _Made(list):
+    """The stores made, and the event that lets the dock's store open."""
+
+    release: object
 
 
 def test_a_fresh_data_set_gets_one_store_and_never_goes_read_only(review, synthetic_copy, qtbot,
@@ -71,6 +80,7 @@ def test_a_fresh_data_set_gets_one_store_and_never_goes_read_only(review, synthe
     adj.select("majority")
     assert adj.save()  # waits for the store
     assert widget.notes_panel.status_label.text() == "the review store is opening…"
+    counted_opens.release.set()
     qtbot.waitUntil(lambda: adj.last_saved is not None, timeout=15_000)
     store = widget.verdicts.store
     assert len(counted_opens) == 1 and counted_opens[0] is store  # the one opening
@@ -114,6 +124,7 @@ def test_a_case_shown_before_the_store_opened_comes_back_with_its_edits(
     viewer, widget = review
     assert widget.set_dataset(ds, source=str(synthetic_copy))
     assert widget.loaded_edits == {}  # shown before the store was open: the originals
+    counted_opens.release.set()
     qtbot.waitUntil(lambda: widget.loaded_edits.get(mid) == path, timeout=15_000)
     shown = np.asarray(widget.annotator_layers()[mid].data) != 0
     np.testing.assert_array_equal(shown, read_mask(path) != 0)

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.gui
 # splits the conversion over its global thread pool and waits with the GIL held, so
 # workers on that pool (here it has two threads, as on a two-core laptop) froze it for good.
 _FREEZE = textwrap.dedent("""
-    import time
+    import threading, time
     from qtpy.QtCore import QThreadPool
     from qtpy.QtGui import QImage
     from qtpy.QtWidgets import QApplication
@@ -23,14 +23,17 @@ _FREEZE = textwrap.dedent("""
 
     app = QApplication([])
     QThreadPool.globalInstance().setMaxThreadCount(2)
+    spinning = threading.Semaphore(0)
 
     def spin(seconds):
+        spinning.release()
         end = time.monotonic() + seconds
         while time.monotonic() < end:
             pass
 
     workers = [start_worker(spin, 2.0) for _ in range(2)]
-    time.sleep(0.3)
+    for _ in workers:
+        spinning.acquire(timeout=10)  # both busy in Python before the conversion
     img = QImage(3000, 3000, QImage.Format_ARGB32)
     img.fill(0)
     for _ in range(3):
@@ -40,21 +43,21 @@ _FREEZE = textwrap.dedent("""
 
 # A script that exits while a worker runs: the worker is told to stop and waited for.
 _EXIT = textwrap.dedent("""
-    import threading, time
+    import threading
     from qtpy.QtWidgets import QApplication
     from napari_iaa.widgets._common.workers import start_worker
 
     app = QApplication([])
-    stop = threading.Event()
+    started, stop = threading.Event(), threading.Event()
 
     def job():
-        while not stop.is_set():
-            time.sleep(0.01)
-        print("job saw the stop", flush=True)
+        started.set()
+        stop.wait(60)
+        print("job saw the stop" if stop.is_set() else "job timed out", flush=True)
         return 1
 
     start_worker(job, on_stop=stop.set, on_return=print)
-    time.sleep(0.3)
+    started.wait(10)
     print("script ends", flush=True)
 """)
 
