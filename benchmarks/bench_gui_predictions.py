@@ -18,7 +18,8 @@ The probe is ``bench_gui.StallProbe`` (a 1 ms QTimer; the longest gap between it
 Baseline: the same viewer and review dock idling for the same time (the event loop's own
 longest gap under this display). ``--why`` adds a watchdog thread that records the GUI
 thread's Python stack whenever no tick came for 40 ms (a stack inside an ``import`` means
-the GUI thread waited for the worker's import lock).
+the GUI thread waited for the worker's import lock), per action: the open, the first
+prediction, the later ones and the two napari baselines are told apart.
 
     python benchmarks/bench_gui_predictions.py [--quick] [--reps N] [--why]
 """
@@ -48,11 +49,14 @@ _MARK = "PRED_GUI "
 class Watchdog:
     """Records the GUI thread's stack while the probe's ticks stop for over ``limit_s``."""
 
-    def __init__(self, probe: StallProbe, limit_s: float = 0.04) -> None:
+    def __init__(self, probe: StallProbe, limit_s: float = 0.04, depth: int = 8) -> None:
         self.probe = probe
         self.limit_s = limit_s
+        self.depth = depth
         self.main = threading.main_thread().ident
-        self.seen: dict[str, int] = {}
+        #: the action under way (set by the caller before each); stacks are kept per action
+        self.action = "open"
+        self.seen: dict[str, dict[str, int]] = {}
         self.late: list[float] = []  # how late the watchdog itself woke (GIL held elsewhere)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -77,9 +81,14 @@ class Watchdog:
             frame = sys._current_frames().get(self.main)
             if frame is None:
                 continue
-            stack = traceback.extract_stack(frame)[-6:]
+            stack = traceback.extract_stack(frame)[-self.depth:]
             key = " <- ".join(f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in reversed(stack))
-            self.seen[key] = self.seen.get(key, 0) + 1
+            seen = self.seen.setdefault(self.action, {})
+            seen[key] = seen.get(key, 0) + 1
+
+    def top(self, n: int = 12) -> dict[str, list[tuple[str, int]]]:
+        """The ``n`` stacks seen most often, per action."""
+        return {a: sorted(s.items(), key=lambda kv: -kv[1])[:n] for a, s in self.seen.items()}
 
 
 def _gaps(probe: StallProbe, top: int = 5) -> list[float]:
@@ -163,23 +172,33 @@ def _child(mode: str, reps: int, why: bool) -> int:
            "torch_before_open": loaded, "own_package_before_open": own_imported,
            "open_wall_s": time.perf_counter() - t0}
     dock = holder["dock"]
+    if dog:
+        dog.action = "napari: docking a widget"
     rec["plain_dock"] = _plain_dock(probe, viewer)
     rec["predicted_on_open"] = dock.case_tab.last_prediction is not None
     rec["status_text"] = dock.settings.status_label.text()
     if mode == "predict":
+        if dog:
+            dog.action = "first prediction"
         first = probe.measure(dock.predict_current, settle_s=1.0, until=lambda: not dock.busy,
                               timeout_s=300)
         rec["first"], rec["first_gaps"] = first, _gaps(probe)
         if dock.case_tab.last_prediction is None:
             raise RuntimeError("the predictions dock showed no prediction")
+        if dog:
+            dog.action = "later predictions"
         rec["later"] = [probe.measure(dock.predict_current, settle_s=1.0,
                                       until=lambda: not dock.busy, timeout_s=300)
                         for _ in range(reps)]
+        if dog:
+            dog.action = "napari: new data for the 3 layers"
         rec["plain_update_maps"] = [plain_update_maps(probe, viewer) for _ in range(reps)]
+        if dog:
+            dog.action = "napari: adding the 3 layers"
         rec["plain_add_maps"] = _plain_add_maps(probe, viewer)
     if dog:
         dog.stop()
-        rec["why"] = sorted(dog.seen.items(), key=lambda kv: -kv[1])[:12]
+        rec["why"] = dog.top()
         rec["watchdog_late_s"] = sorted(dog.late, reverse=True)[:5]
     print(_MARK + json.dumps(rec, default=float))
     sys.stdout.flush()
@@ -331,8 +350,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\n{r['mode']}: gaps over 50 ms while opening, (start s, length s): "
                   f"{[g for g in r['gaps_over_10ms'] if g[1] > 0.05]}; events (s): {r['marks']}; watchdog late "
                   f"{[round(g * 1e3) for g in r.get('watchdog_late_s', [])]} ms")
-            for k, n in r.get("why", []):
-                print(f"  {n:4d} x {k}")
+            why = r.get("why", {})
+            for action, stacks in (why.items() if isinstance(why, dict) else [("all", why)]):
+                print(f" {action}: {sum(n for _k, n in stacks)} samples in stalls over 40 ms")
+                for k, n in stacks:
+                    print(f"  {n:4d} x {k}")
     summary = [{"what": f"GUI stall: {r['action']}", "figure": r["longest stall"],
                 "baseline": f"idle viewer {r['baseline (idle viewer)']}", "ratio": r["ratio"],
                 "target": "< 50 ms", "met": {"met": "yes", "MISSED": "NO"}[r["target < 50 ms"]]}
