@@ -371,6 +371,90 @@ def test_large_maps_are_shown_as_block_means_and_updated_in_place(dock, qtbot):
     assert tuple(layers[LAYER_DIFF].contrast_limits) == (-1.0, 1.0)
 
 
+def test_a_later_prediction_updates_the_map_layers_in_place(dock, qtbot):
+    """A second prediction of the open case changes the maps' data only: the same layer
+    objects, none added or removed, no other change of them (each repaints napari's layer
+    list), the selection kept; and its reliability diagram comes with it (drawn in the
+    prediction's worker: no render thread runs beside the layers' repaints)."""
+    from napari_iaa.widgets.predictions import LAYER_DIFF, LAYER_RAW
+    from napari_iaa.widgets.predictions.events import LAYER_UNCAL
+
+    viewer, widget, _case = dock
+    tab = widget.case_tab
+    with qtbot.waitSignal(widget.case_predicted, timeout=120_000):
+        widget.predict_current()
+    qtbot.waitUntil(lambda: not widget.busy, timeout=60_000)
+    names = (LAYER_RAW, LAYER_UNCAL, LAYER_DIFF)
+    layers = {n: viewer.layers[n] for n in names}
+    tags = {n: dict(layer.metadata["napari_iaa"]) for n, layer in layers.items()}
+    order = [layer.name for layer in viewer.layers]
+    active, selected = viewer.layers.selection.active, set(viewer.layers.selection)
+    seen: list[tuple[str, str]] = []
+    viewer.layers.events.inserted.connect(lambda e: seen.append(("inserted", e.value.name)))
+    viewer.layers.events.removed.connect(lambda e: seen.append(("removed", e.value.name)))
+    for n, layer in layers.items():
+        layer.events.connect(lambda e, n=n: seen.append((n, e.type)))
+    at_signal: dict = {}
+    widget.case_predicted.connect(lambda _p: at_signal.update(
+        busy=tab.reliability.busy, image=tab.reliability.image))
+    with qtbot.waitSignal(widget.case_predicted, timeout=120_000):
+        widget.predict_current()
+    qtbot.waitUntil(lambda: not widget.busy, timeout=60_000)
+    assert [layer.name for layer in viewer.layers] == order
+    assert all(viewer.layers[n] is layer for n, layer in layers.items())
+    changed = {t for _n, t in seen} & {"inserted", "removed", "metadata", "name", "colormap",
+                                       "contrast_limits", "visible", "opacity", "blending",
+                                       "scale", "translate"}
+    assert not changed, seen
+    assert any(t == "data" for _n, t in seen)  # the maps were updated
+    assert {n: layer.metadata["napari_iaa"] for n, layer in layers.items()} == tags
+    assert viewer.layers.selection.active is active and set(viewer.layers.selection) == selected
+    # the diagram was shown with the prediction, and no render replaced it afterwards
+    assert at_signal["busy"] is False and at_signal["image"] is not None
+    assert tab.reliability.image is at_signal["image"]
+
+
+def test_the_case_progress_is_painted_with_the_window(make_napari_viewer, qtbot):
+    """A progress step (the last one comes as the prediction ends, beside the layers'
+    updates) is painted by the window's next repaint, never at once: QProgressBar.setValue
+    repaints on the spot, on a software-GL display the whole window's composition."""
+    from qtpy.QtCore import QEvent, QObject
+
+    from napari_iaa.models import ModelRegistry
+    from napari_iaa.widgets._common import Progress
+    from napari_iaa.widgets.predictions import PredictionsWidget
+    from napari_iaa.widgets.predictions.models_tab import ModelSettingsWidget
+
+    viewer = make_napari_viewer(show=True)
+    reg = ModelRegistry(paths=[], include_shipped=False, include_user=False)
+    widget = PredictionsWidget(viewer, settings=ModelSettingsWidget(registry=reg), auto=False)
+    viewer.window.add_dock_widget(widget, name="Predictions")
+    bar = widget.case_tab.case_progress
+    paints: list[bool] = []
+    inside = [False]
+
+    class Paints(QObject):
+        def eventFilter(self, obj, event):  # Qt API name
+            if obj is bar and event.type() == QEvent.Type.Paint:
+                paints.append(inside[0])
+            return False
+
+    spy = Paints()
+    bar.installEventFilter(spy)
+    bar.update()
+    qtbot.waitUntil(lambda: bool(paints), timeout=10_000)  # the window is shown and painted
+    paints.clear()
+    for step in (1, 2, 3, 4):
+        widget.case_tab._progress(Progress(step, 4, "predicting"))
+        inside[0] = True
+        widget.case_tab._apply_progress()
+        inside[0] = False
+        assert True not in paints, step  # nothing painted during the call
+        qtbot.waitUntil(lambda: bool(paints), timeout=5_000)  # painted with the window
+        assert bar.value() == step and bar.text() == f"predicting ({step}/4)"
+        paints.clear()
+
+
 def test_no_mask_copies_on_the_gui_thread(review, qtbot, synthetic_root, tiny_models):
     """The dock hands the worker views of the live masks; an edit meanwhile re-runs it."""
     from napari_iaa.models import ModelRegistry

@@ -159,12 +159,21 @@ def _render_one(render: Callable[..., np.ndarray], args: tuple[Any, ...],
         return render(*args, **kwargs)
 
 
+def _render_sized(render: Callable[..., np.ndarray], size: tuple[int, int], *args: Any,
+                  **kwargs: Any) -> np.ndarray:
+    return _render_one(render, args, {**kwargs, "width": size[0], "height": size[1]})
+
+
 class AsyncPlot(QLabel):
     """A label showing a figure rendered by ``render`` in a background thread.
 
     ``submit(*args, **kwargs)`` asks for a new picture; the render function gets the
     arguments plus ``width`` and ``height`` (pixels). ``rendered(object)`` is emitted (GUI
     thread) with the RGBA array once it is shown. ``image`` holds the last one.
+
+    A job that computes a plot's data can draw it too, in its own thread: ``prepared()``
+    (called on the GUI thread) gives the render function at the plot's size, and
+    ``show_image`` shows its result (no render thread then runs beside the GUI's repaints).
     """
 
     rendered = Signal(object)
@@ -175,6 +184,8 @@ class AsyncPlot(QLabel):
         self._render = render
         self._pending: tuple[tuple[Any, ...], dict[str, Any]] | None = None
         self._busy = False
+        self._shown = 0  # pictures shown by show_image: a render started before is stale
+        self._started = 0
         self.image: np.ndarray | None = None
         self.setMinimumSize(200, height)
         self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Fixed)
@@ -192,19 +203,43 @@ class AsyncPlot(QLabel):
         if not self._busy:
             self._kick()
 
+    def prepared(self) -> Callable[..., np.ndarray]:
+        """The render function at the plot's present size, to call in any thread.
+
+        ``prepared()(*args, **kwargs)`` draws what ``submit(*args, **kwargs)`` would (one
+        render at a time across the docks); show its result with :meth:`show_image`.
+        """
+        return functools.partial(_render_sized, self._render, self._size())
+
+    def show_image(self, img: np.ndarray) -> None:
+        """Show a picture drawn elsewhere (by :meth:`prepared`'s function); requests made
+        before it are dropped, and a render still running is not shown."""
+        self._pending = None
+        self._shown += 1
+        self._show(img)
+
+    def _size(self) -> tuple[int, int]:
+        return (max(self.width(), self._w) if self.isVisible() else self._w), self._h
+
     def _kick(self) -> None:
         if self._pending is None:
             return
         args, kwargs = self._pending
         self._pending = None
         self._busy = True
-        w = max(self.width(), self._w) if self.isVisible() else self._w
+        self._started = self._shown
+        w, h = self._size()
         job = functools.partial(_render_one, self._render, args,
-                                {**kwargs, "width": w, "height": self._h})
+                                {**kwargs, "width": w, "height": h})
         start_worker(job, on_return=self._on_done, on_error=self._on_done)
 
     def _on_done(self, img: np.ndarray | BaseException) -> None:
         self._busy = False
+        if self._started == self._shown:  # else a picture shown meanwhile is newer
+            self._show(img)
+        self._kick()
+
+    def _show(self, img: np.ndarray | BaseException) -> None:
         if isinstance(img, np.ndarray):
             self.image = img
             h, w = img.shape[:2]
@@ -214,4 +249,3 @@ class AsyncPlot(QLabel):
         else:  # a plot must never take the dock down: say so in its place
             self.setText(f"plot failed: {img}")
             self.rendered.emit(None)
-        self._kick()

@@ -11,6 +11,8 @@ leave-one-out Dice. Predictions refresh when the case changes; quality after edi
 from __future__ import annotations
 
 import dataclasses
+import functools
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -44,6 +46,24 @@ from napari_iaa.widgets.predictions.quality import QualityPanel
 from napari_iaa.widgets.predictions.worker_slot import WorkerSlot
 
 __all__ = ["CaseTab"]
+
+
+def _reliability_args(pred: CasePrediction) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """The arguments of ``render_reliability`` for a prediction's diagram."""
+    mhr = pred.models.get("mhr")
+    if pred.reliability:
+        ece = curvas_ece_value(pred.ece)
+        return (pred.reliability,), {
+            "title": f"{pred.case_id}: CURVAS ECE {fmt_number(ece)} ({mhr}, {pred.mhr_label})"}
+    if pred.mhr_calibrated is not None:
+        return (None,), {"message": "no annotator masks to compare with"}
+    return (None,), {"message": "no MHR model chosen"}
+
+
+def _draw_reliability(render: Callable[..., np.ndarray], pred: CasePrediction) -> np.ndarray:
+    """A prediction's reliability diagram (in the prediction's worker)."""
+    args, kwargs = _reliability_args(pred)
+    return render(*args, **kwargs)
 
 
 def _timer(parent: QWidget, ms: int, slot: Any) -> QTimer:
@@ -86,6 +106,7 @@ class CaseTab(QWidget):
         self._pending_case = False
         self._layer_steps: list[MapLayer] = []
         self._layer_pred: CasePrediction | None = None
+        self._layer_plot: np.ndarray | None = None
         self._cancelling = False
         #: a volume's slices per forward pass
         self.batch_size = 8
@@ -238,8 +259,11 @@ class CaseTab(QWidget):
         self.predict_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
         self._cancelling = False
+        # the reliability diagram is drawn in the prediction's worker: a render thread
+        # running while the GUI repaints the new layers would hold the GIL against it
+        plot = functools.partial(_draw_reliability, self.reliability.prepared())
         self.job.start(case_job, case, self._models, key, self.source.empty_rule(),
-                       self.map_display_max_pixels, self.batch_size,
+                       self.map_display_max_pixels, self.batch_size, plot,
                        on_yield=self._on_yield, on_return=self.show_result,
                        on_error=self._prediction_failed, activity=f"predicting {case.case_id}",
                        on_finish=self._case_done)
@@ -275,12 +299,18 @@ class CaseTab(QWidget):
             return
         done, total, fmt = state
         bar = self.case_progress
-        if bar.maximum() != total:
-            bar.setRange(0, total)
-        if bar.value() != done:
-            bar.setValue(done)
-        if bar.format() != fmt:
-            bar.setFormat(fmt)
+        # QProgressBar.setValue repaints at once (the whole window, on a software-GL
+        # display); with updates off it is painted with the window's next repaint
+        bar.setUpdatesEnabled(False)
+        try:
+            if bar.maximum() != total:
+                bar.setRange(0, total)
+            if bar.value() != done:
+                bar.setValue(done)
+            if bar.format() != fmt:
+                bar.setFormat(fmt)
+        finally:
+            bar.setUpdatesEnabled(True)
 
     def _case_done(self) -> None:
         self._apply_progress()
@@ -310,23 +340,25 @@ class CaseTab(QWidget):
     # ------------------------------------------------------------------ showing it
     def show_result(self, result: CaseResult) -> None:
         """Show a prediction: the map layers first, one per event-loop turn (each costs
-        napari a repaint), then the numbers, table and plot (whose render thread should
-        not compete with napari's layer updates)."""
+        napari a repaint), from the turn after the worker's end is shown, then the
+        numbers, table and plot (drawn in the worker)."""
         self.last_prediction = result.prediction
         self._cancelling = False  # the result came before the cancel took effect
         self._layer_steps = list(result.maps)
         self._layer_pred = result.prediction
-        self._next_layer_step()
+        self._layer_plot = result.reliability
+        QTimer.singleShot(1, self._next_layer_step)
 
     def _next_layer_step(self) -> None:
         if not self._layer_steps:
             pred, self._layer_pred = self._layer_pred, None
+            plot, self._layer_plot = self._layer_plot, None
             img = self.source.image_layer()
             viewer = self.source.viewer
             if img is not None and viewer.layers.selection.active is not img:
                 viewer.layers.selection.active = img
             if pred is not None:
-                self._show_numbers(pred)
+                self._show_numbers(pred, plot)
                 self.case_predicted.emit(pred)
             return
         m = self._layer_steps.pop(0)
@@ -350,13 +382,14 @@ class CaseTab(QWidget):
         set_map_layer(viewer, self.source.image_layer(), m)
         layer = viewer.layers[m.name]
         model = pred.models.get("mhr", "") if pred is not None else ""
-        layer.metadata = {**layer.metadata, "napari_iaa": {
-            "role": "prediction", "model": model,
-            "calibrated": not uncal and m.name != LAYER_RAW}}
+        tag = {"role": "prediction", "model": model,
+               "calibrated": not uncal and m.name != LAYER_RAW}
+        if layer.metadata.get("napari_iaa") != tag:  # each change repaints the layer list
+            layer.metadata = {**layer.metadata, "napari_iaa": tag}
         if new and m.name == LAYER_UNCAL:
             layer.visible = True  # in place of the calibrated map, shown by default
 
-    def _show_numbers(self, pred: CasePrediction) -> None:
+    def _show_numbers(self, pred: CasePrediction, plot: np.ndarray | None = None) -> None:
         iaa_model = pred.models.get("iaa")
         self.pred_iaa_label.setText(
             fmt_number(pred.predicted_iaa) + (f"  · {iaa_model}" if iaa_model else
@@ -371,14 +404,11 @@ class CaseTab(QWidget):
         self.ece_label.setText(
             f"{fmt_number(ece)} (pooled {fmt_number(pooled)})"
             + (f"  · {pred.mhr_label}" if mhr else ""))  # the model: the row above
-        if pred.reliability:
-            self.reliability.submit(
-                pred.reliability,
-                title=f"{pred.case_id}: CURVAS ECE {fmt_number(ece)} ({mhr}, {pred.mhr_label})")
-        elif pred.mhr_calibrated is not None:
-            self.reliability.submit(None, message="no annotator masks to compare with")
-        else:
-            self.reliability.submit(None, message="no MHR model chosen")
+        if plot is not None:
+            self.reliability.show_image(plot)
+        else:  # not drawn in the worker (its draw failed): drawn now, in a render thread
+            args, kwargs = _reliability_args(pred)
+            self.reliability.submit(*args, **kwargs)
         self.quality.show_prediction(pred)
 
     def _on_scored(self, name: str, quality: float) -> None:

@@ -35,10 +35,12 @@ class MapLayer:
 
 @dataclass(frozen=True, slots=True)
 class CaseResult:
-    """What the case worker returns: the prediction and the map layers to show."""
+    """What the case worker returns: the prediction, the map layers to show and its
+    reliability diagram (RGBA, drawn in the worker; None when it was not drawn there)."""
 
     prediction: CasePrediction
     maps: tuple[MapLayer, ...]
+    reliability: np.ndarray | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import threading
-from collections.abc import Generator, Mapping
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -84,13 +84,16 @@ def bool_case(case: Case) -> Case:
 
 
 def case_job(case: Case, models: ModelCache, key: ModelKey, empty: str,
-             max_pixels: int, batch_size: int = 8) -> Generator[Any, None, CaseResult]:
+             max_pixels: int, batch_size: int = 8,
+             plot: Callable[[CasePrediction], np.ndarray] | None = None,
+             ) -> Generator[Any, None, CaseResult]:
     """Predict IAA, MHR maps and mask quality for the open case, then prepare the maps.
 
     The masks may be views of the live ones: a stroke painted meanwhile is either seen or
     not (the dock re-runs the prediction after edits). A volume is predicted slice by
     slice, ``batch_size`` slices per forward pass, with a :class:`Progress` of the slices
-    done after every batch (so ``worker.quit()`` stops it between batches).
+    done after every batch (so ``worker.quit()`` stops it between batches). ``plot`` draws
+    the reliability diagram here too (a failed draw leaves it to the dock).
     """
     yield Progress(0, 4, "loading models")
     chosen = models.get(key)
@@ -110,8 +113,14 @@ def case_job(case: Case, models: ModelCache, key: ModelKey, empty: str,
     fill_reliability(pred, [bcase.masks[m] for m in bcase.mask_ids])
     yield Progress(3, 4, steps[1])
     maps = display_maps(pred, max_pixels)
+    image = None
+    if plot is not None:
+        try:
+            image = plot(pred)
+        except Exception:  # noqa: BLE001 - the dock draws it again and shows the error
+            image = None
     yield Progress(4, 4, steps[2])
-    return CaseResult(pred, maps)
+    return CaseResult(pred, maps, image)
 
 
 def _slice_progress(steps: Generator[tuple[int, int, str], None, CasePrediction]
