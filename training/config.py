@@ -132,6 +132,12 @@ class FitConfig:
     n_levels: int = _setting(5, "mhr: ordinal agreement levels", tasks=("mhr",))
     binary: bool = _setting(False, "mhr: plain binary baseline vs the majority vote",
                             tasks=("mhr",))
+    binary_target: str = _setting(
+        "majority", "mhr with --binary (TwinTrack members): what a binary member learns: the "
+        "majority vote, or one annotator's mask drawn anew for each training sample (rater: "
+        "ordinary training on multi-annotated data, so the mean probability estimates the "
+        "MHR; validated against the annotator fraction, the expected target)",
+        choices=("majority", "rater"), tasks=("mhr",))
     diag_weight: float = _setting(0.5, "iaa: weight of the diagnosis loss", tasks=("iaa",))
     iaa_weight: float = _setting(
         1.0, "iaa: weight of the IAA loss; 0 with --diagnosis trains the diagnosis head alone "

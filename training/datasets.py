@@ -360,22 +360,37 @@ class MHRTorchDataset(_Base):
 
     ``mhr`` is the exact fraction of annotators (the mhr task's soft target);
     ``levels`` is it rounded half up (:func:`ordinal_levels`), or with ``binary`` the
-    majority vote (2 levels).
+    majority vote (2 levels). With ``binary``, ``target`` picks what ``mv`` (and
+    ``levels``) is: ``"majority"`` the majority vote; ``"rater"`` one annotator's mask,
+    drawn from ``(seed, epoch, item)`` for each training sample (ordinary training on
+    multi-annotated data); ``"fraction"`` the annotator fraction itself, the expectation
+    of that draw (what a ``rater`` member is validated against: BCE and the 2-level RPS
+    are linear in their target).
     """
 
-    def __init__(self, cache, indices, mean, std, augment=None, seed=0, n_levels: int = 5, binary: bool = False):
+    def __init__(self, cache, indices, mean, std, augment=None, seed=0, n_levels: int = 5, binary: bool = False,
+                 target: str = "majority"):
         super().__init__(cache, indices, mean, std, augment, seed)
+        if target not in ("majority", "rater", "fraction"):
+            raise ValueError(f"binary target must be 'majority', 'rater' or 'fraction', not {target!r}")
         self.n_levels = 2 if binary else int(n_levels)
         self.binary = binary
+        self.target = target if binary else "majority"
 
     def __getitem__(self, item: int) -> dict[str, torch.Tensor]:
         i = self.indices[item]
         img, masks = self._image_masks(i, self._rng(item) if self.augment is not None else None)
         frac = mhr_fraction(masks)
-        mv = frac >= 0.5
-        levels = mv.astype(np.int64) if self.binary else fraction_to_level(frac, self.n_levels)
+        if self.target == "rater":
+            draw = np.random.default_rng([self.seed, self.epoch, item, 1])
+            mv = masks[int(draw.integers(len(masks)))].astype(np.float32)
+        elif self.target == "fraction":
+            mv = frac.astype(np.float32)
+        else:
+            mv = (frac >= 0.5).astype(np.float32)
+        levels = (mv >= 0.5).astype(np.int64) if self.binary else fraction_to_level(frac, self.n_levels)
         return {"image": _norm(img, self.mean, self.std), "levels": torch.from_numpy(levels),
-                "mhr": torch.from_numpy(frac), "mv": torch.from_numpy(mv.astype(np.float32))}
+                "mhr": torch.from_numpy(frac), "mv": torch.from_numpy(mv)}
 
 
 # ----------------------------------------------------------------------------- quality

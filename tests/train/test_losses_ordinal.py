@@ -122,3 +122,39 @@ def test_a_tiny_mhr_fit_learns_with_the_soft_target(tmp_path):
     assert 0.0 <= un["rps"] <= 1.0 and 0.0 <= un["rps_rounded_levels"] <= 1.0
     assert 0.0 <= un["curvas"]["ece_mean"] <= 1.0
     assert res.metrics["summary"]["uncalibrated"]["curvas_ece"] == un["curvas"]["ece_mean"]
+
+
+def _rater_cache() -> CaseCache:
+    """One 1 x 4 case; annotator k marks the first k + 1 pixels (4 different masks)."""
+    stack = np.zeros((4, 1, 4), bool)
+    for k in range(4):
+        stack[k, 0, : k + 1] = True
+    return CaseCache(size=4, images=np.zeros((1, 1, 4, 1), np.uint8), masks=[stack],
+                     iaa=np.zeros(1, np.float32), case_ids=["c"], groups=[None], raters=[list("abcd")])
+
+
+def test_a_rater_member_learns_one_annotators_mask_drawn_per_sample_and_epoch():
+    cache = _rater_cache()
+    ds = MHRTorchDataset(cache, [0] * 40, (0.5,) * 3, (0.5,) * 3, seed=1, binary=True, target="rater")
+    drawn = {tuple(ds[k]["mv"][0].numpy().tolist()) for k in range(40)}
+    annotators = {tuple(m[0].astype(np.float32).tolist()) for m in cache.masks[0]}
+    assert drawn <= annotators and len(drawn) >= 3  # whole masks, several annotators
+    ds.set_epoch(1)
+    later = [tuple(ds[k]["mv"][0].numpy().tolist()) for k in range(40)]
+    ds.set_epoch(0)
+    assert later != [tuple(ds[k]["mv"][0].numpy().tolist()) for k in range(40)]  # drawn anew each epoch
+    # levels are the drawn mask; the soft 2-level RPS of a 0/1 target is the hard RPS of its levels
+    item = ds[0]
+    assert item["levels"][0].tolist() == item["mv"][0].long().tolist()
+    logits = torch.randn(1, 2, 1, 4)
+    assert float(soft_rps_loss(logits, item["mv"][None])) == pytest.approx(float(rps_loss(logits, item["levels"][None])))
+
+
+def test_a_rater_member_is_validated_against_the_annotator_fraction():
+    cache = _rater_cache()
+    frac = MHRTorchDataset(cache, [0], (0.5,) * 3, (0.5,) * 3, binary=True, target="fraction")[0]
+    assert frac["mv"][0].numpy() == pytest.approx([1.0, 0.75, 0.5, 0.25])
+    major = MHRTorchDataset(cache, [0], (0.5,) * 3, (0.5,) * 3, binary=True)[0]
+    assert major["mv"][0].tolist() == [1.0, 1.0, 1.0, 0.0]
+    with pytest.raises(ValueError, match="binary target"):
+        MHRTorchDataset(cache, [0], (0.5,) * 3, (0.5,) * 3, binary=True, target="union")

@@ -297,3 +297,10 @@ def test_fit_gives_the_callers_thread_setting_back(synth, tmp_path):
     finally:
         torch.set_num_threads(original)
 
+
+
+def test_mhr_binary_member_trained_on_drawn_annotators(synth, tmp_path):
+    cfg, res, hist = _fit(synth, tmp_path, "mhr", epochs=2, binary=True, binary_target="rater")
+    card = json.loads(res.checkpoint_path.read_text())
+    assert card["n_levels"] == 2 and "annotator" in card["extra"]["mhr_training"]
+    assert np.isfinite(hist.epochs[-1]["val_loss"])

@@ -16,7 +16,7 @@ import torch
 
 from training.datasets import MHRTorchDataset
 from training.inference import predict_batches, predict_mhr
-from training.losses import bce_dice_loss, rps_loss, soft_rps_loss
+from training.losses import bce_dice_loss, soft_rps_loss
 from training.metrics import mhr_metrics, mhr_summary, plot_reliability_curves
 from training.tasks.base import Task, register
 
@@ -38,24 +38,32 @@ class MHRTask(Task):
 
     def make_card(self, split):
         card = super().make_card(split)
-        card.extra["mhr_training"] = ("binary vs majority vote" if self.config.binary else
+        card.extra["mhr_training"] = (self._binary_text() if self.config.binary else
                                       "ordinal levels, RPS against the soft cumulative target of the "
                                       "exact annotator fraction + BCE/Dice")
         return card
 
+    def _binary_text(self):
+        if self.config.binary_target == "rater":
+            return "binary vs one annotator's mask drawn per sample (validated against the annotator fraction)"
+        return "binary vs majority vote"
+
     def train_dataset(self, indices):
         return MHRTorchDataset(self.cache, indices, self.mean, self.std, self.augment(), self.config.seed,
-                               self.n_levels, self.config.binary)
+                               self.n_levels, self.config.binary, self.config.binary_target)
 
     def eval_dataset(self, indices):
-        return MHRTorchDataset(self.cache, indices, self.mean, self.std, None, 0, self.n_levels, self.config.binary)
+        target = "fraction" if self.config.binary_target == "rater" else "majority"
+        return MHRTorchDataset(self.cache, indices, self.mean, self.std, None, 0, self.n_levels, self.config.binary,
+                               target)
 
     def _loss(self, logits, batch):
         probs = torch.softmax(logits.float(), 1)
         k = logits.shape[1]
         upper = [j for j in range(k) if j / (k - 1) >= 0.5]
         p_major = probs[:, upper].sum(1)
-        ordinal = rps_loss(logits, batch["levels"]) if self.config.binary else soft_rps_loss(logits, batch["mhr"])
+        # binary: the 2-level RPS of mv (equal to rps_loss of the levels where mv is 0 or 1)
+        ordinal = soft_rps_loss(logits, batch["mv"] if self.config.binary else batch["mhr"])
         return ordinal + self.config.seg_weight * bce_dice_loss(p_major, batch["mv"])
 
     def step(self, model, batch):
