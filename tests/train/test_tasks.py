@@ -146,7 +146,7 @@ def test_mhr_binary_baseline(synth, tmp_path):
 
 
 def test_quality_trains_on_the_whole_range(synth, tmp_path):
-    from training.datasets import QualityTorchDataset
+    from training.quality_data import QualityTorchDataset
 
     c = build_cache(synth, 64)
     ds = QualityTorchDataset(c, list(range(len(c))) * 4, (0.5,) * 3, (0.25,) * 3, seed=0, size=32, fixed=True)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from training.datasets import QualityTorchDataset
 from training.inference import predict_batches
 from training.losses import smooth_l1_loss
 from training.metrics import regression_metrics
+from training.quality_data import QualityTorchDataset
 from training.tasks.base import Task, register
 
 __all__ = ["QualityTask"]
