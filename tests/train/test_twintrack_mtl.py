@@ -128,3 +128,26 @@ def test_quality_loss_mse_is_the_papers_squared_error():
     assert losses["smoothl1"] != pytest.approx(losses["mse"])
     with pytest.raises(ConfigError, match="quality_loss"):
         FitConfig(task="quality", data="d", quality_loss="l2")
+
+
+def test_mhr_models_of_two_input_sizes_are_compared_at_the_native_size(synth, tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "compare_mhr_native", Path(__file__).parents[2] / "scripts" / "compare_mhr_native.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    small = fit(FitConfig(task="mhr", data=synth, out=tmp_path, name="m32", epochs=1, binary=True,
+                          decoder_width=32, **TINY)).checkpoint_path
+    native = fit(FitConfig(task="mhr", data=synth, out=tmp_path, name="m48", epochs=1, binary=True,
+                           decoder_width=32, **{**TINY, "size": 48})).checkpoint_path
+    out = script.main(["--data", str(synth), "--split", "test", "--native", "48", str(small), str(native)])
+    for path in (small, native):
+        assert 0.0 <= out[str(path)]["uncalibrated"]["curvas_thresholded_dice"] <= 1.0
+    # a model measured at its own (native) size gives the numbers its training evaluation gave
+    card = json.loads(native.read_text())
+    assert out[str(native)]["uncalibrated"]["curvas_ece"] == pytest.approx(
+        card["metrics"]["test"]["summary"]["uncalibrated"]["curvas_ece"], rel=1e-5)
+    with pytest.raises(SystemExit, match="native size"):
+        script.main(["--data", str(synth), "--native", "64", str(small)])
