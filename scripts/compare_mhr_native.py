@@ -32,6 +32,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
 
     from napari_iaa.calibration import calibrator_from_dict
     from napari_iaa.models.checkpoint import load_checkpoint
+    from training.context import with_slice_context
     from training.datasets import MHRTorchDataset, build_cache
     from training.inference import predict_mhr
     from training.metrics import mhr_metrics, mhr_summary
@@ -59,6 +60,8 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
         c = cache(size)
         if c.case_ids != native.case_ids:
             raise SystemExit(f"{path}: the {size} px cache holds other cases than the native one")
+        if (card.extra or {}).get("config", {}).get("slice_context"):
+            c = with_slice_context(c)  # a 2.5D model: slices n-1, n, n+1 as its channels
         idx = select_split(c, card.split, args.split)
         if first is None:
             first = idx

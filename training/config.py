@@ -162,8 +162,8 @@ class FitConfig:
     quality_clean_fraction: float = _setting(
         0.35, "quality: fraction of training masks left uncorrupted", tasks=("quality",))
     slice_context: bool = _setting(
-        False, "iaa: 2.5D input for grey slice stacks (LIDC): the previous, the slice and the "
-        "next slice of the same nodule as the three channels", tasks=("iaa",))
+        False, "iaa, mhr: 2.5D input for grey slice stacks (LIDC): the previous, the slice and "
+        "the next slice of the same nodule as the three channels", tasks=("iaa", "mhr"))
     quality_loss: str = _setting(
         "mse", "quality: regression loss of the predicted Dice (mse as EvanySeg; smoothl1 trained "
         "the shipped quality models)",

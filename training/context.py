@@ -18,7 +18,10 @@ import numpy as np
 
 from training.datasets import CaseCache
 
-__all__ = ["slice_neighbours", "with_slice_context"]
+__all__ = ["SLICE_CONTEXT_TEXT", "slice_neighbours", "with_slice_context"]
+
+#: what a card's ``extra["input"]`` says of a model trained with slice context
+SLICE_CONTEXT_TEXT = "2.5D: channels = slices n-1, n, n+1 of the same nodule (n where missing)"
 
 _SLICE = re.compile(r"^(?P<stack>.*?)[/\\]?slice[-_](?P<n>-?\d+)$")
 

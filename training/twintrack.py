@@ -48,6 +48,9 @@ def member_configs(config: FitConfig, members: int) -> list[FitConfig]:
     """
     if members < MIN_MEMBERS:
         raise ConfigError(f"TwinTrack needs at least {MIN_MEMBERS} members, got {members}")
+    if config.slice_context:  # the calibration and the plugin feed the members single slices
+        raise ConfigError("TwinTrack members take single slices: --slice-context is for single mhr "
+                          "models (measurement only; the plugin's predictors feed one slice)")
     first = config.weights_seed
     return [replace(config, task="mhr", binary=True, models=[], name=f"{config.name}-m{k + 1}",
                     init_seed=first + k) for k in range(members)]

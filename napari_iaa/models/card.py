@@ -30,6 +30,7 @@ __all__ = [
     "MAX_CARD_BYTES",
     "HeldOut",
     "headline_metric",
+    "refuse_slice_context",
 ]
 
 CARD_FORMAT_VERSION = 1
@@ -125,6 +126,14 @@ class ModelCard:
         self.std = tuple(float(v) for v in self.std)
         if self.task == "mhr" and self.n_levels is None:
             self.n_levels = 2
+
+    @property
+    def slice_context(self) -> bool:
+        """Trained on 2.5D input (slices n-1, n, n+1 as channels; ``training --slice-context``).
+
+        The plugin's predictors feed one image, so they refuse such a model.
+        """
+        return bool(((self.extra or {}).get("config") or {}).get("slice_context"))
 
     # -- validation ---------------------------------------------------------------------
     def problems(self) -> list[str]:
@@ -301,3 +310,12 @@ def read_card(path: str | Path) -> ModelCard:
     except UnicodeDecodeError as exc:
         raise CheckpointError(f"{path}: model card is not UTF-8 text") from exc
     return ModelCard.from_json(text, source=path)
+
+
+def refuse_slice_context(card: ModelCard) -> None:
+    """Raise for a model trained on 2.5D input: the predictors feed it one image."""
+    if card.slice_context:
+        raise CheckpointError(
+            f"model {card.name!r} was trained on 2.5D input (slices n-1, n, n+1 of a nodule as its "
+            "channels, --slice-context); the plugin feeds one image, so it is for measurement with "
+            "python -m training evaluate only")

@@ -23,7 +23,7 @@ from napari_iaa.models._batching import (
 )
 from napari_iaa.models._fast_calibration import isotonic_lut, load_calibrator
 from napari_iaa.models._fast_resize import upsample_map
-from napari_iaa.models.card import ModelCard
+from napari_iaa.models.card import ModelCard, refuse_slice_context
 from napari_iaa.models.checkpoint import load_checkpoint
 from napari_iaa.models.device import pick_device
 from napari_iaa.models.networks import MHREnsemble, MHRNet
@@ -97,6 +97,7 @@ class MHRPredictor:
         for c in cards:
             if c.task != "mhr":
                 raise CheckpointError(f"model {c.name!r} is a {c.task!r} model, not an 'mhr' model")
+            refuse_slice_context(c)
         self.device = pick_device(device)
         self.models = [m.to(self.device).eval() for m in models]
         self.cards = cards

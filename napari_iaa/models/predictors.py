@@ -29,7 +29,7 @@ from napari_iaa.models._batching import (
     run_batched,
 )
 from napari_iaa.models._fast_calibration import load_calibrator
-from napari_iaa.models.card import ModelCard
+from napari_iaa.models.card import ModelCard, refuse_slice_context
 from napari_iaa.models.checkpoint import load_checkpoint, read_checkpoint_card
 from napari_iaa.models.device import pick_device
 from napari_iaa.models.mhr_predictor import MHRPrediction, MHRPredictor
@@ -55,6 +55,7 @@ class _Predictor:
             raise CheckpointError(
                 f"model {card.name!r} is a {card.task!r} model, not a {self.task!r} model"
             )
+        refuse_slice_context(card)
         self.device = pick_device(device)
         self.model = model.to(self.device).eval()
         self.card = card

@@ -337,3 +337,14 @@ def test_refuses_options_the_architecture_does_not_take(tiny_checkpoint):
     card_path.write_text(json.dumps(d))
     with pytest.raises(CheckpointError, match="tiny-iaa.json.*cannot build"):
         load_checkpoint(card_path)
+
+
+@pytest.mark.parametrize("task", ["iaa", "mhr"])
+def test_predictors_refuse_a_model_trained_on_slice_context(tiny_checkpoint, task):
+    from napari_iaa.models.predictors import make_predictor
+
+    path, _, _ = tiny_checkpoint(task, extra={"config": {"slice_context": True}})
+    with pytest.raises(CheckpointError, match="2.5D input"):
+        make_predictor(path, device="cpu")
+    plain, _, _ = tiny_checkpoint(task, name=f"{task}-plain", extra={"config": {"slice_context": False}})
+    assert make_predictor(plain, device="cpu").card.name == f"{task}-plain"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from training import FitConfig, fit
 from training.context import slice_neighbours, with_slice_context
@@ -65,3 +66,17 @@ def test_quality_reports_non_empty_masks_separately(tmp_path):
     emptied = m["by_corruption"].get("empty", {}).get("n", 0)
     assert m["quality_nonempty"]["n"] <= m["quality"]["n"] - emptied  # emptied masks are left out
     assert 0 < m["quality_real_nonempty"]["n"] <= min(m["quality_nonempty"]["n"], m["by_corruption"]["clean"]["n"])
+
+
+def test_mhr_fit_with_slice_context_on_lidc(lidc_root, tmp_path):
+    cfg = FitConfig(task="mhr", data=lidc_root, out=tmp_path, name="m25", epochs=1, backbone="resnet10t",
+                    size=32, batch_size=8, lr=1e-3, device="cpu", threads=1, slice_context=True, binary=True,
+                    decoder_width=32, val_fraction=0.34, test_fraction=0.33, calib_fraction=0.0, max_cases=120)
+    fit(cfg)
+    card = json.loads((tmp_path / "m25.json").read_text())
+    assert "2.5D" in card["extra"]["input"] and card["extra"]["config"]["slice_context"] is True
+    from training.evaluate import evaluate_checkpoint
+
+    ev = evaluate_checkpoint(tmp_path / "m25.json", lidc_root, max_cases=120, device="cpu", workers=1)
+    want = card["metrics"]["test"]["summary"]["uncalibrated"]["curvas_ece"]
+    assert ev["summary"]["uncalibrated"]["curvas_ece"] == pytest.approx(want, rel=1e-6)  # context rebuilt

@@ -151,3 +151,8 @@ def test_mhr_models_of_two_input_sizes_are_compared_at_the_native_size(synth, tm
         card["metrics"]["test"]["summary"]["uncalibrated"]["curvas_ece"], rel=1e-5)
     with pytest.raises(SystemExit, match="native size"):
         script.main(["--data", str(synth), "--native", "64", str(small)])
+
+
+def test_twintrack_refuses_slice_context_members():
+    with pytest.raises(ConfigError, match="single slices"):
+        member_configs(FitConfig(task="mhr", data="d", name="tt", slice_context=True), 3)

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from training.context import with_slice_context
+from training.context import SLICE_CONTEXT_TEXT, with_slice_context
 from training.datasets import IAATorchDataset
 from training.inference import predict_batches
 from training.losses import class_weights, focal_loss, smooth_l1_loss
@@ -47,7 +47,7 @@ class IAATask(Task):
             card.extra["iaa_training"] = ("diagnosis only (IAA head untrained)" if self.config.iaa_weight == 0
                                           else "multi-task: IAA + diagnosis")
         if self.config.slice_context:
-            card.extra["input"] = "2.5D: channels = slices n-1, n, n+1 of the same nodule (n where missing)"
+            card.extra["input"] = SLICE_CONTEXT_TEXT
         return card
 
     def make_split(self):

@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from training.context import SLICE_CONTEXT_TEXT, with_slice_context
 from training.datasets import MHRTorchDataset
 from training.inference import predict_batches, predict_mhr
 from training.losses import bce_dice_loss, soft_rps_loss
@@ -30,6 +31,8 @@ class MHRTask(Task):
     held_out = ("val", "calib", "test")
 
     def __init__(self, config, cache):
+        if config.slice_context:
+            cache = with_slice_context(cache)
         super().__init__(config, cache)
         self.n_levels = 2 if config.binary else int(config.n_levels)
 
@@ -41,6 +44,8 @@ class MHRTask(Task):
         card.extra["mhr_training"] = (self._binary_text() if self.config.binary else
                                       "ordinal levels, RPS against the soft cumulative target of the "
                                       "exact annotator fraction + BCE/Dice")
+        if self.config.slice_context:
+            card.extra["input"] = SLICE_CONTEXT_TEXT
         return card
 
     def _binary_text(self):
@@ -83,6 +88,8 @@ class MHRTask(Task):
         return {"val_loss": sum(o[0] for o in outs) / n, "val_brier": sum(o[1] for o in outs) / n}
 
     def evaluate(self, model, card, cache, indices, device, out_png=None):
+        if self.config.slice_context:
+            cache = with_slice_context(cache)
         ds = MHRTorchDataset(cache, indices, card.mean, card.std, None, 0, int(card.n_levels or 2))
         p, lp = predict_mhr([model], ds, device)
         masks = [cache.masks[i] for i in indices]
