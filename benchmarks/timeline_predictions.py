@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_gui import StallProbe
+from bench_gui import StallProbe, plain_map_update
 
 #: the dock's callbacks put on the timeline: (module, class, methods)
 _TRACED = [
@@ -38,7 +38,7 @@ _TRACED = [
       "_set_layer", "_show_numbers"]),
     ("napari_iaa.widgets.predictions.quality", "QualityPanel", ["show_prediction"]),
     ("napari_iaa.widgets._common.plots", "AsyncPlot", ["submit", "show_image", "_on_done"]),
-    ("napari_iaa.widgets._common.workers", "Activity", ["__init__", "_apply", "close"]),
+    ("napari_iaa.widgets._common.workers", "Activity", ["__init__", "_open", "_apply", "close"]),
 ]
 
 
@@ -70,7 +70,6 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     os.environ.setdefault("NAPARI_IAA_MODELS", tempfile.mkdtemp(prefix="napari-iaa-bench-models-"))
     import napari
-    from qtpy.QtCore import QTimer
     from qtpy.QtWidgets import QApplication
 
     from napari_iaa.data import open_dataset, sample_data_path
@@ -85,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     ds = open_dataset(sample_data_path("synthetic"))
     case = ds.load(ds.ids[0])
     probe.measure(lambda: review.show_case(case), settle_s=1.0, until=lambda: review.live is not None)
-    from napari_iaa.widgets.predictions import LAYER_CAL, LAYER_DIFF, LAYER_RAW, PredictionsWidget
+    from napari_iaa.widgets.predictions import PredictionsWidget
 
     dock = PredictionsWidget(viewer, auto=False)
     viewer.window.add_dock_widget(dock, name="Predictions", area="right")
@@ -123,22 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         run(f"later prediction {i + 1}", dock.predict_current, idle, profile=args.profile)
 
     def plain_update():
-        maps = [(viewer.layers[n], np.array(viewer.layers[n].data))
-                for n in (LAYER_RAW, LAYER_CAL, LAYER_DIFF) if n in viewer.layers]
-        done: list[bool] = []
-
-        def act() -> None:
-            steps = list(maps)
-
-            def nxt() -> None:
-                if steps:
-                    layer, data = steps.pop(0)
-                    layer.data = data.copy()
-                    QTimer.singleShot(0, nxt)
-                else:
-                    done.append(True)
-            nxt()
-        return act, lambda: bool(done)
+        return plain_map_update(viewer)
 
     for i in range(args.reps):
         run(f"napari given new data for the map layers {i + 1}", *plain_update())

@@ -39,7 +39,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from qtpy.QtCore import QCoreApplication, QEvent, QObject, Qt, QThread, QThreadPool, Signal
+from qtpy.QtCore import (
+    QCoreApplication,
+    QEvent,
+    QObject,
+    Qt,
+    QThread,
+    QThreadPool,
+    QTimer,
+    Signal,
+)
 
 from napari_iaa import _env
 from napari_iaa.widgets._common.events import Progress
@@ -123,17 +132,46 @@ class Relay(QObject):
 class Activity:
     """A progress bar in napari's activity dock, fed by :class:`Progress` messages.
 
+    The bar is made on the event loop's next turn, never in the call that starts the job:
+    napari's activity dock adds a bar with a synchronous repaint of the window and a
+    ``processEvents`` (25-60 ms on a software-GL display, and pending events run inside
+    the caller's click). Messages and a close that come before the bar are kept and applied
+    to it; a job that ended before that turn (a synchronous run) shows none.
+
     Updates are applied at most every ``min_interval`` seconds (a repaint of the activity
     dock on a software-GL display recomposes the window), the last one when it closes.
     """
 
     def __init__(self, desc: str, total: int = 0, min_interval: float = 0.2) -> None:
-        from napari.utils import progress
-
-        self._bar = progress(total=total, desc=desc)
+        self.desc = desc
+        self._total = total
+        self._bar: Any = None  # napari's ``progress``, once made
+        self._closed = False
         self._min = min_interval
         self._last = 0.0
         self._pending: Progress | None = None
+        QTimer.singleShot(0, self._open)
+
+    @property
+    def bar(self) -> Any:
+        """napari's ``progress`` object (None before the turn after the call, or when the job
+        ended before it)."""
+        return self._bar
+
+    def _open(self) -> None:
+        if self._closed:
+            return
+        from napari.utils import progress
+
+        # napari processes pending events while it adds the bar: the job may end in there
+        bar = progress(total=self._total, desc=self.desc)
+        self._bar = bar
+        if self._closed:
+            self._bar = None
+            bar.close()
+            return
+        if self._pending is not None:  # a message came first: shown on the next turn (the
+            QTimer.singleShot(0, self._apply)  # bar repaints at once: one repaint per turn)
 
     def update(self, msg: Progress) -> None:
         """Note ``msg``; shown now unless the last update was under ``min_interval`` ago."""
@@ -144,10 +182,12 @@ class Activity:
             self._last = now
 
     def _apply(self) -> None:
+        bar = self._bar
+        if bar is None:  # not made yet: kept for it
+            return
         msg, self._pending = self._pending, None
         if msg is None:
             return
-        bar = self._bar
         if msg.total and bar.total != msg.total:
             bar.total = msg.total
         if msg.text:
@@ -156,9 +196,16 @@ class Activity:
         bar.refresh()
 
     def close(self) -> None:
-        """Show the last message and remove the bar."""
+        """Show the last message and remove the bar (or never make it)."""
+        if self._closed:
+            return
+        self._closed = True
+        bar = self._bar
+        if bar is None:  # not made yet, or being made (then ``_open`` removes it)
+            return
         self._apply()
-        self._bar.close()
+        self._bar = None
+        bar.close()
 
 
 def _pool() -> QThreadPool:
@@ -345,7 +392,8 @@ def start_worker(
     activity
         When given, a bar in napari's activity dock that closes when the job ends: a
         description (the bar follows the job's yielded :class:`~.events.Progress`
-        messages) or an :class:`Activity` the caller feeds itself.
+        messages) or an :class:`Activity` the caller feeds itself. The bar appears on the
+        event loop's next turn, not in this call (see :class:`Activity`).
     low_priority
         Run on the plugin's one-thread pool at a lower OS priority (for work whose result
         is informative, such as reliability, and must never compete with the GUI).

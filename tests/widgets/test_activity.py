@@ -1,0 +1,167 @@
+"""A long job's bar in napari's activity dock: made after the click, fed, closed (issue 16).
+
+napari adds a bar with a synchronous repaint of the window and ``processEvents`` calls:
+``start_worker(activity=...)`` must leave that to the event loop's next turn, so the click
+that starts a job (a prediction, scoring a data set, training) neither pays for it nor runs
+other pending events inside its handler, while the user still sees the bar, its progress
+and its end.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from qtpy.QtCore import QTimer
+
+from napari_iaa.widgets._common import Activity, Progress, start_worker
+from napari_iaa.widgets._common.workers import stop_workers
+
+pytestmark = pytest.mark.gui
+
+
+def _bars(desc: str) -> list:
+    """napari's progress objects (what its activity dock shows) with this description."""
+    from napari.utils import progress
+
+    return [p for p in progress._all_instances if desc in (p.desc or "")]
+
+
+def _shown(viewer, desc: str) -> list:
+    """The activity dock's bars whose label shows ``desc``."""
+    from napari._qt.widgets.qt_progress_bar import QtLabeledProgressBar
+
+    dialog = viewer.window._qt_window._activity_dialog
+    return [b for b in dialog.findChildren(QtLabeledProgressBar)
+            if desc in b.description_label.text()]
+
+
+def _one_turn(qtbot) -> None:
+    """Let the event loop run the turns already asked for (a 0 ms timer posted now fires
+    after the events posted before it)."""
+    fired: list[bool] = []
+    QTimer.singleShot(0, lambda: fired.append(True))
+    qtbot.waitUntil(lambda: bool(fired), timeout=5000)
+
+
+def test_the_click_returns_before_the_bar_exists_and_the_bar_follows_the_job(
+        make_napari_viewer, qtbot, monkeypatch):
+    monkeypatch.delenv("NAPARI_IAA_NO_THREADS", raising=False)
+    viewer = make_napari_viewer()
+    release = threading.Event()
+
+    def job():
+        yield Progress(1, 3, "first step")
+        release.wait(30)
+        yield Progress(2, 3, "second step")
+        yield Progress(3, 3, "last step")
+        return "done"
+
+    pending: list[bool] = []
+    QTimer.singleShot(0, lambda: pending.append(True))  # an event waiting behind the click
+    finished: list[bool] = []
+    returned: list[str] = []
+    start_worker(job, activity="counting things", on_return=returned.append,
+                 on_finish=lambda: finished.append(True))
+    # the click's handler ran nothing else and made no bar
+    assert pending == []
+    assert _bars("counting things") == []
+    qtbot.waitUntil(lambda: len(_bars("counting") + _bars("step")) == 1, timeout=10_000)
+    (bar,) = _bars("counting") + _bars("step")
+    qtbot.waitUntil(lambda: bool(_shown(viewer, "first step")), timeout=10_000)  # the job's text
+    release.set()
+    qtbot.waitUntil(lambda: bool(finished), timeout=10_000)
+    assert returned == ["done"]
+    # the last message shown, then the bar removed from the dock
+    assert (bar.n, bar.total) == (3, 3) and bar.desc.startswith("last step")
+    qtbot.waitUntil(lambda: not _bars("step") and not _shown(viewer, "step"), timeout=10_000)
+
+
+def test_a_stopped_job_closes_its_bar(make_napari_viewer, qtbot, monkeypatch):
+    from qtpy.QtWidgets import QWidget
+
+    monkeypatch.delenv("NAPARI_IAA_NO_THREADS", raising=False)
+    viewer = make_napari_viewer()
+    owner = QWidget()
+    qtbot.addWidget(owner)
+    cleaned: list[bool] = []
+    started, release = threading.Event(), threading.Event()
+
+    def job():
+        started.set()
+        try:
+            for i in range(1000):
+                yield Progress(i, 1000, "long job")
+                release.wait(0.05)
+        finally:
+            cleaned.append(True)
+
+    start_worker(job, activity="long job", owner=owner)
+    qtbot.waitUntil(lambda: started.is_set() and bool(_shown(viewer, "long job")), timeout=10_000)
+    assert stop_workers(owner) == 1  # the dock's cancel (or the dock closed)
+    release.set()
+    qtbot.waitUntil(lambda: bool(cleaned) and not _bars("long job"), timeout=10_000)
+    qtbot.waitUntil(lambda: not _shown(viewer, "long job"), timeout=10_000)
+
+
+def test_a_failing_job_reports_and_closes_its_bar(make_napari_viewer, qtbot, monkeypatch):
+    monkeypatch.delenv("NAPARI_IAA_NO_THREADS", raising=False)
+    make_napari_viewer()
+    release = threading.Event()
+
+    def job():
+        yield Progress(1, 2, "failing job")
+        release.wait(30)
+        raise ValueError("bad slice 7")
+
+    errors: list[BaseException] = []
+    start_worker(job, activity="failing job", on_error=errors.append)
+    qtbot.waitUntil(lambda: bool(_bars("failing job")), timeout=10_000)
+    release.set()
+    qtbot.waitUntil(lambda: bool(errors), timeout=10_000)
+    assert "bad slice 7" in str(errors[0])
+    qtbot.waitUntil(lambda: not _bars("failing job"), timeout=10_000)
+
+
+def test_a_job_that_ends_in_the_call_leaves_no_bar(make_napari_viewer, qtbot, monkeypatch):
+    monkeypatch.setenv("NAPARI_IAA_NO_THREADS", "1")
+    make_napari_viewer()
+    done: list[bool] = []
+    start_worker(lambda: 1, activity="quick job", on_finish=lambda: done.append(True))
+    assert done == [True]
+    _one_turn(qtbot)
+    assert _bars("quick job") == []
+
+
+def test_messages_before_the_bar_are_shown_on_it(make_napari_viewer, qtbot):
+    """A dock feeding its own activity (training) may report before the bar is made."""
+    viewer = make_napari_viewer()
+    activity = Activity("training mhr")
+    activity.update(Progress(2, 5, "epoch 2/5"))
+    assert activity.bar is None and _bars("training mhr") == []
+    qtbot.waitUntil(lambda: activity.bar is not None and activity.bar.n == 2, timeout=10_000)
+    assert activity.bar.total == 5 and _shown(viewer, "epoch 2/5")
+    bar = activity.bar
+    activity.close()
+    assert bar not in _bars("")
+
+
+def test_a_job_ending_while_napari_adds_the_bar_leaves_none(make_napari_viewer, qtbot):
+    """napari processes pending events while it adds a bar: the job's end (its close) may
+    run in there, before the bar is handed back."""
+    from napari.utils import progress
+
+    make_napari_viewer()
+    activity = Activity("ends early")
+
+    def on_change(event):
+        if any("ends early" in p.desc for p in event.added):
+            activity.close()  # the worker's end, delivered inside napari's processEvents
+
+    progress._all_instances.events.changed.connect(on_change)
+    try:
+        _one_turn(qtbot)
+        _one_turn(qtbot)
+    finally:
+        progress._all_instances.events.changed.disconnect(on_change)
+    assert _bars("ends early") == [] and activity.bar is None
