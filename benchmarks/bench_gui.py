@@ -31,6 +31,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -328,10 +329,9 @@ def _model_settings():
     return settings
 
 
-def plain_update_maps(probe: StallProbe, viewer, settle_s: float = 1.0) -> dict:
-    """Baseline of a later prediction: napari given new data (a copy of their own) for the
-    predictions dock's three map layers, one per event-loop turn, nothing else running
-    (what showing a prediction costs napari itself); the probe's record of it."""
+def plain_map_update(viewer) -> tuple[Callable[[], None], Callable[[], bool]]:
+    """``(act, finished)``: napari given new data (a copy of their own) for the predictions
+    dock's three map layers, one per event-loop turn; ``finished()`` once all three are."""
     from qtpy.QtCore import QTimer
 
     from napari_iaa.widgets.predictions import LAYER_CAL, LAYER_DIFF, LAYER_RAW
@@ -340,7 +340,7 @@ def plain_update_maps(probe: StallProbe, viewer, settle_s: float = 1.0) -> dict:
             for n in (LAYER_RAW, LAYER_CAL, LAYER_DIFF) if n in viewer.layers]
     done: list[bool] = []
 
-    def plain_update() -> None:
+    def act() -> None:
         steps = list(maps)
 
         def nxt() -> None:
@@ -352,7 +352,14 @@ def plain_update_maps(probe: StallProbe, viewer, settle_s: float = 1.0) -> dict:
                 done.append(True)
         nxt()
 
-    return probe.measure(plain_update, settle_s=settle_s, until=lambda: bool(done))
+    return act, lambda: bool(done)
+
+
+def plain_update_maps(probe: StallProbe, viewer, settle_s: float = 1.0) -> dict:
+    """Baseline of a later prediction: :func:`plain_map_update` with nothing else running
+    (what showing a prediction costs napari itself); the probe's record of it."""
+    act, finished = plain_map_update(viewer)
+    return probe.measure(act, settle_s=settle_s, until=finished)
 
 
 def _predict_rows(probe, dock, reps: int, label: str, key: str) -> list[tuple]:
