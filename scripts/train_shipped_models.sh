@@ -5,7 +5,8 @@
 #   LIDC=/path/to/LIDC-IDRI-slices RUNS=/work/runs bash scripts/train_shipped_models.sh
 #   PART=lidc | synth | twintrack | ship   runs one part (we ran lidc and synth at the same time);
 #   PART=stronger | ship-stronger: the 2026-12-01 retraining of the LIDC models (not in all);
-#   PART=third | ship-third: the third 2026-12-01 session's (not in all).
+#   PART=third | ship-third: the third 2026-12-01 session's (not in all);
+#   PART=fourth: the fourth session's measurements, nothing shipped (not in all).
 #
 # The machine had 2 cores shared with other jobs (each training process got 20-50 % of
 # one core, and torch with 2 threads was 5x slower than with 1 under that load, hence
@@ -188,4 +189,24 @@ if [ "$PART" = all ] || [ "$PART" = ship ]; then
     $PY -m training.export --from "$RUNS/h4/tiny16" --to "$DEST" --half $TTN
   done
   du -sh "$DEST"
+fi
+
+if [ "$PART" = fourth ]; then
+  # 2026-12-01, fourth session: single TwinTrack members compared at the native 128 px on
+  # the validation patients (docs/training.md, "Fourth round"); quality at 128 px resumed
+  S=$RUNS/s21
+  T1="--device cpu --threads 1 --workers 0 --cache-dir $RUNS/cache --seed 0 --init-seed 0"
+  M="--task mhr --binary --data $LIDC --backbone lcnet_035 --decoder-width 32 --batch-size 32 --lr 2e-3 --epochs 16"
+  $PY -m training fit $M --name tt128-m1 --size 128 $T1 --out "$S/tt128"
+  $PY -m training fit $M --name ttr64-m1 --size 64 --binary-target rater $T1 --out "$S/ttr64"
+  $PY -m training fit $M --name ttc64-m1 --size 64 --slice-context $T1 --out "$S/ttc64"
+  $PY scripts/compare_mhr_native.py --data "$LIDC" --split val --cache-dir "$RUNS/cache" \
+      "$RUNS/s20/tt16h/twintrack-lidc-all-m1.json" "$S/tt128/tt128-m1.json" "$S/ttc64/ttc64-m1.json" \
+      "$S/ttr64/ttr64-m1.json" "$DEST/twintrack-lidc.json"
+  $PY -m training fit --task quality --quality-loss mse --data "$LIDC" --name quality-lidc-128 --backbone resnet10t \
+      --size 128 --batch-size 64 --epochs 8 --lr 5e-4 --device cpu --threads 1 --workers 0 \
+      --cache-dir "$RUNS/cache" --seed 0 --out "$RUNS/s20/q128" --resume
+  for Q in "$RUNS/s20/q128/quality-lidc-128.json" "$RUNS/s20/q128/quality-lidc-128_state/epoch-0007/model.json"; do
+    $PY -m training evaluate --model "$Q" --data "$LIDC" --split val --cache-dir "$RUNS/cache" --workers 0
+  done
 fi
