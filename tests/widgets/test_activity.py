@@ -3,8 +3,8 @@
 napari adds a bar with a synchronous repaint of the window and ``processEvents`` calls:
 ``start_worker(activity=...)`` must leave that to the event loop's next turn, so the click
 that starts a job (a prediction, scoring a data set, training) neither pays for it nor runs
-other pending events inside its handler, while the user still sees the bar, its progress
-and its end.
+other pending events inside its handler (the bar comes from a timer, after the click's own
+repaint), while the user still sees the bar, its progress and its end.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import threading
 import pytest
 from qtpy.QtCore import QTimer
 
-from napari_iaa.widgets._common import Activity, Progress, start_worker
+from napari_iaa.widgets._common import Activity, Progress, start_worker, workers
 from napari_iaa.widgets._common.workers import stop_workers
 
 pytestmark = pytest.mark.gui
@@ -36,11 +36,11 @@ def _shown(viewer, desc: str) -> list:
             if desc in b.description_label.text()]
 
 
-def _one_turn(qtbot) -> None:
-    """Let the event loop run the turns already asked for (a 0 ms timer posted now fires
-    after the events posted before it)."""
+def _past_the_bar_timer(qtbot) -> None:
+    """Let the event loop run past the bar's timer (timers fire in the order they fall due:
+    a longer one started now fires after it)."""
     fired: list[bool] = []
-    QTimer.singleShot(0, lambda: fired.append(True))
+    QTimer.singleShot(2 * workers.SHOW_AFTER_MS + 10, lambda: fired.append(True))
     qtbot.waitUntil(lambda: bool(fired), timeout=5000)
 
 
@@ -129,7 +129,7 @@ def test_a_job_that_ends_in_the_call_leaves_no_bar(make_napari_viewer, qtbot, mo
     done: list[bool] = []
     start_worker(lambda: 1, activity="quick job", on_finish=lambda: done.append(True))
     assert done == [True]
-    _one_turn(qtbot)
+    _past_the_bar_timer(qtbot)
     assert _bars("quick job") == []
 
 
@@ -160,8 +160,8 @@ def test_a_job_ending_while_napari_adds_the_bar_leaves_none(make_napari_viewer, 
 
     progress._all_instances.events.changed.connect(on_change)
     try:
-        _one_turn(qtbot)
-        _one_turn(qtbot)
+        _past_the_bar_timer(qtbot)
+        _past_the_bar_timer(qtbot)
     finally:
         progress._all_instances.events.changed.disconnect(on_change)
     assert _bars("ends early") == [] and activity.bar is None

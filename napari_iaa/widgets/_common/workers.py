@@ -129,14 +129,21 @@ class Relay(QObject):
         return True
 
 
+#: an activity bar is made by a timer this long after the call that starts its job (ms)
+SHOW_AFTER_MS = 0
+
+
 class Activity:
     """A progress bar in napari's activity dock, fed by :class:`Progress` messages.
 
-    The bar is made on the event loop's next turn, never in the call that starts the job:
-    napari's activity dock adds a bar with a synchronous repaint of the window and a
-    ``processEvents`` (25-60 ms on a software-GL display, and pending events run inside
-    the caller's click). Messages and a close that come before the bar are kept and applied
-    to it; a job that ended before that turn (a synchronous run) shows none.
+    The bar is made by a timer after the call, never in the call that starts the job:
+    napari's activity dock adds a bar with synchronous repaints of the window and
+    ``processEvents`` calls, which ran pending events inside the caller's click handler.
+    Messages and a close that come before the bar are kept and applied to it; a job that
+    ended before (a synchronous run) shows none. (A 25 ms delay was tried, to keep the
+    bar out of the click's event-loop turn altogether: the click's own repaint then ran
+    without the event loop getting in midway, and its stall grew; see BENCHMARKS.md,
+    issue 16, seventh pass.)
 
     Updates are applied at most every ``min_interval`` seconds (a repaint of the activity
     dock on a software-GL display recomposes the window), the last one when it closes.
@@ -150,12 +157,12 @@ class Activity:
         self._min = min_interval
         self._last = 0.0
         self._pending: Progress | None = None
-        QTimer.singleShot(0, self._open)
+        QTimer.singleShot(SHOW_AFTER_MS, self._open)
 
     @property
     def bar(self) -> Any:
-        """napari's ``progress`` object (None before the turn after the call, or when the job
-        ended before it)."""
+        """napari's ``progress`` object (None until :data:`SHOW_AFTER_MS` after the call, or
+        when the job ended before)."""
         return self._bar
 
     def _open(self) -> None:
@@ -170,8 +177,8 @@ class Activity:
             self._bar = None
             bar.close()
             return
-        if self._pending is not None:  # a message came first: shown on the next turn (the
-            QTimer.singleShot(0, self._apply)  # bar repaints at once: one repaint per turn)
+        if self._pending is not None:  # a message came first: shown on a later turn (the
+            QTimer.singleShot(SHOW_AFTER_MS, self._apply)  # bar repaints at once)
 
     def update(self, msg: Progress) -> None:
         """Note ``msg``; shown now unless the last update was under ``min_interval`` ago."""
@@ -392,8 +399,8 @@ def start_worker(
     activity
         When given, a bar in napari's activity dock that closes when the job ends: a
         description (the bar follows the job's yielded :class:`~.events.Progress`
-        messages) or an :class:`Activity` the caller feeds itself. The bar appears on the
-        event loop's next turn, not in this call (see :class:`Activity`).
+        messages) or an :class:`Activity` the caller feeds itself. The bar appears
+        :data:`SHOW_AFTER_MS` later, not in this call (see :class:`Activity`).
     low_priority
         Run on the plugin's one-thread pool at a lower OS priority (for work whose result
         is informative, such as reliability, and must never compete with the GUI).
