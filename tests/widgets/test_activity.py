@@ -165,3 +165,28 @@ def test_a_job_ending_while_napari_adds_the_bar_leaves_none(make_napari_viewer, 
     finally:
         progress._all_instances.events.changed.disconnect(on_change)
     assert _bars("ends early") == [] and activity.bar is None
+
+
+def test_the_bar_in_the_activity_dock_moves_with_the_job(make_napari_viewer, qtbot, monkeypatch):
+    monkeypatch.delenv("NAPARI_IAA_NO_THREADS", raising=False)
+    viewer = make_napari_viewer()
+    step = threading.Event()
+
+    def job():
+        yield Progress(1, 4, "moving one")
+        step.wait(30)
+        yield Progress(3, 4, "moving three")
+        step.clear()
+        step.wait(30)
+        return "done"
+
+    finished: list[bool] = []
+    start_worker(job, activity="moving", on_finish=lambda: finished.append(True))
+    qtbot.waitUntil(lambda: bool(_shown(viewer, "moving one")), timeout=10_000)
+    (shown,) = _shown(viewer, "moving one")
+    assert (shown.qt_progress_bar.value(), shown.qt_progress_bar.maximum()) == (1, 4)
+    step.set()
+    qtbot.waitUntil(lambda: bool(_shown(viewer, "moving three")), timeout=10_000)
+    qtbot.waitUntil(lambda: shown.qt_progress_bar.value() == 3, timeout=10_000)
+    step.set()
+    qtbot.waitUntil(lambda: bool(finished), timeout=10_000)

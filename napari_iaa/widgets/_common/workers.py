@@ -157,6 +157,7 @@ class Activity:
         self._min = min_interval
         self._last = 0.0
         self._pending: Progress | None = None
+        self._flush_due = False
         QTimer.singleShot(SHOW_AFTER_MS, self._open)
 
     @property
@@ -181,12 +182,21 @@ class Activity:
             QTimer.singleShot(SHOW_AFTER_MS, self._apply)  # bar repaints at once)
 
     def update(self, msg: Progress) -> None:
-        """Note ``msg``; shown now unless the last update was under ``min_interval`` ago."""
+        """Note ``msg``; shown now, or when ``min_interval`` has passed since the last shown."""
         self._pending = msg
         now = time.monotonic()
         if now - self._last >= self._min:
             self._apply()
             self._last = now
+        elif not self._flush_due:  # the latest message is shown once the interval is up
+            self._flush_due = True
+            QTimer.singleShot(max(1, int(1000 * (self._last + self._min - now))), self._flush)
+
+    def _flush(self) -> None:
+        self._flush_due = False
+        if self._pending is not None and not self._closed:
+            self._apply()
+            self._last = time.monotonic()
 
     def _apply(self) -> None:
         bar = self._bar
@@ -199,7 +209,9 @@ class Activity:
             bar.total = msg.total
         if msg.text:
             bar.set_description(msg.text)
-        bar.n = min(msg.done, msg.total) if msg.total else msg.done
+        done = min(msg.done, msg.total) if msg.total else msg.done
+        if done != bar.n:
+            bar.update(done - bar.n)  # emits the value event the dock's bar follows (setting n does not)
         bar.refresh()
 
     def close(self) -> None:
