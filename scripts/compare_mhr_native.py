@@ -4,7 +4,7 @@ The training metrics measure a model at its input size (64 px for most shipped M
 models, docs/metrics.md); the CURVAS challenge measures at the native resolution. For a
 data set whose images all share one native size (LIDC's 128 px crops) this runs each
 model on the cache at its own input size, resizes its map to the native size the way the
-plugin does (bilinear, ``align_corners=False``, clamped to [0, 1]), and measures it, with
+plugin does (``napari_iaa.models.preprocess.resize_map``), and measures it, with
 its card's calibrator when it has one, against the native masks. The models must share
 the split (same data, ``--seed`` and fractions; TwinTrack members and ensembles do).
 
@@ -28,10 +28,10 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
     args = ap.parse_args(argv)
 
     import torch
-    import torch.nn.functional as F
 
     from napari_iaa.calibration import calibrator_from_dict
     from napari_iaa.models.checkpoint import load_checkpoint
+    from napari_iaa.models.preprocess import resize_map
     from training.context import with_slice_context
     from training.datasets import MHRTorchDataset, build_cache
     from training.inference import predict_mhr
@@ -69,9 +69,8 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
             raise SystemExit(f"{path}: its {args.split} split differs from {args.models[0]}'s")
         ds = MHRTorchDataset(c, idx, card.mean, card.std, None, 0, int(card.n_levels or 2))
         p, _ = predict_mhr([model], ds, "cpu")
-        if size != args.native:
-            p = F.interpolate(torch.from_numpy(p)[:, None], size=(args.native, args.native), mode="bilinear",
-                              align_corners=False)[:, 0].clamp_(0, 1).numpy()
+        if size != args.native:  # the plugin's resize of a map (the cases as one stack)
+            p = resize_map(p, (args.native, args.native))
         masks = [native.masks[i] for i in idx]
         raters = [native.raters[i] for i in idx]
         shapes = [native.shapes[i] for i in idx]
