@@ -156,6 +156,12 @@ class FitConfig:
         factory=list, help="calibrate: a trained mhr checkpoint: its card (.json), its weights "
         "(.safetensors, the card beside them) or the path without suffix; repeat for an ensemble",
         cli="--model", gui="base model", tasks=("calibrate",))
+    calibrator: str = _setting(
+        "isotonic", "calibrate (and twintrack): the calibrator written to the card; all are fitted "
+        "and compared on the test split. isotonic: TwinTrack's pixel-wise map; peak_isotonic: "
+        "each image's map first scaled so its peak is the expected peak MHR (a case-level "
+        "isotonic fit), then the pixel-wise map", choices=("isotonic", "peak_isotonic"),
+        tasks=("calibrate",))
     cache_dir: str | Path | None = _setting(None, "reuse resized arrays between runs")
     threads: int | None = _setting(None, "torch threads for this fit")
     augment: bool = _setting(True, "augment the training images: flips, 90-degree rotations, brightness/contrast")

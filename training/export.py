@@ -57,22 +57,28 @@ def metrics_rows(card: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     rows: list[tuple[str, str, str, str]] = []
     if "calibration_test" in m:
         c = m["calibration_test"]
-        u, i, t = c["uncalibrated"], c["isotonic"], c["temperature"]
+        k = c.get("shipped", "isotonic")  # the calibrator in the card
+        lab = k.replace("_", " + ") if k != "isotonic" else k
+        u, i, t = c["uncalibrated"], c[k], c["temperature"]
         rows += [
-            (name, "multi-rater ECE pooled (50 bins)", f"{_f(i['ece_pooled'], 4)} isotonic", f"{_f(u['ece_pooled'], 4)} uncalibrated, {_f(t['ece_pooled'], 4)} temperature"),
-            (name, "ECE mean over annotators", f"{_f(i['ece_mean'], 4)} isotonic", f"{_f(u['ece_mean'], 4)} uncalibrated, {_f(t['ece_mean'], 4)} temperature"),
-            (name, "Brier vs MHR", f"{_f(i['brier'], 4)} isotonic", f"{_f(u['brier'], 4)} uncalibrated, {_f(t['brier'], 4)} temperature"),
+            (name, "multi-rater ECE pooled (50 bins)", f"{_f(i['ece_pooled'], 4)} {lab}", f"{_f(u['ece_pooled'], 4)} uncalibrated, {_f(t['ece_pooled'], 4)} temperature"),
+            (name, "ECE mean over annotators", f"{_f(i['ece_mean'], 4)} {lab}", f"{_f(u['ece_mean'], 4)} uncalibrated, {_f(t['ece_mean'], 4)} temperature"),
+            (name, "Brier vs MHR", f"{_f(i['brier'], 4)} {lab}", f"{_f(u['brier'], 4)} uncalibrated, {_f(t['brier'], 4)} temperature"),
             (name, "RPS (5 levels, uncalibrated model)", _f(u.get("rps"), 4), "-"),
-            (name, "thresholded Dice mean (0.1..0.8)", f"{_f(i['thresholded_dice_mean'])} isotonic", f"{_f(u['thresholded_dice_mean'])} uncalibrated"),
+            (name, "thresholded Dice mean (0.1..0.8)", f"{_f(i['thresholded_dice_mean'])} {lab}", f"{_f(u['thresholded_dice_mean'])} uncalibrated"),
             (name, "test / calibration cases", f"{c['n_cases']} / {c['n_calibration_cases']}", "-"),
         ]
         s = c.get("summary") or {}
-        if {"uncalibrated", "isotonic", "temperature"} <= set(s) and "curvas_ece" in s["isotonic"]:
-            su, si, st = s["uncalibrated"], s["isotonic"], s["temperature"]
+        if {"uncalibrated", k, "temperature"} <= set(s) and "curvas_ece" in s[k]:
+            su, si, st = s["uncalibrated"], s[k], s["temperature"]
+            others = [f"{_f(su['curvas_ece'], 4)} / {_f(su['curvas_thresholded_dice'])} uncalibrated",
+                      f"{_f(st['curvas_ece'], 4)} / {_f(st['curvas_thresholded_dice'])} temperature"]
+            if k != "isotonic" and "isotonic" in s:
+                others.append(f"{_f(s['isotonic']['curvas_ece'], 4)} / "
+                              f"{_f(s['isotonic']['curvas_thresholded_dice'])} isotonic")
             rows.insert(0, (name, "CURVAS ECE / thresholded Dice (per case and annotator, box +-20 px)",
-                            f"{_f(si['curvas_ece'], 4)} / {_f(si['curvas_thresholded_dice'])} isotonic",
-                            f"{_f(su['curvas_ece'], 4)} / {_f(su['curvas_thresholded_dice'])} uncalibrated, "
-                            f"{_f(st['curvas_ece'], 4)} / {_f(st['curvas_thresholded_dice'])} temperature"))
+                            f"{_f(si['curvas_ece'], 4)} / {_f(si['curvas_thresholded_dice'])} {lab}",
+                            ", ".join(others)))
         return rows
     t = m.get("test", {})
     if "iaa" in t:

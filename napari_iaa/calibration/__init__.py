@@ -1,4 +1,4 @@
-"""Calibrators (isotonic, temperature) and calibration metrics against several annotators.
+"""Calibrators (isotonic, peak + isotonic, temperature) and calibration metrics against several annotators.
 
 Metrics come in two definitions: pooled over whole images (:mod:`.metrics`) and the
 CURVAS challenge's per case and per annotator (:mod:`.curvas`).
@@ -38,10 +38,13 @@ from napari_iaa.calibration.metrics import (
     soft_rps,
     thresholded_dice,
 )
+from napari_iaa.calibration.peak import PeakIsotonicCalibrator, plane_peaks
 from napari_iaa.calibration.plots import plot_reliability, reliability_figure
 
 __all__ = [
     "IsotonicCalibrator",
+    "PeakIsotonicCalibrator",
+    "plane_peaks",
     "TemperatureCalibrator",
     "IdentityCalibrator",
     "calibrator_from_dict",

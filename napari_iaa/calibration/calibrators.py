@@ -218,7 +218,7 @@ class IdentityCalibrator:
         return cls()
 
 
-#: kind -> from_dict constructor
+#: kind -> from_dict constructor (``peak_isotonic`` adds itself from :mod:`.peak`)
 CALIBRATORS: dict[str, Callable[[dict[str, Any]], Any]] = {
     IsotonicCalibrator.kind: IsotonicCalibrator.from_dict,
     TemperatureCalibrator.kind: TemperatureCalibrator.from_dict,
@@ -226,7 +226,7 @@ CALIBRATORS: dict[str, Callable[[dict[str, Any]], Any]] = {
 }
 
 
-def calibrator_from_dict(d: dict[str, Any]) -> IsotonicCalibrator | TemperatureCalibrator | IdentityCalibrator:
+def calibrator_from_dict(d: dict[str, Any]) -> Any:
     """Rebuild a calibrator from its ``to_dict()``.
 
     Raises

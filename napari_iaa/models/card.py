@@ -278,7 +278,8 @@ def headline_metric(card: ModelCard) -> HeldOut | None:
         v = _dig(m, "test", "quality", "pearson")
         return None if v is None else HeldOut("quality Pearson", v, True)
     if card.calibrator is not None:
-        v = _dig(m, "calibration_test", "isotonic", "brier")
+        kind = card.calibrator.get("kind", "isotonic") if isinstance(card.calibrator, dict) else "isotonic"
+        v = _dig(m, "calibration_test", kind, "brier")
         if v is None:
             v = _dig(m, "calibration_test", "calibrated", "brier")
         return None if v is None else HeldOut("calibrated MHR Brier", v, False)

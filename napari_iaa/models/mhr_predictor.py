@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from napari_iaa.calibration import calibrator_from_dict
+from napari_iaa.calibration import PeakIsotonicCalibrator, calibrator_from_dict
 from napari_iaa.errors import CheckpointError
 from napari_iaa.models._batching import (
     Progress,
@@ -136,15 +136,18 @@ class MHRPredictor:
         return images, xs
 
     def _calibrate(self, raw: np.ndarray) -> np.ndarray:
-        if self.calibrator is None:
+        calibrator = self.calibrator
+        if calibrator is None:
             return raw
-        fast = isotonic_lut(self.calibrator)
+        if isinstance(calibrator, PeakIsotonicCalibrator):  # per-plane peak scaling, then pixels
+            raw, calibrator = calibrator.rescale(raw), calibrator.pixel
+        fast = isotonic_lut(calibrator)
         if fast is not None:
             cal = fast(raw)
             if fast.bounded:  # already within [0, 1]
                 return cal
         else:
-            cal = np.asarray(self.calibrator.transform(raw), dtype=np.float32)
+            cal = np.asarray(calibrator.transform(raw), dtype=np.float32)
         return np.clip(cal, 0.0, 1.0, out=cal if cal is not raw else None)
 
     def _maps(self, fracs: list[torch.Tensor], shape: tuple[int, int]

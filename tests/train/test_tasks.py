@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -132,8 +133,14 @@ def test_mhr_then_calibrate(synth, tmp_path):
     model, card = load_checkpoint(res2.checkpoint_path)
     assert card.calibrator and card.calibrator["kind"] == "isotonic"
     assert card.task == "mhr" and card.name == "mhr-cal"
-    for key in ("uncalibrated", "isotonic", "temperature"):
+    for key in ("uncalibrated", "isotonic", "peak_isotonic", "temperature"):
         assert "ece_pooled" in res2.metrics[key]
+    assert res2.metrics["shipped"] == "isotonic"
+    # asked for, the peak + isotonic calibrator goes into the card (same fits, same test)
+    res3 = fit(replace(cal, name="mhr-peak", calibrator="peak_isotonic"))
+    _, card3 = load_checkpoint(res3.checkpoint_path)
+    assert card3.calibrator["kind"] == "peak_isotonic" and res3.metrics["shipped"] == "peak_isotonic"
+    assert res3.metrics["peak_isotonic"]["brier"] == pytest.approx(res2.metrics["peak_isotonic"]["brier"])
     # the calibrator is fitted on the calib split only: its size is what the card said
     mcard = json.loads(res.checkpoint_path.read_text())
     assert res2.metrics["n_calibration_cases"] == mcard["split"]["n_cases"]["calib"]

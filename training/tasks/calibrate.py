@@ -1,10 +1,12 @@
 """The ``calibrate`` task: post-hoc calibration of trained MHR models (TwinTrack).
 
 The models in ``config.models`` (one, or several averaged as an ensemble) predict on the
-``calib`` split their card recorded; an isotonic calibrator (saved in the card) and a
-temperature baseline are fitted from the mean probability to the empirical MHR, and both
-are compared with the uncalibrated model on the ``test`` split, with the pooled metrics
-and the CURVAS challenge's (``"curvas"`` in each, :func:`training.metrics.curvas_metrics`).
+``calib`` split their card recorded; TwinTrack's isotonic calibrator, the peak + isotonic
+one (:class:`napari_iaa.calibration.PeakIsotonicCalibrator`) and a temperature baseline
+are fitted from the mean probability to the empirical MHR, and all are compared with the
+uncalibrated model on the ``test`` split, with the pooled metrics and the CURVAS
+challenge's (``"curvas"`` in each, :func:`training.metrics.curvas_metrics`). The card gets
+``config.calibrator`` (isotonic unless asked).
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ def calibrate(
     progress: Callable[[int, int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> FitResult:
-    """Fit isotonic (TwinTrack) and temperature calibrators on an MHR model's calibration split.
+    """Fit the calibrators on an MHR model's calibration split; the card gets ``config.calibrator``.
 
     Parameters
     ----------
@@ -49,7 +51,11 @@ def calibrate(
         Its checkpoint is a new ``<out>/<name>`` (a copy of the model, or an
         ``mhr_ensemble``, with the isotonic calibrator in its card).
     """
-    from napari_iaa.calibration import IsotonicCalibrator, TemperatureCalibrator
+    from napari_iaa.calibration import (
+        IsotonicCalibrator,
+        PeakIsotonicCalibrator,
+        TemperatureCalibrator,
+    )
     from napari_iaa.models.device import pick_device
 
     t0 = time.perf_counter()
@@ -74,16 +80,18 @@ def calibrate(
     if stop():
         return FitResult(None, cancelled=True)
     mhr_cal = np.stack([cache.masks[i].mean(0) for i in cal_idx]).astype(np.float32)
-    iso = IsotonicCalibrator().fit(p_cal, mhr_cal)
-    temp = TemperatureCalibrator().fit(p_cal, mhr_cal)
+    fitted = {"isotonic": IsotonicCalibrator().fit(p_cal, mhr_cal),
+              "peak_isotonic": PeakIsotonicCalibrator().fit(p_cal, mhr_cal),
+              "temperature": TemperatureCalibrator().fit(p_cal, mhr_cal)}
     if progress is not None:
         progress(700, 1000)
-    metrics = _compare_on_test(config, cache, test_idx, preds, iso, temp, single=len(models) == 1)
+    metrics = _compare_on_test(config, cache, test_idx, preds, fitted, single=len(models) == 1)
     metrics = json_safe({"split": "test", "n_cases": len(test_idx),
                          "n_calibration_cases": len(cal_idx),
                          "members": [str(p) for p in config.models], **metrics,
-                         "temperature_value": temp.to_dict()})
-    path = _save_calibrated(config, models, cards, iso, metrics)
+                         "shipped": config.calibrator,
+                         "temperature_value": fitted["temperature"].to_dict()})
+    path = _save_calibrated(config, models, cards, fitted[config.calibrator], metrics)
     if progress is not None:
         progress(1000, 1000)
     return FitResult(path, metrics=metrics, seconds=time.perf_counter() - t0)
@@ -114,27 +122,29 @@ def _calibration_split(config: FitConfig, cache: CaseCache, card: Any) -> tuple[
     return cal_idx, test_idx
 
 
+#: the reliability plot's label of each fitted calibrator
+_LABELS = {"isotonic": "isotonic (TwinTrack)", "peak_isotonic": "peak + isotonic",
+           "temperature": "temperature"}
+
+
 def _compare_on_test(config: FitConfig, cache: CaseCache, test_idx: list[int], preds: Callable,
-                     iso: Any, temp: Any, single: bool) -> dict[str, Any]:
-    """Metrics of the uncalibrated, isotonic and temperature maps on the test split (+ PNG)."""
+                     fitted: dict[str, Any], single: bool) -> dict[str, Any]:
+    """Metrics of the uncalibrated map and of each fitted calibrator's on the test split (+ PNG)."""
     p_test, lp_test = preds(test_idx)
     masks = [cache.masks[i] for i in test_idx]
     raters = [cache.raters[i] for i in test_idx]
     shapes = [cache.shapes[i] for i in test_idx] if cache.shapes else None
-    before = mhr_metrics(p_test, masks, raters, lp_test if single else None, shapes=shapes)
-    after = mhr_metrics(iso.transform(p_test), masks, raters, None, shapes=shapes)
-    after_t = mhr_metrics(temp.transform(p_test), masks, raters, None, shapes=shapes)
+    blocks = {"uncalibrated": mhr_metrics(p_test, masks, raters, lp_test if single else None, shapes=shapes)}
+    for kind, cal in fitted.items():
+        blocks[kind] = mhr_metrics(cal.transform(p_test), masks, raters, None, shapes=shapes)
     out = config.out_dir
     out.mkdir(parents=True, exist_ok=True)
-    plot_reliability_curves({"uncalibrated": before["reliability"],
-                             "isotonic (TwinTrack)": after["reliability"],
-                             "temperature": after_t["reliability"]},
+    plot_reliability_curves({_LABELS.get(k, k): b["reliability"] for k, b in blocks.items()},
                             out / f"{config.name}_reliability.png", config.name)
-    blocks = {"uncalibrated": before, "isotonic": after, "temperature": after_t}
     return {"summary": mhr_summary(blocks), **blocks}
 
 
-def _save_calibrated(config: FitConfig, models: list[Any], cards: list[Any], iso: Any,
+def _save_calibrated(config: FitConfig, models: list[Any], cards: list[Any], calibrator: Any,
                      metrics: dict[str, Any]) -> Path:
     """Write the calibrated checkpoint (model or ensemble + calibrator) and its metrics."""
     from napari_iaa.models.checkpoint import save_checkpoint
@@ -149,12 +159,16 @@ def _save_calibrated(config: FitConfig, models: list[Any], cards: list[Any], iso
         card.options = {"members": [{"backbone": c.backbone, "n_levels": int(c.n_levels or 2),
                                      **c.options} for c in cards]}
     card.name = config.name
-    card.calibrator = iso.to_dict()
+    card.calibrator = calibrator.to_dict()
     card.weights = None
     card.weights_sha256 = None
+    how = ("isotonic regression from mean probability to empirical MHR (TwinTrack)"
+           if calibrator.kind == "isotonic" else
+           "each image's map scaled so its peak is the expected peak MHR (isotonic regression "
+           "of peak MHR on peak probability), then isotonic regression from probability to "
+           "empirical MHR (TwinTrack's map)")
     card.extra = {**(card.extra or {}), "calibrated_from": [str(p) for p in config.models],
-                  "calibration": "isotonic regression from mean probability to empirical MHR "
-                                 "(TwinTrack)"}
+                  "calibration": how}
     card.metrics = {**(card.metrics or {}), "calibration_test": metrics}
     out = config.out_dir
     save_checkpoint(model, card, out / config.name)
