@@ -210,3 +210,20 @@ if [ "$PART" = fourth ]; then
     $PY -m training evaluate --model "$Q" --data "$LIDC" --split val --cache-dir "$RUNS/cache" --workers 0
   done
 fi
+
+if [ "$PART" = fifth ]; then
+  # 2026-12-01, fifth session: the third round's TwinTrack members recalibrated with the
+  # peak + isotonic calibrator (docs/training.md, "Fifth round"); val compared at 128 px
+  S=$RUNS/s22
+  TH="--device cpu --threads 2 --workers 0 --cache-dir $RUNS/cache --seed 0"
+  $PY -m training fit --task calibrate --data "$LIDC" --name twintrack-lidc --out "$S/ttpeak" $TH \
+      --calibrator peak_isotonic --model "$RUNS/s20/tt16h/twintrack-lidc-all-m1.json" \
+      --model "$RUNS/s20/tt16h/twintrack-lidc-all-m2.json" --model "$RUNS/s20/tt16h/twintrack-lidc-all-m3.json"
+  $PY scripts/compare_mhr_native.py --data "$LIDC" --split val --cache-dir "$RUNS/cache" \
+      "$RUNS/s20/tt16h/twintrack-lidc.json" "$S/ttpeak/twintrack-lidc.json"
+fi
+
+if [ "$PART" = ship-fifth ]; then
+  $PY -m training.export --from "$RUNS/s22/ttpeak" --to "$DEST" --half twintrack-lidc
+  du -b "$DEST" | tail -1
+fi
