@@ -19,16 +19,13 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import functools
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _timeline import Timeline, trace
 from bench_gui import StallProbe, plain_map_update
 
 #: the dock's callbacks put on the timeline: (module, class, methods)
@@ -40,26 +37,6 @@ _TRACED = [
     ("napari_iaa.widgets._common.plots", "AsyncPlot", ["submit", "show_image", "_on_done"]),
     ("napari_iaa.widgets._common.workers", "Activity", ["__init__", "_open", "_apply", "close"]),
 ]
-
-
-def _trace(log: list[tuple[float, float, str]]) -> None:
-    import importlib
-
-    for module, cls_name, names in _TRACED:
-        cls = getattr(importlib.import_module(module), cls_name)
-        for name in names:
-            if not hasattr(cls, name):
-                continue
-            f = getattr(cls, name)
-
-            def traced(*a, _f=f, _n=f"{cls_name}.{name}", **k):
-                t = time.perf_counter()
-                try:
-                    return _f(*a, **k)
-                finally:
-                    log.append((t, time.perf_counter(), _n))
-
-            setattr(cls, name, functools.wraps(f)(traced))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,8 +54,6 @@ def main(argv: list[str] | None = None) -> int:
 
     viewer = napari.Viewer(show=True)
     probe = StallProbe(QApplication.instance())
-    cpu: list[float] = []
-    probe.timer.timeout.connect(lambda: cpu.append(time.thread_time()))
     review = ReviewWidget(viewer)
     viewer.window.add_dock_widget(review, name="IAA review", area="right")
     ds = open_dataset(sample_data_path("synthetic"))
@@ -89,30 +64,16 @@ def main(argv: list[str] | None = None) -> int:
     dock = PredictionsWidget(viewer, auto=False)
     viewer.window.add_dock_widget(dock, name="Predictions", area="right")
     probe.measure(lambda: None, settle_s=1.0, until=lambda: not dock.settings.loading, timeout_s=300)
-    log: list[tuple[float, float, str]] = []
-    _trace(log)
+    timeline = Timeline(probe)
+    trace(timeline.log, _TRACED)
     prof = cProfile.Profile() if args.profile else None
 
     def run(label: str, action, until, profile: bool = False) -> None:
-        log.clear()
-        cpu.clear()
-        c0, t0 = time.thread_time(), time.perf_counter()
         if profile:
             prof.enable()
-        r = probe.measure(action, settle_s=1.0, until=until, timeout_s=300)
+        timeline.run(label, action, until=until, settle_s=1.0, timeout_s=300)
         if profile:
             prof.disable()
-        ticks = np.array([t0, *probe.ticks])
-        gaps = np.diff(ticks)
-        gap_cpu = np.diff(np.array([c0, *cpu[:len(probe.ticks)]]))
-        print(f"\n== {label}: longest stall {r['max_stall_s'] * 1e3:.0f} ms; GUI-thread CPU "
-              f"{(cpu[-1] - c0) * 1e3:.0f} ms in {ticks[-1] - t0:.2f} s")
-        for i in np.flatnonzero(gaps > 0.015):
-            a, b = ticks[i], ticks[i + 1]
-            inside = [f"{n} {(e - s) * 1e3:.1f} ms @{(s - a) * 1e3:.0f}" for s, e, n in log
-                      if s < b and e > a]
-            print(f"  gap {gaps[i] * 1e3:5.1f} ms (GUI CPU {gap_cpu[i] * 1e3:5.1f} ms) at "
-                  f"{a - t0:6.3f} s: {', '.join(inside)}")
 
     def idle() -> bool:
         return not dock.busy
