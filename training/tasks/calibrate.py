@@ -80,9 +80,14 @@ def calibrate(
     if stop():
         return FitResult(None, cancelled=True)
     mhr_cal = np.stack([cache.masks[i].mean(0) for i in cal_idx]).astype(np.float32)
-    fitted = {"isotonic": IsotonicCalibrator().fit(p_cal, mhr_cal),
-              "peak_isotonic": PeakIsotonicCalibrator().fit(p_cal, mhr_cal),
-              "temperature": TemperatureCalibrator().fit(p_cal, mhr_cal)}
+    fitted = {"isotonic": IsotonicCalibrator().fit(p_cal, mhr_cal)}
+    try:
+        fitted["peak_isotonic"] = PeakIsotonicCalibrator().fit(p_cal, mhr_cal)
+    except ValueError as exc:  # e.g. one calibration case: nothing to learn a peak map from
+        if config.calibrator == "peak_isotonic":
+            raise ConfigError(f"{config.models[0]}: cannot fit the peak_isotonic calibrator on "
+                              f"{len(cal_idx)} calibration case(s): {exc}") from exc
+    fitted["temperature"] = TemperatureCalibrator().fit(p_cal, mhr_cal)
     if progress is not None:
         progress(700, 1000)
     metrics = _compare_on_test(config, cache, test_idx, preds, fitted, single=len(models) == 1)
