@@ -190,3 +190,63 @@ def test_the_bar_in_the_activity_dock_moves_with_the_job(make_napari_viewer, qtb
     qtbot.waitUntil(lambda: shown.qt_progress_bar.value() == 3, timeout=10_000)
     step.set()
     qtbot.waitUntil(lambda: bool(finished), timeout=10_000)
+
+
+def test_the_job_after_the_bar_starts_on_a_later_turn(make_napari_viewer, qtbot):
+    """``Activity(then=...)``: called once napari's bar exists, outside napari's adding of
+    it (whose processEvents would otherwise run it there), and even when no bar is made."""
+    make_napari_viewer()
+    seen: list[tuple] = []
+    act = Activity("bar first", then=lambda: seen.append((act.bar is not None, opening)))
+    opening = False
+    real_make = act._make_bar
+
+    def make() -> None:
+        nonlocal opening
+        opening = True
+        try:
+            real_make()
+        finally:
+            opening = False
+
+    act._make_bar = make
+    assert seen == []  # not in the call
+    qtbot.waitUntil(lambda: bool(seen), timeout=10_000)
+    assert seen == [(True, False)]  # the bar was there, napari's adding was over
+    act.close()
+    ended: list[bool] = []
+    gone = Activity("never shown", then=lambda: ended.append(gone.bar is None))
+    gone.close()  # the job ended before the bar
+    qtbot.waitUntil(lambda: bool(ended), timeout=10_000)
+    assert ended == [True] and not _bars("never shown")
+
+
+def test_napari_indicator_is_held_still_on_a_software_renderer(make_napari_viewer, qtbot,
+                                                                monkeypatch):
+    """On a software-GL display napari's 33-frame-a-second GIF composes the window again at
+    every frame: our bars stop it (still shown) and their updates move it a frame."""
+    from qtpy.QtGui import QMovie
+
+    from napari_iaa.widgets._common import indicator
+
+    assert indicator.is_software_renderer("llvmpipe (LLVM 15.0.6, 256 bits)")
+    assert indicator.is_software_renderer("Microsoft Basic Render Driver, GDI Generic")
+    assert not indicator.is_software_renderer("NVIDIA GeForce RTX 3060/PCIe/SSE2")
+    assert not indicator.is_software_renderer("Mesa Intel(R) UHD Graphics 620 (KBL GT2)")
+    viewer = make_napari_viewer(show=True)
+    label = viewer.window._qt_window._activity_dialog._toggleButton._inProgressIndicator
+    for software in (False, True):
+        monkeypatch.setattr(indicator, "_software", software)
+        monkeypatch.setattr(indicator, "STEP_EVERY_S", 0.0)
+        act = Activity(f"software {software}")
+        qtbot.waitUntil(lambda act=act: act.bar is not None, timeout=10_000)
+        running = label.movie().state() == QMovie.MovieState.Running
+        assert label.isVisible()
+        assert running is not software  # napari's animation only where composing is cheap
+        if software:
+            frame = label.movie().currentFrameNumber()
+            act.update(Progress(1, 4, "a step"))
+            assert label.movie().currentFrameNumber() != frame
+            assert label.movie().state() == QMovie.MovieState.NotRunning
+        act.close()
+        qtbot.waitUntil(lambda: not label.isVisible(), timeout=10_000)

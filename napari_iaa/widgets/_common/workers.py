@@ -145,13 +145,21 @@ class Activity:
     without the event loop getting in midway, and its stall grew; see BENCHMARKS.md,
     issue 16, seventh pass.)
 
+    ``then`` (optional) is called on the event loop's turn after the bar is made (or after
+    it was not, the job having ended): a job started from it does not compete with
+    napari's adding of the bar for the GIL and the cores (the training dock's fit).
+
     Updates are applied at most every ``min_interval`` seconds (a repaint of the activity
     dock on a software-GL display recomposes the window), the last one when it closes.
+    On such a display napari's animated "in progress" indicator is held still and moved
+    a frame at a time by the updates (:mod:`.indicator`).
     """
 
-    def __init__(self, desc: str, total: int = 0, min_interval: float = 0.2) -> None:
+    def __init__(self, desc: str, total: int = 0, min_interval: float = 0.2,
+                 then: Callable[[], None] | None = None) -> None:
         self.desc = desc
         self._total = total
+        self._then = then
         self._bar: Any = None  # napari's ``progress``, once made
         self._closed = False
         self._min = min_interval
@@ -167,13 +175,24 @@ class Activity:
         return self._bar
 
     def _open(self) -> None:
+        try:
+            self._make_bar()
+        finally:  # ``then`` runs on a later turn, after napari's processEvents
+            then, self._then = self._then, None
+            if then is not None:
+                QTimer.singleShot(0, then)
+
+    def _make_bar(self) -> None:
         if self._closed:
             return
         from napari.utils import progress
 
+        from napari_iaa.widgets._common.indicator import pace_indicator
+
         # napari processes pending events while it adds the bar: the job may end in there
         bar = progress(total=self._total, desc=self.desc)
         self._bar = bar
+        pace_indicator()  # napari's GIF, on a software-GL display (see ``indicator``)
         if self._closed:
             self._bar = None
             bar.close()
@@ -213,6 +232,9 @@ class Activity:
         if done != bar.n:
             bar.update(done - bar.n)  # emits the value event the dock's bar follows (setting n does not)
         bar.refresh()
+        from napari_iaa.widgets._common.indicator import step_indicator
+
+        step_indicator()
 
     def close(self) -> None:
         """Show the last message and remove the bar (or never make it)."""

@@ -1,0 +1,106 @@
+"""napari's "in progress" indicator on a software-OpenGL display.
+
+While any progress bar exists, napari animates a 90-frame GIF in its status bar (a
+``QMovie`` on a ``QLabel``) at about 33 frames a second. With Qt's OpenGL composition a
+window with an OpenGL canvas is composed again for every change of any widget in it, and
+with a software renderer (Mesa's llvmpipe in a VM, a remote desktop or Xvfb) each
+composition takes 20-40 ms of rendering threads: the GIF alone kept more than one core
+busy and the event loop stalled 40 ms at every frame, and a training beside it ran up to
+100 times slower (BENCHMARKS.md, issue 16, eighth pass). On such a display
+:func:`pace_indicator` stops the animation (the indicator stays shown, still) and
+:func:`step_indicator` moves it one frame when a job reports progress, at most once a
+second. On a hardware renderer nothing changes.
+"""
+
+from __future__ import annotations
+
+import time
+
+__all__ = ["is_software_renderer", "pace_indicator", "software_gl", "step_indicator"]
+
+#: substrings of ``GL_RENDERER`` that name a software renderer (lower case)
+_SOFTWARE_RENDERERS = ("llvmpipe", "softpipe", "swrast", "software", "swiftshader", "gdi generic")
+#: the least time between two frames :func:`step_indicator` shows (seconds)
+STEP_EVERY_S = 1.0
+
+_software: bool | None = None
+_last_step = 0.0
+
+
+def is_software_renderer(renderer: str) -> bool:
+    """Whether an OpenGL ``GL_RENDERER`` string names a software renderer."""
+    name = renderer.lower()
+    return any(s in name for s in _SOFTWARE_RENDERERS)
+
+
+def _renderer() -> str:
+    """``GL_RENDERER`` of a context Qt makes for this display ('' when it cannot)."""
+    from qtpy.QtGui import QOffscreenSurface, QOpenGLContext
+
+    ctx = QOpenGLContext()
+    if not ctx.create():
+        return ""
+    surface = QOffscreenSurface()
+    surface.setFormat(ctx.format())
+    surface.create()
+    try:
+        if not ctx.makeCurrent(surface):
+            return ""
+        from vispy.gloo import gl
+
+        return str(gl.glGetParameter(gl.GL_RENDERER))
+    except Exception:  # noqa: BLE001 - no answer: treat the renderer as hardware
+        return ""
+    finally:
+        ctx.doneCurrent()
+        surface.destroy()
+
+
+def software_gl() -> bool:
+    """Whether Qt's OpenGL renders in software on this display (asked once a process)."""
+    global _software
+    if _software is None:
+        _software = is_software_renderer(_renderer())
+    return _software
+
+
+def _indicators(running: bool) -> list:
+    """The ``QMovie`` of napari's activity indicator in each window, running or stopped
+    (a stopped one only while it is shown): the label beside napari's activity button."""
+    from qtpy.QtGui import QMovie
+    from qtpy.QtWidgets import QApplication, QLabel, QToolButton
+
+    state = QMovie.MovieState.Running if running else QMovie.MovieState.NotRunning
+    movies = []
+    for window in QApplication.topLevelWidgets():
+        for button in window.findChildren(QToolButton, "QtActivityButton"):
+            for label in button.parent().findChildren(QLabel) if button.parent() else []:
+                movie = label.movie()
+                if movie is not None and movie.state() == state and (running or label.isVisible()):
+                    movies.append(movie)
+    return movies
+
+
+def pace_indicator() -> int:
+    """On a software renderer, stop napari's indicator animation (napari starts it again
+    for every new bar: call this after making one). Returns how many stopped."""
+    if not software_gl():
+        return 0
+    movies = _indicators(running=True)
+    for movie in movies:
+        movie.stop()
+    return len(movies)
+
+
+def step_indicator() -> bool:
+    """On a software renderer, move napari's stopped indicator one frame (at most once
+    every :data:`STEP_EVERY_S`): progress shows as a slow turn. True if it moved."""
+    global _last_step
+    now = time.monotonic()
+    if now - _last_step < STEP_EVERY_S or not software_gl():
+        return False
+    _last_step = now
+    moved = False
+    for movie in _indicators(running=False):
+        moved = movie.jumpToNextFrame() or moved
+    return moved
