@@ -38,6 +38,7 @@ from qtpy.QtWidgets import (
 
 from napari_iaa.data import Dataset, atomic_write_bytes
 from napari_iaa.widgets._common import Progress, notify_error, notify_info, start_worker
+from napari_iaa.widgets._common.paint import set_bar
 from napari_iaa.widgets.dataset.columns import fit_columns
 from napari_iaa.widgets.dataset.csv_export import csv_frame
 from napari_iaa.widgets.dataset.events import ScoredBatch
@@ -352,10 +353,7 @@ class DatasetPanel(QWidget):
     def _set_progress(self, done: int) -> None:
         """Move the bar with the window's next repaint: ``QProgressBar.setValue`` repaints at
         once, and every repaint recomposes napari's window (tens of ms under software GL)."""
-        bar = self.progress
-        bar.setUpdatesEnabled(False)
-        bar.setValue(done)
-        bar.setUpdatesEnabled(True)  # an update(), painted with the table's rows
+        set_bar(self.progress, value=done)  # painted with the table's rows
 
     def _on_returned(self, run: _Run) -> None:
         if run is self._run:

@@ -31,6 +31,7 @@ from qtpy.QtWidgets import (
 
 from napari_iaa.predict import CasePrediction, curvas_ece_value, ece_value
 from napari_iaa.widgets._common import DeviceInUse, Progress, fmt_number, notify_error
+from napari_iaa.widgets._common.paint import set_bar
 from napari_iaa.widgets._common.plots import AsyncPlot, render_reliability
 from napari_iaa.widgets.predictions.case_source import CaseSource
 from napari_iaa.widgets.predictions.events import LAYER_UNCAL, CaseResult, MapLayer
@@ -298,19 +299,7 @@ class CaseTab(QWidget):
         if state is None:
             return
         done, total, fmt = state
-        bar = self.case_progress
-        # QProgressBar.setValue repaints at once (the whole window, on a software-GL
-        # display); with updates off it is painted with the window's next repaint
-        bar.setUpdatesEnabled(False)
-        try:
-            if bar.maximum() != total:
-                bar.setRange(0, total)
-            if bar.value() != done:
-                bar.setValue(done)
-            if bar.format() != fmt:
-                bar.setFormat(fmt)
-        finally:
-            bar.setUpdatesEnabled(True)
+        set_bar(self.case_progress, total=total, value=done, fmt=fmt)  # with the next repaint
 
     def _case_done(self) -> None:
         self._apply_progress()
