@@ -450,13 +450,17 @@ def import_training() -> tuple[Callable[[], None], Callable[[], bool]]:
 def plain_fit(tw) -> tuple[Callable[[], None], Callable[[], bool]]:
     """``(act, finished)``: the run set in the dock ``tw`` (see :func:`set_training`), fitted
     by ``training.fit`` in a plain thread: no callback, no progress, nothing shown (the
-    training's own cost to the event loop: the cores and the GIL it takes)."""
+    training's own cost to the event loop: the cores and the GIL it takes). With the torch
+    threads the dock would give it (``run.gui_threads``, where the package has it)."""
+    import dataclasses
     import threading
 
-    from napari_iaa.widgets.training.run import make_config
+    from napari_iaa.widgets.training import run
     from training.fitting import fit
 
-    config = make_config(tw.values())
+    config = run.make_config(tw.values())
+    if config.threads is None and hasattr(run, "gui_threads"):
+        config = dataclasses.replace(config, threads=run.gui_threads())
     done: list[object] = []
 
     def body() -> None:

@@ -204,3 +204,129 @@ def test_backbone_check():
 
     assert backbone_problem("resnet18") is None
     assert "no_such_net_xyz" in backbone_problem("no_such_net_xyz")
+
+
+def test_the_fit_starts_after_napari_adds_its_bar(dock, qtbot, synthetic_root, tmp_path,
+                                                   monkeypatch):
+    """The click starts no thread; the fit starts once napari's activity bar exists (its
+    adding does not compete with the fit's start), runs with the objects older than it
+    frozen, and the bar is never Qt's busy animation; the last numbers still arrive."""
+    import gc
+
+    from napari_iaa.widgets.training import dock as dock_module
+
+    _viewer, widget = dock
+    started: list[object] = []
+    real_start, real_fit = dock_module.start_worker, dock_module.run_fit
+    frozen: list[int] = []
+
+    def spy_start(job, **kw):
+        started.append(kw["activity"].bar)
+        return real_start(job, **kw)
+
+    def spy_fit(*args):
+        frozen.append(gc.get_freeze_count())
+        return real_fit(*args)
+
+    monkeypatch.setattr(dock_module, "start_worker", spy_start)
+    monkeypatch.setattr(dock_module, "run_fit", spy_fit)
+    _settings(widget, synthetic_root, tmp_path / "out", epochs=2)
+    maxima: list[int] = []
+    widget.progress.valueChanged.connect(lambda _v: maxima.append(widget.progress.maximum()))
+    with qtbot.waitSignal(widget.run_finished, timeout=300_000) as sig:
+        widget.start()
+        assert started == [] and widget.running  # nothing started in the click
+        assert widget.progress.maximum() != 0  # not the busy bar
+    out = sig.args[0]
+    assert out["status"] == "done", out
+    assert len(started) == 1 and started[0] is not None  # napari's bar was there first
+    assert frozen and frozen[0] > 0
+    assert gc.get_freeze_count() == 0  # given back after the run
+    assert 0 not in maxima
+    assert widget.progress.value() == widget.progress.maximum() == 1000
+    assert widget.progress.format().startswith("done in")
+    assert widget.curves.val_x[-1] == 2  # the last epoch's validation point
+
+
+def test_a_new_run_shows_the_empty_plot_without_drawing(dock, qtbot):
+    """The empty plot is kept from the dock's first render: a new run shows it again
+    without a matplotlib draw in a thread beside the run's start."""
+    _viewer, widget = dock
+    qtbot.waitUntil(lambda: widget.plot.image is not None and not widget.plot.busy, timeout=30_000)
+    blank = widget.plot.image
+    widget.curves.add_loss(0.5, 1.0)
+    widget.curves.add_loss(1.0, 0.5)
+    widget.plot.submit(*widget.curves.args())
+    qtbot.waitUntil(lambda: widget.plot.image is not blank and not widget.plot.busy, timeout=30_000)
+    widget._reset_run()
+    assert widget.plot.image is blank and not widget.plot.busy
+
+
+def test_a_run_s_warnings_are_one_notification(dock, monkeypatch):
+    """Each napari notification is an animated pop-up: a run's warnings come as one, and
+    each still reaches the log and the label."""
+    from napari_iaa.widgets.training import dock as dock_module
+    from napari_iaa.widgets.training.events import FitAdvice
+
+    _viewer, widget = dock
+    shown: list[str] = []
+    monkeypatch.setattr(dock_module, "notify_warning", shown.append)
+    advice = ("too few steps", "val split too small", "test split too small")
+    widget._on_message(FitAdvice(advice))
+    widget._on_message(FitAdvice(advice[:1]))  # shown once per run
+    assert len(shown) == 1 and all(m in shown[0] for m in advice)
+    log = widget.log.toPlainText()
+    assert all(f"warning: {m}" in log for m in advice)
+    assert all(m in widget.warning_label.text() for m in advice)
+
+
+def test_the_fit_leaves_a_core_to_the_viewer(monkeypatch, tmp_path):
+    """Without a threads setting the dock's fit uses one torch thread fewer than torch's
+    default (at least one); a user's setting is kept."""
+    import torch
+
+    from napari_iaa.widgets._common import Relay
+    from napari_iaa.widgets.training import run
+    from training import fitting
+    from training.results import FitResult
+
+    seen: list[int | None] = []
+
+    def fake_fit(config, **_kw):
+        seen.append(config.threads)
+        return FitResult(None, cancelled=True)
+
+    monkeypatch.setattr(fitting, "fit", fake_fit)
+    cfg = run.make_config({"task": "iaa", "data": str(tmp_path), "backbone": "test_resnet",
+                           "epochs": 1, "batch_size": 2, "size": 32, "device": "cpu",
+                           "out": str(tmp_path), "name": "t", "lr": 1e-3})
+    import dataclasses
+    import threading
+
+    relay, stop = Relay(), threading.Event()
+    assert run.run_fit(cfg, relay, stop)["status"] == "cancelled"
+    assert run.run_fit(dataclasses.replace(cfg, threads=3), relay, stop)["status"] == "cancelled"
+    assert seen == [max(1, torch.get_num_threads() - 1), 3]
+
+
+def test_older_objects_are_frozen_only_within_the_block(monkeypatch):
+    import gc
+
+    from napari_iaa.widgets._common import memory
+
+    monkeypatch.setattr(memory, "_GC_FROZEN", False)
+    assert gc.get_freeze_count() == 0
+    with memory.older_objects_frozen():
+        frozen = gc.get_freeze_count()
+        assert frozen > 0
+        with memory.older_objects_frozen():  # another job meanwhile
+            pass
+        assert gc.get_freeze_count() >= frozen  # still frozen until the last block ends
+        young = [[]]
+        young[0].append(young)  # a cycle made within is collected as usual
+        del young
+        assert gc.collect() > 0
+    assert gc.get_freeze_count() == 0
+    monkeypatch.setattr(memory, "_GC_FROZEN", True)  # NAPARI_IAA_GC_FREEZE froze for good
+    with memory.older_objects_frozen():
+        assert gc.get_freeze_count() == 0

@@ -8,6 +8,14 @@ and the log. Cancel sets a flag that ``should_stop`` reads before every step; th
 then ends without writing a partial epoch, so the last good checkpoint stays. A finished
 model is registered in the shared ``ModelRegistry`` and announced on
 ``MODEL_EVENTS.registered`` so every predictions dock can use it at once.
+
+What keeps the viewer responsive beside a fit (BENCHMARKS.md, issue 16, eighth pass): the
+fit starts on the turn after napari has added its activity bar; it runs with one torch
+thread fewer than the cores (``run.gui_threads``) and with the process's older objects
+frozen (``older_objects_frozen``: a full garbage collection walks only the run's own);
+the progress bar is painted with the window's next repaint and never shows Qt's busy
+animation; the plot is drawn in a thread at most four times a second and a new run shows
+the empty plot kept from the first draw; a run's warnings are one notification.
 """
 
 from __future__ import annotations
@@ -37,12 +45,15 @@ from napari_iaa.widgets._common import (
     Progress,
     Relay,
     fmt_value,
+    no_threads,
     notify_error,
     notify_warning,
     start_worker,
 )
 from napari_iaa.widgets._common.formatting import metrics_summary
+from napari_iaa.widgets._common.memory import older_objects_frozen
 from napari_iaa.widgets._common.model_events import MODEL_EVENTS
+from napari_iaa.widgets._common.paint import set_bar
 from napari_iaa.widgets._common.plots import AsyncPlot, render_training
 from napari_iaa.widgets.training.events import (
     EpochEnded,
@@ -93,6 +104,7 @@ class TrainingWidget(QWidget):
         self._t0 = 0.0
         self._total_steps = 0
         self._warnings: list[str] = []
+        self._job: Any = None  # the fit :meth:`start` set up, until :meth:`_launch` runs it
         self.last_run: dict[str, Any] | None = None
         #: progress-bar state waiting for the next coalesced refresh (see ``_set_progress``)
         self._pending_progress: dict[str, Any] = {}
@@ -156,6 +168,10 @@ class TrainingWidget(QWidget):
 
         self.curves = Curves()
         self.plot = AsyncPlot(render_training, width=360, height=220)
+        #: the empty plot, kept from its first render: a new run shows it again without a
+        #: matplotlib draw beside the run's start
+        self._blank: Any = None
+        self.plot.rendered.connect(self._keep_blank)
         self.plot.submit(*self.curves.args())
         self._plot_timer = QTimer(self)
         self._plot_timer.setSingleShot(True)
@@ -171,6 +187,10 @@ class TrainingWidget(QWidget):
         self.result_label.setWordWrap(True)
         self.result_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
         layout.addWidget(self.result_label)
+
+    def _keep_blank(self, img: Any) -> None:
+        self.plot.rendered.disconnect(self._keep_blank)  # the first picture: no curves yet
+        self._blank = img
 
     def _task_changed(self, choice: str) -> None:
         self.form.apply_task_defaults(choice)
@@ -226,19 +246,35 @@ class TrainingWidget(QWidget):
         relay, stop = self._relay, self._stop
 
         def job() -> dict[str, Any]:
-            problem = backbone_problem(config.backbone)
-            if problem:
-                raise ConfigError(problem)
-            return run_fit(config, relay, stop)
+            # a full collection would walk all of napari's objects with the viewer stopped
+            # (240-400 ms); frozen, it walks the run's own (its imports included)
+            with older_objects_frozen():
+                problem = backbone_problem(config.backbone)
+                if problem:
+                    raise ConfigError(problem)
+                return run_fit(config, relay, stop)
 
-        self._activity = Activity(f"training {vals['task']}")
+        self._job = job
+        self.worker = _STARTING  # a synchronous run (NAPARI_IAA_NO_THREADS) ends in the call
+        sync = no_threads()
+        # the fit starts on the turn after napari has added the activity bar: napari's
+        # adding (a repaint and processEvents) then does not compete with the fit's start
+        # for the GIL and the cores (BENCHMARKS.md, issue 16, eighth pass)
+        self._activity = Activity(f"training {vals['task']}", then=None if sync else self._launch)
         self.start_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
-        self.worker = _STARTING  # a synchronous run (NAPARI_IAA_NO_THREADS) ends in the call
+        if sync:
+            self._launch()
+
+    def _launch(self) -> None:
+        """Start the fit set up by :meth:`start` in a worker."""
+        job, self._job = self._job, None
+        if job is None:
+            return
         # the dock closed or its viewer closed: the fit stops at its next step
         worker = start_worker(job, on_return=self._on_returned, on_error=self._on_errored,
                               on_finish=self._on_worker_finished, activity=self._activity,
-                              owner=self, on_stop=stop.set)
+                              owner=self, on_stop=self._stop.set)
         if self.worker is _STARTING:
             self.worker = worker
 
@@ -246,9 +282,15 @@ class TrainingWidget(QWidget):
         self._stop.clear()
         self.last_run = None
         self.curves = Curves()
-        self.plot.submit(*self.curves.args())
-        self.progress.setRange(0, 0)  # busy until the first step reports a total
-        self.progress.setFormat("starting…")
+        self._plot_timer.stop()
+        if self._blank is not None:
+            self.plot.show_image(self._blank)
+        else:
+            self.plot.submit(*self.curves.args())
+        # not Qt's busy bar (range 0..0): its animation repaints, and so composes the
+        # whole window again, every few milliseconds until the first progress message
+        self._pending_progress = {}
+        set_bar(self.progress, total=1, value=0, fmt="starting…")
         self.result_label.setText("")
         self._warnings = []
         self.warning_label.setText("")
@@ -259,7 +301,7 @@ class TrainingWidget(QWidget):
         """Ask the fit to stop before its next step (the last good checkpoint stays)."""
         if self.running:
             self._stop.set()
-            self.progress.setFormat("cancelling…")
+            set_bar(self.progress, fmt="cancelling…")
             self._log("cancel requested: stopping at the next step")
 
     # ------------------------------------------------------------------ messages
@@ -312,12 +354,7 @@ class TrainingWidget(QWidget):
     def _apply_progress(self) -> None:
         st, self._pending_progress = self._pending_progress, {}
         self._progress_timer.stop()
-        if "total" in st and self.progress.maximum() != st["total"]:
-            self.progress.setRange(0, st["total"])
-        if "value" in st and self.progress.value() != st["value"]:
-            self.progress.setValue(st["value"])
-        if "format" in st and self.progress.format() != st["format"]:
-            self.progress.setFormat(st["format"])
+        set_bar(self.progress, total=st.get("total"), value=st.get("value"), fmt=st.get("format"))
 
     def _advise(self, messages: Any) -> None:
         """Show the run's warnings (each once per run): a notification, the log, a label."""
@@ -325,8 +362,10 @@ class TrainingWidget(QWidget):
         if not new:
             return
         self._warnings += new
+        # one notification for the lot: each of napari's is an animated pop-up (fading in,
+        # and out 4 s later), and every frame of it composes the window again
+        notify_warning("training: " + "\n".join(new))
         for m in new:
-            notify_warning(f"training: {m}")
             self._log(f"warning: {m}")
         self.warning_label.setText("<br>".join(f"&#9888; {m}" for m in self._warnings))
         self.warning_label.setVisible(True)
@@ -352,19 +391,16 @@ class TrainingWidget(QWidget):
         elif status == "cancelled":
             self.result_label.setText("cancelled before the first checkpoint; nothing saved")
             self._log("cancelled before the first checkpoint")
-        self.progress.setFormat(f"{status} in {secs:.1f} s")
-        if self.progress.maximum() == 0:
-            self.progress.setRange(0, 1)
-            self.progress.setValue(1 if status == "done" else 0)
+        # a run that never reported progress (its bar still 0 of 1) shows done as full
+        full = self.progress.maximum() == 1 and status == "done"
+        set_bar(self.progress, value=1 if full else None, fmt=f"{status} in {secs:.1f} s")
         self.last_run = out
 
     def _on_errored(self, exc: BaseException) -> None:
         self._apply_progress()
         notify_error(f"training failed: {exc}")
         self._log(f"error: {exc}")
-        self.progress.setRange(0, 1)
-        self.progress.setValue(0)
-        self.progress.setFormat("failed")
+        set_bar(self.progress, total=1, value=0, fmt="failed")
         self.last_run = {"status": "error", "error": exc, "checkpoint": None, "metrics": {}}
 
     def _on_worker_finished(self) -> None:

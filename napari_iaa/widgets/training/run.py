@@ -3,6 +3,7 @@ worker body, registration and the points of the live plot."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import sys
 import threading
@@ -18,8 +19,8 @@ from training.config import BACKBONES, FitConfig, config_fields
 from training.results import FitResult
 
 __all__ = [
-    "BACKBONES", "TASK_CHOICES", "Curves", "backbone_problem", "check_settings", "main_metric",
-    "make_config", "register", "run_fit", "task_of",
+    "BACKBONES", "TASK_CHOICES", "Curves", "backbone_problem", "check_settings", "gui_threads",
+    "main_metric", "make_config", "register", "run_fit", "task_of",
 ]
 
 #: the dock's task choices: the FitConfig task, and form rows the choice turns off
@@ -83,15 +84,35 @@ def make_config(vals: Mapping[str, Any]) -> FitConfig:
     return FitConfig.for_task(task, str(vals["data"]), **kw)
 
 
+def gui_threads() -> int:
+    """torch threads for a fit beside the viewer: one fewer than torch's own default (its
+    physical cores), at least one.
+
+    The viewer's thread and, on a software-OpenGL display, Mesa's rendering threads need a
+    core whenever the window is repainted. With every core in torch's thread team, a
+    repaint took one of its threads away mid-operation and the others waited for it: on a
+    2-core Xeon the dock's 5-epoch benchmark fit took 3.9-22 s with 2 threads against
+    3.1-3.6 s with 1 (the same fit with nothing shown: 2.5-2.9 s with 2, 2.2 s with 1), and
+    the viewer stalled longer (BENCHMARKS.md, issue 16, eighth pass). A user who sets
+    ``threads`` keeps it.
+    """
+    import torch
+
+    return max(1, torch.get_num_threads() - 1)
+
+
 def run_fit(config: FitConfig, relay: Relay, stop: threading.Event) -> dict[str, Any]:
     """Worker body: run ``training.fit`` with the relay callback; never touches a widget.
 
+    Without a ``threads`` setting the fit leaves a core to the viewer (:func:`gui_threads`).
     Returns the outcome for ``run_finished``: ``status``, ``checkpoint`` (the card's path,
     None when nothing usable was written), ``metrics`` and ``result`` (the FitResult).
     """
     from napari_iaa.models import pick_device
     from training.fitting import fit
 
+    if config.threads is None:
+        config = dataclasses.replace(config, threads=gui_threads())
     relay.send(DeviceInUse(str(pick_device(config.device))))
     last = [-1]
 
