@@ -469,6 +469,12 @@ def plain_fit(tw) -> tuple[Callable[[], None], Callable[[], bool]]:
     return lambda: threading.Thread(target=body, daemon=True).start(), lambda: bool(done)
 
 
+#: how long a training run's measurement lasts after the fit ends: its aftermath (the
+#: last plot, a warning's pop-up fading out 4 s after it came) belongs to it, not to the
+#: baseline measured next
+TRAIN_SETTLE_S = 5.0
+
+
 def _bench_training(probe, viewer, reps: int, tmp: Path) -> tuple:
     from napari_iaa.widgets.training import TrainingWidget
 
@@ -480,7 +486,7 @@ def _bench_training(probe, viewer, reps: int, tmp: Path) -> tuple:
     runs, base = [], []
     for k in range(max(1, min(reps, 3))):  # the dock and the baseline in turn
         set_training(tw, tmp / f"train{k}", f"bench-iaa-{k}")
-        r = probe.measure(tw.start, settle_s=1.0, until=lambda: not tw.running, timeout_s=900)
+        r = probe.measure(tw.start, settle_s=TRAIN_SETTLE_S, until=lambda: not tw.running, timeout_s=900)
         if tw.last_run is None or tw.last_run.get("status") != "done":
             raise RuntimeError(f"training did not finish: {tw.last_run}")
         runs.append(r)

@@ -26,7 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _stallwatch import StallWatch
 from _timeline import Timeline, trace
-from bench_gui import StallProbe, import_training, plain_fit, set_training
+from bench_gui import TRAIN_SETTLE_S, StallProbe, import_training, plain_fit, set_training
 
 #: the dock's callbacks put on the timeline: (module, class, methods)
 _TRACED = [
@@ -93,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     for k in range(args.reps):
         settings(f"dock{k}", f"timeline-dock-{k}")
         timeline.run(f"training in the dock {k + 1}", tw.start, until=lambda: not tw.running,
+                     settle_s=TRAIN_SETTLE_S,
                      timeout_s=900)
         settings(f"plain{k}", f"timeline-plain-{k}")
         timeline.run(f"the same fit in a plain thread {k + 1}", *plain_fit(tw), timeout_s=900)
