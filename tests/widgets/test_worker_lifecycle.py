@@ -107,10 +107,9 @@ def training(make_napari_viewer, monkeypatch, tmp_path, synthetic_root):
 
 
 def _start_and_wait_for_a_step(widget, qtbot):
-    widget.start()
-    worker = widget.worker
+    widget.start()  # the fit's worker starts on the turn after napari's activity bar
     qtbot.waitUntil(lambda: len(widget.curves.loss_x) >= 1, timeout=300_000)
-    return worker
+    return widget.worker
 
 
 def _ended_quietly(worker, qtbot, capfd, error_log, finished):
