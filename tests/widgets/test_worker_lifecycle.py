@@ -143,6 +143,17 @@ def test_closing_the_dock_stops_the_training(training, qtbot, capfd, error_log):
     _ended_quietly(worker, qtbot, capfd, error_log, finished)
 
 
+def test_closing_the_dock_before_the_fit_starts_stops_it(training, qtbot):
+    """The fit starts a turn after the click (after napari's activity bar): a dock closed
+    in between gets a fit that ends at once, as cancelled."""
+    viewer, widget = training
+    widget.start()
+    viewer.window.remove_dock_widget(widget)
+    qtbot.waitUntil(lambda: not widget.running, timeout=120_000)
+    assert widget.last_run is not None and widget.last_run["status"] == "cancelled"
+    assert not widget.curves.loss_x
+
+
 def test_closing_the_review_dock_stops_its_reliability_job(make_napari_viewer, qtbot, capfd,
                                                             error_log, synthetic_root,
                                                             monkeypatch):

@@ -105,6 +105,7 @@ class TrainingWidget(QWidget):
         self._total_steps = 0
         self._warnings: list[str] = []
         self._job: Any = None  # the fit :meth:`start` set up, until :meth:`_launch` runs it
+        self._docked_at_start = False
         self.last_run: dict[str, Any] | None = None
         #: progress-bar state waiting for the next coalesced refresh (see ``_set_progress``)
         self._pending_progress: dict[str, Any] = {}
@@ -255,6 +256,7 @@ class TrainingWidget(QWidget):
                 return run_fit(config, relay, stop)
 
         self._job = job
+        self._docked_at_start = self.parent() is not None
         self.worker = _STARTING  # a synchronous run (NAPARI_IAA_NO_THREADS) ends in the call
         sync = no_threads()
         # the fit starts on the turn after napari has added the activity bar: napari's
@@ -271,6 +273,8 @@ class TrainingWidget(QWidget):
         job, self._job = self._job, None
         if job is None:
             return
+        if self._docked_at_start and self.parent() is None:  # the dock closed meanwhile: the
+            self._stop.set()  # fit ends at once, as cancelled (closing stops a running one)
         # the dock closed or its viewer closed: the fit stops at its next step
         worker = start_worker(job, on_return=self._on_returned, on_error=self._on_errored,
                               on_finish=self._on_worker_finished, activity=self._activity,
