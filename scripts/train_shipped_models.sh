@@ -227,3 +227,27 @@ if [ "$PART" = ship-fifth ]; then
   $PY -m training.export --from "$RUNS/s22/ttpeak" --to "$DEST" --half twintrack-lidc
   du -b "$DEST" | tail -1
 fi
+
+if [ "$PART" = fifth-128 ]; then
+  # 2026-12-01, fifth session: the fourth round's 128 px members 2 and 3 resumed to 16 epochs,
+  # rounded to float16, calibrated with peak + isotonic, compared at the native 128 px
+  S=$RUNS/s22
+  M="--task mhr --binary --data $LIDC --backbone lcnet_035 --decoder-width 32 --batch-size 32 --lr 2e-3 --epochs 16 --size 128"
+  T="--device cpu --threads 1 --workers 0 --cache-dir $RUNS/cache --seed 0 --resume --out $RUNS/s21/tt128"
+  nice -n 19 $PY -m training fit $M --name tt128-m2 --init-seed 1 $T &
+  nice -n 19 $PY -m training fit $M --name tt128-m3 --init-seed 2 $T &
+  wait
+  $PY -m training.export --from "$RUNS/s21/tt128" --to "$S/tt128h" --half tt128-m1 tt128-m2 tt128-m3
+  $PY -m training fit --task calibrate --data "$LIDC" --name twintrack-lidc --out "$S/tt128ship" \
+      --device cpu --threads 2 --workers 0 --cache-dir "$RUNS/cache" --seed 0 --calibrator peak_isotonic \
+      --model "$S/tt128h/tt128-m1.json" --model "$S/tt128h/tt128-m2.json" --model "$S/tt128h/tt128-m3.json"
+  for SPLIT in val test; do
+    $PY scripts/compare_mhr_native.py --data "$LIDC" --split $SPLIT --cache-dir "$RUNS/cache" \
+        "$S/ttpeak/twintrack-lidc.json" "$S/tt128ship/twintrack-lidc.json"
+  done
+fi
+
+if [ "$PART" = ship-fifth-128 ]; then
+  $PY -m training.export --from "$RUNS/s22/tt128ship" --to "$DEST" --half twintrack-lidc
+  du -b "$DEST" | tail -1
+fi
