@@ -58,7 +58,7 @@ def metrics_rows(card: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     if "calibration_test" in m:
         c = m["calibration_test"]
         k = c.get("shipped", "isotonic")  # the calibrator in the card
-        lab = k.replace("_", " + ") if k != "isotonic" else k
+        lab = k.replace("_", " + ")  # peak_isotonic -> "peak + isotonic"
         u, i, t = c["uncalibrated"], c[k], c["temperature"]
         rows += [
             (name, "multi-rater ECE pooled (50 bins)", f"{_f(i['ece_pooled'], 4)} {lab}", f"{_f(u['ece_pooled'], 4)} uncalibrated, {_f(t['ece_pooled'], 4)} temperature"),
