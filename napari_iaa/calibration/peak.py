@@ -78,13 +78,16 @@ class PeakIsotonicCalibrator:
         self.n_cases_ = int(peaks_p.size)
         return self
 
+    def scales(self, p: Any) -> np.ndarray:
+        """Per 2D plane of ``p``, the factor that takes its peak to the fitted MHR peak (float32)."""
+        peaks = plane_peaks(np.asarray(p, dtype=np.float32)).astype(np.float64)
+        want = self.peak.transform(peaks).astype(np.float64)
+        return np.where(peaks > _TINY, want / np.maximum(peaks, _TINY), 1.0).astype(np.float32)
+
     def rescale(self, p: Any) -> np.ndarray:
         """Each plane of ``p`` scaled so that its peak is the fitted expected MHR peak (float32)."""
         arr = np.asarray(p, dtype=np.float32)
-        peaks = plane_peaks(arr).astype(np.float64)
-        want = self.peak.transform(peaks).astype(np.float64)
-        scale = np.where(peaks > _TINY, want / np.maximum(peaks, _TINY), 1.0).astype(np.float32)
-        out = arr * scale[..., None, None]
+        out = arr * self.scales(arr)[..., None, None]
         return np.clip(out, 0.0, 1.0, out=out)
 
     def transform(self, p: Any) -> np.ndarray:

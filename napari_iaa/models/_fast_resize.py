@@ -144,27 +144,61 @@ if numba is not None:
                     out[ch, oy, ox] = acc
 
     @_njit
+    def h_row(src, y, x0, wx0, wx1, out):  # pragma: no cover - compiled
+        """Row ``y`` of ``src`` interpolated horizontally to ``out``'s width (torch's order)."""
+        w_in = src.shape[1]
+        for ox in range(out.size):
+            xa = x0[ox]
+            xb = xa + 1 if xa < w_in - 1 else xa
+            out[ox] = wx0[ox] * src[y, xa] + wx1[ox] * src[y, xb]
+
+    @_njit
+    def v_row(a0, ha, a1, hb, out):  # pragma: no cover - compiled
+        """``a0 * ha + a1 * hb`` clamped to [0, 1] (NaN stays NaN); contiguous, vectorised."""
+        for ox in range(out.size):
+            v = a0 * ha[ox] + a1 * hb[ox]
+            out[ox] = np.float32(0.0) if v < 0.0 else (np.float32(1.0) if v > 1.0 else v)
+
+    @_njit
+    def up_rows(src, y0, x0, wx0, wx1, oy, ha, hb, held):  # pragma: no cover - compiled
+        """Refresh the two horizontally interpolated source rows output row ``oy`` needs.
+
+        ``held`` holds the source rows in ``ha`` / ``hb`` (-1: none); output rows go down
+        the image, so each source row is interpolated once (rows are swapped, not redone).
+        """
+        ya = y0[oy]
+        yb = ya + 1 if ya < src.shape[0] - 1 else ya
+        if held[0] != ya:
+            if held[1] == ya:
+                ha[:] = hb
+            else:
+                h_row(src, ya, x0, wx0, wx1, ha)
+            held[0] = ya
+        if held[1] != yb:
+            if yb == ya:
+                hb[:] = ha
+            else:
+                h_row(src, yb, x0, wx0, wx1, hb)
+            held[1] = yb
+
+    @_njit
     def _up_kernel(src, y0, wy0, wy1, x0, wx0, wx1, raw):  # pragma: no cover - compiled
-        """Bilinear enlargement and clamp (NaN stays NaN), row by row."""
-        h_in, w_in = src.shape
+        """Bilinear enlargement and clamp, separably.
+
+        Each source row is interpolated horizontally once (``ha``, ``hb``), then every
+        output row is one vectorised blend of two of them.
+
+        The same float32 operations in the same order as
+        ``a0 * (b0 * s[ya, xa] + b1 * s[ya, xb]) + a1 * (b0 * s[yb, xa] + b1 * s[yb, xb])``.
+        """
+        ha = np.empty(raw.shape[1], np.float32)
+        hb = np.empty(raw.shape[1], np.float32)
+        held = np.full(2, -1, np.int64)
         for oy in range(raw.shape[0]):
-            ya = y0[oy]
-            yb = ya + 1 if ya < h_in - 1 else ya
-            a0 = wy0[oy]
-            a1 = wy1[oy]
-            for ox in range(raw.shape[1]):
-                xa = x0[ox]
-                xb = xa + 1 if xa < w_in - 1 else xa
-                b0 = wx0[ox]
-                b1 = wx1[ox]
-                v = (a0 * (b0 * src[ya, xa] + b1 * src[ya, xb])
-                     + a1 * (b0 * src[yb, xa] + b1 * src[yb, xb]))
-                if v < 0.0:
-                    v = np.float32(0.0)
-                elif v > 1.0:
-                    v = np.float32(1.0)
-                raw[oy, ox] = v
+            up_rows(src, y0, x0, wx0, wx1, oy, ha, hb, held)
+            v_row(wy0[oy], ha, wy1[oy], hb, raw[oy])
 
 else:  # pragma: no cover
     _kernel = None
     _up_kernel = None
+    h_row = v_row = up_rows = None

@@ -21,7 +21,11 @@ from napari_iaa.models._batching import (
     iter_batched,
     run_batched,
 )
-from napari_iaa.models._fast_calibration import isotonic_lut, load_calibrator
+from napari_iaa.models._fast_calibration import (
+    isotonic_lut,
+    load_calibrator,
+    upsample_calibrated,
+)
 from napari_iaa.models._fast_resize import upsample_map
 from napari_iaa.models.card import ModelCard, refuse_slice_context
 from napari_iaa.models.checkpoint import load_checkpoint
@@ -140,6 +144,10 @@ class MHRPredictor:
         if calibrator is None:
             return raw
         if isinstance(calibrator, PeakIsotonicCalibrator):  # per-plane peak scaling, then pixels
+            fast = isotonic_lut(calibrator.pixel) if raw.ndim == 2 else None
+            if fast is not None:  # the scaling and the look-up in one pass
+                cal = fast(raw, scale=float(calibrator.scales(raw)))
+                return cal if fast.bounded else np.clip(cal, 0.0, 1.0, out=cal)
             raw, calibrator = calibrator.rescale(raw), calibrator.pixel
         fast = isotonic_lut(calibrator)
         if fast is not None:
@@ -155,8 +163,15 @@ class MHRPredictor:
         """The raw map at the image's size (mean over ``fracs``, clamped) and calibrated.
 
         One map enlarged to the image (the usual case) is resized and clamped in one
-        compiled pass (:func:`~napari_iaa.models._fast_resize.upsample_map`), else in torch.
+        compiled pass (:func:`~napari_iaa.models._fast_resize.upsample_map`), else in torch;
+        with an isotonic calibrator each enlarged row is calibrated in the same pass
+        (:func:`~napari_iaa.models._fast_calibration.upsample_calibrated`).
         """
+        if len(fracs) == 1:
+            lut = isotonic_lut(self.calibrator)
+            both = upsample_calibrated(fracs[0].numpy(), shape, lut) if lut is not None else None
+            if both is not None:
+                return both
         raw = upsample_map(fracs[0].numpy(), shape) if len(fracs) == 1 else None
         if raw is None:
             raw_t = torch.stack([_resize_t(f, shape) for f in fracs]).mean(0) if len(

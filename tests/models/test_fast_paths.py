@@ -76,10 +76,49 @@ def test_lookup_table_equals_np_interp():
     lut = _PiecewiseLinearLUT(x, y)
     p = np.r_[rng.random(20000), x, np.nextafter(x, 2), np.nextafter(x, -1), 0.0, 1.0]
     p = p.astype(np.float32).clip(0, 1)
-    np.testing.assert_allclose(lut(p), np.interp(p.astype(np.float64), x, y), atol=1e-6)
-    odd = np.array([np.nan, -0.5, 1.5, 0.5], np.float32)  # outside [0, 1]: np.interp itself
-    np.testing.assert_allclose(lut(odd), np.interp(odd, x, y).astype(np.float32), atol=1e-7)
+    # np.interp's own values, bit for bit (the calibrator's transform is np.interp)
+    np.testing.assert_array_equal(lut(p), np.interp(p.astype(np.float64), x, y).astype(np.float32))
+    odd = np.array([np.nan, -0.5, 1.5, 0.5, np.inf, -np.inf], np.float32)
+    np.testing.assert_array_equal(lut(odd), np.interp(odd.astype(np.float64), x, y).astype(np.float32))
     assert lut(p.reshape(2, -1)).shape == (2, p.size // 2)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_lookup_table_equals_np_interp_on_any_knots(seed):
+    """Knots below 0 and above 1, repeated knots (steps), knots closer than a table cell."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(2, 300))
+    x = np.sort(rng.random(n) * (0.5, 1.0, 1.3)[seed % 3] - (0.0, 0.1)[seed % 2])
+    x = np.sort(np.round(x, 2)) if seed % 2 else x  # many repeated knots
+    x[: min(3, n - 1)] = np.sort(x[0] + np.array([0.0, 1e-9, 2e-9])[: min(3, n - 1)])
+    y = np.sort(rng.random(n))
+    lut = _PiecewiseLinearLUT(x, y)
+    smooth = np.cumsum(rng.normal(0, 0.002, 40000)) % 1.4 - 0.2  # a map's neighbours are close
+    p = np.r_[smooth, rng.random(4000) * 1.6 - 0.3, x, np.nextafter(x, 2), np.nextafter(x, -1),
+              np.nan].astype(np.float32)
+    np.testing.assert_array_equal(lut(p), np.interp(p.astype(np.float64), x, y).astype(np.float32))
+    with pytest.raises(ValueError, match="power of two"):
+        _PiecewiseLinearLUT(x, y, cells=1000)
+
+
+def test_upsampling_and_calibrating_in_one_pass_equals_the_two_steps():
+    from napari_iaa.models._fast_calibration import upsample_calibrated
+    from napari_iaa.models._fast_resize import upsample_map
+
+    rng = np.random.default_rng(8)
+    x = np.sort(rng.random(60))
+    lut = _PiecewiseLinearLUT(x, np.sort(rng.random(60)))
+    for src, dst in (((224, 224), (768, 1024)), ((7, 5), (64, 33)), ((16, 16), (16, 16))):
+        small = rng.random(src, dtype=np.float32) * 1.2 - 0.1
+        small[0, 0] = np.nan
+        both = upsample_calibrated(small, dst, lut)
+        if both is None:  # numba missing or switched off
+            assert upsample_map(small, dst) is None
+            return
+        raw, cal = both
+        np.testing.assert_array_equal(raw, upsample_map(small, dst))
+        np.testing.assert_array_equal(cal, lut(raw))
+    assert upsample_calibrated(np.zeros((10, 10), np.float32), (5, 20), lut) is None
 
 
 def test_isotonic_lut_is_cached_and_follows_refits():
@@ -106,7 +145,7 @@ def test_mhr_predictor_isotonic_calibration_matches_transform(tmp_path, make_car
                                         device="cpu")
     out = pred.predict(_u8((90, 110, 3), 6))
     expected = np.clip(pred.calibrator.transform(out.raw), 0, 1)
-    np.testing.assert_allclose(out.calibrated, expected, atol=1e-6)
+    np.testing.assert_array_equal(out.calibrated, expected)  # enlarged and calibrated in one pass
     assert out.calibrated.dtype == np.float32 and not np.allclose(out.calibrated, out.raw)
     assert out.calibrated.min() >= 0.0 and out.calibrated.max() <= 1.0
 
