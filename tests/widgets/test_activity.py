@@ -250,3 +250,55 @@ def test_napari_indicator_is_held_still_on_a_software_renderer(make_napari_viewe
             assert label.movie().state() == QMovie.MovieState.NotRunning
         act.close()
         qtbot.waitUntil(lambda: not label.isVisible(), timeout=10_000)
+
+
+def test_napari_s_gif_shows_no_frame_while_napari_adds_our_bar(make_napari_viewer, qtbot,
+                                                               monkeypatch):
+    """napari starts its GIF and then processes events three times while it adds a bar: on a
+    software-GL display the GIF is held from its start (no frame in there: each composes
+    the window); a bar added by someone else afterwards animates it as napari does."""
+    from napari.utils import progress
+    from qtpy.QtGui import QMovie
+
+    from napari_iaa.widgets._common import indicator
+
+    viewer = make_napari_viewer(show=True)
+    label = viewer.window._qt_window._activity_dialog._toggleButton._inProgressIndicator
+    monkeypatch.setattr(indicator, "_software", True)
+    frames: list[int] = []
+    label.movie().frameChanged.connect(frames.append)
+    act = Activity("held from its start")
+    qtbot.waitUntil(lambda: act.bar is not None, timeout=10_000)
+    assert label.isVisible() and label.movie().state() == QMovie.MovieState.NotRunning
+    assert len(frames) <= 1  # its first frame only
+    act.close()
+    qtbot.waitUntil(lambda: not label.isVisible(), timeout=10_000)
+    other = progress(total=3, desc="another plugin's bar")  # not ours: napari's own way
+    try:
+        assert label.movie().state() == QMovie.MovieState.Running
+    finally:
+        other.close()
+
+
+def test_napari_s_bar_is_painted_with_the_next_repaint(make_napari_viewer, qtbot):
+    """napari's bar repaints itself at once on a new value (a composition of the whole
+    window on software GL): ours is set with its updates off, and a message kept by
+    ``note`` is shown when the bar closes."""
+    from napari_iaa.widgets._common.paint import napari_bar_widget, painted_later
+
+    make_napari_viewer()
+    act = Activity("painted later", min_interval=0.0)
+    qtbot.waitUntil(lambda: act.bar is not None, timeout=10_000)
+    qbar = napari_bar_widget(act.bar)
+    assert qbar is not None and qbar.updatesEnabled()
+    seen: list[tuple[int, bool]] = []
+    qbar.valueChanged.connect(lambda v: seen.append((v, qbar.updatesEnabled())))
+    act.update(Progress(2, 10))
+    assert seen == [(2, False)] and qbar.updatesEnabled()  # set held, then released
+    bar = act.bar
+    act.note(Progress(10, 10))  # a job's end: nothing shown in the call
+    assert bar.n == 2
+    act.close()
+    assert (bar.n, bar.total) == (10, 10)
+    with painted_later(None):  # nothing to hold: a no-op
+        pass

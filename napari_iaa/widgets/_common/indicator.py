@@ -7,16 +7,22 @@ with a software renderer (Mesa's llvmpipe in a VM, a remote desktop or Xvfb) eac
 composition takes 20-40 ms of rendering threads: the GIF alone kept more than one core
 busy and the event loop stalled 40 ms at every frame, and a training beside it ran up to
 100 times slower (BENCHMARKS.md, issue 16, eighth pass). On such a display
-:func:`pace_indicator` stops the animation (the indicator stays shown, still) and
-:func:`step_indicator` moves it one frame when a job reports progress, at most once a
-second. On a hardware renderer nothing changes.
+:func:`indicators_held` makes the animation stop as soon as napari starts it (napari
+starts it, then runs ``processEvents`` three times while it adds a bar: each frame shown
+in there cost a composition of the window, 37-57 ms; BENCHMARKS.md, issue 16, ninth
+pass), :func:`pace_indicator` stops an animation already running (the indicator stays
+shown, still) and :func:`step_indicator` moves it one frame when a job reports progress,
+at most once a second. On a hardware renderer nothing changes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 
-__all__ = ["is_software_renderer", "pace_indicator", "software_gl", "step_indicator"]
+__all__ = ["indicators_held", "is_software_renderer", "pace_indicator", "software_gl",
+           "step_indicator"]
 
 #: substrings of ``GL_RENDERER`` that name a software renderer (lower case)
 _SOFTWARE_RENDERERS = ("llvmpipe", "softpipe", "swrast", "software", "swiftshader", "gdi generic")
@@ -64,21 +70,45 @@ def software_gl() -> bool:
     return _software
 
 
-def _indicators(running: bool) -> list:
-    """The ``QMovie`` of napari's activity indicator in each window, running or stopped
-    (a stopped one only while it is shown): the label beside napari's activity button."""
-    from qtpy.QtGui import QMovie
+def _labels() -> list:
+    """The labels beside napari's activity button that show a ``QMovie`` (its "in
+    progress" indicator), in each window."""
     from qtpy.QtWidgets import QApplication, QLabel, QToolButton
 
-    state = QMovie.MovieState.Running if running else QMovie.MovieState.NotRunning
-    movies = []
+    labels = []
     for window in QApplication.topLevelWidgets():
         for button in window.findChildren(QToolButton, "QtActivityButton"):
             for label in button.parent().findChildren(QLabel) if button.parent() else []:
-                movie = label.movie()
-                if movie is not None and movie.state() == state and (running or label.isVisible()):
-                    movies.append(movie)
-    return movies
+                if label.movie() is not None:
+                    labels.append(label)
+    return labels
+
+
+def _indicators(running: bool) -> list:
+    """The ``QMovie`` of napari's activity indicator in each window, running or stopped
+    (a stopped one only while it is shown)."""
+    from qtpy.QtGui import QMovie
+
+    state = QMovie.MovieState.Running if running else QMovie.MovieState.NotRunning
+    return [label.movie() for label in _labels()
+            if label.movie().state() == state and (running or label.isVisible())]
+
+
+@contextlib.contextmanager
+def indicators_held() -> Iterator[int]:
+    """On a software renderer, while the block runs (napari adding one of our bars), napari's
+    indicator in each window stops again the moment napari starts it: its first frame
+    stays shown, no timer follows. Yields how many movies are held. Other plugins' bars,
+    added outside the block, animate it as napari does."""
+    movies = [label.movie() for label in _labels()] if software_gl() else []
+    for movie in movies:
+        movie.started.connect(movie.stop)
+    try:
+        yield len(movies)
+    finally:
+        for movie in movies:
+            with contextlib.suppress(TypeError, RuntimeError):  # the window closed meanwhile
+                movie.started.disconnect(movie.stop)
 
 
 def pace_indicator() -> int:

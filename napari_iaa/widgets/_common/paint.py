@@ -4,14 +4,18 @@
 with Qt's OpenGL composition every repaint composes napari's whole window again: tens of
 milliseconds under a software renderer, once per change. :func:`set_bar` makes its changes
 with the bar's updates off; turning them on again schedules one ordinary update, painted
-with whatever else the event loop repaints next.
+with whatever else the event loop repaints next. :func:`painted_later` does the same for
+any widget, such as napari's own activity bar (:func:`napari_bar_widget`), whose value
+napari sets with an immediate repaint.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["set_bar"]
+__all__ = ["napari_bar_widget", "painted_later", "set_bar"]
 
 
 def set_bar(bar: Any, *, total: int | None = None, value: int | None = None,
@@ -28,3 +32,40 @@ def set_bar(bar: Any, *, total: int | None = None, value: int | None = None,
             bar.setFormat(fmt)
     finally:
         bar.setUpdatesEnabled(True)
+
+
+def napari_bar_widget(prog: Any) -> Any:
+    """The ``QProgressBar`` napari's activity dock shows for its ``progress`` object
+    ``prog``; None when there is none or napari lays its dock out otherwise.
+
+    napari has no public way to it. It is found in Qt's object tree by what napari's
+    labelled bar keeps (napari 0.4-0.6: the ``progress`` object and the ``QProgressBar`` as
+    ``qt_progress_bar``); no napari module is imported.
+    """
+    from qtpy.QtWidgets import QApplication, QProgressBar
+
+    for window in QApplication.topLevelWidgets():
+        for qbar in window.findChildren(QProgressBar):
+            owner = qbar.parent()
+            if getattr(owner, "progress", None) is prog and getattr(owner, "qt_progress_bar", None) is qbar:
+                return qbar
+    return None
+
+
+@contextlib.contextmanager
+def painted_later(widget: Any) -> Iterator[None]:
+    """Changes to ``widget`` (a ``QWidget``, or None: nothing done) within the block are
+    painted with the window's next repaint, not at once (as :func:`set_bar` does)."""
+    if widget is None:
+        yield
+        return
+    try:
+        widget.setUpdatesEnabled(False)
+    except RuntimeError:  # its C++ object is gone (the dock closed): nothing to hold
+        yield
+        return
+    try:
+        yield
+    finally:
+        with contextlib.suppress(RuntimeError):
+            widget.setUpdatesEnabled(True)

@@ -131,6 +131,8 @@ class Relay(QObject):
 
 #: an activity bar is made by a timer this long after the call that starts its job (ms)
 SHOW_AFTER_MS = 0
+#: ``Activity(min_interval=...)`` for a long job whose dock shows its progress itself (s)
+LONG_JOB_INTERVAL_S = 1.0
 
 
 class Activity:
@@ -149,10 +151,11 @@ class Activity:
     it was not, the job having ended): a job started from it does not compete with
     napari's adding of the bar for the GIL and the cores (the training dock's fit).
 
-    Updates are applied at most every ``min_interval`` seconds (a repaint of the activity
-    dock on a software-GL display recomposes the window), the last one when it closes.
-    On such a display napari's animated "in progress" indicator is held still and moved
-    a frame at a time by the updates (:mod:`.indicator`).
+    Updates are applied at most every ``min_interval`` seconds (napari runs
+    ``processEvents`` and repaints its bar at each; on a software-GL display a repaint
+    composes the window, 25-60 ms), the last one when it closes; a job whose dock shows
+    its progress itself passes :data:`LONG_JOB_INTERVAL_S`. There napari's "in progress"
+    GIF is held still and moved a frame at a time by the updates (:mod:`.indicator`).
     """
 
     def __init__(self, desc: str, total: int = 0, min_interval: float = 0.2,
@@ -166,6 +169,7 @@ class Activity:
         self._last = 0.0
         self._pending: Progress | None = None
         self._flush_due = False
+        self._desc, self._qbar = "", None  # the last text shown; napari's QProgressBar
         QTimer.singleShot(SHOW_AFTER_MS, self._open)
 
     @property
@@ -187,10 +191,11 @@ class Activity:
             return
         from napari.utils import progress
 
-        from napari_iaa.widgets._common.indicator import pace_indicator
+        from napari_iaa.widgets._common.indicator import indicators_held, pace_indicator
 
         # napari processes pending events while it adds the bar: the job may end in there
-        bar = progress(total=self._total, desc=self.desc)
+        with indicators_held():  # and its GIF shows no frame in there
+            bar = progress(total=self._total, desc=self.desc)
         self._bar = bar
         pace_indicator()  # napari's GIF, on a software-GL display (see ``indicator``)
         if self._closed:
@@ -211,6 +216,10 @@ class Activity:
             self._flush_due = True
             QTimer.singleShot(max(1, int(1000 * (self._last + self._min - now))), self._flush)
 
+    def note(self, msg: Progress) -> None:
+        """Keep ``msg`` for the next update or the close; no repaint, no events processed."""
+        self._pending = msg
+
     def _flush(self) -> None:
         self._flush_due = False
         if self._pending is not None and not self._closed:
@@ -224,17 +233,23 @@ class Activity:
         msg, self._pending = self._pending, None
         if msg is None:
             return
+        from napari_iaa.widgets._common.indicator import step_indicator
+        from napari_iaa.widgets._common.paint import napari_bar_widget, painted_later
+        step_indicator()
         if msg.total and bar.total != msg.total:
             bar.total = msg.total
-        if msg.text:
+        if msg.text and msg.text != self._desc:  # each call runs processEvents: only a new text
+            self._desc = msg.text
             bar.set_description(msg.text)
         done = min(msg.done, msg.total) if msg.total else msg.done
-        if done != bar.n:
+        if done == bar.n:
+            bar.refresh()  # the elapsed time and ETA (``update`` refreshes them itself)
+            return
+        if self._qbar is None:  # napari's QProgressBar (None: another layout, napari's way)
+            self._qbar = napari_bar_widget(bar)
+        # its repaint at once (the activity dock open) waits for the window's next one
+        with painted_later(self._qbar):
             bar.update(done - bar.n)  # emits the value event the dock's bar follows (setting n does not)
-        bar.refresh()
-        from napari_iaa.widgets._common.indicator import step_indicator
-
-        step_indicator()
 
     def close(self) -> None:
         """Show the last message and remove the bar (or never make it)."""
