@@ -262,22 +262,112 @@ def test_a_new_run_shows_the_empty_plot_without_drawing(dock, qtbot):
     assert widget.plot.image is blank and not widget.plot.busy
 
 
-def test_a_run_s_warnings_are_one_notification(dock, monkeypatch):
-    """Each napari notification is an animated pop-up: a run's warnings come as one, and
-    each still reaches the log and the label."""
+def test_a_run_s_warnings_stay_in_the_dock_while_it_is_on_screen(make_napari_viewer, qtbot,
+                                                                  monkeypatch, tmp_path):
+    """Each napari notification is an animated pop-up (every frame composes the window
+    again): while the dock is on screen, a run's warnings are shown in it (the warning
+    label, the log, counted on the bar at the end), with no pop-up; a dock the user
+    cannot see gets one notification for them."""
+    from napari_iaa.widgets._common import model_events
+    from napari_iaa.widgets.training import TrainingWidget
     from napari_iaa.widgets.training import dock as dock_module
     from napari_iaa.widgets.training.events import FitAdvice
 
-    _viewer, widget = dock
+    monkeypatch.setenv("NAPARI_IAA_MODELS", str(tmp_path / "user-models"))
+    monkeypatch.setattr(model_events, "_SHARED_REGISTRY", None)
+    viewer = make_napari_viewer(show=True)
+    widget = TrainingWidget(viewer)
+    viewer.window.add_dock_widget(widget, name="Training")
+    qtbot.waitUntil(widget.on_screen, timeout=10_000)
     shown: list[str] = []
     monkeypatch.setattr(dock_module, "notify_warning", shown.append)
     advice = ("too few steps", "val split too small", "test split too small")
     widget._on_message(FitAdvice(advice))
     widget._on_message(FitAdvice(advice[:1]))  # shown once per run
-    assert len(shown) == 1 and all(m in shown[0] for m in advice)
-    log = widget.log.toPlainText()
-    assert all(f"warning: {m}" in log for m in advice)
+    assert shown == []  # no pop-up
+    assert widget.warning_label.isVisible()
     assert all(m in widget.warning_label.text() for m in advice)
+    log = widget.log.toPlainText()
+    assert all(log.count(f"warning: {m}") == 1 for m in advice)
+    widget._on_returned({"status": "done", "checkpoint": None, "metrics": {}, "result": None})
+    assert "3 warnings" in widget.progress.format()
+    # the dock out of sight (closed, or behind another dock's tab): one notification
+    widget._reset_run()
+    widget.parent().hide()
+    assert not widget.on_screen()
+    widget._on_message(FitAdvice(advice))
+    assert len(shown) == 1 and all(m in shown[0] for m in advice)
+    assert all(m in widget.warning_label.text() for m in advice)  # there when it is shown
+
+
+def test_napari_s_bar_reaches_the_end_and_moves_at_most_once_a_second(
+        dock, qtbot, synthetic_root, tmp_path, monkeypatch):
+    """The dock shows every step itself; napari's activity bar follows the fit at most
+    once a second (each of its updates repaints the window) and shows the last value
+    before it closes; a step moves napari's bar without painting it at once."""
+    from napari_iaa.widgets._common import workers
+    from napari_iaa.widgets._common.paint import napari_bar_widget
+
+    _viewer, widget = dock
+    made: list = []
+    real_init = workers.Activity.__init__
+
+    def spy_init(self, *a, **kw):
+        real_init(self, *a, **kw)
+        made.append(self)
+
+    monkeypatch.setattr(workers.Activity, "__init__", spy_init)
+    ends: list[tuple] = []
+    held: list[bool] = []
+    real_apply, real_close = workers.Activity._apply, workers.Activity.close
+
+    def spy_apply(self):
+        qbar = napari_bar_widget(self.bar) if self.bar is not None else None
+        if qbar is not None:
+            qbar.valueChanged.connect(lambda _v, q=qbar: held.append(q.updatesEnabled()))
+        real_apply(self)
+        if qbar is not None:
+            qbar.valueChanged.disconnect()
+
+    def spy_close(self):
+        bar = self.bar
+        real_close(self)
+        if bar is not None:
+            ends.append((bar.n, bar.total))
+
+    monkeypatch.setattr(workers.Activity, "_apply", spy_apply)
+    monkeypatch.setattr(workers.Activity, "close", spy_close)
+    _settings(widget, synthetic_root, tmp_path / "out", epochs=2)
+    with qtbot.waitSignal(widget.run_finished, timeout=300_000) as sig:
+        widget.start()
+    assert sig.args[0]["status"] == "done"
+    (activity,) = made
+    assert activity._min == workers.LONG_JOB_INTERVAL_S >= 1.0
+    assert ends and ends[-1][0] == ends[-1][1] > 0  # napari's bar at its end when it closed
+    assert held and not any(held)  # set with its updates off: painted with the next repaint
+    assert widget.progress.value() == widget.progress.maximum()
+
+
+def test_cancel_ends_napari_s_bar_and_says_so(dock, qtbot, synthetic_root, tmp_path):
+    """Cancel still works with the coalesced updates: the fit stops, napari's bar is
+    removed, the log and the bar say it was cancelled."""
+    from napari.utils import progress
+
+    _viewer, widget = dock
+    _settings(widget, synthetic_root, tmp_path / "out", epochs=200, batch_size=2,
+              name="cancelled-bar")
+    with qtbot.waitSignal(widget.run_finished, timeout=300_000) as sig:
+        widget.start()
+        qtbot.waitUntil(lambda: len(widget.curves.loss_x) >= 1
+                        and any("training" in (p.desc or "") for p in progress._all_instances),
+                        timeout=300_000)
+        widget.cancel()
+    assert sig.args[0]["status"] == "cancelled"
+    assert not any("training" in (p.desc or "") for p in progress._all_instances)
+    assert widget.progress.format().startswith("cancelled in")
+    log = widget.log.toPlainText()
+    assert "cancel requested" in log
+    assert log.index("cancel requested") < log.rindex("cancelled")
 
 
 def test_the_fit_leaves_a_core_to_the_viewer(monkeypatch, tmp_path):

@@ -1,4 +1,5 @@
-"""Training dock: a run too small to learn anything says so, with settings to try."""
+"""Training dock: a run too small to learn anything says so, with settings to try, in the
+dock (not as a napari pop-up while the dock is on screen)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ def test_too_few_steps_are_a_warning_in_the_dock(make_napari_viewer, qtbot, monk
 
     monkeypatch.setenv("NAPARI_IAA_MODELS", str(tmp_path / "user-models"))
     monkeypatch.setattr(model_events, "_SHARED_REGISTRY", None)
-    viewer = make_napari_viewer()
+    viewer = make_napari_viewer(show=True)
     widget = TrainingWidget(viewer)
     viewer.window.add_dock_widget(widget, name="Training")
     warned: list[str] = []
@@ -41,9 +42,11 @@ def test_too_few_steps_are_a_warning_in_the_dock(make_napari_viewer, qtbot, monk
         notification_manager.notification_ready.disconnect(on_note)
     out = sig.args[0]
     assert out["status"] == "done", out
-    assert any("optimizer steps" in m and "--epochs" in m for m in warned)
-    assert not widget.warning_label.isHidden()
-    assert "optimizer steps" in widget.warning_label.text()
+    # in the dock the user is looking at, not as a pop-up (BENCHMARKS.md, issue 16, ninth pass)
+    assert warned == []
+    assert widget.warning_label.isVisible()
+    assert "optimizer steps" in widget.warning_label.text() and "--epochs" in widget.warning_label.text()
+    assert "warning below" in widget.progress.format() or "warnings below" in widget.progress.format()
     assert "warning: only" in widget.log.toPlainText()
     # shown once, not again when the result (which carries the same warnings) arrives
     assert widget.log.toPlainText().count("optimizer steps") == 1

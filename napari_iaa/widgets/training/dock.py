@@ -15,7 +15,10 @@ thread fewer than the cores (``run.gui_threads``) and with the process's older o
 frozen (``older_objects_frozen``: a full garbage collection walks only the run's own);
 the progress bar is painted with the window's next repaint and never shows Qt's busy
 animation; the plot is drawn in a thread at most four times a second and a new run shows
-the empty plot kept from the first draw; a run's warnings are one notification.
+the empty plot kept from the first draw; napari's activity bar moves once a second (the
+dock's own bar shows every step); a run's warnings are shown in the dock (a label and the
+log), with a napari notification (an animated pop-up, each frame a repaint of the window)
+only when the dock is not on screen to show them (BENCHMARKS.md, issue 16, ninth pass).
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ from napari_iaa.widgets._common.memory import older_objects_frozen
 from napari_iaa.widgets._common.model_events import MODEL_EVENTS
 from napari_iaa.widgets._common.paint import set_bar
 from napari_iaa.widgets._common.plots import AsyncPlot, render_training
+from napari_iaa.widgets._common.workers import LONG_JOB_INTERVAL_S
 from napari_iaa.widgets.training.events import (
     EpochEnded,
     EpochStarted,
@@ -109,6 +113,8 @@ class TrainingWidget(QWidget):
         self.last_run: dict[str, Any] | None = None
         #: progress-bar state waiting for the next coalesced refresh (see ``_set_progress``)
         self._pending_progress: dict[str, Any] = {}
+        self._pending_log: list[str] = []  # a running fit's log lines, shown with the bar
+        self._pending_activity: Progress | None = None  # for napari's bar, with ours
         self._build()
         self._task_changed(self.form.value("task"))
         from napari_iaa.widgets._common.memory import freeze_gc_once
@@ -150,7 +156,8 @@ class TrainingWidget(QWidget):
         layout.addWidget(self.progress)
         # a progress-bar change repaints it at once (QProgressBar.setValue), and on a
         # software-GL display every repaint recomposes the viewer's canvas: coalesce the
-        # per-step updates to at most 5 a second
+        # per-step updates to at most 5 a second, with a running fit's log lines and
+        # napari's bar (painted in the same repaint)
         self._progress_timer = QTimer(self)
         self._progress_timer.setSingleShot(True)
         self._progress_timer.setInterval(200)
@@ -262,7 +269,10 @@ class TrainingWidget(QWidget):
         # the fit starts on the turn after napari has added the activity bar: napari's
         # adding (a repaint and processEvents) then does not compete with the fit's start
         # for the GIL and the cores (BENCHMARKS.md, issue 16, eighth pass)
-        self._activity = Activity(f"training {vals['task']}", then=None if sync else self._launch)
+        # napari's bar once a second: each of its updates repaints the window (this dock's
+        # bar, plot and log show every step)
+        self._activity = Activity(f"training {vals['task']}", min_interval=LONG_JOB_INTERVAL_S,
+                                  then=None if sync else self._launch)
         self.start_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
         if sync:
@@ -293,7 +303,7 @@ class TrainingWidget(QWidget):
             self.plot.submit(*self.curves.args())
         # not Qt's busy bar (range 0..0): its animation repaints, and so composes the
         # whole window again, every few milliseconds until the first progress message
-        self._pending_progress = {}
+        self._pending_progress, self._pending_activity = {}, None
         set_bar(self.progress, total=1, value=0, fmt="starting…")
         self.result_label.setText("")
         self._warnings = []
@@ -316,8 +326,7 @@ class TrainingWidget(QWidget):
                 self._log(f"device in use: {device}")
             case Progress(done=done, total=total):
                 total = max(1, total)
-                if self._activity is not None:
-                    self._activity.update(Progress(min(done, total), total, msg.text))
+                self._pending_activity = Progress(min(done, total), total, msg.text)
                 fmt = None if self.curves.loss_x else "reading data / preparing · %p%"
                 self._set_progress(total=total, value=min(done, total), format=fmt)
             case FitAdvice(messages=messages):
@@ -352,31 +361,61 @@ class TrainingWidget(QWidget):
     def _set_progress(self, **state: Any) -> None:
         """Note progress-bar changes (total, value, format); applied by a 200 ms timer."""
         self._pending_progress.update({k: v for k, v in state.items() if v is not None})
+        self._schedule_refresh()
+
+    def _schedule_refresh(self) -> None:
         if not self._progress_timer.isActive():
             self._progress_timer.start()
 
-    def _apply_progress(self) -> None:
+    def _apply_progress(self, *, feed_napari: bool = True) -> None:
+        """Show what waits: the bar's state, the log's lines, napari's bar (one repaint).
+
+        napari's bar processes pending events when it is updated: a run's end can be
+        delivered in there. Its end's handlers pass ``feed_napari=False`` (napari's bar gets
+        the last numbers when it closes), so they never run inside one another.
+        """
         st, self._pending_progress = self._pending_progress, {}
+        lines, self._pending_log = self._pending_log, []
+        activity, self._pending_activity = self._pending_activity, None
         self._progress_timer.stop()
         set_bar(self.progress, total=st.get("total"), value=st.get("value"), fmt=st.get("format"))
+        for line in lines:
+            self.log.appendPlainText(line)
+        if activity is not None and self._activity is not None:
+            if feed_napari:  # at most once a second; painted with ours; last (see above)
+                self._activity.update(activity)
+            else:
+                self._activity.note(activity)
 
     def _advise(self, messages: Any) -> None:
-        """Show the run's warnings (each once per run): a notification, the log, a label."""
+        """Show the run's warnings (each once per run) in the dock: the warning label and
+        the log; the run's end counts them on the bar.
+
+        Not as napari notifications while the dock is on screen: each is an animated pop-up
+        (sliding in, fading out 4 s later) and every frame of it composes the window again,
+        40-55 ms each on a software-GL display, beside the fit (BENCHMARKS.md, issue 16,
+        ninth pass); napari has no public way to list a notification without its pop-up.
+        A dock that is not on screen (closed, hidden, behind another dock's tab, its
+        window minimised) cannot show them: then one notification carries them.
+        """
         new = [m for m in messages if m not in self._warnings]
         if not new:
             return
         self._warnings += new
-        # one notification for the lot: each of napari's is an animated pop-up (fading in,
-        # and out 4 s later), and every frame of it composes the window again
-        notify_warning("training: " + "\n".join(new))
         for m in new:
             self._log(f"warning: {m}")
         self.warning_label.setText("<br>".join(f"&#9888; {m}" for m in self._warnings))
         self.warning_label.setVisible(True)
+        if not self.on_screen():
+            notify_warning("training: " + "\n".join(new))
+
+    def on_screen(self) -> bool:
+        """Whether the dock is shown to the user (visible, its window not minimised)."""
+        return self.isVisible() and not self.window().isMinimized()
 
     # ------------------------------------------------------------------ outcome
     def _on_returned(self, out: dict[str, Any]) -> None:
-        self._apply_progress()
+        self._apply_progress(feed_napari=False)
         result = out.get("result")
         if result is not None:
             self._advise(result.warnings)
@@ -397,17 +436,20 @@ class TrainingWidget(QWidget):
             self._log("cancelled before the first checkpoint")
         # a run that never reported progress (its bar still 0 of 1) shows done as full
         full = self.progress.maximum() == 1 and status == "done"
-        set_bar(self.progress, value=1 if full else None, fmt=f"{status} in {secs:.1f} s")
+        n = len(self._warnings)
+        warned = f" · {n} warning{'s' if n > 1 else ''} below" if n else ""
+        set_bar(self.progress, value=1 if full else None, fmt=f"{status} in {secs:.1f} s{warned}")
         self.last_run = out
 
     def _on_errored(self, exc: BaseException) -> None:
-        self._apply_progress()
+        self._apply_progress(feed_napari=False)
         notify_error(f"training failed: {exc}")
         self._log(f"error: {exc}")
         set_bar(self.progress, total=1, value=0, fmt="failed")
         self.last_run = {"status": "error", "error": exc, "checkpoint": None, "metrics": {}}
 
     def _on_worker_finished(self) -> None:
+        self._apply_progress(feed_napari=False)
         self.worker = None
         self._activity = None  # closed by start_worker when the job ended
         self.start_button.setEnabled(True)
@@ -416,4 +458,10 @@ class TrainingWidget(QWidget):
             self.run_finished.emit(self.last_run)
 
     def _log(self, text: str) -> None:
-        self.log.appendPlainText(f"[{time.strftime('%H:%M:%S')}] {text}")
+        """Add a line to the log: at once, or while a fit runs with the bar's next refresh."""
+        line = f"[{time.strftime('%H:%M:%S')}] {text}"
+        if self.worker is None:
+            self.log.appendPlainText(line)
+        else:
+            self._pending_log.append(line)
+            self._schedule_refresh()
