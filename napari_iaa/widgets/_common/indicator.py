@@ -31,6 +31,8 @@ STEP_EVERY_S = 1.0
 
 _software: bool | None = None
 _last_step = 0.0
+#: the indicators' labels found by the last search (:func:`_labels`)
+_found: list = []
 
 
 def is_software_renderer(renderer: str) -> bool:
@@ -70,9 +72,23 @@ def software_gl() -> bool:
     return _software
 
 
-def _labels() -> list:
+def _labels(cached: bool = False) -> list:
     """The labels beside napari's activity button that show a ``QMovie`` (its "in
-    progress" indicator), in each window."""
+    progress" indicator), in each window; ``cached``: those of the last search still alive.
+
+    A search walks every top-level widget, and each Qt call gives the GIL away and waits to
+    get it back: beside a fit running Python code that cost 200-300 ms in one search
+    (BENCHMARKS.md, issue 16, ninth pass). Our bars search when they are added (before
+    their job starts); their updates use what was found.
+    """
+    global _found
+    if cached:
+        alive = []
+        for label in _found:
+            with contextlib.suppress(RuntimeError):  # its window closed: its C++ object is gone
+                if label.movie() is not None:
+                    alive.append(label)
+        return alive
     from qtpy.QtWidgets import QApplication, QLabel, QToolButton
 
     labels = []
@@ -81,16 +97,17 @@ def _labels() -> list:
             for label in button.parent().findChildren(QLabel) if button.parent() else []:
                 if label.movie() is not None:
                     labels.append(label)
+    _found = labels
     return labels
 
 
-def _indicators(running: bool) -> list:
+def _indicators(running: bool, cached: bool = False) -> list:
     """The ``QMovie`` of napari's activity indicator in each window, running or stopped
     (a stopped one only while it is shown)."""
     from qtpy.QtGui import QMovie
 
     state = QMovie.MovieState.Running if running else QMovie.MovieState.NotRunning
-    return [label.movie() for label in _labels()
+    return [label.movie() for label in _labels(cached)
             if label.movie().state() == state and (running or label.isVisible())]
 
 
@@ -131,6 +148,6 @@ def step_indicator() -> bool:
         return False
     _last_step = now
     moved = False
-    for movie in _indicators(running=False):
+    for movie in _indicators(running=False, cached=True):  # found when the bar was added
         moved = movie.jumpToNextFrame() or moved
     return moved

@@ -192,11 +192,12 @@ class Activity:
         from napari.utils import progress
 
         from napari_iaa.widgets._common.indicator import indicators_held, pace_indicator
+        from napari_iaa.widgets._common.paint import napari_bar_widget
 
         # napari processes pending events while it adds the bar: the job may end in there
         with indicators_held():  # and its GIF shows no frame in there
             bar = progress(total=self._total, desc=self.desc)
-        self._bar = bar
+        self._bar, self._qbar = bar, napari_bar_widget(bar)  # searched before the job runs
         pace_indicator()  # napari's GIF, on a software-GL display (see ``indicator``)
         if self._closed:
             self._bar = None
@@ -234,7 +235,7 @@ class Activity:
         if msg is None:
             return
         from napari_iaa.widgets._common.indicator import step_indicator
-        from napari_iaa.widgets._common.paint import napari_bar_widget, painted_later
+        from napari_iaa.widgets._common.paint import painted_later
         step_indicator()
         if msg.total and bar.total != msg.total:
             bar.total = msg.total
@@ -245,9 +246,8 @@ class Activity:
         if done == bar.n:
             bar.refresh()  # the elapsed time and ETA (``update`` refreshes them itself)
             return
-        if self._qbar is None:  # napari's QProgressBar (None: another layout, napari's way)
-            self._qbar = napari_bar_widget(bar)
-        # its repaint at once (the activity dock open) waits for the window's next one
+        # napari's QProgressBar (None: another layout, napari's way) repaints at once (its
+        # dock open): held, it is painted with the window's next repaint
         with painted_later(self._qbar):
             bar.update(done - bar.n)  # emits the value event the dock's bar follows (setting n does not)
 
