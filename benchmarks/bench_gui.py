@@ -10,8 +10,9 @@ the longest time the viewer could not repaint or react. Measured with the review
 - predictions for the open case (``PredictionsWidget.predict_current`` with the shipped
   ``*-synth`` models in ``sample_data/models``): first run (creates the three map layers)
   and later runs (update them), on the large case and on a 256 x 256 sample case;
-- training running: one epoch of the training dock on ``sample_data/synthetic`` (after
-  torch and timm are imported in a thread, measured on its own).
+- training running: one epoch of the training dock (``docks.TrainingDock``, as the plugin
+  menu opens it) on ``sample_data/synthetic`` (after torch and timm are imported in a
+  thread, measured on its own).
 Baselines: for training, the same fit by ``training.fit`` in a plain thread with nothing
 shown (no callback, no progress), in turn with the dock's runs; for the stroke, the same paint on a bare napari Labels layer of the same size
 without the dock (napari's own cost); for the open, plain napari adding the same layers
@@ -486,9 +487,11 @@ TRAIN_SETTLE_S = 5.0
 
 
 def _bench_training(probe, viewer, reps: int, tmp: Path) -> tuple:
-    from napari_iaa.widgets.training import TrainingWidget
+    # the dock napari opens from the plugin menu (napari.yaml): its content scrolls, so a
+    # line that appears in it (a warning, the result) relayouts the dock, not the window
+    from napari_iaa.widgets.docks.training import TrainingDock
 
-    tw = TrainingWidget(viewer)
+    tw = TrainingDock(viewer)
     viewer.window.add_dock_widget(tw, name="Training", area="right")
     probe.measure(lambda: None, settle_s=0.3)
     act, finished = import_training()
