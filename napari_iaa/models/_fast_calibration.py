@@ -11,7 +11,7 @@ from napari_iaa._jit import njit as _njit
 from napari_iaa._jit import numba
 from napari_iaa.calibration import IsotonicCalibrator, calibrator_from_dict
 from napari_iaa.errors import CheckpointError
-from napari_iaa.models._fast_resize import bilinear_weights, up_rows, v_row
+from napari_iaa.models._fast_resize import up_rows, upsample_args, v_row
 from napari_iaa.models.card import ModelCard
 
 __all__ = ["PiecewiseLinearLUT", "isotonic_lut", "load_calibrator", "upsample_calibrated"]
@@ -199,16 +199,12 @@ def upsample_calibrated(small: np.ndarray, shape: tuple[int, int], lut: Piecewis
     read back from memory; the values are those of ``lut(upsample_map(small, shape))``
     bit for bit. None where :func:`upsample_map` gives None.
     """
-    if _up_lut_kernel is None:
+    args = upsample_args(small, shape) if _up_lut_kernel is not None else None
+    if args is None:
         return None
-    src = np.ascontiguousarray(small, dtype=np.float32)
-    if src.ndim != 2 or shape[0] < src.shape[0] or shape[1] < src.shape[1]:
-        return None
-    y0, wy0, wy1 = bilinear_weights(src.shape[0], shape[0])
-    x0, wx0, wx1 = bilinear_weights(src.shape[1], shape[1])
     raw = np.empty(shape, np.float32)
     cal = np.empty(shape, np.float32)
-    _up_lut_kernel(src, y0, wy0, wy1, x0, wx0, wx1, raw, cal, *lut.tables())
+    _up_lut_kernel(*args, raw, cal, *lut.tables())
     return raw, cal
 
 

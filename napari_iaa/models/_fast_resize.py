@@ -19,7 +19,7 @@ import numpy as np
 from napari_iaa._jit import njit as _njit
 from napari_iaa._jit import numba
 
-__all__ = ["aa_weights", "bilinear_weights", "resize_u8_chw", "upsample_map"]
+__all__ = ["aa_weights", "bilinear_weights", "resize_u8_chw", "upsample_args", "upsample_map"]
 
 
 @functools.lru_cache(maxsize=64)
@@ -108,16 +108,24 @@ def upsample_map(small: np.ndarray, shape: tuple[int, int]) -> np.ndarray | None
     (torch's float32 weights; values within float32 rounding). None without numba or when
     ``shape`` is smaller than the map on an axis.
     """
-    if _up_kernel is None:
+    args = upsample_args(small, shape) if _up_kernel is not None else None
+    if args is None:
         return None
+    raw = np.empty(shape, np.float32)
+    _up_kernel(*args, raw)
+    return raw
+
+
+def upsample_args(small: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, ...] | None:
+    """The enlargement kernels' inputs: the float32 map and both axes' bilinear taps.
+
+    None when ``small`` is not 2D or ``shape`` is smaller than it on an axis.
+    """
     src = np.ascontiguousarray(small, dtype=np.float32)
     if src.ndim != 2 or shape[0] < src.shape[0] or shape[1] < src.shape[1]:
         return None
-    y0, wy0, wy1 = bilinear_weights(src.shape[0], shape[0])
-    x0, wx0, wx1 = bilinear_weights(src.shape[1], shape[1])
-    raw = np.empty(shape, np.float32)
-    _up_kernel(src, y0, wy0, wy1, x0, wx0, wx1, raw)
-    return raw
+    return (src, *bilinear_weights(src.shape[0], shape[0]),
+            *bilinear_weights(src.shape[1], shape[1]))
 
 
 if numba is not None:
