@@ -14,7 +14,8 @@ import threading
 import pytest
 from qtpy.QtCore import QTimer
 
-from napari_iaa.widgets._common import Activity, Progress, start_worker, workers
+from napari_iaa.widgets._common import Activity, Progress, start_worker
+from napari_iaa.widgets._common import activity as activity_module
 from napari_iaa.widgets._common.workers import stop_workers
 
 pytestmark = pytest.mark.gui
@@ -40,7 +41,7 @@ def _past_the_bar_timer(qtbot) -> None:
     """Let the event loop run past the bar's timer (timers fire in the order they fall due:
     a longer one started now fires after it)."""
     fired: list[bool] = []
-    QTimer.singleShot(2 * workers.SHOW_AFTER_MS + 10, lambda: fired.append(True))
+    QTimer.singleShot(2 * activity_module.SHOW_AFTER_MS + 10, lambda: fired.append(True))
     qtbot.waitUntil(lambda: bool(fired), timeout=5000)
 
 
@@ -131,6 +132,37 @@ def test_a_job_that_ends_in_the_call_leaves_no_bar(make_napari_viewer, qtbot, mo
     assert done == [True]
     _past_the_bar_timer(qtbot)
     assert _bars("quick job") == []
+
+
+def test_a_short_job_with_a_delay_shows_no_bar_and_a_long_one_does(
+        make_napari_viewer, qtbot, monkeypatch):
+    """A later prediction (its dock shows its progress) makes napari's bar only if it is
+    still running after ``activity_after_ms``: a short one costs no bar at all."""
+    monkeypatch.delenv("NAPARI_IAA_NO_THREADS", raising=False)
+    viewer = make_napari_viewer()
+    done: list[bool] = []
+    start_worker(lambda: 1, activity="short prediction", activity_after_ms=300,
+                 on_finish=lambda: done.append(True))
+    qtbot.waitUntil(lambda: bool(done), timeout=10_000)
+    passed: list[bool] = []
+    QTimer.singleShot(400, lambda: passed.append(True))  # past the bar's timer
+    qtbot.waitUntil(lambda: bool(passed), timeout=5000)
+    assert _bars("short prediction") == [] and not _shown(viewer, "short prediction")
+
+    release = threading.Event()
+
+    def slow():
+        yield Progress(1, 2, "slow prediction")
+        release.wait(30)
+        yield Progress(2, 2, "slow prediction")
+
+    finished: list[bool] = []
+    start_worker(slow, activity="slow prediction", activity_after_ms=300,
+                 on_finish=lambda: finished.append(True))
+    assert _bars("slow prediction") == []
+    qtbot.waitUntil(lambda: bool(_shown(viewer, "slow prediction")), timeout=10_000)
+    release.set()
+    qtbot.waitUntil(lambda: bool(finished) and not _bars("slow prediction"), timeout=10_000)
 
 
 def test_messages_before_the_bar_are_shown_on_it(make_napari_viewer, qtbot):

@@ -3,12 +3,12 @@ number formatting, form helpers, the shared plots (``_common.plots``, imported o
 use: it pulls in matplotlib) and the model registry events (``_common.model_events``). Qt only; no dock imports another dock's package for
 these."""
 
+from napari_iaa.widgets._common.activity import Activity
 from napari_iaa.widgets._common.events import DeviceInUse, Progress, Status
 from napari_iaa.widgets._common.formatting import MISSING, fmt_number, fmt_value, metrics_summary
 from napari_iaa.widgets._common.forms import add_row, refill_combo, set_tooltips
 from napari_iaa.widgets._common.notify import notify_error, notify_info, notify_warning
 from napari_iaa.widgets._common.workers import (
-    Activity,
     Relay,
     lower_thread_priority,
     no_threads,

@@ -46,15 +46,15 @@ from qtpy.QtCore import (
     Qt,
     QThread,
     QThreadPool,
-    QTimer,
     Signal,
 )
 
 from napari_iaa import _env
+from napari_iaa.widgets._common.activity import LONG_JOB_INTERVAL_S, SHOW_AFTER_MS, Activity
 from napari_iaa.widgets._common.events import Progress
 
 __all__ = [
-    "Activity", "Relay", "lower_thread_priority", "no_threads", "start_worker", "stop_workers",
+    "LONG_JOB_INTERVAL_S", "SHOW_AFTER_MS", "Activity", "Relay", "lower_thread_priority", "no_threads", "start_worker", "stop_workers",
     "wait_for_workers",
 ]
 
@@ -127,141 +127,6 @@ class Relay(QObject):
         except RuntimeError:
             return False
         return True
-
-
-#: an activity bar is made by a timer this long after the call that starts its job (ms)
-SHOW_AFTER_MS = 0
-#: ``Activity(min_interval=...)`` for a long job whose dock shows its progress itself (s)
-LONG_JOB_INTERVAL_S = 1.0
-
-
-class Activity:
-    """A progress bar in napari's activity dock, fed by :class:`Progress` messages.
-
-    The bar is made by a timer after the call, never in the call that starts the job:
-    napari's activity dock adds a bar with synchronous repaints of the window and
-    ``processEvents`` calls, which ran pending events inside the caller's click handler.
-    Messages and a close that come before the bar are kept and applied to it; a job that
-    ended before (a synchronous run) shows none. (A 25 ms delay was tried, to keep the
-    bar out of the click's event-loop turn altogether: the click's own repaint then ran
-    without the event loop getting in midway, and its stall grew; see BENCHMARKS.md,
-    issue 16, seventh pass.)
-
-    ``then`` (optional) is called on the event loop's turn after the bar is made (or after
-    it was not, the job having ended): a job started from it does not compete with
-    napari's adding of the bar for the GIL and the cores (the training dock's fit).
-
-    Updates are applied at most every ``min_interval`` seconds (napari runs
-    ``processEvents`` and repaints its bar at each; on a software-GL display a repaint
-    composes the window, 25-60 ms), the last one when it closes; a job whose dock shows
-    its progress itself passes :data:`LONG_JOB_INTERVAL_S`. There napari's "in progress"
-    GIF is held still and moved a frame at a time by the updates (:mod:`.indicator`).
-    """
-
-    def __init__(self, desc: str, total: int = 0, min_interval: float = 0.2,
-                 then: Callable[[], None] | None = None) -> None:
-        self.desc = desc
-        self._total = total
-        self._then = then
-        self._bar: Any = None  # napari's ``progress``, once made
-        self._closed = False
-        self._min = min_interval
-        self._last = 0.0
-        self._pending: Progress | None = None
-        self._flush_due = False
-        self._desc, self._qbar = "", None  # the last text shown; napari's QProgressBar
-        QTimer.singleShot(SHOW_AFTER_MS, self._open)
-
-    @property
-    def bar(self) -> Any:
-        """napari's ``progress`` object (None until :data:`SHOW_AFTER_MS` after the call, or
-        when the job ended before)."""
-        return self._bar
-
-    def _open(self) -> None:
-        try:
-            self._make_bar()
-        finally:  # ``then`` runs on a later turn, after napari's processEvents
-            then, self._then = self._then, None
-            if then is not None:
-                QTimer.singleShot(0, then)
-
-    def _make_bar(self) -> None:
-        if self._closed:
-            return
-        from napari.utils import progress
-
-        from napari_iaa.widgets._common.indicator import indicators_held, pace_indicator
-        from napari_iaa.widgets._common.paint import napari_bar_widget
-
-        # napari processes pending events while it adds the bar: the job may end in there
-        with indicators_held():  # and its GIF shows no frame in there
-            bar = progress(total=self._total, desc=self.desc)
-        self._bar, self._qbar = bar, napari_bar_widget(bar)  # searched before the job runs
-        pace_indicator()  # napari's GIF, on a software-GL display (see ``indicator``)
-        if self._closed:
-            self._bar = None
-            bar.close()
-            return
-        if self._pending is not None:  # a message came first: shown on a later turn (the
-            QTimer.singleShot(SHOW_AFTER_MS, self._apply)  # bar repaints at once)
-
-    def update(self, msg: Progress) -> None:
-        """Note ``msg``; shown now, or when ``min_interval`` has passed since the last shown."""
-        self._pending = msg
-        now = time.monotonic()
-        if now - self._last >= self._min:
-            self._apply()
-            self._last = now
-        elif not self._flush_due:  # the latest message is shown once the interval is up
-            self._flush_due = True
-            QTimer.singleShot(max(1, int(1000 * (self._last + self._min - now))), self._flush)
-
-    def note(self, msg: Progress) -> None:
-        """Keep ``msg`` for the next update or the close; no repaint, no events processed."""
-        self._pending = msg
-
-    def _flush(self) -> None:
-        self._flush_due = False
-        if self._pending is not None and not self._closed:
-            self._apply()
-            self._last = time.monotonic()
-
-    def _apply(self) -> None:
-        bar = self._bar
-        if bar is None:  # not made yet: kept for it
-            return
-        msg, self._pending = self._pending, None
-        if msg is None:
-            return
-        from napari_iaa.widgets._common.indicator import step_indicator
-        from napari_iaa.widgets._common.paint import painted_later
-        step_indicator()
-        if msg.total and bar.total != msg.total:
-            bar.total = msg.total
-        if msg.text and msg.text != self._desc:  # each call runs processEvents: only a new text
-            self._desc = msg.text
-            bar.set_description(msg.text)
-        done = min(msg.done, msg.total) if msg.total else msg.done
-        if done == bar.n:
-            bar.refresh()  # the elapsed time and ETA (``update`` refreshes them itself)
-            return
-        # napari's QProgressBar (None: another layout, napari's way) repaints at once (its
-        # dock open): held, it is painted with the window's next repaint
-        with painted_later(self._qbar):
-            bar.update(done - bar.n)  # emits the value event the dock's bar follows (setting n does not)
-
-    def close(self) -> None:
-        """Show the last message and remove the bar (or never make it)."""
-        if self._closed:
-            return
-        self._closed = True
-        bar = self._bar
-        if bar is None:  # not made yet, or being made (then ``_open`` removes it)
-            return
-        self._apply()
-        self._bar = None
-        bar.close()
 
 
 def _pool() -> QThreadPool:
@@ -427,6 +292,7 @@ def start_worker(
     on_error: Callable[[BaseException], None] | None = None,
     on_finish: Callable[[], None] | None = None,
     activity: str | Activity | None = None,
+    activity_after_ms: int = SHOW_AFTER_MS,
     low_priority: bool = False,
     sync: bool | None = None,
     owner: QObject | None = None,
@@ -449,7 +315,8 @@ def start_worker(
         When given, a bar in napari's activity dock that closes when the job ends: a
         description (the bar follows the job's yielded :class:`~.events.Progress`
         messages) or an :class:`Activity` the caller feeds itself. The bar appears
-        :data:`SHOW_AFTER_MS` later, not in this call (see :class:`Activity`).
+        ``activity_after_ms`` later (default :data:`SHOW_AFTER_MS`), not in this call, and
+        only if the job still runs then (see :class:`Activity`).
     low_priority
         Run on the plugin's one-thread pool at a lower OS priority (for work whose result
         is informative, such as reliability, and must never compete with the GUI).
@@ -476,7 +343,8 @@ def start_worker(
         worker.aborted.connect(closer.close, Qt.ConnectionType.DirectConnection)
     rec = _Job(worker, None if owner is None else _watch(owner), on_stop)
     if activity is not None:
-        bar = Activity(activity) if isinstance(activity, str) else activity
+        bar = Activity(activity, show_after_ms=activity_after_ms) if isinstance(
+            activity, str) else activity
         if has_yield and isinstance(activity, str):
             worker.yielded.connect(lambda msg: bar.update(msg) if isinstance(msg, Progress)
                                    else None)

@@ -31,6 +31,7 @@ from qtpy.QtWidgets import (
 
 from napari_iaa.predict import CasePrediction, curvas_ece_value, ece_value
 from napari_iaa.widgets._common import DeviceInUse, Progress, fmt_number, notify_error
+from napari_iaa.widgets._common.activity import SHORT_JOB_SHOW_AFTER_MS
 from napari_iaa.widgets._common.paint import set_bar
 from napari_iaa.widgets._common.plots import AsyncPlot, render_reliability
 from napari_iaa.widgets.predictions.case_source import CaseSource
@@ -267,6 +268,7 @@ class CaseTab(QWidget):
                        self.map_display_max_pixels, self.batch_size, plot,
                        on_yield=self._on_yield, on_return=self.show_result,
                        on_error=self._prediction_failed, activity=f"predicting {case.case_id}",
+                       activity_after_ms=SHORT_JOB_SHOW_AFTER_MS,
                        on_finish=self._case_done)
 
     def cancel(self) -> None:

@@ -53,12 +53,12 @@ from napari_iaa.widgets._common import (
     notify_warning,
     start_worker,
 )
+from napari_iaa.widgets._common.activity import LONG_JOB_INTERVAL_S
 from napari_iaa.widgets._common.formatting import metrics_summary
 from napari_iaa.widgets._common.memory import older_objects_frozen
 from napari_iaa.widgets._common.model_events import MODEL_EVENTS
 from napari_iaa.widgets._common.paint import set_bar
 from napari_iaa.widgets._common.plots import AsyncPlot, render_training
-from napari_iaa.widgets._common.workers import LONG_JOB_INTERVAL_S
 from napari_iaa.widgets.training.events import (
     EpochEnded,
     EpochStarted,
