@@ -243,8 +243,9 @@ def test_scoring_feeds_napari_activity_dock(review, synthetic_root, monkeypatch)
     bars = []
 
     class FakeActivity:
-        def __init__(self, desc):
+        def __init__(self, desc, show_after_ms=0):
             self.desc, self.seen, self.closed = desc, [], False
+            self.show_after_ms = show_after_ms
             bars.append(self)
 
         def update(self, msg):
@@ -260,6 +261,7 @@ def test_scoring_feeds_napari_activity_dock(review, synthetic_root, monkeypatch)
     widget.dataset_panel.set_dataset(ds, compute=True)
     (bar,) = bars
     assert bar.desc == f"scoring {len(ds.ids)} cases" and bar.closed
+    assert bar.show_after_ms == 0  # a long job: napari's bar from the start
     assert bar.seen and bar.seen[-1] == Progress(len(ds.ids), len(ds.ids))
 
 
