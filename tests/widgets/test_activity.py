@@ -165,6 +165,29 @@ def test_a_short_job_with_a_delay_shows_no_bar_and_a_long_one_does(
     qtbot.waitUntil(lambda: bool(finished) and not _bars("slow prediction"), timeout=10_000)
 
 
+def test_an_update_nested_in_napari_s_processevents_waits_for_the_interval(
+        make_napari_viewer, qtbot, monkeypatch):
+    """napari's bar update runs processEvents, where the dock's refresh timer may deliver
+    the next update: it must wait for the interval, not re-enter the bar's update."""
+    make_napari_viewer()
+    act = Activity("nested updates", min_interval=5.0)
+    qtbot.waitUntil(lambda: act.bar is not None, timeout=10_000)
+    applied: list[Progress] = []
+    real_apply = Activity._apply
+
+    def apply_and_nest(self):
+        applied.append(self._pending)
+        real_apply(self)
+        if len(applied) == 1:  # as if processEvents delivered the next message in here
+            self.update(Progress(2, 3, "second"))
+
+    monkeypatch.setattr(Activity, "_apply", apply_and_nest)
+    act.update(Progress(1, 3, "first"))
+    assert [m.done for m in applied] == [1]  # the nested one waits (shown at the close)
+    act.close()
+    assert [m.done for m in applied] == [1, 2]
+
+
 def test_messages_before_the_bar_are_shown_on_it(make_napari_viewer, qtbot):
     """A dock feeding its own activity (training) may report before the bar is made."""
     viewer = make_napari_viewer()

@@ -323,11 +323,14 @@ def test_napari_s_bar_reaches_the_end_and_moves_at_most_once_a_second(
 
     def spy_apply(self):
         qbar = napari_bar_widget(self.bar) if self.bar is not None else None
+        slot = None
         if qbar is not None:
-            qbar.valueChanged.connect(lambda _v, q=qbar: held.append(q.updatesEnabled()))
-        real_apply(self)
-        if qbar is not None:
-            qbar.valueChanged.disconnect()
+            def slot(_v, q=qbar):
+                held.append(q.updatesEnabled())
+            qbar.valueChanged.connect(slot)
+        real_apply(self)  # napari's update runs processEvents: an update may nest in here
+        if slot is not None:
+            qbar.valueChanged.disconnect(slot)  # this call's own slot only
 
     def spy_close(self):
         bar = self.bar

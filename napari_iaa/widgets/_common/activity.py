@@ -112,8 +112,10 @@ class Activity:
         self._pending = msg
         now = time.monotonic()
         if now - self._last >= self._min:
-            self._apply()
+            # stamped first: napari's update runs processEvents, where a nested update
+            # (the dock's refresh timer) must wait for the interval, not re-enter
             self._last = now
+            self._apply()
         elif not self._flush_due:  # the latest message is shown once the interval is up
             self._flush_due = True
             QTimer.singleShot(max(1, int(1000 * (self._last + self._min - now))), self._flush)
@@ -125,8 +127,8 @@ class Activity:
     def _flush(self) -> None:
         self._flush_due = False
         if self._pending is not None and not self._closed:
-            self._apply()
             self._last = time.monotonic()
+            self._apply()
 
     def _apply(self) -> None:
         bar = self._bar
