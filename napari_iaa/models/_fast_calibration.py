@@ -58,7 +58,7 @@ class PiecewiseLinearLUT:
         #: per cell, the last knot at or before its start (0 before the first): where the
         #: full rules start their search
         self.seg = np.maximum(last, 0).astype(np.int32)
-        #: per cell: holds a knot (or the top, p == 1)
+        #: per cell: holds a knot (its pixels take np.interp's full rules)
         held = np.floor(self.x[(self.x >= 0.0) & (self.x < 1.0)] * self.cells).astype(np.int64)
         self.special = np.zeros(self.cells, np.bool_)
         self.special[held] = True
@@ -164,12 +164,7 @@ if numba is not None:
                 r = v
             out[i] = np.float32(r)
 
-    @_njit
-    def _lut_kernel(flat, out, x, y, slope, seg, special, cell_slope, cell_x, cell_y, cell_lo,
-                    cell_hi, cells, scale):  # pragma: no cover - compiled
-        """:meth:`PiecewiseLinearLUT.__call__` over a flat map."""
-        interp_span(flat, out, x, y, slope, seg, special, cell_slope, cell_x, cell_y, cell_lo,
-                    cell_hi, cells, scale)
+    _lut_kernel = interp_span  # :meth:`PiecewiseLinearLUT.__call__` over a flat map
 
     @_njit
     def _up_lut_kernel(src, y0, wy0, wy1, x0, wx0, wx1, raw, cal, x, y, slope, seg, special,

@@ -22,6 +22,7 @@ from napari_iaa.models._batching import (
     run_batched,
 )
 from napari_iaa.models._fast_calibration import (
+    PiecewiseLinearLUT,
     isotonic_lut,
     load_calibrator,
     upsample_calibrated,
@@ -48,6 +49,14 @@ def _resize_t(values: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
     enlarging = shape[0] >= values.shape[-2] and shape[1] >= values.shape[-1]
     return F.interpolate(values[None, None], size=shape, mode="bilinear", align_corners=False,
                          antialias=not enlarging)[0, 0]
+
+
+def _unit(cal: np.ndarray, lut: PiecewiseLinearLUT) -> np.ndarray:
+    """``cal`` (a fresh array from ``lut``) clipped to [0, 1] in place.
+
+    Skipped when ``lut``'s values already keep it there.
+    """
+    return cal if lut.bounded else np.clip(cal, 0.0, 1.0, out=cal)
 
 
 @dataclass
@@ -143,19 +152,17 @@ class MHRPredictor:
         calibrator = self.calibrator
         if calibrator is None:
             return raw
+        scale = None
         if isinstance(calibrator, PeakIsotonicCalibrator):  # per-plane peak scaling, then pixels
-            fast = isotonic_lut(calibrator.pixel) if raw.ndim == 2 else None
-            if fast is not None:  # the scaling and the look-up in one pass
-                cal = fast(raw, scale=float(calibrator.scales(raw)))
-                return cal if fast.bounded else np.clip(cal, 0.0, 1.0, out=cal)
-            raw, calibrator = calibrator.rescale(raw), calibrator.pixel
+            if raw.ndim == 2 and isotonic_lut(calibrator.pixel) is not None:
+                scale = float(calibrator.scales(raw))  # applied in the look-up's pass
+            else:
+                raw = calibrator.rescale(raw)
+            calibrator = calibrator.pixel
         fast = isotonic_lut(calibrator)
         if fast is not None:
-            cal = fast(raw)
-            if fast.bounded:  # already within [0, 1]
-                return cal
-        else:
-            cal = np.asarray(calibrator.transform(raw), dtype=np.float32)
+            return _unit(fast(raw, scale=scale), fast)
+        cal = np.asarray(calibrator.transform(raw), dtype=np.float32)
         return np.clip(cal, 0.0, 1.0, out=cal if cal is not raw else None)
 
     def _maps(self, fracs: list[torch.Tensor], shape: tuple[int, int]
@@ -171,7 +178,7 @@ class MHRPredictor:
             lut = isotonic_lut(self.calibrator)
             both = upsample_calibrated(fracs[0].numpy(), shape, lut) if lut is not None else None
             if both is not None:
-                return both
+                return both[0], _unit(both[1], lut)
         raw = upsample_map(fracs[0].numpy(), shape) if len(fracs) == 1 else None
         if raw is None:
             raw_t = torch.stack([_resize_t(f, shape) for f in fracs]).mean(0) if len(
