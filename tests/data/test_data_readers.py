@@ -246,6 +246,26 @@ def test_manifest_missing_column(tmp_path):
         open_dataset(csv, layout="manifest")
 
 
+@pytest.mark.parametrize("name", ["cases.csv", "dataset.csv", "manifest.csv"])
+def test_metadata_csv_beside_case_folders_is_not_a_manifest(tmp_path, name):
+    root = _folders(tmp_path / "ds")
+    (root / name).write_text("case,diagnosis\nc1,benign\nc2,malignant\n", encoding="utf-8")
+    assert detect_layout(root) == "folders"
+    assert open_dataset(root).ids == ["c1", "c2", "c3"]
+    with pytest.raises(DatasetError, match=rf"{name}: missing required column"):
+        open_dataset(root, layout="manifest")  # asked for by name: the CSV's problem is said
+
+
+def test_manifest_found_beside_a_named_metadata_csv(tmp_path):
+    root = _manifest_files(tmp_path / "m")
+    (root / "cases.csv").write_text("case_id,diagnosis\na,benign\n", encoding="utf-8")
+    (root / "list.csv").write_text(
+        "case_id,image,annotator,mask\na,imgs/a.png,r1,masks/a_r1.png\n", encoding="utf-8")
+    assert detect_layout(root) == "manifest"
+    ds = open_dataset(root)
+    assert ds.ids == ["a"] and ds["a"].mask_ids == ["r1"]
+
+
 def test_manifest_bad_encoding(tmp_path):
     csv = tmp_path / "m.csv"
     csv.write_bytes("case_id,image,annotator,mask\nd\xe9j\xe0,x.png,a,y.png\n".encode("latin-1"))

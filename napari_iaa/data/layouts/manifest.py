@@ -18,22 +18,34 @@ MANIFEST_COLUMNS = ("case_id", "image", "annotator", "mask")
 _MANIFEST_NAMES = ("manifest.csv", "dataset.csv", "cases.csv")
 
 
-def _manifest_csv(path: Path) -> Path:
+def _has_manifest_columns(csv_path: Path) -> bool:
+    try:
+        with csv_path.open("r", encoding="utf-8-sig", errors="replace") as f:
+            first = f.readline()
+    except OSError:
+        return False
+    return set(MANIFEST_COLUMNS) <= {x.strip() for x in first.split(",")}
+
+
+def _manifest_csv(path: Path, detecting: bool = False) -> Path:
+    """The manifest CSV of ``path`` (the file itself, or the folder's CSV with the columns).
+
+    In a folder the CSV whose header has the manifest columns is taken, ``manifest.csv``,
+    ``dataset.csv`` and ``cases.csv`` first. When none has them, reading takes the first
+    of those names (its missing columns are then reported) while ``detecting`` does not: a
+    metadata ``cases.csv`` beside case folders is not a manifest.
+    """
     if path.is_file():
         return path
     if path.is_dir():
-        for n in _MANIFEST_NAMES:
-            if (path / n).is_file():
-                return path / n
-        csvs = [Path(e.path) for e in scandir(path) if e.is_file() and e.name.lower().endswith(".csv")]
-        for c in sorted(csvs):
-            try:
-                first = c.open("r", encoding="utf-8-sig", errors="replace").readline()
-            except OSError:
-                continue
-            cols = {x.strip() for x in first.split(",")}
-            if set(MANIFEST_COLUMNS) <= cols:
+        named = [path / n for n in _MANIFEST_NAMES if (path / n).is_file()]
+        others = sorted(Path(e.path) for e in scandir(path)
+                        if e.is_file() and e.name.lower().endswith(".csv") and Path(e.path) not in named)
+        for c in named + others:
+            if _has_manifest_columns(c):
                 return c
+        if named and not detecting:
+            return named[0]
     raise DatasetError(f"{path}: no manifest CSV (with columns {', '.join(MANIFEST_COLUMNS)}) found")
 
 
@@ -162,7 +174,7 @@ def detect_manifest(path: Path) -> bool:
     if path.is_file():
         return path.suffix.lower() == ".csv"
     try:
-        _manifest_csv(path)
+        _manifest_csv(path, detecting=True)
     except DatasetError:
         return False
     return True
