@@ -266,6 +266,23 @@ def test_manifest_found_beside_a_named_metadata_csv(tmp_path):
     assert ds.ids == ["a"] and ds["a"].mask_ids == ["r1"]
 
 
+def test_manifest_windows_and_unnormalised_paths_name_the_same_files(tmp_path):
+    root = _manifest_files(tmp_path / "m")
+    (root / "manifest.csv").write_bytes(
+        b"case_id,image,annotator,mask\r\n"
+        b"a,imgs\\a.png,r1,masks\\a_r1.png\r\n"  # written on Windows
+        b"a,.\\imgs\\a.png,r2,masks\\a_r2.png\r\n"
+        b"b,./imgs/b.png,r1,masks/b_r1.png\r\n"
+        b"b,imgs/../imgs/b.png,r2,masks/b_r1_again.png\r\n"  # the same image, another spelling
+        b"b,imgs/b.png,r2,./masks/b_r1_again.png\r\n"  # the same row again
+    )
+    ds = open_dataset(root)
+    assert ds.ids == ["a", "b"]
+    assert ds["a"].mask_ids == ["r1", "r2"] and ds["b"].mask_ids == ["r1", "r2"]
+    assert ds.entry("a").image_path == root / "imgs" / "a.png"
+    assert _messages(ds) and all("duplicate row" in m for m in _messages(ds)), _messages(ds)
+
+
 def test_manifest_bad_encoding(tmp_path):
     csv = tmp_path / "m.csv"
     csv.write_bytes("case_id,image,annotator,mask\nd\xe9j\xe0,x.png,a,y.png\n".encode("latin-1"))

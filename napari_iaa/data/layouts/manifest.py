@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 from typing import Any
 
 from napari_iaa.data.case import CaseEntry, Problem
@@ -50,8 +50,15 @@ def _manifest_csv(path: Path, detecting: bool = False) -> Path:
 
 
 def _resolve(base: Path, text: str) -> Path:
+    r"""The file a CSV cell names, relative to ``base``, normalised (``./a/../b`` -> ``b``).
+
+    A path written on Windows (``images\\a.png``) is read with ``/`` on other systems when
+    no file has the literal name.
+    """
     p = Path(text)
-    return p if p.is_absolute() else base / p
+    if "\\" in text and os.sep == "/" and not (p if p.is_absolute() else base / p).exists():
+        p = Path(PureWindowsPath(text).as_posix())
+    return Path(os.path.normpath(p if p.is_absolute() else base / p))
 
 
 def read_manifest(path: str | os.PathLike) -> Dataset:
@@ -131,7 +138,7 @@ class _Rows:
             if not self._is_file(img):
                 self._problem(line, f"missing image file {img} referenced by the CSV; case {cid!r} skipped", cid)
                 c["bad"] = True
-        elif img_text and img_text != c["image"]:
+        elif img_text and img_text != c["image"] and _resolve(self.base, img_text) != _resolve(self.base, c["image"]):
             self._problem(line, f"case {cid!r} names image {img_text!r} but line {c['line']} named {c['image']!r}; row skipped", cid)
             return None
         return c
