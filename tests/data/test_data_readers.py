@@ -120,6 +120,15 @@ def test_folders_bad_cases_reported_rest_loads(tmp_path):
     assert "zero" not in fast.ok and "mismatch" in fast.ok  # shape needs pixels
 
 
+def test_folders_second_image_is_not_an_annotator(tmp_path):
+    root = _folders(tmp_path / "ds", cases=("c1",))
+    _img(root / "c1" / "img.png", seed=5)  # image.png and img.png: both are image names
+    ds = open_dataset(root)
+    assert ds["c1"].mask_ids == ["A", "B"]
+    assert ds.entry("c1").image_path.name == "image.png"
+    assert _has_problem(ds, "img.png", "second image", "kept image.png")
+
+
 def test_single_annotator_and_two_masks_by_one_annotator(tmp_path):
     root = _folders(tmp_path / "ds", cases=("solo",), annotators=("A",))
     _img(root / "twice" / "image.png")

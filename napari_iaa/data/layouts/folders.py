@@ -23,8 +23,12 @@ def _folder_entry(case_dir: Path, case_id: str, problems: list[Problem]) -> Case
         (e for e in scandir(case_dir, problems) if e.is_file() and is_image_name(e.name)),
         key=lambda e: (natural_key(file_stem(e.name)), e.name),
     )
-    image = next((Path(e.path) for e in files if file_stem(e.name).lower() in _IMAGE_STEMS), None)
-    masks = [e for e in files if image is None or Path(e.path) != image]
+    candidates = [e for e in files if file_stem(e.name).lower() in _IMAGE_STEMS]
+    candidates.sort(key=lambda e: _IMAGE_STEMS.index(file_stem(e.name).lower()))
+    image = Path(candidates[0].path) if candidates else None
+    for e in candidates[1:]:  # image.png and img.png: neither is an annotator's mask
+        problems.append(Problem(Path(e.path), f"second image in this case folder (kept {image.name}); ignored", case_id))
+    masks = [e for e in files if e not in candidates]
     if image is None:
         if masks:
             problems.append(Problem(case_dir, f"{len(masks)} mask(s) without an image (no image.<ext> in this folder)", case_id))
