@@ -170,6 +170,36 @@ def test_cli_writes_csv(tiny, tmp_path, capsys, monkeypatch):
     assert "wrote" in capsys.readouterr().out
 
 
+def test_cli_notes_skipped_files_and_mask_encodings_as_one_line_each(tiny, tmp_path, capsys,
+                                                                       monkeypatch):
+    from PIL import Image
+
+    monkeypatch.delenv("RANK", raising=False)
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    rng = np.random.default_rng(0)
+    data = tmp_path / "ds"
+    for case in ("c1", "c2"):  # c2 has masks but no image: left out when indexing
+        (data / case).mkdir(parents=True)
+        a = np.zeros((40, 48), np.uint8)
+        a[5:25, 8:30] = 255
+        labels = np.zeros((40, 48), np.uint8)
+        labels[6:26, 8:32] = 1
+        labels[10:14, 10:14] = 2  # a label image: a MaskEncodingWarning
+        Image.fromarray(a).save(data / case / "A.png")
+        Image.fromarray(labels).save(data / case / "B.png")
+    Image.fromarray(rng.integers(0, 255, (40, 48, 3), dtype=np.uint8)).save(data / "c1" / "image.png")
+    code = run_predict(_args([str(data), "--model", str(tiny["models"]["iaa"]), "--out",
+                              str(tmp_path / "p.csv"), "--device", "cpu", "--no-progress"]))
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "MaskEncodingWarning" not in err and "Traceback" not in err
+    assert all(line.startswith("napari-iaa predict: ") for line in err.splitlines()), err
+    labels_lines = [line for line in err.splitlines() if str(data / "c1" / "B.png") in line]
+    assert len(labels_lines) == 1 and "not two-valued" in labels_lines[0]  # once, read twice
+    assert any(str(data / "c2") in line and "without an image" in line
+               for line in err.splitlines()), err
+
+
 class _SpyDataset:
     """Delegates to a data set and records the thread that read each case."""
 

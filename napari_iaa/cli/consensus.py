@@ -8,6 +8,7 @@ from typing import Any
 
 from napari_iaa.cli._common import LAYOUT_CHOICES, add_unit_argument, progress_bar, warn
 from napari_iaa.cli.review import open_reviewed_dataset
+from napari_iaa.data.io import mask_warnings_to
 from napari_iaa.errors import ConfigError, DatasetError
 from napari_iaa.review import (
     CONSENSUS_METHODS,
@@ -52,6 +53,8 @@ def run_consensus(args: argparse.Namespace) -> int:
     if not 0.0 <= args.threshold <= 1.0:
         raise ConfigError(f"--threshold must lie between 0 and 1, not {args.threshold}")
     ds = open_reviewed_dataset(args.dataset, args.layout, args.unit)
+    for problem in ds.problems:  # files the index left out, as score reports them
+        warn(str(problem))
     store = None
     if args.only == "accepted" or args.method == "reviewed":
         store = ReviewStore.open(ds.root, read_only=True)
@@ -59,8 +62,9 @@ def run_consensus(args: argparse.Namespace) -> int:
             warn(store.problem)
     bar, progress = progress_bar(len(ds), "case", "consensus", show=not args.quiet)
     try:
-        result = export_consensus(ds, method=args.method, only=args.only, out_dir=args.out,
-                                  store=store, threshold=args.threshold, progress=progress)
+        with mask_warnings_to(warn):
+            result = export_consensus(ds, method=args.method, only=args.only, out_dir=args.out,
+                                      store=store, threshold=args.threshold, progress=progress)
     finally:
         if bar is not None:
             bar.close()
@@ -77,5 +81,5 @@ def run_consensus(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(f"wrote {result.n_written} consensus mask(s) ({args.method}, {args.only}) and "
               f"{result.csv_path}; {len(result.missing)} missing, "
-              f"{len(result.problems)} problem(s)", file=sys.stderr)
+              f"{len(ds.problems) + len(result.problems)} problem(s)", file=sys.stderr)
     return 0

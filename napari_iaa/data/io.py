@@ -31,9 +31,12 @@ Colour masks:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -57,6 +60,7 @@ __all__ = [
     "get_max_pixels",
     "has_image_suffix",
     "image_shape",
+    "mask_warnings_to",
     "read_image",
     "read_image_grid",
     "read_mask",
@@ -79,6 +83,31 @@ def has_image_suffix(name: str | os.PathLike) -> bool:
 
 class MaskEncodingWarning(UserWarning):
     """A mask file was not a plain two-valued image; how it was read is in the message."""
+
+
+@contextlib.contextmanager
+def mask_warnings_to(emit: Callable[[str], None]) -> Iterator[None]:
+    """Show each :class:`MaskEncodingWarning` of the block as ``emit(message)``.
+
+    That is a command line's one-line note naming the file instead of Python's
+    ``file:line: category`` display, once per message (a file read twice is noted once);
+    other warnings and the warning filters are left as they are.
+    """
+    shown = warnings.showwarning
+    seen: set[str] = set()
+
+    def show(message: Any, category: type[Warning], filename: str, lineno: int,
+             file: Any = None, line: str | None = None) -> None:
+        if issubclass(category, MaskEncodingWarning):
+            if str(message) not in seen:
+                seen.add(str(message))
+                emit(str(message))
+        else:
+            shown(message, category, filename, lineno, file, line)
+
+    with warnings.catch_warnings():
+        warnings.showwarning = show
+        yield
 
 
 def get_max_pixels() -> int:

@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from napari_iaa.data import Dataset, open_dataset
+from napari_iaa.data.io import mask_warnings_to
 from napari_iaa.errors import CheckpointError, ConfigError, IAAError
 from napari_iaa.predict.choose import choose_models, describe_choice
 from napari_iaa.predict.dataset import predict_dataset, shard_info
@@ -59,6 +60,11 @@ def add_predict_parser(subparsers: Any) -> argparse.ArgumentParser:
     return p
 
 
+def _note(text: str) -> None:
+    """``napari-iaa predict: <text>`` on one line of stderr."""
+    print("napari-iaa predict: " + " ".join(str(text).split()), file=sys.stderr)
+
+
 def _progress_bar(args: argparse.Namespace, n_cases: int, rank: int, world: int
                   ) -> tuple[Any, Callable[[int, int], None]]:
     """A tqdm bar on stderr (None with ``--no-progress``) and the callback that feeds it."""
@@ -93,11 +99,15 @@ def run_predict(args: argparse.Namespace,
         own_group = _init_dist(world)
         ds = (open_data(args) if open_data is not None
               else open_dataset(args.dataset, layout=args.layout))
-        models = _chosen_models(args, ds, ModelRegistry(), rank)
-        bar, progress = _progress_bar(args, len(ds.ids[rank::world]), rank, world)
-        df = predict_dataset(ds, models, args.out, maps_dir=args.maps,
-                             batch_size=args.batch_size, progress=progress,
-                             empty=args.empty_pair)
+        if rank == 0:
+            for problem in ds.problems:  # files the index left out, as score reports them
+                _note(f"warning: {problem}")
+        with mask_warnings_to(lambda text: _note(f"warning: {text}")):  # one line each
+            models = _chosen_models(args, ds, ModelRegistry(), rank)
+            bar, progress = _progress_bar(args, len(ds.ids[rank::world]), rank, world)
+            df = predict_dataset(ds, models, args.out, maps_dir=args.maps,
+                                 batch_size=args.batch_size, progress=progress,
+                                 empty=args.empty_pair)
         if bar is not None:
             bar.close()
         if own_group:

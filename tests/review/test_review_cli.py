@@ -119,3 +119,37 @@ def test_consensus_per_nodule_writes_one_volume_per_nodule(cli, lidc, tmp_path):
     rc, _out, err = cli("review", str(lidc), "--unit", "nodule", "set", nodules.ids[0],
                         "accepted")
     assert rc == 0, err
+
+
+def _labelled_folders(root):
+    """Two cases; c1's mask B is a label image (0/1/2: a MaskEncodingWarning), folder c3
+    has masks but no image (an index-time problem)."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for case in ("c1", "c2", "c3"):
+        (root / case).mkdir(parents=True)
+        if case != "c3":
+            Image.fromarray(rng.integers(0, 255, (24, 32), dtype=np.uint8)).save(root / case / "image.png")
+        a = np.zeros((24, 32), np.uint8)
+        a[4:16, 6:20] = 255
+        b = np.zeros((24, 32), np.uint8)
+        b[5:17, 6:22] = 1
+        b[8:12, 8:12] = 2
+        Image.fromarray(a).save(root / case / "A.png")
+        Image.fromarray(b).save(root / case / "B.png")
+    return root
+
+
+def test_consensus_reports_skipped_files_and_mask_encodings_as_one_line_each(cli, tmp_path):
+    data = _labelled_folders(tmp_path / "ds")
+    rc, _out, err = cli("consensus", str(data), "--out", str(tmp_path / "cons"))
+    assert rc == 0, err
+    lines = err.splitlines()
+    assert "Traceback" not in err and "MaskEncodingWarning" not in err
+    assert all(line.startswith(("napari-iaa: warning: ", "wrote ")) for line in lines), lines
+    labels = [line for line in lines if str(data / "c1" / "B.png") in line]
+    assert len(labels) == 1 and "not two-valued" in labels[0]
+    assert any(str(data / "c3") in line and "without an image" in line for line in lines)
+    assert "wrote 2 consensus mask(s)" in err and "1 problem(s)" in err
