@@ -100,7 +100,7 @@ def run_predict(args: argparse.Namespace,
         ds = (open_data(args) if open_data is not None
               else open_dataset(args.dataset, layout=args.layout))
         if rank == 0:
-            for problem in ds.problems:  # files the index left out, as score reports them
+            for problem in getattr(ds, "problems", ()):  # files the index left out
                 _note(f"warning: {problem}")
         with mask_warnings_to(lambda text: _note(f"warning: {text}")):  # one line each
             models = _chosen_models(args, ds, ModelRegistry(), rank)
