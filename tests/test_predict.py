@@ -200,6 +200,31 @@ def test_cli_notes_skipped_files_and_mask_encodings_as_one_line_each(tiny, tmp_p
                for line in err.splitlines()), err
 
 
+def test_maps_of_ids_that_make_the_same_file_name_stay_apart(tiny, tmp_path):
+    from PIL import Image
+
+    from napari_iaa.data import open_dataset, read_image
+    from napari_iaa.predict import ModelSet
+
+    root = tmp_path / "m"
+    (root / "img").mkdir(parents=True)
+    rows = ["case_id,image,annotator,mask"]
+    shapes = {"p/x": (40, 48), "p_x": (36, 44), "P_X": (32, 40)}  # one file name, blind to case
+    for k, (cid, shape) in enumerate(shapes.items()):
+        Image.fromarray(np.full(shape, 80, np.uint8)).save(root / "img" / f"{k}.png")
+        m = np.zeros(shape, np.uint8)
+        m[4:20, 5:25] = 255
+        Image.fromarray(m).save(root / "img" / f"{k}_a.png")
+        rows.append(f"{cid},img/{k}.png,A,img/{k}_a.png")
+    (root / "manifest.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    models = ModelSet(mhr=tiny["set"].mhr, device="cpu")
+    df = predict_dataset(open_dataset(root), models, tmp_path / "p.csv", maps_dir=tmp_path / "maps")
+    files = df.groupby("case_id", sort=False)["mhr_map"].first()
+    assert len({Path(f).name.lower() for f in files}) == 3  # one file per case
+    for cid, shape in shapes.items():
+        assert read_image(Path(files[cid])).shape[:2] == shape  # its own map, not another's
+
+
 class _SpyDataset:
     """Delegates to a data set and records the thread that read each case."""
 

@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -78,6 +79,34 @@ def _save_map(path: Path, prob: np.ndarray) -> None:
 
 def _safe_name(case_id: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in case_id) or "case"
+
+
+@dataclass(frozen=True)
+class _Maps:
+    """Where the MHR maps go and each case's file stem there."""
+
+    folder: Path
+    stems: dict[str, str]
+
+
+def _map_stems(case_ids: Sequence[str]) -> dict[str, str]:
+    """Case id -> map file stem: the id made safe, ``-2``, ``-3`` ... where two ids would
+    share a file (``a/b`` and ``a_b``; ``A1`` and ``a1`` on a case-blind file system).
+
+    From every id of the data set in order, so that each rank of a sharded run names a
+    case's map alike.
+    """
+    stems: dict[str, str] = {}
+    used: set[str] = set()
+    for cid in case_ids:
+        base = stem = _safe_name(cid)
+        k = 1
+        while stem.lower() in used:
+            k += 1
+            stem = f"{base}-{k}"
+        used.add(stem.lower())
+        stems[cid] = stem
+    return stems
 
 
 def _dist_barrier() -> None:
@@ -150,9 +179,10 @@ def predict_dataset(
         raise CheckpointError("no model given: pass at least one checkpoint (--model)")
     rank, world = shard_info()
     ids = list(dataset.ids)[rank::world]
-    maps = Path(maps_dir) if maps_dir is not None and models.mhr is not None else None
-    if maps is not None:
-        maps.mkdir(parents=True, exist_ok=True)
+    maps = None
+    if maps_dir is not None and models.mhr is not None:
+        maps = _Maps(Path(maps_dir), _map_stems(list(dataset.ids)))
+        maps.folder.mkdir(parents=True, exist_ok=True)
     rows, stopped = _predict_ids(dataset, ids, models, max(1, int(batch_size)), empty, maps,
                                  progress, should_stop or (lambda: False))
     df = pd.DataFrame(rows, columns=CSV_COLUMNS)
@@ -169,7 +199,7 @@ def predict_dataset(
 
 
 def _predict_ids(dataset: Dataset, ids: list[str], models: ModelSet, bs: int, empty: str,
-                 maps: Path | None, progress: Callable[[int, int], None] | None,
+                 maps: _Maps | None, progress: Callable[[int, int], None] | None,
                  stop: Callable[[], bool]) -> tuple[list[dict[str, Any]], bool]:
     """Rows for ``ids`` batch by batch, the next batch read in a worker thread meanwhile.
 
@@ -211,7 +241,7 @@ def _load_cases(dataset: Dataset, batch_ids: Sequence[str]) -> list[Case]:
 
 
 def _predict_batch(cases: list[Case], batch_ids: Sequence[str], models: ModelSet, bs: int,
-                   empty: str, maps: Path | None, rows: list[dict[str, Any]], done: int,
+                   empty: str, maps: _Maps | None, rows: list[dict[str, Any]], done: int,
                    total: int, progress: Callable[[int, int], None] | None,
                    stop: Callable[[], bool] = lambda: False) -> tuple[int, bool]:
     """Predict one batch of loaded cases into ``rows``; returns ``done`` and whether
@@ -247,7 +277,7 @@ def _predict_batch(cases: list[Case], batch_ids: Sequence[str], models: ModelSet
     return done, False
 
 
-def _write_map(maps: Path | None, case: Case, pred: CasePrediction) -> str:
+def _write_map(maps: _Maps | None, case: Case, pred: CasePrediction) -> str:
     """Write the case's calibrated MHR map (PNG; a volume's as NIfTI) and return its path.
 
     An MHR model without a calibrator writes ``<case>_mhr_uncalibrated.*`` instead.
@@ -258,12 +288,12 @@ def _write_map(maps: Path | None, case: Case, pred: CasePrediction) -> str:
         from napari_iaa.data.volumes import write_volume
 
         tag = "_mhr" if pred.mhr_is_calibrated else "_mhr_uncalibrated"
-        path = maps / f"{_safe_name(pred.case_id)}{tag}.nii.gz"
+        path = maps.folder / f"{maps.stems[pred.case_id]}{tag}.nii.gz"
         write_volume(path, np.asarray(pred.mhr_calibrated, np.float32), spacing=case.spacing,
                      origin=case.origin, direction=case.direction)
         return str(path)
     tag = "_mhr" if pred.mhr_is_calibrated else "_mhr_uncalibrated"
-    path = maps / f"{_safe_name(pred.case_id)}{tag}.png"
+    path = maps.folder / f"{maps.stems[pred.case_id]}{tag}.png"
     _save_map(path, pred.mhr_calibrated)
     return str(path)
 
