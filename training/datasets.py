@@ -241,12 +241,13 @@ def build_cache(
     """Read a data set into a :class:`CaseCache` (or load it from ``cache_dir``).
 
     Cases that fail to load are skipped (they are in the data set's ``problems``);
-    cases without any mask are left out.
+    cases without any mask are left out, and so are volumes (the models are 2D; each
+    skipped volume is logged).
 
     Raises
     ------
     DatasetError
-        If nothing could be loaded.
+        If nothing could be loaded (saying so when every case with masks is a volume).
     """
     from napari_iaa.agreement import iaa as iaa_fn
     from napari_iaa.data import open_dataset
@@ -264,6 +265,8 @@ def build_cache(
             with contextlib.suppress(OSError, ValueError, KeyError):  # unreadable: read again
                 return CaseCache.load(cache_file)
 
+    volumes: list[str] = []
+
     def load_one(cid: str):
         try:
             case = ds.load(cid, strict=False)
@@ -271,6 +274,11 @@ def build_cache(
             _log.warning("skipped case %s: %s", cid, exc)  # IAAError messages name the file
             return None
         if case.n_masks == 0:
+            return None
+        if case.is_volume:  # the models are 2D: a volume is predicted slice by slice
+            _log.warning("skipped case %s: %s is a volume %s; training takes 2D images",
+                         cid, case.image_path, tuple(case.shape))
+            volumes.append(f"{case.image_path} {tuple(case.shape)}")
             return None
         img = prepare_image(case.image, size, None, None).numpy()  # (3, S, S) in [0, 1]
         img8 = np.rint(img.transpose(1, 2, 0) * 255.0).astype(np.uint8)
@@ -292,6 +300,11 @@ def build_cache(
                 results.append(r)
             if progress is not None and (k % 64 == 0 or k == total - 1):
                 progress(k + 1, total)
+    if not results and volumes:
+        raise DatasetError(
+            f"{data}: the models train on 2D images (grey or RGB), and the {len(volumes)} "
+            f"case(s) with masks are volumes (e.g. {volumes[0]}); train on 2D slices (the LIDC "
+            "layout's slice unit, or slices in the folders layout)")
     if not results:
         raise DatasetError(f"{data}: no case with masks could be loaded")
     cache = _assemble(results, size, str(data))

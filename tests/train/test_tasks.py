@@ -28,6 +28,40 @@ def synth(tmp_path_factory):
     return root
 
 
+def _volume_and_image_cases(root, volumes=("v1", "v2"), images=("i1", "i2")):
+    """A folders data set: lesion volumes (NIfTI) and 2D images, two annotators each."""
+    from PIL import Image
+
+    from napari_iaa.data import write_volume
+
+    for case in volumes:
+        vol = np.zeros((6, 24, 24), np.uint8)
+        vol[2:5, 6:16, 6:16] = 1
+        (root / case).mkdir(parents=True)
+        write_volume(root / case / "image.nii.gz", vol * 100, spacing=(2.5, 0.7, 0.7))
+        write_volume(root / case / "A.nii.gz", vol, spacing=(2.5, 0.7, 0.7))
+        write_volume(root / case / "B.nii.gz", np.roll(vol, 1, axis=2), spacing=(2.5, 0.7, 0.7))
+    for case in images:
+        m = np.zeros((24, 24), np.uint8)
+        m[6:16, 6:16] = 255
+        (root / case).mkdir(parents=True)
+        Image.fromarray(m // 2).save(root / case / "image.png")
+        Image.fromarray(m).save(root / case / "A.png")
+        Image.fromarray(np.roll(m, 1, axis=1)).save(root / case / "B.png")
+    return root
+
+
+def test_build_cache_leaves_volumes_out_and_says_why_when_all_are(tmp_path):
+    from napari_iaa.errors import DatasetError
+
+    mixed = _volume_and_image_cases(tmp_path / "mixed")
+    c = build_cache(mixed, 32)
+    assert sorted(c.case_ids) == ["i1", "i2"]  # the 2D cases train; the volumes are left out
+    only = _volume_and_image_cases(tmp_path / "ct", images=())
+    with pytest.raises(DatasetError, match=r"train on 2D images.*2 case\(s\).*volumes"):
+        build_cache(only, 32)
+
+
 def _fit(synth, tmp_path, task, epochs=3, **kw):
     hist = HistoryCallback()
     cfg = FitConfig(task=task, data=synth, out=tmp_path, epochs=epochs, **{**TINY, **kw})
