@@ -129,6 +129,22 @@ def test_folders_second_image_is_not_an_annotator(tmp_path):
     assert _has_problem(ds, "img.png", "second image", "kept image.png")
 
 
+def test_folders_meta_json_with_bom_and_crlf(tmp_path):
+    root = _folders(tmp_path / "ds")
+    # saved by a Windows editor: UTF-8 with a byte-order mark, CRLF line ends
+    (root / "c1" / "meta.json").write_bytes(
+        b'\xef\xbb\xbf{\r\n "diagnosis": "m\xc3\xa9lanome", "patient": "P7", "age": 54,\r\n'
+        b' "tags": ["a"], "note": null\r\n}\r\n')
+    (root / "c2" / "meta.json").write_text("{not json", encoding="utf-8")
+    ds = open_dataset(root)
+    c1 = ds.entry("c1")
+    assert c1.meta == {"diagnosis": "mélanome", "patient": "P7", "age": 54}
+    assert c1.group == "P7"
+    assert ds.entry("c2").meta == {}
+    assert _has_problem(ds, "c2", "meta.json", "unreadable metadata")
+    assert not _has_problem(ds, "c1")
+
+
 def test_single_annotator_and_two_masks_by_one_annotator(tmp_path):
     root = _folders(tmp_path / "ds", cases=("solo",), annotators=("A",))
     _img(root / "twice" / "image.png")

@@ -51,7 +51,7 @@ def _folder_entry(case_dir: Path, case_id: str, problems: list[Problem]) -> Case
     mfile = case_dir / "meta.json"
     if mfile.is_file():
         try:
-            data = json.loads(mfile.read_text(encoding="utf-8"))
+            data = json.loads(mfile.read_text(encoding="utf-8-sig"))  # BOM: Windows editors
             if not isinstance(data, dict):
                 raise ValueError("not a JSON object")
             meta = clean_meta({str(k): ("" if v is None else str(v)) for k, v in data.items() if not isinstance(v, (dict, list))}, mfile, None, problems, case_id)
