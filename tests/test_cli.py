@@ -262,6 +262,36 @@ def test_score_out_into_missing_folder_exits_2(folders_dir, tmp_path, capsys):
     assert not target.exists()
 
 
+def _manifest_copy(folders_dir: Path) -> Path:
+    """The folders set indexed by a hand-made manifest.csv beside it."""
+    rows = ["case_id,image,annotator,mask"]
+    for case in sorted(p.name for p in folders_dir.iterdir()):
+        for m in ("A", "B"):
+            rows.append(f"{case},{case}/image.png,{m},{case}/{m}.png")
+    (folders_dir / "manifest.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return folders_dir / "manifest.csv"
+
+
+def test_out_never_overwrites_the_data_sets_own_files(folders_dir, tmp_path, capsys):
+    manifest = _manifest_copy(folders_dir)
+    mask = folders_dir / "c1" / "A.png"
+    before = {p: p.read_bytes() for p in (manifest, mask)}
+    for argv in (["score", str(folders_dir.parent / "folders"), "--out", str(manifest)],
+                 ["score", str(manifest), "--out", str(manifest)],
+                 ["score", str(manifest), "--out", str(mask)],
+                 ["review", str(manifest), "export", str(mask)],
+                 ["predict", str(manifest), "--model", "none", "--out", str(manifest)]):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        errors = [line for line in err.splitlines() if "error:" in line]
+        assert len(errors) == 1 and "Traceback" not in err, err
+        assert "elsewhere" in errors[0] or "never overwritten" in errors[0], err
+    assert {p: p.read_bytes() for p in before} == before
+    out = folders_dir / "scores.csv"  # a table of its own beside the data: written, rewritten
+    assert main(["score", str(manifest), "--out", str(out), "-q"]) == 0
+    assert main(["score", str(manifest), "--out", str(out), "-q"]) == 0
+
+
 def _csv_cells(text: str) -> list[list[str]]:
     return list(csv.reader(text.splitlines()))
 

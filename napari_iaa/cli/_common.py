@@ -20,6 +20,7 @@ __all__ = [
     "UsageError",
     "add_unit_argument",
     "atomic_write_text",
+    "check_not_input",
     "check_writable_target",
     "err",
     "one_line",
@@ -77,6 +78,38 @@ def check_writable_target(path: Path, what: str) -> None:
         raise ConfigError(f"{what} {path} is a folder, not a file")
     if not parent.is_dir():
         raise ConfigError(f"{what} {path}: folder {parent} does not exist")
+
+
+_METADATA_CSV_ENDINGS = ("seg_metadata.csv", "img_metadata.csv")  # the IMA++ layout's tables
+
+
+def check_not_input(out: Path, ds: Dataset, dataset: Path, what: str) -> None:
+    """Refuse an output file that is one of the data set's own files: an image, a mask,
+    the manifest (given, or a CSV with the manifest columns beside the cases) or a
+    metadata table. Writing there would overwrite an annotation or the index itself.
+    """
+    if not out.is_file():
+        return
+    target = out.resolve()
+    if dataset.is_file() and dataset.resolve() == target:
+        raise ConfigError(f"{what} {out} is the data set's own CSV; write the table elsewhere")
+    if target.suffix.lower() == ".csv":
+        root = ds.root.resolve()
+        if target.parent in (root, root / "metadata"):
+            if target.name.lower().endswith(_METADATA_CSV_ENDINGS):
+                raise ConfigError(f"{what} {out} is a metadata table of the data set; "
+                                  "write the table elsewhere")
+            try:
+                with target.open(encoding="utf-8-sig", errors="replace") as fh:
+                    header = {c.strip() for c in fh.readline().split(",")}
+            except OSError:
+                header = set()
+            if {"case_id", "image", "annotator", "mask"} <= header:
+                raise ConfigError(f"{what} {out} is the data set's manifest; write the table "
+                                  "elsewhere")
+    if any(Path(f).resolve() == target for e in ds.entries for f in e.files()):
+        raise ConfigError(f"{what} {out} is an image or mask of the data set; it is never "
+                          "overwritten")
 
 
 def progress_bar(total: int, unit: str, desc: str, show: bool

@@ -11,7 +11,7 @@ import contextlib
 from pathlib import Path
 from typing import Any
 
-from napari_iaa.cli._common import add_unit_argument, open_for_cli
+from napari_iaa.cli._common import add_unit_argument, check_not_input, open_for_cli
 from napari_iaa.data import Dataset
 from napari_iaa.predict.cli import add_predict_parser as _add_predict_parser
 from napari_iaa.predict.cli import run_predict as _run_predict
@@ -20,7 +20,9 @@ __all__ = ["add_predict_parser", "run_predict"]
 
 
 def _open(args: argparse.Namespace) -> Dataset:
-    return open_for_cli(Path(args.dataset), args.layout, getattr(args, "unit", None))
+    ds = open_for_cli(Path(args.dataset), args.layout, getattr(args, "unit", None))
+    check_not_input(Path(args.out), ds, Path(args.dataset), "--out")
+    return ds
 
 
 def run_predict(args: argparse.Namespace) -> int:

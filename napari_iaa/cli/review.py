@@ -20,6 +20,7 @@ from napari_iaa.cli._common import (
     Parser,
     add_unit_argument,
     atomic_write_text,
+    check_not_input,
     check_writable_target,
     open_for_cli,
     progress_bar,
@@ -166,6 +167,7 @@ def export_table(ds: Dataset, store: ReviewStore, scores: Any) -> Any:
 def _export(ds: Dataset, store: ReviewStore, args: argparse.Namespace) -> int:
     out = Path(args.out)
     check_writable_target(out, "OUT.csv")
+    check_not_input(out, ds, Path(args.dataset), "OUT.csv")
     if args.workers < 1:
         raise ConfigError(f"--workers must be at least 1, not {args.workers}")
     bar, progress = progress_bar(len(ds), "case", "scoring", show=not args.quiet)

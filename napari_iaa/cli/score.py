@@ -15,6 +15,7 @@ from napari_iaa.cli._common import (
     LAYOUT_CHOICES,
     add_unit_argument,
     atomic_write_text,
+    check_not_input,
     check_writable_target,
     open_for_cli,
     progress_bar,
@@ -92,6 +93,8 @@ def run_score(args: argparse.Namespace) -> int:
         raise ConfigError(f"--workers must be at least 1, not {args.workers}")
     path = Path(args.dataset)
     ds, open_notes = _open(path, args.layout, args.unit)
+    if out is not None:
+        check_not_input(out, ds, path, "--out")
     bar, progress = progress_bar(len(ds), "case", "scoring", show=not args.quiet)
     try:
         result = score_dataset(ds, empty=args.empty_pair, same_rater_pairs=args.same_rater_pairs,
