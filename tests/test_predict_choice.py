@@ -107,6 +107,17 @@ def test_bad_tasks_are_a_one_line_error(no_user_models, tmp_path, capsys):
     assert not (tmp_path / "x.csv").exists()
 
 
+def test_two_models_for_one_task_are_a_one_line_error(lidc_small, no_user_models, tmp_path,
+                                                      capsys):
+    out = tmp_path / "x.csv"
+    code = main(["predict", str(lidc_small), "--model", "iaa-lidc", "--model", "iaa-synth",
+                 "--out", str(out), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert "a second iaa model (after iaa-lidc)" in err.splitlines()[-1]
+    assert not out.exists()  # not a run on the last of the two, said nowhere
+
+
 def test_model_help_says_what_it_accepts(capsys):
     assert main(["predict", "--help"]) == 0
     text = " ".join(capsys.readouterr().out.split())

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from napari_iaa.errors import ConfigError
 from napari_iaa.predict.models import SLOTS, checkpoint_path, task_slot
 
 if TYPE_CHECKING:
@@ -83,6 +84,8 @@ def choose_models(data: Dataset | DataDomain, registry: ModelRegistry,
     ------
     CheckpointError
         A named model is not found or its card is invalid.
+    ConfigError
+        Two given models are for one slot.
     """
     from napari_iaa.models import read_checkpoint_card
     from napari_iaa.models.domain import DataDomain, domain_of, match_score
@@ -94,6 +97,10 @@ def choose_models(data: Dataset | DataDomain, registry: ModelRegistry,
         for spec in explicit:
             card, card_path, _w = read_checkpoint_card(checkpoint_path(spec, registry))
             slot = task_slot(card.task)
+            if slot in out:  # the later one would silently replace the earlier
+                raise ConfigError(
+                    f"--model {spec}: a second {slot} model (after {out[slot].name}); give "
+                    f"one model per task")
             match = match_score(card.domain, domain)
             why = RankedModel.describe(card, match)
             out[slot] = ModelChoice(slot, card_path, card.name, match, why, False,
