@@ -31,7 +31,6 @@ from qtpy.QtWidgets import (
     QLineEdit,
     QProgressBar,
     QPushButton,
-    QTableView,
     QVBoxLayout,
     QWidget,
 )
@@ -53,6 +52,7 @@ from napari_iaa.widgets.dataset.table_model import (
     CaseTableModel,
     SortProxy,
 )
+from napari_iaa.widgets.dataset.table_view import CaseTableView
 
 __all__ = ["NEXT_FLAGGED_KEY", "PREV_FLAGGED_KEY", "DatasetPanel"]
 
@@ -167,14 +167,14 @@ class DatasetPanel(QWidget):
         row.addWidget(self.next_btn)
         return row
 
-    def _build_table(self) -> QTableView:
+    def _build_table(self) -> CaseTableView:
         self.model = CaseTableModel(self)
         self.proxy = SortProxy(self)
         self.proxy.setSourceModel(self.model)
         self.proxy.setDynamicSortFilter(False)
         self.proxy.setFilterKeyColumn(0)
         self.proxy.setFilterCaseSensitivity(Qt.CaseInsensitive)
-        self.view = view = QTableView()
+        self.view = view = CaseTableView()
         view.setModel(self.proxy)
         view.setSortingEnabled(True)
         # no sort until the user clicks a header (cases stay in data-set order)
