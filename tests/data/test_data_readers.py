@@ -308,6 +308,32 @@ def test_manifest_windows_and_unnormalised_paths_name_the_same_files(tmp_path):
     assert _messages(ds) and all("duplicate row" in m for m in _messages(ds)), _messages(ds)
 
 
+@pytest.mark.parametrize("text", [
+    # Excel: trailing separators of formatted empty columns, CRLF, a row of separators
+    "case_id,image,annotator,mask,,\r\na,imgs/a.png,r1,masks/a_r1.png,,\r\n"
+    "a,imgs/a.png,r2,masks/a_r2.png\r\nb,imgs/b.png,r1,masks/b_r1.png,,,\r\n,,,,,\r\n",
+    # R's write.csv: every name quoted and a first column of row names without a name
+    '"","case_id","image","annotator","mask"\n"1","a","imgs/a.png","r1","masks/a_r1.png"\n'
+    '"2","a","imgs/a.png","r2","masks/a_r2.png"\n"3","b","imgs/b.png","r1","masks/b_r1.png"\n',
+], ids=["excel", "r"])
+def test_manifest_with_unnamed_columns_from_excel_or_r(tmp_path, text):
+    root = _manifest_files(tmp_path / "m")
+    (root / "manifest.csv").write_bytes(text.encode("utf-8"))
+    assert detect_layout(root) == "manifest"
+    ds = open_dataset(root)
+    assert ds.ids == ["a", "b"] and ds["a"].mask_ids == ["r1", "r2"]
+    assert not ds.problems and ds.entry("a").meta == {}
+
+
+def test_manifest_row_with_a_value_in_an_unnamed_column_is_skipped(tmp_path):
+    root = _manifest_files(tmp_path / "m")
+    (root / "manifest.csv").write_text(
+        "case_id,image,annotator,mask\na,imgs/a.png,r1,masks/a_r1.png\n"
+        "a,imgs/a.png,r2,masks/a_r2.png,stray\n", encoding="utf-8")
+    ds = open_dataset(root)
+    assert ds["a"].mask_ids == ["r1"] and _has_problem(ds, "line 3", "5 fields")
+
+
 def test_manifest_bad_encoding(tmp_path):
     csv = tmp_path / "m.csv"
     csv.write_bytes("case_id,image,annotator,mask\nd\xe9j\xe0,x.png,a,y.png\n".encode("latin-1"))

@@ -23,7 +23,8 @@ def read_csv_rows(
     Returns
     -------
     header, rows, problems
-        Column names (stripped), ``(line_number, {column: value})`` per data row, and a
+        Column names (stripped; unnamed columns, such as Excel's trailing separators or R's
+        row names, left out), ``(line_number, {column: value})`` per data row, and a
         problem per row whose number of fields is wrong (that row is left out).
 
     Raises
@@ -61,7 +62,7 @@ def read_csv_rows(
             if not fields or all(not f.strip() for f in fields):
                 continue
             line = reader.line_num
-            if len(fields) != len(header):
+            if not _fields_fit(header, fields):
                 problems.append(
                     Problem(
                         path,
@@ -70,13 +71,15 @@ def read_csv_rows(
                     )
                 )
                 continue
-            rows.append((line, {h: v.strip() for h, v in zip(header, fields)}))
+            rows.append((line, {h: v.strip() for h, v in zip(header, fields) if h}))
     except csv.Error as exc:
         raise DatasetError(
             f"{path}: line {reader.line_num}: malformed CSV ({exc}); check for a stray quote"
         ) from None
     if header is None:
         raise DatasetError(f"{path}: empty CSV (no header row)")
+    # unnamed columns (Excel's trailing separators, R's row names) are left out
+    header = [h for h in header if h]
     dup = sorted({h for h in header if header.count(h) > 1})
     if dup:
         raise DatasetError(f"{path}: duplicate column(s) {', '.join(dup)}")
@@ -87,6 +90,19 @@ def read_csv_rows(
             f"(found: {', '.join(header)})"
         )
     return header, rows, problems
+
+
+def _fields_fit(header: list[str], fields: list[str]) -> bool:
+    """Whether a row has the header's columns.
+
+    As many fields, or fewer or more only where the header has no name and the row
+    nothing (Excel's trailing separators).
+    """
+    if len(fields) == len(header):
+        return True
+    if len(fields) < len(header):
+        return not any(header[len(fields):])
+    return not any(f.strip() for f in fields[len(header):])
 
 
 _MISSING = {"", "nan", "na", "n/a", "none", "null"}

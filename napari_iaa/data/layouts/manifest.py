@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import os
 from pathlib import Path, PureWindowsPath
 from typing import Any
@@ -20,11 +21,11 @@ _MANIFEST_NAMES = ("manifest.csv", "dataset.csv", "cases.csv")
 
 def _has_manifest_columns(csv_path: Path) -> bool:
     try:
-        with csv_path.open("r", encoding="utf-8-sig", errors="replace") as f:
-            first = f.readline()
-    except OSError:
+        with csv_path.open("r", encoding="utf-8-sig", errors="replace", newline="") as f:
+            first = next(csv.reader([f.readline()]), [])  # quoted names too (R's write.csv)
+    except (OSError, csv.Error):
         return False
-    return set(MANIFEST_COLUMNS) <= {x.strip() for x in first.split(",")}
+    return set(MANIFEST_COLUMNS) <= {x.strip() for x in first}
 
 
 def _manifest_csv(path: Path, detecting: bool = False) -> Path:
