@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Iterator
+from typing import Any
 
 __all__ = ["indicators_held", "is_software_renderer", "pace_indicator", "software_gl",
            "step_indicator"]
@@ -76,10 +77,11 @@ def _labels(cached: bool = False) -> list:
     """The labels beside napari's activity button that show a ``QMovie`` (its "in
     progress" indicator), in each window; ``cached``: those of the last search still alive.
 
-    A search walks every top-level widget, and each Qt call gives the GIL away and waits to
-    get it back: beside a fit running Python code that cost 200-300 ms in one search
-    (BENCHMARKS.md, issue 16, ninth pass). Our bars search when they are added (before
-    their job starts); their updates use what was found.
+    A search looks in each main window's status bar (a walk of every window only when
+    that finds none). Each Qt call gives the GIL away and waits to get it back: beside a
+    fit running Python code a walk of every window cost 200-300 ms (BENCHMARKS.md, issue
+    16, ninth pass). Our bars search when they are added (before their job starts); their
+    updates use what was found.
     """
     global _found
     if cached:
@@ -89,14 +91,22 @@ def _labels(cached: bool = False) -> list:
                 if label.movie() is not None:
                     alive.append(label)
         return alive
-    from qtpy.QtWidgets import QApplication, QLabel, QToolButton
+    from qtpy.QtCore import Qt
+    from qtpy.QtWidgets import QApplication, QLabel, QMainWindow, QStatusBar, QToolButton
 
-    labels = []
-    for window in QApplication.topLevelWidgets():
-        for button in window.findChildren(QToolButton, "QtActivityButton"):
-            for label in button.parent().findChildren(QLabel) if button.parent() else []:
-                if label.movie() is not None:
-                    labels.append(label)
+    def search(root: Any) -> list:
+        return [label for button in root.findChildren(QToolButton, "QtActivityButton")
+                if button.parent() is not None
+                for label in button.parent().findChildren(QLabel) if label.movie() is not None]
+
+    # napari's button sits in its main window's status bar, a direct child: searching that
+    # is ~0.1 ms, where a walk of every window is 5-13 ms (more while a worker runs)
+    windows = QApplication.topLevelWidgets()
+    labels = [label for window in windows if isinstance(window, QMainWindow)
+              for bar in [window.findChild(QStatusBar, "", Qt.FindChildOption.FindDirectChildrenOnly)]
+              if bar is not None for label in search(bar)]
+    if not labels:  # laid out otherwise: every window
+        labels = [label for window in windows for label in search(window)]
     _found = labels
     return labels
 
