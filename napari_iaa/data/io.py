@@ -149,6 +149,40 @@ def _read_npy(path: Path, limit: int) -> np.ndarray:
     return np.array(arr)
 
 
+class _NotForPil(ImageReadError):
+    """PIL does not recognise the file (a TIFF may still be read by tifffile)."""
+
+
+_TIFF_SUFFIXES = (".tif", ".tiff")
+
+
+def _tiff_series(path: Path, exc: ImageReadError, limit: int, decode: bool
+                 ) -> tuple[tuple[int, ...], np.ndarray | None]:
+    """Read a TIFF that PIL cannot (float64 samples ...) through tifffile.
+
+    Returns the spatial shape (samples axis left out) and, with ``decode``, the array.
+    Raises ``exc`` (PIL's verdict) when tifffile is missing or cannot read it either.
+    """
+    try:
+        import tifffile
+    except ImportError:
+        raise exc from None
+    try:
+        with tifffile.TiffFile(path) as tf:
+            series = tf.series[0]
+            shape = tuple(int(v) for v in series.shape)
+            spatial = shape[:-1] if series.axes.endswith("S") else shape
+            _refuse_if_large(path, int(np.prod(spatial)), " x ".join(map(str, spatial)), limit)
+            arr = np.asarray(series.asarray()) if decode else None
+    except ImageReadError:
+        raise
+    except Exception:  # noqa: BLE001 - not a TIFF tifffile reads either: PIL's message
+        raise exc from None
+    if arr is not None and arr.dtype.kind not in "biuf":
+        raise ImageReadError(f"{path}: unsupported TIFF sample type {arr.dtype}")
+    return spatial, arr
+
+
 def _open_pil(path: Path, limit: int) -> Image.Image:
     try:
         with warnings.catch_warnings():
@@ -159,7 +193,7 @@ def _open_pil(path: Path, limit: int) -> Image.Image:
             f"{path}: image too large ({exc}); refused before decoding"
         ) from None
     except UnidentifiedImageError:
-        raise ImageReadError(f"{path}: not an image file (or an unsupported format)") from None
+        raise _NotForPil(f"{path}: not an image file (or an unsupported format)") from None
     except Exception as exc:  # noqa: BLE001
         raise ImageReadError(f"{path}: cannot open image ({exc})") from None
     w, h = im.size
@@ -200,7 +234,15 @@ def _decode(path: Path, for_mask: bool, max_pixels: int | None) -> np.ndarray:
         return read_volume(path, for_mask=for_mask, max_pixels=limit).array
     if path.suffix.lower() == ".npy":
         return _read_npy(path, limit)
-    im = _open_pil(path, limit)
+    try:
+        im = _open_pil(path, limit)
+    except _NotForPil as exc:
+        if path.suffix.lower() not in _TIFF_SUFFIXES:
+            raise
+        arr = _tiff_series(path, exc, limit, decode=True)[1]
+        if not for_mask and arr.ndim == 3 and arr.shape[-1] in (2, 4):  # drop alpha
+            arr = arr[..., 0] if arr.shape[-1] == 2 else arr[..., :3]
+        return arr
     try:
         n_frames = int(getattr(im, "n_frames", 1) or 1)
         frames = []
@@ -233,7 +275,12 @@ def image_shape(path: str | os.PathLike) -> tuple[int, ...]:
     if path.suffix.lower() == ".npy":
         arr = np.load(path, mmap_mode="r", allow_pickle=False)
         return tuple(arr.shape[:-1] if arr.ndim >= 3 and arr.shape[-1] in (3, 4) else arr.shape)
-    im = _open_pil(path, 2**62)
+    try:
+        im = _open_pil(path, 2**62)
+    except _NotForPil as exc:
+        if path.suffix.lower() not in _TIFF_SUFFIXES:
+            raise
+        return _tiff_series(path, exc, 2**62, decode=False)[0]
     try:
         w, h = im.size
         n = int(getattr(im, "n_frames", 1) or 1)

@@ -55,6 +55,26 @@ def test_float_npy_mask(tmp_path, square):
     np.testing.assert_array_equal(_no_warning(read_mask, p), square)
 
 
+def test_tiff_that_pil_cannot_read_float64_mask_and_volume(tmp_path, square):
+    tifffile = pytest.importorskip("tifffile")
+    p = tmp_path / "m.tif"  # what skimage.io.imsave / tifffile write for a float mask
+    tifffile.imwrite(p, square.astype(np.float64))
+    assert image_shape(p) == square.shape
+    np.testing.assert_array_equal(_no_warning(read_mask, p, shape=square.shape), square)
+    vol = np.stack([square, np.roll(square, 1, axis=0), square]).astype(np.float64)
+    pv = tmp_path / "v.tiff"
+    tifffile.imwrite(pv, vol)
+    assert image_shape(pv) == vol.shape
+    np.testing.assert_array_equal(_no_warning(read_mask, pv, shape=vol.shape), vol > 0)
+    img = tmp_path / "img.tif"
+    tifffile.imwrite(img, np.linspace(0, 1, 600).reshape(20, 30))
+    assert read_image(img).shape == (20, 30)
+    bad = tmp_path / "notes.tif"
+    bad.write_text("hello, I am not an image\n")
+    with pytest.raises(ImageReadError, match=r"notes\.tif: not an image"):
+        read_mask(bad)
+
+
 def test_label_image_warns_and_is_nonzero(tmp_path, square):
     lab = square.astype(np.uint8)
     lab[5:10, 10:20] = 2
