@@ -183,6 +183,12 @@ def _tiff_series(path: Path, exc: ImageReadError, limit: int, decode: bool
     return spatial, arr
 
 
+def _pil_narrows(im: Image.Image) -> bool:
+    """Whether PIL would cut a colour TIFF's 16-bit samples to 8 bits (0/1 reads as 0)."""
+    bits = getattr(im, "tag_v2", {}).get(258)  # BitsPerSample
+    return im.mode in ("RGB", "RGBA") and isinstance(bits, tuple) and max(bits, default=8) > 8
+
+
 def _open_pil(path: Path, limit: int) -> Image.Image:
     try:
         with warnings.catch_warnings():
@@ -236,6 +242,9 @@ def _decode(path: Path, for_mask: bool, max_pixels: int | None) -> np.ndarray:
         return _read_npy(path, limit)
     try:
         im = _open_pil(path, limit)
+        if path.suffix.lower() in _TIFF_SUFFIXES and _pil_narrows(im):
+            im.close()
+            raise _NotForPil(f"{path}: 16-bit colour TIFF that PIL reads as 8 bits")
     except _NotForPil as exc:
         if path.suffix.lower() not in _TIFF_SUFFIXES:
             raise

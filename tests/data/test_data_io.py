@@ -69,6 +69,10 @@ def test_tiff_that_pil_cannot_read_float64_mask_and_volume(tmp_path, square):
     img = tmp_path / "img.tif"
     tifffile.imwrite(img, np.linspace(0, 1, 600).reshape(20, 30))
     assert read_image(img).shape == (20, 30)
+    rgb16 = tmp_path / "rgb16.tif"  # PIL cuts 16-bit colour samples to 8 bits: 1 -> 0
+    tifffile.imwrite(rgb16, np.repeat(square[..., None], 3, axis=2).astype(np.uint16))
+    np.testing.assert_array_equal(_no_warning(read_mask, rgb16, shape=square.shape), square)
+    assert read_image(rgb16).dtype == np.uint16
     bad = tmp_path / "notes.tif"
     bad.write_text("hello, I am not an image\n")
     with pytest.raises(ImageReadError, match=r"notes\.tif: not an image"):
