@@ -184,9 +184,9 @@ def _tiff_series(path: Path, exc: ImageReadError, limit: int, decode: bool
 
 
 def _pil_narrows(im: Image.Image) -> bool:
-    """Whether PIL would cut a colour TIFF's 16-bit samples to 8 bits (0/1 reads as 0)."""
-    bits = getattr(im, "tag_v2", {}).get(258)  # BitsPerSample
-    return im.mode in ("RGB", "RGBA") and isinstance(bits, tuple) and max(bits, default=8) > 8
+    """Whether PIL will cut 16-bit colour samples to their high byte (0/1 reads as 0)."""
+    return im.mode in ("RGB", "RGBA") and any(
+        ";16" in str(t[3][0] if isinstance(t[3], tuple) else t[3]) for t in im.tile)
 
 
 def _open_pil(path: Path, limit: int) -> Image.Image:
@@ -242,7 +242,8 @@ def _decode(path: Path, for_mask: bool, max_pixels: int | None) -> np.ndarray:
         return _read_npy(path, limit)
     try:
         im = _open_pil(path, limit)
-        if path.suffix.lower() in _TIFF_SUFFIXES and _pil_narrows(im):
+        narrows = _pil_narrows(im)
+        if narrows and path.suffix.lower() in _TIFF_SUFFIXES:
             im.close()
             raise _NotForPil(f"{path}: 16-bit colour TIFF that PIL reads as 8 bits")
     except _NotForPil as exc:
@@ -252,6 +253,10 @@ def _decode(path: Path, for_mask: bool, max_pixels: int | None) -> np.ndarray:
         if not for_mask and arr.ndim == 3 and arr.shape[-1] in (2, 4):  # drop alpha
             arr = arr[..., 0] if arr.shape[-1] == 2 else arr[..., :3]
         return arr
+    if narrows and for_mask:  # a PNG: no other decoder at hand
+        warnings.warn(MaskEncodingWarning(
+            f"{path}: 16-bit colour image read at 8 bits (values below 256 read as 0); "
+            "save the mask as a grey or 8-bit image"), stacklevel=3)
     try:
         n_frames = int(getattr(im, "n_frames", 1) or 1)
         frames = []

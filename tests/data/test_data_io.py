@@ -79,6 +79,30 @@ def test_tiff_that_pil_cannot_read_float64_mask_and_volume(tmp_path, square):
         read_mask(bad)
 
 
+def _png_rgb16(path, arr):
+    """A 16-bit RGB PNG (as OpenCV writes a uint16 three-channel array)."""
+    h, w, _ = arr.shape
+    raw = b"".join(b"\x00" + arr[y].astype(">u2").tobytes() for y in range(h))
+
+    def chunk(kind, data):
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0))
+                     + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+    return path
+
+
+def test_16bit_colour_png_mask_read_at_8_bits_is_warned(tmp_path, square):
+    rgb = np.repeat(square[..., None], 3, axis=2).astype(np.uint16)
+    full = _png_rgb16(tmp_path / "full.png", rgb * 65535)
+    small = _png_rgb16(tmp_path / "small.png", rgb)
+    for path, expected in ((full, square), (small, np.zeros_like(square))):
+        with pytest.warns(MaskEncodingWarning, match=rf"{path.name}: 16-bit colour image read at 8 bits"):
+            got = read_mask(path, shape=square.shape)
+        np.testing.assert_array_equal(got, expected)  # PIL keeps the high byte: 1 -> 0
+
+
 def test_label_image_warns_and_is_nonzero(tmp_path, square):
     lab = square.astype(np.uint8)
     lab[5:10, 10:20] = 2
