@@ -103,7 +103,8 @@ def _labels(cached: bool = False) -> list:
     # is ~0.1 ms, where a walk of every window is 5-13 ms (more while a worker runs)
     windows = QApplication.topLevelWidgets()
     labels = [label for window in windows if isinstance(window, QMainWindow)
-              for bar in [window.findChild(QStatusBar, "", Qt.FindChildOption.FindDirectChildrenOnly)]
+              for bar in [window.findChild(
+                  QStatusBar, options=Qt.FindChildOption.FindDirectChildrenOnly)]
               if bar is not None for label in search(bar)]
     if not labels:  # laid out otherwise: every window
         labels = [label for window in windows for label in search(window)]
