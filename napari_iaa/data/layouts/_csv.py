@@ -6,31 +6,71 @@ import csv
 import io
 import math
 import os
+import re
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from napari_iaa.data.case import Problem
 from napari_iaa.errors import DatasetError
 
-__all__ = ["clean_meta", "read_csv_rows"]
+__all__ = ["CsvTable", "clean_meta", "header_delimiter", "read_csv_rows", "read_csv_table"]
+
+_DELIMITERS = (",", ";", "\t")
+_DELIMITER_NAMES = {",": "','", ";": "';'", "\t": "tab"}
+
+
+def header_delimiter(line: str) -> str:
+    """The separator of a CSV from its header line: ``,``, ``;`` or tab.
+
+    The one found most often outside quotes (European Excel writes ``;``, other tools
+    tab); a comma when none is found or on a tie with it.
+    """
+    counts = dict.fromkeys(_DELIMITERS, 0)
+    quoted = False
+    for ch in line:
+        if ch == '"':
+            quoted = not quoted
+        elif not quoted and ch in counts:
+            counts[ch] += 1
+    best = max(_DELIMITERS, key=lambda d: counts[d])  # first (the comma) on a tie
+    return best if counts[best] > counts[","] else ","
+
+
+class CsvTable(NamedTuple):
+    """A CSV read by :func:`read_csv_table`."""
+
+    header: list[str]
+    rows: list[tuple[int, dict[str, str]]]
+    problems: list[Problem]
+    delimiter: str
 
 
 def read_csv_rows(
     path: str | os.PathLike, required: tuple[str, ...] = ()
 ) -> tuple[list[str], list[tuple[int, dict[str, str]]], list[Problem]]:
+    """``header, rows, problems`` of :func:`read_csv_table`."""
+    header, rows, problems, _ = read_csv_table(path, required)
+    return header, rows, problems
+
+
+def read_csv_table(path: str | os.PathLike, required: tuple[str, ...] = ()) -> CsvTable:
     """Read a CSV strictly: UTF-8 (BOM allowed), balanced quotes, known columns.
+
+    The separator (``,``, ``;`` or tab) is taken from the header line
+    (:func:`header_delimiter`); commas inside quoted fields stay in their field.
 
     Returns
     -------
-    header, rows, problems
+    CsvTable
         Column names (stripped; unnamed columns, such as Excel's trailing separators or R's
-        row names, left out), ``(line_number, {column: value})`` per data row, and a
-        problem per row whose number of fields is wrong (that row is left out).
+        row names, left out), ``(line_number, {column: value})`` per data row, a problem
+        per row whose number of fields is wrong (that row is left out), and the separator.
 
     Raises
     ------
     DatasetError
-        Naming the CSV: not UTF-8, broken quoting, empty, or a required column missing.
+        Naming the CSV (and the separator seen): not UTF-8, broken quoting, empty, or a
+        required column missing.
     """
     path = Path(path)
     try:
@@ -48,7 +88,10 @@ def read_csv_rows(
         ) from None
     if "\x00" in text:
         raise DatasetError(f"{path}: contains NUL bytes, not a text CSV")
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    first = next((ln for ln in text.splitlines() if ln.strip()), "")
+    delim = header_delimiter(first)
+    seen = f"separator {_DELIMITER_NAMES[delim]}"
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim, strict=True)
     problems: list[Problem] = []
     rows: list[tuple[int, dict[str, str]]] = []
     try:
@@ -74,7 +117,7 @@ def read_csv_rows(
             rows.append((line, {h: v.strip() for h, v in zip(header, fields) if h}))
     except csv.Error as exc:
         raise DatasetError(
-            f"{path}: line {reader.line_num}: malformed CSV ({exc}); check for a stray quote"
+            f"{path}: line {reader.line_num}: malformed CSV ({exc}; {seen}); check for a stray quote"
         ) from None
     if header is None:
         raise DatasetError(f"{path}: empty CSV (no header row)")
@@ -82,14 +125,15 @@ def read_csv_rows(
     header = [h for h in header if h]
     dup = sorted({h for h in header if header.count(h) > 1})
     if dup:
-        raise DatasetError(f"{path}: duplicate column(s) {', '.join(dup)}")
+        raise DatasetError(f"{path}: duplicate column(s) {', '.join(dup)} ({seen})")
     missing = [c for c in required if c not in header]
     if missing:
         raise DatasetError(
             f"{path}: missing required column(s) {', '.join(repr(m) for m in missing)} "
-            f"(found: {', '.join(header)})"
+            f"(found with {seen}: {', '.join(header)}); the header is read as "
+            "comma-, semicolon- or tab-separated"
         )
-    return header, rows, problems
+    return CsvTable(header, rows, problems, delim)
 
 
 def _fields_fit(header: list[str], fields: list[str]) -> bool:
@@ -124,8 +168,13 @@ _BM_VALUES = {
 }
 
 
-def _parse_scalar(text: str) -> Any:
+_DECIMAL_COMMA = re.compile(r"[+-]?\d+,\d+")
+
+
+def _parse_scalar(text: str, decimal_comma: bool = False) -> Any:
     t = text.strip()
+    if decimal_comma and _DECIMAL_COMMA.fullmatch(t):
+        t = t.replace(",", ".")
     if t.lower() in ("true", "false"):
         return t.lower() == "true"
     try:
@@ -144,11 +193,13 @@ def clean_meta(
     line: int | None,
     problems: list[Problem],
     case_id: str | None,
+    decimal_comma: bool = False,
 ) -> dict[str, Any]:
     """Turn CSV strings into meta values.
 
-    Missing values are left out, numbers parsed, NaN and out-of-range values dropped with
-    a problem naming the CSV, line and column.
+    Missing values are left out, numbers parsed (``3,5`` as 3.5 with ``decimal_comma``:
+    a CSV separated by ``;`` or tab), NaN and out-of-range values dropped with a problem
+    naming the CSV, line and column.
     """
     out: dict[str, Any] = {}
     where = f"line {line}: " if line is not None else ""
@@ -158,7 +209,7 @@ def clean_meta(
         t = str(text).strip()
         if t.lower() in _MISSING:
             continue
-        v = _parse_scalar(t)
+        v = _parse_scalar(t, decimal_comma)
         if isinstance(v, float) and not math.isfinite(v):
             problems.append(Problem(source, f"{where}column {key!r}: {t!r} is not a finite number; ignored", case_id))
             continue

@@ -8,7 +8,7 @@ from typing import Any
 
 from napari_iaa.data.case import CaseEntry, Problem
 from napari_iaa.data.dataset import Dataset
-from napari_iaa.data.layouts._csv import clean_meta, read_csv_rows
+from napari_iaa.data.layouts._csv import clean_meta, read_csv_rows, read_csv_table
 from napari_iaa.data.layouts._scan import assign_mask_ids, is_image_name, scandir
 from napari_iaa.errors import DatasetError
 
@@ -163,7 +163,7 @@ def _image_metadata(meta_csv: Path, img_meta: dict[str, dict[str, Any]],
                     problems: list[Problem]) -> None:
     """Add the rows of one ``*img_metadata.csv`` (cleaned) to ``img_meta`` by image id."""
     try:
-        header, rows, probs = read_csv_rows(meta_csv)
+        header, rows, probs, delim = read_csv_table(meta_csv)
     except DatasetError as exc:
         problems.append(Problem(meta_csv, str(exc).split(": ", 1)[-1] + "; metadata ignored"))
         return
@@ -178,7 +178,7 @@ def _image_metadata(meta_csv: Path, img_meta: dict[str, dict[str, Any]],
             problems.append(Problem(meta_csv, f"line {line}: duplicate isic_id {iid!r}; kept the first", iid))
             continue
         vals = {k: v for k, v in row.items() if k != key}
-        img_meta[iid] = clean_meta(vals, meta_csv, line, problems, iid)
+        img_meta[iid] = clean_meta(vals, meta_csv, line, problems, iid, decimal_comma=delim != ",")
 
 
 def _records_by_image(records: dict[str, _Record], images: dict[str, Path],

@@ -9,7 +9,7 @@ from typing import Any
 
 from napari_iaa.data.case import CaseEntry, Problem
 from napari_iaa.data.dataset import Dataset
-from napari_iaa.data.layouts._csv import clean_meta, read_csv_rows
+from napari_iaa.data.layouts._csv import clean_meta, header_delimiter, read_csv_table
 from napari_iaa.data.layouts._scan import assign_mask_ids, scandir
 from napari_iaa.errors import DatasetError
 
@@ -22,7 +22,9 @@ _MANIFEST_NAMES = ("manifest.csv", "dataset.csv", "cases.csv")
 def _has_manifest_columns(csv_path: Path) -> bool:
     try:
         with csv_path.open("r", encoding="utf-8-sig", errors="replace", newline="") as f:
-            first = next(csv.reader([f.readline()]), [])  # quoted names too (R's write.csv)
+            line = f.readline()
+        # quoted names too (R's write.csv); separated by ',', ';' (European Excel) or tab
+        first = next(csv.reader([line], delimiter=header_delimiter(line)), [])
     except (OSError, csv.Error):
         return False
     return set(MANIFEST_COLUMNS) <= {x.strip() for x in first}
@@ -77,7 +79,7 @@ def read_manifest(path: str | os.PathLike) -> Dataset:
     """
     csv_path = _manifest_csv(Path(path))
     base = csv_path.parent
-    header, rows, problems = read_csv_rows(csv_path, required=MANIFEST_COLUMNS)
+    header, rows, problems, delim = read_csv_table(csv_path, required=MANIFEST_COLUMNS)
     if not rows:
         raise DatasetError(f"{csv_path}: manifest has no rows")
     extra = [h for h in header if h not in MANIFEST_COLUMNS]
@@ -86,7 +88,7 @@ def read_manifest(path: str | os.PathLike) -> Dataset:
         rows_reader.add(line, row)
     entries: list[CaseEntry] = []
     for cid, c in rows_reader.cases.items():
-        entry = _case_entry(cid, c, csv_path, problems)
+        entry = _case_entry(cid, c, csv_path, problems, decimal_comma=delim != ",")
         if entry is not None:
             entries.append(entry)
     return Dataset(entries, base, "manifest", problems)
@@ -161,8 +163,12 @@ class _Rows:
         c["masks"].append((ann, mpath))
 
 
-def _case_entry(cid: str, c: dict[str, Any], csv_path: Path, problems: list[Problem]) -> CaseEntry | None:
-    """The entry of one gathered case (None when its image is missing or it has no mask)."""
+def _case_entry(cid: str, c: dict[str, Any], csv_path: Path, problems: list[Problem],
+                decimal_comma: bool = False) -> CaseEntry | None:
+    """The entry of one gathered case (None when its image is missing or it has no mask).
+
+    ``decimal_comma``: metadata ``3,5`` is 3.5 (a CSV separated by ``;`` or tab).
+    """
     if c["bad"]:
         return None
     img = _resolve(csv_path.parent, c["image"])
@@ -172,7 +178,7 @@ def _case_entry(cid: str, c: dict[str, Any], csv_path: Path, problems: list[Prob
     mpaths, raters = assign_mask_ids(c["masks"])
     meta: dict[str, Any] = {}
     for k, (v, line) in c["meta"].items():
-        meta.update(clean_meta({k: v}, csv_path, line, problems, cid))
+        meta.update(clean_meta({k: v}, csv_path, line, problems, cid, decimal_comma))
     group = next((meta[k] for k in ("group", "patient", "patient_id", "lesion_id") if k in meta), None)
     return CaseEntry(cid, img, mpaths, raters, meta, str(group) if group is not None else None)
 
