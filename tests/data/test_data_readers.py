@@ -385,6 +385,19 @@ def test_manifest_bad_rows_reported_rest_loads(tmp_path):
     assert [c.case_id for c in ds] == ["a", "b"]
 
 
+def test_manifest_one_mask_file_for_two_annotators_is_reported(tmp_path):
+    root = _manifest_files(tmp_path / "m")
+    (root / "manifest.csv").write_text(
+        "case_id,image,annotator,mask\na,imgs/a.png,r1,masks/a_r1.png\n"
+        "a,imgs/a.png,r2,./masks/a_r1.png\na,imgs/a.png,r3,masks/a_r2.png\n"
+        "b,imgs/b.png,r1,masks/a_r1.png\nb,imgs/b.png,r2,masks/b_r1.png\n", encoding="utf-8")
+    ds = open_dataset(root)
+    assert ds["a"].mask_ids == ["r1", "r2", "r3"] and ds["b"].mask_ids == ["r1", "r2"]
+    msgs = _messages(ds)  # one, for case a (case b's r1 is another case's file: no pair)
+    assert len(msgs) == 1 and all(s in msgs[0] for s in (
+        "manifest.csv", "line 3", "a_r1.png", "'r1'", "'r2'", "line 2", "case 'a'")), msgs
+
+
 # --------------------------------------------------------------------------- IMA++
 def _imapp(root, with_csv=True):
     _img(root / "images" / "ISIC_0000001.jpg")

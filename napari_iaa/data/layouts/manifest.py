@@ -136,7 +136,7 @@ class _Rows:
                 self._problem(line, f"empty image for case {cid!r}; row skipped", cid)
                 return None
             c = self.cases[cid] = {"image": img_text, "line": line, "masks": [], "seen": set(),
-                                   "meta": {}, "bad": False}
+                                   "owner": {}, "meta": {}, "bad": False}
             img = _resolve(self.base, img_text)
             if not self._is_file(img):
                 self._problem(line, f"missing image file {img} referenced by the CSV; case {cid!r} skipped", cid)
@@ -157,6 +157,11 @@ class _Rows:
             self._problem(line, f"duplicate row (case {cid!r}, annotator {ann!r}, mask {mask_text!r}); skipped", cid)
             return
         c["seen"].add((ann, str(mpath)))
+        first = c["owner"].setdefault(str(mpath), (ann, line))
+        if first[0] != ann:
+            self._problem(line, f"mask file {mpath} is given for annotator {ann!r} and, on line "
+                          f"{first[1]}, for annotator {first[0]!r} of case {cid!r}; both kept, their "
+                          "agreement is 1 by construction", cid)
         if not self._is_file(mpath):
             self._problem(line, f"missing mask file {mpath} referenced by the CSV; mask skipped", cid)
             return
