@@ -25,9 +25,11 @@ def add_consensus_parser(sub: Any) -> argparse.ArgumentParser:
     """Add ``consensus`` to the sub-command parsers."""
     p = sub.add_parser(
         "consensus", help="write a consensus mask per case (majority, STAPLE or reviewed)",
-        description="One mask per case, named after its case id ('/' -> '_'), PNG 0/255 for "
-        "2D images, each written atomically, and consensus.csv (case_id, method, file, "
-        "n_annotators). majority: foreground where at least half of the annotators marked "
+        description="One mask per case, named after its case id ('/' -> '_'), each written "
+        "atomically: PNG 0/255 for 2D images; for a NIfTI, NRRD or MetaImage volume its "
+        "format with its header (.mhd -> .mha, .nhdr -> .nrrd); NIfTI (.nii.gz, unit spacing) "
+        "for a multi-page TIFF or .npy volume and a LIDC nodule. Then consensus.csv (case_id, "
+        "method, file, n_annotators). majority: foreground where at least half of the annotators marked "
         "it; staple: STAPLE probability above 0.5; reviewed: the adjudicated mask the "
         "review store records (cases without one are listed as missing).")
     p.add_argument("dataset", metavar="DATASET", help="data set folder or manifest CSV")

@@ -1,7 +1,9 @@
 """Consensus export: one mask per case (majority vote, STAPLE or the reviewer's choice).
 
-One file per case, named after its case id with ``/`` replaced by ``_``, in the input's
-format (PNG 0/255 for 2D images), each written atomically, then ``consensus.csv``
+One file per case, named after its case id with ``/`` replaced by ``_``, each written
+atomically: PNG 0/255 for 2D images, a NIfTI/NRRD/MetaImage volume's format and header
+(:func:`~napari_iaa.data.volume_mask_suffix`), NIfTI for other volumes (multi-page TIFF,
+``.npy``, LIDC nodules: no header to keep); then ``consensus.csv``
 (``case_id, method, file, n_annotators``). Nothing in the data set is written or replaced.
 Formats are :class:`MaskWriter` entries tried in order, so a volume writer (NIfTI with the
 input's header) slots in with :func:`register_mask_writer`.

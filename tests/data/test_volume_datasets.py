@@ -259,3 +259,31 @@ def test_consensus_of_volumes_keeps_format_and_header(volume_folders, tmp_path):
         masks = np.stack(list(ds.load(cid).masks.values()))
         majority = 2 * masks.sum(0) >= len(masks)
         np.testing.assert_array_equal(read_mask(out / row["file"]), majority)
+
+
+def test_consensus_of_tiff_and_npy_volumes_is_nifti_as_help_says(tmp_path, capsys):
+    from napari_iaa.cli import main
+
+    root = tmp_path / "stacks"
+    for cid, suffix in (("t", ".tif"), ("n", ".npy")):
+        (root / cid).mkdir(parents=True)
+        img = np.random.default_rng(0).integers(0, 255, SHAPE).astype(np.uint8)
+        masks = [_ball((4, 10, 12), 4.0), _ball((4, 10, 13), 4.0)]
+        if suffix == ".npy":
+            np.save(root / cid / "image.npy", img)
+            for k, m in enumerate(masks):
+                np.save(root / cid / f"r{k}.npy", m.astype(np.uint8))
+        else:
+            import tifffile
+            tifffile.imwrite(root / cid / "image.tif", img)
+            for k, m in enumerate(masks):
+                tifffile.imwrite(root / cid / f"r{k}.tif", m.astype(np.uint8) * 255)
+    out = tmp_path / "consensus"
+    assert main(["consensus", str(root), "-o", str(out), "-q"]) == 0
+    rows = {r["case_id"]: r["file"] for r in csv.DictReader((out / "consensus.csv").open())}
+    assert rows == {"n": "n.nii.gz", "t": "t.nii.gz"}
+    assert volume_header(out / "t.nii.gz").spacing == (1.0, 1.0, 1.0)
+    capsys.readouterr()
+    assert main(["consensus", "--help"]) == 0
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "NIfTI (.nii.gz, unit spacing) for a multi-page TIFF or .npy volume" in help_text
