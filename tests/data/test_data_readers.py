@@ -500,6 +500,27 @@ def test_lidc_layout_synthetic_tree(tmp_path, outer):
     assert _has_problem(ds, "mask-1/slice-9.png", "mask without an image")
 
 
+@pytest.mark.parametrize("level", ["patient", "nodule"])
+@pytest.mark.parametrize("layout", [None, "lidc"])
+def test_lidc_one_patient_or_one_nodule_folder(tmp_path, level, layout):
+    root = _lidc(tmp_path / "LIDC-IDRI-slices", patients=("LIDC-IDRI-0001", "LIDC-IDRI-0002"))
+    _img(root / "LIDC-IDRI-0001" / "nodule-1" / "images" / "slice-0.png", rgb=False)
+    _mask(root / "LIDC-IDRI-0001" / "nodule-1" / "mask-0" / "slice-0.png")
+    given = root / "LIDC-IDRI-0001" / ("nodule-1" if level == "nodule" else "")
+    if layout is None:
+        assert detect_layout(given) == "lidc"
+    ds = open_dataset(given, layout=layout)
+    whole = open_dataset(root)
+    prefix = "LIDC-IDRI-0001/" + ("nodule-1/" if level == "nodule" else "")
+    assert ds.ids == [i for i in whole.ids if i.startswith(prefix)] and len(ds) == (1 if level == "nodule" else 4)
+    assert not [p for p in ds.problems if "'images'" in str(p)], _messages(ds)
+    c = ds[ds.ids[-1]]
+    assert c.group == "LIDC-IDRI-0001" and c.meta["patient"] == "LIDC-IDRI-0001"
+    nodules = open_dataset(given, layout=layout, unit="nodule")
+    assert nodules.ids == (["LIDC-IDRI-0001/nodule-1"] if level == "nodule"
+                           else ["LIDC-IDRI-0001/nodule-0", "LIDC-IDRI-0001/nodule-1"])
+
+
 def test_lidc_real(lidc_root):
     ds = open_dataset(lidc_root)
     assert ds.layout == "lidc" and len(ds) > 10 and not ds.problems

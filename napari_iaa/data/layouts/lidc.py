@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import NamedTuple
 
 from napari_iaa.data.case import CaseEntry, Problem
 from napari_iaa.data.dataset import Dataset
@@ -27,13 +28,62 @@ def _lidc_root(path: Path) -> Path:
     return inner if inner.is_dir() else path
 
 
+class _Folder(NamedTuple):
+    """A folder given by path, with the ``name``/``path`` an ``os.DirEntry`` has."""
+
+    name: str
+    path: str
+
+
+def _dirs(path: str | os.PathLike) -> list[os.DirEntry]:
+    """Visible subfolders in natural order; none for an unlistable folder (read reports it)."""
+    try:
+        return _subfolders(path)
+    except DatasetError:
+        return []
+
+
+def _is_nodule(path: str | os.PathLike) -> bool:
+    """Whether ``path`` holds an ``images`` folder and a ``mask-<r>`` folder."""
+    names = {e.name for e in _dirs(path)}
+    return "images" in names and any(x.startswith("mask-") for x in names)
+
+
+def _is_patient(path: str | os.PathLike) -> bool:
+    """Whether one of ``path``'s subfolders is a nodule folder."""
+    return any(_is_nodule(e.path) for e in _dirs(path))
+
+
+def _level(path: Path) -> str | None:
+    """What ``path`` is in the layout: ``"root"``, ``"patient"``, ``"nodule"`` or None.
+
+    ``root``: patient folders inside (or a ``LIDC-IDRI-slices`` folder); ``patient``:
+    nodule folders inside; ``nodule``: ``images`` and ``mask-<r>`` inside.
+    """
+    root = _lidc_root(path)
+    if not root.is_dir():
+        return None
+    if _is_nodule(root):
+        return "nodule"
+    for pat in _dirs(root)[:3]:
+        if _is_nodule(pat.path):
+            return "patient"
+        if _is_patient(pat.path):
+            return "root"
+    return None
+
+
 def read_lidc(path: str | os.PathLike, unit: str = "slice") -> Dataset:
     """Index the LIDC "slices" layout.
 
     Parameters
     ----------
     path : path-like
-        The ``LIDC-IDRI-slices`` folder or the folder that contains it.
+        The ``LIDC-IDRI-slices`` folder or the folder that contains it; or one patient's
+        folder (``LIDC-IDRI-0001``, nodule folders inside) or one nodule's folder
+        (``images`` and ``mask-<r>`` inside), indexed as a data set of that patient or
+        nodule with the same case ids (the patient named by the folder, or by its parent
+        for a nodule folder).
     unit : {"slice", "nodule"}
         ``slice`` (default): one 2D case per slice, id ``<patient>/<nodule>/slice-<n>``,
         ``meta`` ``patient``, ``nodule``, ``slice``. ``nodule``: one volume case per
@@ -61,11 +111,18 @@ def read_lidc(path: str | os.PathLike, unit: str = "slice") -> Dataset:
         raise DatasetError(f"{root}: LIDC folder not found")
     entries: list[CaseEntry] = []
     problems: list[Problem] = []
-    patients = _subfolders(root)
-    if not patients:
-        raise DatasetError(f"{root}: empty folder, no patient folders found")
-    for pat in patients:
-        nodules = _subfolders(pat.path, problems)
+    level = _level(root)
+    full = root.resolve()
+    if level == "nodule":  # one nodule: its patient is the folder above
+        groups = [(_Folder(full.parent.name, str(full.parent)), [_Folder(full.name, str(root))])]
+    elif level == "patient":
+        groups = [(_Folder(full.name, str(root)), _subfolders(root, problems))]
+    else:
+        patients = _subfolders(root)
+        if not patients:
+            raise DatasetError(f"{root}: empty folder, no patient folders found")
+        groups = [(pat, _subfolders(pat.path, problems)) for pat in patients]
+    for pat, nodules in groups:
         if not nodules:
             problems.append(Problem(Path(pat.path), "empty patient folder (no nodule folders)"))
         for nod in nodules:
@@ -185,21 +242,9 @@ def _nodule_stack(patient: str, nod: os.DirEntry, problems: list[Problem]) -> li
 
 
 def detect_lidc(path: Path) -> bool:
-    """Whether ``path`` (or its ``LIDC-IDRI-slices``) holds nodule folders with masks."""
-    root = _lidc_root(path)
-    if not root.is_dir():
-        return False
-    n = 0
-    for pat in scandir(root):
-        if not pat.is_dir() or pat.name.startswith("."):
-            continue
-        for nod in scandir(pat.path):
-            if nod.is_dir():
-                names = {e.name for e in scandir(nod.path) if e.is_dir()}
-                if "images" in names and any(x.startswith("mask-") for x in names):
-                    return True
-        n += 1
-        if n >= 3:
-            break
-    return False
+    """Whether ``path`` (or its ``LIDC-IDRI-slices``) is a LIDC folder.
+
+    Patient folders with nodule folders inside, one patient's folder, or one nodule's.
+    """
+    return _level(path) is not None
 
