@@ -287,6 +287,10 @@ def test_out_never_overwrites_the_data_sets_own_files(folders_dir, tmp_path, cap
         assert len(errors) == 1 and "Traceback" not in err, err
         assert "elsewhere" in errors[0] or "never overwritten" in errors[0], err
     assert {p: p.read_bytes() for p in before} == before
+    semi = folders_dir / "manifest.csv"  # the same manifest as European Excel saves it
+    semi.write_text(manifest.read_text(encoding="utf-8").replace(",", ";"), encoding="utf-8")
+    assert main(["score", str(folders_dir), "--out", str(semi)]) == 2
+    assert "manifest" in capsys.readouterr().err
     out = folders_dir / "scores.csv"  # a table of its own beside the data: written, rewritten
     assert main(["score", str(manifest), "--out", str(out), "-q"]) == 0
     assert main(["score", str(manifest), "--out", str(out), "-q"]) == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -101,13 +102,17 @@ def check_not_input(out: Path, ds: Dataset, dataset: Path, what: str) -> None:
                                   "write the table elsewhere")
             try:
                 with target.open(encoding="utf-8-sig", errors="replace") as fh:
-                    header = {c.strip() for c in fh.readline().split(",")}
+                    # any separator the readers take (',', ';' or tab), names maybe quoted
+                    header = {c.strip().strip('"') for c in re.split(r"[,;\t]", fh.readline())}
             except OSError:
                 header = set()
             if {"case_id", "image", "annotator", "mask"} <= header:
                 raise ConfigError(f"{what} {out} is the data set's manifest; write the table "
                                   "elsewhere")
-    if any(Path(f).resolve() == target for e in ds.entries for f in e.files()):
+    # a table is never an image or mask: a 10,000-case set's files are not resolved one by
+    # one each time its scores are written again
+    if target.suffix.lower() != ".csv" and any(
+            Path(f).resolve() == target for e in ds.entries for f in e.files()):
         raise ConfigError(f"{what} {out} is an image or mask of the data set; it is never "
                           "overwritten")
 
