@@ -448,6 +448,20 @@ def test_cohort_joins_score_output_despite_suffix(tmp_path):
     assert dict(zip(table.case_id, table.group))["ISIC_3"] == "m"
 
 
+def test_cohort_reads_tables_saved_by_european_excel(tmp_path):
+    """';'-separated tables with decimal commas (and a byte-order mark), as Excel saves CSV
+    in most of Europe, join and compare like comma tables."""
+    iaa = tmp_path / "iaa.csv"
+    iaa.write_text("\ufeffcase_id;iaa\nISIC_1;0,9\nISIC_2;0,8\nISIC_3;0,5\n", encoding="utf-8")
+    meta = tmp_path / "meta.csv"
+    meta.write_text("img_id;dx;age\nISIC_1;b;45,5\nISIC_2;b;50\nISIC_3;m;61,0\n",
+                    encoding="utf-8")
+    table, counts = read_cohort_table(iaa, meta, "dx")
+    assert dict(zip(table.case_id, table.group)) == {"ISIC_1": "b", "ISIC_2": "b", "ISIC_3": "m"}
+    assert dict(zip(table.case_id, table.iaa)) == {"ISIC_1": 0.9, "ISIC_2": 0.8, "ISIC_3": 0.5}
+    assert counts["n_unmatched"] == 0
+
+
 def test_cohort_missing_column_exits_2(tmp_path, capsys):
     iaa = tmp_path / "iaa.csv"
     iaa.write_text("case_id,iaa\na,0.9\nb,0.8\n")

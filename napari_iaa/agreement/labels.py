@@ -68,8 +68,13 @@ def read_table(path: str | Path, what: str) -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():
         raise DatasetError(f"{path}: {what} not found")
-    try:
-        frame = pd.read_csv(path, low_memory=False)
+    from napari_iaa.data import header_delimiter
+
+    try:  # the separator as the data readers take it: ',', ';' (European Excel, whose
+        # decimal mark is then ',') or tab, from the header line
+        with path.open(encoding="utf-8-sig", errors="replace") as fh:
+            sep = header_delimiter(fh.readline())
+        frame = pd.read_csv(path, low_memory=False, sep=sep, decimal="," if sep == ";" else ".")
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise DatasetError(f"{path}: not a readable CSV ({' '.join(str(exc).split())})") from exc
     if frame.empty:

@@ -19,7 +19,7 @@ duplicate id ...) are collected in ``Dataset.problems``; the rest of the data se
 
 from __future__ import annotations
 
-from napari_iaa.data.layouts._csv import read_csv_rows
+from napari_iaa.data.layouts._csv import header_delimiter, read_csv_rows
 from napari_iaa.data.layouts.folders import open_case, read_folders
 from napari_iaa.data.layouts.imapp import parse_imapp_mask_name, read_imapp
 from napari_iaa.data.layouts.lidc import read_lidc
@@ -39,6 +39,7 @@ __all__ = [
     "open_case",
     "open_dataset",
     "parse_imapp_mask_name",
+    "header_delimiter",
     "read_csv_rows",
     "read_folders",
     "read_imapp",
