@@ -412,3 +412,36 @@ def test_a_new_bar_finds_napari_s_widgets_without_walking_the_window(make_napari
     assert walks == []  # neither the search nor the later bar walked the whole window
     first.close()
     second.close()
+
+
+def test_a_bar_asked_for_later_shows_the_latest_message(make_napari_viewer, qtbot):
+    """``show_after_ms=None``: no napari bar until ``show()`` (a dock that shows the job's
+    progress itself, gone out of sight); then the bar shows the latest message. A job that
+    ends first never shows one."""
+    from napari.utils import progress
+    from qtpy.QtWidgets import QApplication
+
+    def turns():  # zero-delay timers (how a bar is made) run in here
+        for _ in range(3):
+            QApplication.processEvents()
+
+    make_napari_viewer()
+    before = set(progress._all_instances)
+    act = Activity("asked for later", show_after_ms=None)
+    act.update(Progress(3, 10, "three"))
+    act.update(Progress(4, 10, "four"))
+    turns()
+    assert act.bar is None and set(progress._all_instances) == before
+    act.show()
+    qtbot.waitUntil(lambda: act.bar is not None and act.bar.n == 4, timeout=10_000)
+    assert (act.bar.n, act.bar.total) == (4, 10)
+    act.show()  # once is enough
+    turns()
+    assert len(set(progress._all_instances) - before) == 1
+    act.close()
+    never = Activity("never asked", show_after_ms=None)
+    never.update(Progress(1, 2))
+    never.close()
+    never.show()  # after its end: nothing
+    turns()
+    assert never.bar is None and set(progress._all_instances) == before

@@ -236,33 +236,58 @@ def test_scoring_without_threads(review, synthetic_root, monkeypatch):
     assert np.isfinite(panel.model.frame()["IAA"]).all()
 
 
-def test_scoring_feeds_napari_activity_dock(review, synthetic_root, monkeypatch):
+def test_napari_s_bar_only_while_the_table_is_out_of_sight(review, synthetic_root, monkeypatch,
+                                                           qtbot):
+    """napari's activity bar repaints the window at its creation and at each update (40-80 ms
+    on software GL): while the table is on screen its own bar and Cancel show the run, and
+    napari's bar is made when the table goes out of sight (another tab) or was out of
+    sight from the start; it is fed every progress message either way."""
     from napari_iaa.data import open_dataset
-    from napari_iaa.widgets._common import Progress, workers
+    from napari_iaa.widgets._common import Progress
+    from napari_iaa.widgets._common import activity as activity_module
 
     bars = []
 
     class FakeActivity:
-        def __init__(self, desc, show_after_ms=0):
-            self.desc, self.seen, self.closed = desc, [], False
-            self.show_after_ms = show_after_ms
+        def __init__(self, desc, show_after_ms=0, min_interval=0.2):
+            self.desc, self.seen, self.closed, self.shown = desc, [], False, 0
+            self.show_after_ms, self.min_interval = show_after_ms, min_interval
             bars.append(self)
 
         def update(self, msg):
             self.seen.append(msg)
 
+        def show(self):
+            self.shown += 1
+
         def close(self):
             self.closed = True
 
-    monkeypatch.setattr(workers, "Activity", FakeActivity)
-    monkeypatch.setenv("NAPARI_IAA_NO_THREADS", "1")
+    monkeypatch.setattr(activity_module, "Activity", FakeActivity)
     viewer, widget = review
+    panel = widget.dataset_panel
     ds = open_dataset(synthetic_root)
-    widget.dataset_panel.set_dataset(ds, compute=True)
-    (bar,) = bars
-    assert bar.desc == f"scoring {len(ds.ids)} cases" and bar.closed
-    assert bar.show_after_ms == 0  # a long job: napari's bar from the start
-    assert bar.seen and bar.seen[-1] == Progress(len(ds.ids), len(ds.ids))
+    n = len(ds.ids)
+    monkeypatch.setenv("NAPARI_IAA_NO_THREADS", "1")
+    panel.set_dataset(ds, compute=True)  # the viewer is not shown: out of sight
+    assert bars[-1].desc == f"scoring {n} cases" and bars[-1].closed
+    assert bars[-1].show_after_ms == 0  # napari's bar at once
+    assert bars[-1].min_interval == activity_module.LONG_JOB_INTERVAL_S
+    assert bars[-1].seen and bars[-1].seen[-1] == Progress(n, n)
+    viewer.window.show()
+    widget.tabs.setCurrentWidget(panel)
+    qtbot.waitUntil(panel.isVisible, timeout=10_000)
+    panel.compute()  # on screen: no napari bar
+    assert bars[-1].show_after_ms is None and bars[-1].shown == 0 and bars[-1].closed
+    assert bars[-1].seen[-1] == Progress(n, n)
+    monkeypatch.delenv("NAPARI_IAA_NO_THREADS")
+    panel.compute()  # in a worker: its end reaches the panel on a later event-loop turn
+    running = bars[-1]
+    assert panel.busy and running.show_after_ms is None
+    widget.tabs.setCurrentIndex(0)  # the Case tab: the table goes out of sight
+    assert running.shown == 1
+    qtbot.waitUntil(lambda: not panel.busy, timeout=60_000)
+    assert running.closed and running.seen[-1] == Progress(n, n)
 
 
 # ------------------------------------------------------------------ two kinds of disagreement

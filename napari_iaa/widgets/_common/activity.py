@@ -55,12 +55,14 @@ class Activity:
 
     ``show_after_ms`` (default :data:`SHOW_AFTER_MS`): the bar is made only if the job is
     still running this long after the call; a job that ends before shows none (its dock
-    shows its progress itself: :data:`SHORT_JOB_SHOW_AFTER_MS`).
+    shows its progress itself: :data:`SHORT_JOB_SHOW_AFTER_MS`). None: only when
+    :meth:`show` is called (a dock that shows the job's progress asks for napari's bar
+    when it goes out of sight); the messages that came before are kept for it.
     """
 
     def __init__(self, desc: str, total: int = 0, min_interval: float = 0.2,
                  then: Callable[[], None] | None = None,
-                 show_after_ms: int = SHOW_AFTER_MS) -> None:
+                 show_after_ms: int | None = SHOW_AFTER_MS) -> None:
         self.desc = desc
         self._total = total
         self._then = then
@@ -71,12 +73,22 @@ class Activity:
         self._pending: Progress | None = None
         self._flush_due = False
         self._desc, self._qbar = "", None  # the last text shown; napari's QProgressBar
-        QTimer.singleShot(max(0, int(show_after_ms)), self._open)
+        self._asked = show_after_ms is not None  # the bar is made (or will be)
+        if self._asked:
+            QTimer.singleShot(max(0, int(show_after_ms)), self._open)
+
+    def show(self) -> None:
+        """Make napari's bar on the event loop's next turn, if it was not asked for yet and
+        the job still runs; it shows the latest message."""
+        if self._asked or self._closed:
+            return
+        self._asked = True
+        QTimer.singleShot(0, self._open)
 
     @property
     def bar(self) -> Any:
-        """napari's ``progress`` object (None until ``show_after_ms`` after the call, or
-        when the job ended before)."""
+        """napari's ``progress`` object (None until ``show_after_ms`` after the call or
+        :meth:`show`, or when the job ended before)."""
         return self._bar
 
     def _open(self) -> None:

@@ -7,7 +7,7 @@ among the annotators who marked); the "flagged by" column says which rule fired.
 The metadata columns appear at once (no pixels read); the agreement columns are filled by a
 background worker (:func:`~napari_iaa.widgets._common.start_worker`) that scores each case
 with :mod:`napari_iaa.scoring`, the same definitions as ``napari-iaa score``. The worker
-hands rows over in batches, reports progress to the panel's bar and napari's activity dock,
+hands rows over in batches, reports progress to the panel's bar (and napari's once hidden),
 and can be cancelled; results of a cancelled or replaced run are dropped.
 """
 
@@ -36,7 +36,7 @@ from qtpy.QtWidgets import (
 )
 
 from napari_iaa.data import Dataset, atomic_write_bytes
-from napari_iaa.widgets._common import Progress, notify_error, notify_info, start_worker
+from napari_iaa.widgets._common import Progress, activity, notify_error, notify_info, start_worker
 from napari_iaa.widgets._common.paint import set_bar
 from napari_iaa.widgets.dataset.columns import fit_columns
 from napari_iaa.widgets.dataset.csv_export import csv_frame
@@ -69,9 +69,10 @@ class _Run(QObject):
     ignores a run that is no longer its current one (cancelled or replaced).
     """
 
-    def __init__(self, panel: DatasetPanel) -> None:
+    def __init__(self, panel: DatasetPanel, bar: activity.Activity) -> None:
         super().__init__(panel)
         self.panel = panel
+        self.activity = bar  # napari's bar for the run, made when the panel is hidden
 
     def message(self, msg: Any) -> None:
         self.panel._on_message(self, msg)
@@ -297,7 +298,10 @@ class DatasetPanel(QWidget):
             self.surface_check.setChecked(bool(surface))  # sets self.surface
         self.cancel()
         ids = [self.model.case_id(r) for r in range(self.model.rowCount())]
-        self._run = run = _Run(self)
+        wait = None if self.isVisible() else 0  # napari's bar once the table is out of sight
+        bar = activity.Activity(f"scoring {len(ids)} cases", show_after_ms=wait,
+                                min_interval=activity.LONG_JOB_INTERVAL_S)
+        self._run = run = _Run(self, bar)
         self._completed = False
         self.progress.setRange(0, max(len(ids), 1))
         self._set_progress(0)
@@ -306,7 +310,7 @@ class DatasetPanel(QWidget):
         worker = start_worker(
             score_cases, self.dataset, ids, self.empty_rule, self.same_rater_pairs, self.surface,
             on_yield=run.message, on_return=run.returned, on_error=run.errored,
-            on_finish=run.finished, activity=f"scoring {len(ids)} cases",
+            on_finish=run.finished, activity=bar,
             # scoring only fills this table (nothing is written): closing the dock stops it
             owner=_docked_widget(self), on_stop=run.stopped,
         )
@@ -349,6 +353,14 @@ class DatasetPanel(QWidget):
         elif isinstance(msg, Progress):
             self._set_progress(msg.done)
             self._update_count()
+            run.activity.update(msg)  # kept until napari's bar is made
+
+    def hideEvent(self, event: Any) -> None:
+        """Out of sight while it scores: napari's bar takes over (not before: it and each of
+        its updates repaint the window at once, 40-80 ms on software GL)."""
+        if self._run is not None:
+            self._run.activity.show()
+        super().hideEvent(event)
 
     def _set_progress(self, done: int) -> None:
         """Move the bar with the window's next repaint: ``QProgressBar.setValue`` repaints at
