@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from napari_iaa.data import LAYOUTS, Dataset, atomic_write_bytes, detect_layout, open_dataset
+from napari_iaa.data import (
+    LAYOUTS,
+    Dataset,
+    atomic_write_bytes,
+    detect_layout,
+    has_manifest_columns,
+    open_dataset,
+)
 from napari_iaa.errors import ConfigError, DatasetError
 
 __all__ = [
@@ -100,13 +106,7 @@ def check_not_input(out: Path, ds: Dataset, dataset: Path, what: str) -> None:
             if target.name.lower().endswith(_METADATA_CSV_ENDINGS):
                 raise ConfigError(f"{what} {out} is a metadata table of the data set; "
                                   "write the table elsewhere")
-            try:
-                with target.open(encoding="utf-8-sig", errors="replace") as fh:
-                    # any separator the readers take (',', ';' or tab), names maybe quoted
-                    header = {c.strip().strip('"') for c in re.split(r"[,;\t]", fh.readline())}
-            except OSError:
-                header = set()
-            if {"case_id", "image", "annotator", "mask"} <= header:
+            if has_manifest_columns(target):
                 raise ConfigError(f"{what} {out} is the data set's manifest; write the table "
                                   "elsewhere")
     # a table is never an image or mask: a 10,000-case set's files are not resolved one by

@@ -23,7 +23,7 @@ from napari_iaa.data.layouts._csv import header_delimiter, read_csv_rows
 from napari_iaa.data.layouts.folders import open_case, read_folders
 from napari_iaa.data.layouts.imapp import parse_imapp_mask_name, read_imapp
 from napari_iaa.data.layouts.lidc import read_lidc
-from napari_iaa.data.layouts.manifest import read_manifest
+from napari_iaa.data.layouts.manifest import has_manifest_columns, read_manifest
 from napari_iaa.data.layouts.registry import (
     LAYOUTS,
     LayoutReader,
@@ -44,6 +44,7 @@ __all__ = [
     "read_folders",
     "read_imapp",
     "read_lidc",
+    "has_manifest_columns",
     "read_manifest",
     "register_layout",
 ]

@@ -13,13 +13,17 @@ from napari_iaa.data.layouts._csv import clean_meta, header_delimiter, read_csv_
 from napari_iaa.data.layouts._scan import assign_mask_ids, scandir
 from napari_iaa.errors import DatasetError
 
-__all__ = ["MANIFEST_COLUMNS", "detect_manifest", "read_manifest"]
+__all__ = ["MANIFEST_COLUMNS", "detect_manifest", "has_manifest_columns", "read_manifest"]
 
 MANIFEST_COLUMNS = ("case_id", "image", "annotator", "mask")
 _MANIFEST_NAMES = ("manifest.csv", "dataset.csv", "cases.csv")
 
 
-def _has_manifest_columns(csv_path: Path) -> bool:
+def has_manifest_columns(csv_path: Path) -> bool:
+    """Whether the CSV's header names the manifest columns.
+
+    Any separator the readers take, names maybe quoted; False for a file that cannot be read.
+    """
     try:
         with csv_path.open("r", encoding="utf-8-sig", errors="replace", newline="") as f:
             line = f.readline()
@@ -45,7 +49,7 @@ def _manifest_csv(path: Path, detecting: bool = False) -> Path:
         others = sorted(Path(e.path) for e in scandir(path)
                         if e.is_file() and e.name.lower().endswith(".csv") and Path(e.path) not in named)
         for c in named + others:
-            if _has_manifest_columns(c):
+            if has_manifest_columns(c):
                 return c
         if named and not detecting:
             return named[0]
