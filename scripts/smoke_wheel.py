@@ -195,8 +195,17 @@ def check_predict(out: Path) -> str:
 
 
 def check_npe2_validate() -> str:
-    """``npe2 validate napari-iaa`` passes on the installed manifest."""
-    return run_cli("npe2", "validate", "napari-iaa").stdout.strip().splitlines()[-1]
+    """``npe2 validate napari-iaa`` passes on the installed manifest.
+
+    Run as ``python -m npe2``: npe2 is a dependency, and with ``SMOKE_DEPS=shared`` its
+    console script stays in the environment the dependencies are borrowed from (our own
+    ``napari-iaa`` script must be in this one, which :func:`run_cli` checks).
+    """
+    cmd = [sys.executable, "-m", "npe2", "validate", "napari-iaa"]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    check(proc.returncode == 0,
+          f"npe2 validate napari-iaa exited {proc.returncode}:\n{proc.stdout[-2000:]}{proc.stderr[-4000:]}")
+    return proc.stdout.strip().splitlines()[-1]
 
 
 def main(argv: list[str] | None = None) -> int:
