@@ -3,6 +3,8 @@
 A worker *thread* of the GUI process shares its GIL with napari's repaints (PyQt holds
 it while the window paints), which made the table 2-3x slower than ``napari-iaa score``;
 processes are spawned, not forked (forking a process that runs Qt threads is unsafe).
+They run at a lower OS priority than napari (:mod:`napari_iaa._priority`): when the GUI
+repaints, its thread and the software renderer's threads get the cores first.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
+from napari_iaa._priority import lower_thread_priority
 from napari_iaa.data import Dataset, open_dataset
 from napari_iaa.scoring import CaseScore, _chunks, _open_kwargs, _Options, _score_ids
 
@@ -31,10 +34,12 @@ _REOPENED: dict[tuple[Any, ...], Dataset] = {}
 
 
 def _spawned_pool(processes: int) -> ProcessPoolExecutor:
-    """A pool of spawned processes kept for the next run (no 2-4 s start per run)."""
+    """A pool of spawned processes kept for the next run (no 2-4 s start per run), each
+    process below the GUI's priority (whichever thread spawned it)."""
     pool = _SPAWNED.get(processes)
     if pool is None:
-        pool = ProcessPoolExecutor(max_workers=processes, mp_context=mp.get_context("spawn"))
+        pool = ProcessPoolExecutor(max_workers=processes, mp_context=mp.get_context("spawn"),
+                                   initializer=lower_thread_priority)
         _SPAWNED[processes] = pool
     return pool
 

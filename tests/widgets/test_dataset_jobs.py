@@ -3,6 +3,10 @@ spawned processes, in table order, and stops when the table cancels it."""
 
 from __future__ import annotations
 
+import os
+
+import pytest
+
 from napari_iaa.data import open_dataset
 from napari_iaa.scoring import score_id
 from napari_iaa.widgets._common.events import Progress
@@ -75,3 +79,17 @@ def test_a_run_given_up_at_a_yield_queues_no_more(synthetic_root, monkeypatch):
     assert queued < len(ids)
     assert queued <= len(first) + 2 * scoring_pool.IN_FLIGHT_PER_PROCESS
     gen.close()
+
+
+@pytest.mark.skipif(not hasattr(os, "getpriority"), reason="OS priorities are POSIX")
+def test_scoring_processes_run_below_the_gui_priority():
+    # the table's scoring processes must yield the cores to napari's repaints (and to the
+    # software renderer's threads): a process spawned at the GUI's own priority competed
+    # with every repaint for the machine's two cores
+    from napari_iaa import scoring_pool
+
+    gui = os.getpriority(os.PRIO_PROCESS, 0)
+    pool = scoring_pool._spawned_pool(1)
+    child = pool.submit(os.getpriority, os.PRIO_PROCESS, 0).result(timeout=120)
+    assert child >= min(19, gui + 5)
+    assert os.getpriority(os.PRIO_PROCESS, 0) == gui  # the GUI process itself is untouched

@@ -33,7 +33,6 @@ import atexit
 import contextlib
 import functools
 import inspect
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -50,6 +49,7 @@ from qtpy.QtCore import (
 )
 
 from napari_iaa import _env
+from napari_iaa._priority import lower_thread_priority
 from napari_iaa.widgets._common.activity import LONG_JOB_INTERVAL_S, SHOW_AFTER_MS, Activity
 from napari_iaa.widgets._common.events import Progress
 
@@ -96,23 +96,6 @@ _QUIT_HOOKED: list[bool] = []
 def no_threads() -> bool:
     """``NAPARI_IAA_NO_THREADS``: run background work synchronously (tests, debugging)."""
     return _env.flag(_env.NO_THREADS)
-
-
-def lower_thread_priority(niceness: int = 10) -> None:
-    """Lower the OS scheduling priority of the calling thread (Linux; else a no-op).
-
-    The thread gets ``niceness`` more than the process's main thread (at most 19), so a
-    napari started with ``nice -n 19`` keeps its background work below its GUI, never above.
-    """
-    try:
-        import os
-
-        tid = threading.get_native_id()
-        target = min(19, os.getpriority(os.PRIO_PROCESS, os.getpid()) + niceness)
-        if os.getpriority(os.PRIO_PROCESS, tid) < target:
-            os.setpriority(os.PRIO_PROCESS, tid, target)
-    except (AttributeError, OSError):
-        pass
 
 
 class Relay(QObject):
