@@ -27,6 +27,12 @@ Colour masks:
   are ignored.
 - Palette images are expanded to their colours first (palette index 0 is not assumed to
   be background).
+
+JPEG masks are the exception to ``nonzero``: lossy compression leaves faint values around
+every edge (and colour noise in the channels), so a JPEG mask that is not two-valued is
+read as foreground = brighter than half its brightest value (brightest channel for
+colour), with a warning naming the file; ``nonzero`` would grow every outline by the
+compression's ringing (Kvasir-SEG and other public sets ship their masks as JPEG).
 """
 
 from __future__ import annotations
@@ -69,6 +75,9 @@ __all__ = [
 
 #: Default limit on the number of pixels of one image (override: ``NAPARI_IAA_MAX_PIXELS``).
 MAX_PIXELS: int = 10**8
+
+#: Mask formats read with a threshold instead of ``nonzero`` (lossy compression).
+LOSSY_MASK_SUFFIXES: frozenset[str] = frozenset({".jpg", ".jpeg"})
 
 #: File name extensions recognised as images or masks (lower case).
 IMAGE_EXTENSIONS: frozenset[str] = frozenset(
@@ -381,6 +390,25 @@ def _channels_to_plane(arr: np.ndarray, path: str) -> np.ndarray:
     return colour[..., 0]
 
 
+def _threshold_lossy(arr: np.ndarray, path: Path) -> np.ndarray:
+    """A JPEG mask as foreground = brighter than half its brightest value (warned).
+
+    Returned unchanged when it is two-valued (nothing was blurred).
+    """
+    plane = arr.max(axis=-1) if arr.ndim == 3 and arr.shape[-1] in (3, 4) else arr
+    two, _lo, hi = _is_two_valued(plane)
+    if two:
+        return plane
+    level = hi / 2
+    warnings.warn(
+        f"{path}: JPEG mask ({len(np.unique(plane))} distinct values from lossy compression); "
+        f"foreground = value > {level:g}, half the brightest",
+        MaskEncodingWarning,
+        stacklevel=3,
+    )
+    return plane > level
+
+
 def to_bool_mask(arr: np.ndarray, source: str | os.PathLike = "<array>") -> np.ndarray:
     """Turn any mask encoding into a boolean array (foreground = nonzero).
 
@@ -469,6 +497,8 @@ def read_mask(
         arr = header.array
     else:
         arr = _decode(path, for_mask=True, max_pixels=max_pixels)
+        if path.suffix.lower() in LOSSY_MASK_SUFFIXES:
+            arr = _threshold_lossy(arr, path)
     mask = to_bool_mask(arr, path)
     if shape is not None:
         shape = tuple(int(s) for s in shape)

@@ -251,3 +251,28 @@ def test_npy_is_never_unpickled(tmp_path):
     np.save(p, np.array([{"a": 1}], dtype=object), allow_pickle=True)
     with pytest.raises(ImageReadError, match=r"obj\.npy"):
         read_image(p)
+
+
+@pytest.mark.parametrize("colour", [False, True])
+def test_jpeg_mask_is_thresholded_not_read_as_nonzero(tmp_path, colour):
+    # a 0/255 disk saved as JPEG: compression ringing puts faint nonzero values around the
+    # outline, which "nonzero" would count as foreground
+    yy, xx = np.mgrid[:128, :128]
+    disk = (yy - 64) ** 2 + (xx - 60) ** 2 < 30**2
+    plane = disk.astype(np.uint8) * 255
+    arr = np.repeat(plane[..., None], 3, axis=2) if colour else plane
+    path = tmp_path / "rater1.jpg"
+    Image.fromarray(arr).save(path, quality=70)
+    decoded = np.asarray(Image.open(path))
+    assert np.count_nonzero(decoded.max(axis=-1) if colour else decoded) > disk.sum() * 1.05
+    with pytest.warns(MaskEncodingWarning, match=r"rater1\.jpg: JPEG mask .*half the brightest"):
+        got = read_mask(path, shape=disk.shape)
+    dice = 2 * np.count_nonzero(got & disk) / (got.sum() + disk.sum())
+    assert dice > 0.99
+
+
+def test_two_valued_jpeg_mask_reads_without_warning(tmp_path):
+    flat = np.zeros((64, 64), np.uint8)  # nothing to blur: JPEG keeps it exactly
+    path = tmp_path / "empty.jpeg"
+    Image.fromarray(flat).save(path)
+    assert not _no_warning(read_mask, path).any()
