@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,8 @@ from napari_iaa.data.io import has_image_suffix
 from napari_iaa.data.volumes import split_volume_suffix
 from napari_iaa.errors import DatasetError
 
-__all__ = ["assign_mask_ids", "file_stem", "is_image_name", "natural_key", "scandir"]
+__all__ = ["assign_mask_ids", "file_stem", "is_image_name", "natural_key", "nfc", "other_normal_form",
+           "scandir"]
 
 _NUM = re.compile(r"(\d+)")
 
@@ -22,6 +24,31 @@ def natural_key(text: str) -> list[Any]:
 
 
 _EDITED = re.compile(r"_edited-[^/\\]*-\d{8}-\d{6}(-\d+)?\.[a-z]+(\.gz)?$", re.IGNORECASE)
+
+
+def nfc(text: str) -> str:
+    """``text`` in Unicode's composed form (NFC), for ids taken from file names or CSV cells.
+
+    macOS writes file names decomposed (NFD: ``e`` + combining accent), Linux and Windows
+    keep what they are given, so one annotator ``José`` copied between machines can arrive
+    in both forms; as ids they must be one annotator.
+    """
+    return unicodedata.normalize("NFC", text) if not text.isascii() else text
+
+
+def other_normal_form(path: Path) -> Path | None:
+    """``path`` in the other Unicode form (NFC <-> NFD), if only that file exists.
+
+    None when ``path`` exists, when neither does, or when it is ASCII (one form only).
+    """
+    text = str(path)
+    if text.isascii() or path.exists():
+        return None
+    for form in ("NFC", "NFD"):
+        other = Path(unicodedata.normalize(form, text))
+        if str(other) != text and other.exists():
+            return other
+    return None
 
 
 def file_stem(name: str) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 from napari_iaa.data.case import Case, CaseEntry, Problem
 from napari_iaa.data.dataset import Dataset, load_entry
 from napari_iaa.data.layouts._csv import clean_meta
-from napari_iaa.data.layouts._scan import file_stem, is_image_name, natural_key, scandir
+from napari_iaa.data.layouts._scan import file_stem, is_image_name, natural_key, nfc, scandir
 from napari_iaa.errors import DatasetError
 
 __all__ = ["detect_folders", "open_case", "read_folders"]
@@ -41,7 +41,7 @@ def _folder_entry(case_dir: Path, case_id: str, problems: list[Problem]) -> Case
     mpaths: dict[str, Path] = {}
     raters: dict[str, str] = {}
     for e in masks:
-        mid = file_stem(e.name)
+        mid = nfc(file_stem(e.name))  # one id whichever Unicode form the file system gave
         if mid in mpaths:
             problems.append(Problem(Path(e.path), f"second mask with id {mid!r} (kept {mpaths[mid].name})", case_id))
             continue

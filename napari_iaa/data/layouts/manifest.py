@@ -10,7 +10,7 @@ from typing import Any
 from napari_iaa.data.case import CaseEntry, Problem
 from napari_iaa.data.dataset import Dataset
 from napari_iaa.data.layouts._csv import clean_meta, header_delimiter, read_csv_table
-from napari_iaa.data.layouts._scan import assign_mask_ids, scandir
+from napari_iaa.data.layouts._scan import assign_mask_ids, nfc, other_normal_form, scandir
 from napari_iaa.errors import DatasetError
 
 __all__ = ["MANIFEST_COLUMNS", "detect_manifest", "has_manifest_columns", "read_manifest"]
@@ -60,12 +60,14 @@ def _resolve(base: Path, text: str) -> Path:
     r"""The file a CSV cell names, relative to ``base``, normalised (``./a/../b`` -> ``b``).
 
     A path written on Windows (``images\\a.png``) is read with ``/`` on other systems when
-    no file has the literal name.
+    no file has the literal name; a name typed in one Unicode form (NFC) finds the file
+    stored in the other (NFD, as macOS writes names) when only that one exists.
     """
     p = Path(text)
     if "\\" in text and os.sep == "/" and not (p if p.is_absolute() else base / p).exists():
         p = Path(PureWindowsPath(text).as_posix())
-    return Path(os.path.normpath(p if p.is_absolute() else base / p))
+    p = Path(os.path.normpath(p if p.is_absolute() else base / p))
+    return other_normal_form(p) or p
 
 
 def read_manifest(path: str | os.PathLike) -> Dataset:
@@ -119,7 +121,7 @@ class _Rows:
 
     def add(self, line: int, row: dict[str, str]) -> None:
         """Take one CSV row (a problem, and the row skipped, where it is unusable)."""
-        cid = row["case_id"]
+        cid = nfc(row["case_id"])
         if not cid:
             self._problem(line, "empty case_id; row skipped")
             return
@@ -130,7 +132,7 @@ class _Rows:
             v = row.get(k, "")
             if v and k not in c["meta"]:
                 c["meta"][k] = (v, line)
-        self._mask(line, cid, c, row["annotator"], row["mask"])
+        self._mask(line, cid, c, nfc(row["annotator"]), row["mask"])
 
     def _case(self, line: int, cid: str, img_text: str) -> dict[str, Any] | None:
         """The case record of ``cid`` (made on its first row), None if the row is skipped."""
