@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import re
 import unicodedata
+from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +15,8 @@ from napari_iaa.data.io import has_image_suffix
 from napari_iaa.data.volumes import split_volume_suffix
 from napari_iaa.errors import DatasetError
 
-__all__ = ["assign_mask_ids", "file_stem", "is_image_name", "natural_key", "nfc", "other_normal_form",
-           "scandir"]
+__all__ = ["assign_mask_ids", "file_stem", "is_image_name", "natural_key", "nfc", "note_case_variants",
+           "other_normal_form", "scandir"]
 
 _NUM = re.compile(r"(\d+)")
 
@@ -34,6 +36,23 @@ def nfc(text: str) -> str:
     in both forms; as ids they must be one annotator.
     """
     return unicodedata.normalize("NFC", text) if not text.isascii() else text
+
+
+def note_case_variants(entries: Iterable[Any], where: Path, problems: list[Problem]) -> None:
+    """Record annotator ids that differ only in letter case (``R1`` and ``r1``).
+
+    They are read as different annotators, as written; the note names each spelling and
+    the cases it has, so a user whose files were renamed by hand can see it.
+    """
+    spellings: dict[str, Counter[str]] = {}
+    for entry in entries:
+        for annotator in set(entry.raters.values()):
+            spellings.setdefault(annotator.casefold(), Counter())[annotator] += 1
+    for counts in spellings.values():
+        if len(counts) > 1:
+            named = " and ".join(f"{a!r} ({n} case{'s' if n != 1 else ''})" for a, n in counts.most_common())
+            problems.append(Problem(where, f"annotator ids that differ only in letter case: {named}; read "
+                                    "as different annotators (rename one spelling if they are one)", None))
 
 
 def other_normal_form(path: Path) -> Path | None:

@@ -10,7 +10,14 @@ from typing import Any
 from napari_iaa.data.case import Case, CaseEntry, Problem
 from napari_iaa.data.dataset import Dataset, load_entry
 from napari_iaa.data.layouts._csv import clean_meta
-from napari_iaa.data.layouts._scan import file_stem, is_image_name, natural_key, nfc, scandir
+from napari_iaa.data.layouts._scan import (
+    file_stem,
+    is_image_name,
+    natural_key,
+    nfc,
+    note_case_variants,
+    scandir,
+)
 from napari_iaa.errors import DatasetError
 
 __all__ = ["detect_folders", "open_case", "read_folders"]
@@ -77,6 +84,7 @@ def read_folders(path: str | os.PathLike) -> Dataset:
         raise DatasetError(f"{root}: empty folder, no case folders found")
     problems: list[Problem] = []
     entries = [e for d in dirs if (e := _folder_entry(Path(d.path), d.name, problems)) is not None]
+    note_case_variants(entries, root, problems)
     return Dataset(entries, root, "folders", problems)
 
 

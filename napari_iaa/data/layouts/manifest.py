@@ -10,7 +10,13 @@ from typing import Any
 from napari_iaa.data.case import CaseEntry, Problem
 from napari_iaa.data.dataset import Dataset
 from napari_iaa.data.layouts._csv import clean_meta, header_delimiter, read_csv_table
-from napari_iaa.data.layouts._scan import assign_mask_ids, nfc, other_normal_form, scandir
+from napari_iaa.data.layouts._scan import (
+    assign_mask_ids,
+    nfc,
+    note_case_variants,
+    other_normal_form,
+    scandir,
+)
 from napari_iaa.errors import DatasetError
 
 __all__ = ["MANIFEST_COLUMNS", "detect_manifest", "has_manifest_columns", "read_manifest"]
@@ -97,6 +103,7 @@ def read_manifest(path: str | os.PathLike) -> Dataset:
         entry = _case_entry(cid, c, csv_path, problems, decimal_comma=delim != ",")
         if entry is not None:
             entries.append(entry)
+    note_case_variants(entries, csv_path, problems)
     return Dataset(entries, base, "manifest", problems)
 
 

@@ -1,6 +1,7 @@
-"""Names with accents arrive in two Unicode forms: macOS writes file names decomposed (NFD),
-a CSV typed elsewhere holds them composed (NFC). One annotator must stay one annotator and
-a manifest must find its files whichever form each side used."""
+"""Annotator names as people write them. Accents arrive in two Unicode forms: macOS
+writes file names decomposed (NFD), a CSV typed elsewhere holds them composed (NFC). One
+annotator must stay one annotator, a manifest must find its files whichever form each side
+used, and ids that differ only in letter case are pointed out."""
 
 from __future__ import annotations
 
@@ -70,3 +71,24 @@ def test_manifest_finds_files_stored_in_the_other_form(two_forms):
     assert not ds.problems, [str(p) for p in ds.problems]
     assert ds["a"].mask_ids == ds["b"].mask_ids == [NFC, "Ana"]  # in the rows' order
     assert ds["a"].masks[NFC].sum() == ds["b"].masks[NFC].sum() == 6 * 7
+
+
+def test_annotator_ids_differing_only_in_case_are_noted(tmp_path):
+    root = tmp_path / "ds"
+    for case, name in (("c1", "R1"), ("c2", "R1"), ("c3", "r1")):
+        _png(root / case / "image.png", rgb=True)
+        _png(root / case / f"{name}.png", box=(2, 8, 3, 10))
+        _png(root / case / "R2.png", box=(3, 8, 3, 11))
+    ds = open_dataset(root, layout="folders")
+    assert ds.ids == ["c1", "c2", "c3"]  # all scored, as written
+    notes = [str(p) for p in ds.problems]
+    assert len(notes) == 1 and "differ only in letter case: 'R1' (2 cases) and 'r1' (1 case)" in notes[0]
+
+
+def test_consistent_ids_give_no_case_note(tmp_path):
+    root = tmp_path / "ds"
+    for case in ("c1", "c2"):
+        _png(root / case / "image.png", rgb=True)
+        _png(root / case / "R1.png", box=(2, 8, 3, 10))
+        _png(root / case / "r2.png", box=(3, 8, 3, 11))
+    assert not open_dataset(root, layout="folders").problems
