@@ -445,3 +445,21 @@ def test_a_bar_asked_for_later_shows_the_latest_message(make_napari_viewer, qtbo
     never.show()  # after its end: nothing
     turns()
     assert never.bar is None and set(progress._all_instances) == before
+
+
+def test_then_runs_on_the_next_turn_when_no_bar_is_asked_for(make_napari_viewer, qtbot):
+    """``show_after_ms=None`` with ``then``: the job started from ``then`` does not wait for
+    a bar nobody asked for (the training dock on screen); still not inside the call."""
+    from napari.utils import progress
+
+    make_napari_viewer()
+    before = set(progress._all_instances)
+    ran: list[bool] = []
+    act = Activity("no bar yet", show_after_ms=None, then=lambda: ran.append(act.bar is None))
+    assert ran == []  # not in the call
+    qtbot.waitUntil(lambda: ran == [True], timeout=10_000)
+    assert set(progress._all_instances) == before
+    act.show()  # out of sight later: the bar comes, ``then`` does not run again
+    qtbot.waitUntil(lambda: act.bar is not None, timeout=10_000)
+    assert ran == [True]
+    act.close()

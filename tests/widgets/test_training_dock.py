@@ -373,6 +373,40 @@ def test_cancel_ends_napari_s_bar_and_says_so(dock, qtbot, synthetic_root, tmp_p
     assert log.index("cancel requested") < log.rindex("cancelled")
 
 
+def test_napari_s_bar_only_once_the_dock_is_out_of_sight(make_napari_viewer, qtbot,
+                                                        synthetic_root, tmp_path, monkeypatch):
+    """On screen the dock's own bar, plot and log show the fit, and napari's activity bar
+    (whose creation and updates repaint the window) is not made; hiding the dock (another
+    tab, closed into the menu) makes it, showing the fit's progress; cancel ends both."""
+    from napari.utils import progress
+
+    from napari_iaa.widgets._common import model_events
+    from napari_iaa.widgets.training import TrainingWidget
+
+    monkeypatch.setenv("NAPARI_IAA_MODELS", str(tmp_path / "user-models"))
+    monkeypatch.setattr(model_events, "_SHARED_REGISTRY", None)
+    viewer = make_napari_viewer(show=True)
+    widget = TrainingWidget(viewer)
+    dock = viewer.window.add_dock_widget(widget, name="Training")
+    qtbot.waitUntil(widget.isVisible, timeout=10_000)
+
+    def training_bars():
+        return [p for p in progress._all_instances if "training" in (p.desc or "")]
+
+    _settings(widget, synthetic_root, tmp_path / "out", epochs=200, batch_size=2,
+              name="on-screen")
+    with qtbot.waitSignal(widget.run_finished, timeout=300_000) as sig:
+        widget.start()
+        qtbot.waitUntil(lambda: len(widget.curves.loss_x) >= 1, timeout=300_000)
+        assert training_bars() == []  # the fit runs; napari's bar was not made
+        dock.hide()
+        qtbot.waitUntil(lambda: len(training_bars()) == 1 and training_bars()[0].n > 0,
+                        timeout=60_000)
+        widget.cancel()
+    assert sig.args[0]["status"] == "cancelled"
+    assert training_bars() == []
+
+
 def test_the_fit_leaves_a_core_to_the_viewer(monkeypatch, tmp_path):
     """Without a threads setting the dock's fit uses one torch thread fewer than torch's
     default (at least one); a user's setting is kept."""

@@ -44,8 +44,9 @@ class Activity:
     issue 16, seventh pass.)
 
     ``then`` (optional) is called on the event loop's turn after the bar is made (or after
-    it was not, the job having ended): a job started from it does not compete with
-    napari's adding of the bar for the GIL and the cores (the training dock's fit).
+    it was not, the job having ended; on the next turn when no bar is asked for): a job
+    started from it does not compete with napari's adding of the bar for the GIL and the
+    cores (the training dock's fit).
 
     Updates are applied at most every ``min_interval`` seconds (napari runs
     ``processEvents`` and repaints its bar at each; on a software-GL display a repaint
@@ -76,6 +77,9 @@ class Activity:
         self._asked = show_after_ms is not None  # the bar is made (or will be)
         if self._asked:
             QTimer.singleShot(max(0, int(show_after_ms)), self._open)
+        elif then is not None:  # no bar to wait for: ``then`` on the next turn
+            self._then = None
+            QTimer.singleShot(0, then)
 
     def show(self) -> None:
         """Make napari's bar on the event loop's next turn, if it was not asked for yet and
