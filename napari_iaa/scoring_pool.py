@@ -35,7 +35,7 @@ _REOPENED: dict[tuple[Any, ...], Dataset] = {}
 
 def _spawned_pool(processes: int) -> ProcessPoolExecutor:
     """A pool of spawned processes kept for the next run (no 2-4 s start per run), each
-    process below the GUI's priority (whichever thread spawned it)."""
+    process lowered by its initializer to nice +10 below the priority it started with."""
     pool = _SPAWNED.get(processes)
     if pool is None:
         pool = ProcessPoolExecutor(max_workers=processes, mp_context=mp.get_context("spawn"),

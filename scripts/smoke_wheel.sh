@@ -9,7 +9,7 @@
 #   SMOKE_WORK=DIR    where to build and install (default: a new folder under /tmp)
 #   SMOKE_KEEP=1      keep that folder afterwards (the venv is ~6 GB with CUDA torch)
 #   SMOKE_EXTRA=qt    the extra installed with the wheel (qt: PyQt5, qt6: PyQt6)
-#   SMOKE_DEPS=fresh  how the wheel's dependencies get into the new venv:
+#   SMOKE_DEPS=auto   how the wheel's dependencies get into the new venv:
 #       fresh   pip installs them there (another ~7 GB of disk; ~160 s here)
 #       shared  pip resolves them against the registries (--dry-run: nothing is written),
 #               then the new venv borrows PYTHON's site-packages, napari-iaa's own files
