@@ -15,6 +15,27 @@ import pytest
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
+#: ``NAPARI_IAA_TEST_LOG=FILE``: each test's start and each failure's report are appended
+#: to FILE as they happen (``.ci/run`` prints it when pytest fails). pytest prints its
+#: reports at the end, and a crash of the interpreter (a segfault in a GUI test) loses them.
+_TEST_LOG = os.environ.get("NAPARI_IAA_TEST_LOG")
+
+
+def _log(text: str) -> None:
+    if _TEST_LOG:
+        with open(_TEST_LOG, "a", encoding="utf-8", errors="replace") as f:
+            f.write(text)
+
+
+def pytest_runtest_logstart(nodeid, location):
+    _log(f"start {nodeid}\n")
+
+
+def pytest_runtest_logreport(report):
+    if report.failed:
+        _log(f"=== {report.when} FAILED: {report.nodeid}\n{report.longreprtext[-6000:]}\n"
+             f"{report.capstderr[-2000:]}\n=== end\n")
+
 
 def shared_data_dir() -> Path:
     env = os.environ.get("NAPARI_IAA_SHARED_DATA")
