@@ -3,6 +3,14 @@ then (a second later) the imports the Predictions dock needs beyond its own pack
 the modules a caller above this package asked for (:func:`import_when_idle`: the
 Predictions dock's own, named by ``widgets.docks``).
 
+pint's unit registry is built in the warm-up thread as a registry of its own and made the
+application registry on the GUI thread, only if nothing has used that one yet
+(:class:`_UnitsInstaller`). pint's default application registry is lazy and builds itself
+on first use in place, not thread-safely: it takes its final class before its units are
+defined, so a layer napari added on the GUI thread while the warm-up thread was building
+it (the dock opening a case at once: ``napari-iaa view DATA``, a test, a script) failed
+with "'pixel' is not defined in the unit registry".
+
 The warm-up runs in a plain daemon :class:`threading.Thread`, not through
 :func:`~napari_iaa.widgets._common.start_worker`: it has no result, no progress and
 nothing to cancel; it must run at normal priority (a niced thread holding the GIL would
@@ -16,13 +24,15 @@ import contextlib
 import importlib
 import threading
 import time
+from typing import Any
 
 import numpy as np
+from qtpy.QtCore import QObject, Signal, Slot
 
 from napari_iaa.widgets._common import no_threads
 from napari_iaa.widgets.review.layers import annotator_color, single_color_labels
 
-__all__ = ["import_when_idle", "warm_up_napari"]
+__all__ = ["build_unit_registry", "import_when_idle", "install_unit_registry", "warm_up_napari"]
 
 _WARM_UP_LOCK = threading.Lock()
 _WARM_UP_STARTED = False
@@ -65,16 +75,65 @@ def warm_up_napari() -> threading.Thread | None:
         if _WARM_UP_STARTED or no_threads():
             return None
         _WARM_UP_STARTED = True
-    th = threading.Thread(target=_warm_up, name="napari-iaa-warm-up", daemon=True)
+    installer = _UnitsInstaller()  # made here: it lives in the GUI thread
+    th = threading.Thread(target=_warm_up, args=(installer,), name="napari-iaa-warm-up",
+                          daemon=True)
     th.start()
     return th
 
 
-def _warm_up() -> None:
-    try:  # normal priority: a starved thread holding the GIL would stall the GUI
-        import pint
+class _UnitsInstaller(QObject):
+    """Takes pint's registry built in the warm-up thread to the GUI thread (a queued
+    signal: this object lives there) and installs it there (:func:`install_unit_registry`).
+    napari uses pint on the GUI thread only, so there the check that nothing has used the
+    application registry yet and the swap are one step for napari."""
 
-        pint.get_application_registry().pixel  # noqa: B018 - builds the registry
+    built = Signal(object)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.built.connect(self._install)
+        _KEEP.append(self)  # alive until its registry arrives (Python owns no parent)
+
+    @Slot(object)
+    def _install(self, registry: Any) -> None:
+        install_unit_registry(registry)
+        with contextlib.suppress(ValueError):
+            _KEEP.remove(self)
+        self.deleteLater()
+
+
+#: installers waiting for their registry
+_KEEP: list[_UnitsInstaller] = []
+
+
+def build_unit_registry() -> Any:
+    """A new pint registry as pint's default application registry builds itself (all of
+    pint's default units, redefinitions refused), seen by no other thread while built."""
+    import pint
+
+    return pint.UnitRegistry(on_redefinition="raise")
+
+
+def install_unit_registry(registry: Any) -> bool:
+    """Make ``registry`` pint's application registry if nothing has used that one yet (it is
+    still pint's lazy, unbuilt default); else keep it (units made from it stay comparable).
+    Call on the GUI thread. Returns whether ``registry`` was installed."""
+    import pint
+    from pint.registry import LazyRegistry
+
+    if type(pint.get_application_registry().get()) is not LazyRegistry:
+        return False
+    pint.set_application_registry(registry)
+    return True
+
+
+def _warm_up(installer: _UnitsInstaller | None = None) -> None:
+    try:  # normal priority: a starved thread holding the GIL would stall the GUI
+        registry = build_unit_registry()  # (~0.3 s of parsing unit definitions)
+        if installer is not None:
+            with contextlib.suppress(RuntimeError):  # the application is quitting
+                installer.built.emit(registry)
     except Exception:  # noqa: BLE001 - only a warm-up
         pass
     try:  # numba-compiles the direct label colormap (0.6 s on the first Labels layer)
