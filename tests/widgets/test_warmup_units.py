@@ -44,8 +44,8 @@ def slow_warm_up_build(monkeypatch):
     release.set()
 
 
-def _warm_up_thread(installer=None) -> threading.Thread:
-    th = threading.Thread(target=warmup._warm_up, args=(installer,), name="napari-iaa-warm-up",
+def _warm_up_thread(relay=None) -> threading.Thread:
+    th = threading.Thread(target=warmup._warm_up, args=(relay,), name="napari-iaa-warm-up",
                           daemon=True)
     th.start()
     return th
@@ -59,16 +59,18 @@ def test_napari_gets_its_units_while_the_warm_up_builds_them(fresh_units, slow_w
     monkeypatch.setattr(warmup, "_import_all", lambda names: None)  # the registry only
     monkeypatch.setattr(warmup, "IDLE_IMPORT_DELAY_S", 0)
     halfway, release = slow_warm_up_build
-    installer = warmup._UnitsInstaller()
-    th = _warm_up_thread(installer)
+    relay = warmup._registry_relay()
+    th = _warm_up_thread(relay)
     assert halfway.wait(30)
     # the GUI thread adds napari's first layer while the warm-up's build is half done
     layer = napari.layers.Image(np.zeros((2, 3)))
     assert layer.units == (fresh_units.pixel, fresh_units.pixel)
+    built_by_napari = fresh_units.get()
     release.set()
     th.join(30)
-    qtbot.wait(50)  # the installer's turn: napari built the registry, so it is kept
+    qtbot.waitUntil(lambda: relay not in warmup._KEEP, timeout=5000)  # the relay's turn
     assert isinstance(fresh_units.get(), UnitRegistry)
+    assert fresh_units.get() is built_by_napari  # napari built the registry: it is kept
     assert napari.layers.Image(np.zeros((1, 1))).units == layer.units  # one registry for all layers
 
 
@@ -77,12 +79,12 @@ def test_the_registry_built_in_the_warm_up_becomes_the_applications(fresh_units,
     monkeypatch.setattr(warmup, "_import_all", lambda names: None)
     monkeypatch.setattr(warmup, "IDLE_IMPORT_DELAY_S", 0)
     lazy = fresh_units.get()
-    th = _warm_up_thread(warmup._UnitsInstaller())
+    th = _warm_up_thread(warmup._registry_relay())
     th.join(30)
     assert fresh_units.get() is lazy  # not from the warm-up thread: on the GUI thread
     qtbot.waitUntil(lambda: fresh_units.get() is not lazy, timeout=5000)
     assert type(fresh_units.get()) is UnitRegistry and not isinstance(lazy, UnitRegistry)
-    assert str(fresh_units.pixel) == "pixel"  # the GUI thread's first use costs no build
+    assert str(fresh_units.pixel) == "pixel"  # pint's units, ready for napari
 
 
 def test_a_registry_already_used_is_kept():

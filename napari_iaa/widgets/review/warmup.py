@@ -5,7 +5,7 @@ Predictions dock's own, named by ``widgets.docks``).
 
 pint's unit registry is built in the warm-up thread as a registry of its own and made the
 application registry on the GUI thread, only if nothing has used that one yet
-(:class:`_UnitsInstaller`). pint's default application registry is lazy and builds itself
+(:func:`_registry_relay`). pint's default application registry is lazy and builds itself
 on first use in place, not thread-safely: it takes its final class before its units are
 defined, so a layer napari added on the GUI thread while the warm-up thread was building
 it (the dock opening a case at once: ``napari-iaa view DATA``, a test, a script) failed
@@ -21,15 +21,15 @@ opening worker needs at that very moment.
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import threading
 import time
 from typing import Any
 
 import numpy as np
-from qtpy.QtCore import QObject, Signal, Slot
 
-from napari_iaa.widgets._common import no_threads
+from napari_iaa.widgets._common import Relay, no_threads
 from napari_iaa.widgets.review.layers import annotator_color, single_color_labels
 
 __all__ = ["build_unit_registry", "import_when_idle", "install_unit_registry", "warm_up_napari"]
@@ -75,36 +75,33 @@ def warm_up_napari() -> threading.Thread | None:
         if _WARM_UP_STARTED or no_threads():
             return None
         _WARM_UP_STARTED = True
-    installer = _UnitsInstaller()  # made here: it lives in the GUI thread
-    th = threading.Thread(target=_warm_up, args=(installer,), name="napari-iaa-warm-up",
+    th = threading.Thread(target=_warm_up, args=(_registry_relay(),), name="napari-iaa-warm-up",
                           daemon=True)
     th.start()
     return th
 
 
-class _UnitsInstaller(QObject):
-    """Takes pint's registry built in the warm-up thread to the GUI thread (a queued
-    signal: this object lives there) and installs it there (:func:`install_unit_registry`).
-    napari uses pint on the GUI thread only, so there the check that nothing has used the
-    application registry yet and the swap are one step for napari."""
-
-    built = Signal(object)
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.built.connect(self._install)
-        _KEEP.append(self)  # alive until its registry arrives (Python owns no parent)
-
-    @Slot(object)
-    def _install(self, registry: Any) -> None:
-        install_unit_registry(registry)
-        with contextlib.suppress(ValueError):
-            _KEEP.remove(self)
-        self.deleteLater()
+def _registry_relay() -> Relay:
+    """A relay made on the GUI thread (call it there) that takes the registry the warm-up
+    thread built to the GUI thread (a queued signal) and installs it there
+    (:func:`install_unit_registry`). napari uses pint on the GUI thread only, so there the
+    check that nothing has used the application registry yet and the swap are one step for
+    napari. Kept alive in :data:`_KEEP` until its registry arrives."""
+    relay = Relay()
+    relay.message.connect(functools.partial(_install_relayed, relay))
+    _KEEP.append(relay)
+    return relay
 
 
-#: installers waiting for their registry
-_KEEP: list[_UnitsInstaller] = []
+def _install_relayed(relay: Relay, registry: Any) -> None:
+    install_unit_registry(registry)
+    with contextlib.suppress(ValueError):
+        _KEEP.remove(relay)
+    relay.deleteLater()
+
+
+#: relays waiting for their registry
+_KEEP: list[Relay] = []
 
 
 def build_unit_registry() -> Any:
@@ -128,12 +125,11 @@ def install_unit_registry(registry: Any) -> bool:
     return True
 
 
-def _warm_up(installer: _UnitsInstaller | None = None) -> None:
+def _warm_up(relay: Relay | None = None) -> None:
     try:  # normal priority: a starved thread holding the GIL would stall the GUI
         registry = build_unit_registry()  # (~0.3 s of parsing unit definitions)
-        if installer is not None:
-            with contextlib.suppress(RuntimeError):  # the application is quitting
-                installer.built.emit(registry)
+        if relay is not None:
+            relay.send(registry)  # False when the application is quitting
     except Exception:  # noqa: BLE001 - only a warm-up
         pass
     try:  # numba-compiles the direct label colormap (0.6 s on the first Labels layer)
