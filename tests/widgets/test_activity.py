@@ -463,3 +463,58 @@ def test_then_runs_on_the_next_turn_when_no_bar_is_asked_for(make_napari_viewer,
     qtbot.waitUntil(lambda: act.bar is not None, timeout=10_000)
     assert ran == [True]
     act.close()
+
+
+def test_a_bar_only_while_its_widget_is_out_of_sight(make_napari_viewer, qtbot):
+    """``out_of_sight=widget`` (a dock that shows the job's progress itself): no napari bar
+    while the widget is on screen; one once it goes out of sight (another tab, its dock
+    hidden), showing the latest message; at once when it was out of sight from the start;
+    none after the job ended, and the widget is left without the watch."""
+    from napari.utils import progress
+    from qtpy.QtWidgets import QApplication, QLabel, QTabWidget
+
+    def turns():  # zero-delay timers (how a bar is made) run in here
+        for _ in range(3):
+            QApplication.processEvents()
+
+    viewer = make_napari_viewer(show=True)
+    tabs = QTabWidget()
+    first, watched = QLabel("case"), QLabel("table")
+    tabs.addTab(first, "Case")
+    tabs.addTab(watched, "Table")
+    tabs.setCurrentWidget(watched)
+    dock = viewer.window.add_dock_widget(tabs, name="tabs")
+    qtbot.waitUntil(watched.isVisible, timeout=10_000)
+    before = set(progress._all_instances)
+
+    act = Activity("in sight", out_of_sight=watched)
+    act.update(Progress(2, 10, "two"))
+    turns()
+    assert act.bar is None and set(progress._all_instances) == before
+    tabs.setCurrentWidget(first)  # another tab: out of sight
+    qtbot.waitUntil(lambda: act.bar is not None and act.bar.n == 2, timeout=10_000)
+    act.close()
+    assert watched.findChildren(activity_module._HideWatch) == []
+
+    hidden = Activity("out of sight from the start", out_of_sight=watched)  # on tab "Case"
+    qtbot.waitUntil(lambda: hidden.bar is not None, timeout=10_000)
+    hidden.close()
+
+    tabs.setCurrentWidget(watched)
+    qtbot.waitUntil(watched.isVisible, timeout=10_000)
+    docked = Activity("dock hidden", out_of_sight=watched)
+    turns()
+    assert docked.bar is None
+    dock.hide()  # an ancestor hidden: the watched widget is out of sight too
+    qtbot.waitUntil(lambda: docked.bar is not None, timeout=10_000)
+    docked.close()
+
+    dock.show()
+    qtbot.waitUntil(watched.isVisible, timeout=10_000)
+    ended = Activity("ended on screen", out_of_sight=watched)
+    ended.update(Progress(1, 1))
+    ended.close()
+    assert watched.findChildren(activity_module._HideWatch) == []
+    dock.hide()
+    turns()
+    assert ended.bar is None and set(progress._all_instances) == before

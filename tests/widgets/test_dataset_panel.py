@@ -239,9 +239,9 @@ def test_scoring_without_threads(review, synthetic_root, monkeypatch):
 def test_napari_s_bar_only_while_the_table_is_out_of_sight(review, synthetic_root, monkeypatch,
                                                            qtbot):
     """napari's activity bar repaints the window at its creation and at each update (40-80 ms
-    on software GL): while the table is on screen its own bar and Cancel show the run, and
-    napari's bar is made when the table goes out of sight (another tab) or was out of
-    sight from the start; it is fed every progress message either way."""
+    on software GL): the run's bar is asked to appear only while the table is out of sight
+    (``Activity(out_of_sight=table)``, tested in test_activity.py), at once-a-second updates,
+    and is fed every progress message."""
     from napari_iaa.data import open_dataset
     from napari_iaa.widgets._common import Progress
     from napari_iaa.widgets._common import activity as activity_module
@@ -249,16 +249,13 @@ def test_napari_s_bar_only_while_the_table_is_out_of_sight(review, synthetic_roo
     bars = []
 
     class FakeActivity:
-        def __init__(self, desc, show_after_ms=0, min_interval=0.2):
-            self.desc, self.seen, self.closed, self.shown = desc, [], False, 0
-            self.show_after_ms, self.min_interval = show_after_ms, min_interval
+        def __init__(self, desc, out_of_sight=None, min_interval=0.2):
+            self.desc, self.seen, self.closed = desc, [], False
+            self.out_of_sight, self.min_interval = out_of_sight, min_interval
             bars.append(self)
 
         def update(self, msg):
             self.seen.append(msg)
-
-        def show(self):
-            self.shown += 1
 
         def close(self):
             self.closed = True
@@ -269,23 +266,15 @@ def test_napari_s_bar_only_while_the_table_is_out_of_sight(review, synthetic_roo
     ds = open_dataset(synthetic_root)
     n = len(ds.ids)
     monkeypatch.setenv("NAPARI_IAA_NO_THREADS", "1")
-    panel.set_dataset(ds, compute=True)  # the viewer is not shown: out of sight
+    panel.set_dataset(ds, compute=True)
     assert bars[-1].desc == f"scoring {n} cases" and bars[-1].closed
-    assert bars[-1].show_after_ms == 0  # napari's bar at once
+    assert bars[-1].out_of_sight is panel
     assert bars[-1].min_interval == activity_module.LONG_JOB_INTERVAL_S
     assert bars[-1].seen and bars[-1].seen[-1] == Progress(n, n)
-    viewer.window.show()
-    widget.tabs.setCurrentWidget(panel)
-    qtbot.waitUntil(panel.isVisible, timeout=10_000)
-    panel.compute()  # on screen: no napari bar
-    assert bars[-1].show_after_ms is None and bars[-1].shown == 0 and bars[-1].closed
-    assert bars[-1].seen[-1] == Progress(n, n)
     monkeypatch.delenv("NAPARI_IAA_NO_THREADS")
     panel.compute()  # in a worker: its end reaches the panel on a later event-loop turn
     running = bars[-1]
-    assert panel.busy and running.show_after_ms is None
-    widget.tabs.setCurrentIndex(0)  # the Case tab: the table goes out of sight
-    assert running.shown == 1
+    assert panel.busy and running.out_of_sight is panel
     qtbot.waitUntil(lambda: not panel.busy, timeout=60_000)
     assert running.closed and running.seen[-1] == Progress(n, n)
 

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from qtpy.QtCore import QTimer
+from qtpy.QtCore import QEvent, QObject, QTimer
 
 from napari_iaa.widgets._common.events import Progress
 
@@ -59,11 +59,18 @@ class Activity:
     shows its progress itself: :data:`SHORT_JOB_SHOW_AFTER_MS`). None: only when
     :meth:`show` is called (a dock that shows the job's progress asks for napari's bar
     when it goes out of sight); the messages that came before are kept for it.
+
+    ``out_of_sight`` (a widget that shows the job's progress itself: the data-set table,
+    the training dock): napari's bar at once if the widget is not visible, else only once
+    it goes out of sight (hidden, another tab, its dock closed, the window minimised); it
+    replaces ``show_after_ms``. While the widget is on screen its own bar shows the job, and
+    napari's would repaint the window at its creation and at each update for nothing.
     """
 
     def __init__(self, desc: str, total: int = 0, min_interval: float = 0.2,
                  then: Callable[[], None] | None = None,
-                 show_after_ms: int | None = SHOW_AFTER_MS) -> None:
+                 show_after_ms: int | None = SHOW_AFTER_MS,
+                 out_of_sight: Any = None) -> None:
         self.desc = desc
         self._total = total
         self._then = then
@@ -74,6 +81,13 @@ class Activity:
         self._pending: Progress | None = None
         self._flush_due = False
         self._desc, self._qbar = "", None  # the last text shown; napari's QProgressBar
+        self._watch: _HideWatch | None = None
+        if out_of_sight is not None:
+            if out_of_sight.isVisible():
+                show_after_ms = None
+                self._watch = _HideWatch(out_of_sight, self.show)
+            else:
+                show_after_ms = 0
         self._asked = show_after_ms is not None  # the bar is made (or will be)
         if self._asked:
             QTimer.singleShot(max(0, int(show_after_ms)), self._open)
@@ -84,6 +98,7 @@ class Activity:
     def show(self) -> None:
         """Make napari's bar on the event loop's next turn, if it was not asked for yet and
         the job still runs; it shows the latest message."""
+        self._unwatch()
         if self._asked or self._closed:
             return
         self._asked = True
@@ -175,9 +190,39 @@ class Activity:
         if self._closed:
             return
         self._closed = True
+        self._unwatch()
         bar = self._bar
         if bar is None:  # not made yet, or being made (then ``_open`` removes it)
             return
         self._apply()
         self._bar = None
         bar.close()
+
+    def _unwatch(self) -> None:
+        watch, self._watch = self._watch, None
+        if watch is not None:
+            watch.stop()
+
+
+class _HideWatch(QObject):
+    """Calls ``on_hide`` once, when ``widget`` is hidden (its own hide or an ancestor's: Qt
+    sends the Hide event to every visible descendant); a child of the widget, so it goes
+    with it."""
+
+    def __init__(self, widget: Any, on_hide: Callable[[], None]) -> None:
+        super().__init__(widget)
+        self._widget, self._on_hide = widget, on_hide
+        widget.installEventFilter(self)
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # Qt API name
+        if obj is self._widget and event.type() == QEvent.Type.Hide:
+            QTimer.singleShot(0, self._on_hide)  # not inside Qt's hiding of the window
+        return False
+
+    def stop(self) -> None:
+        try:
+            self._widget.removeEventFilter(self)
+            self.setParent(None)
+            self.deleteLater()
+        except RuntimeError:  # the widget is gone, and this with it
+            pass

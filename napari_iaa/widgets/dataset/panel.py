@@ -298,8 +298,9 @@ class DatasetPanel(QWidget):
             self.surface_check.setChecked(bool(surface))  # sets self.surface
         self.cancel()
         ids = [self.model.case_id(r) for r in range(self.model.rowCount())]
-        wait = None if self.isVisible() else 0  # napari's bar once the table is out of sight
-        bar = activity.Activity(f"scoring {len(ids)} cases", show_after_ms=wait,
+        # napari's bar only once the table is out of sight: it and each of its updates
+        # repaint the window at once (40-80 ms on software GL), and the table shows the run
+        bar = activity.Activity(f"scoring {len(ids)} cases", out_of_sight=self,
                                 min_interval=activity.LONG_JOB_INTERVAL_S)
         self._run = run = _Run(self, bar)
         self._completed = False
@@ -354,13 +355,6 @@ class DatasetPanel(QWidget):
             self._set_progress(msg.done)
             self._update_count()
             run.activity.update(msg)  # kept until napari's bar is made
-
-    def hideEvent(self, event: Any) -> None:
-        """Out of sight while it scores: napari's bar takes over (not before: it and each of
-        its updates repaint the window at once, 40-80 ms on software GL)."""
-        if self._run is not None:
-            self._run.activity.show()
-        super().hideEvent(event)
 
     def _set_progress(self, done: int) -> None:
         """Move the bar with the window's next repaint: ``QProgressBar.setValue`` repaints at

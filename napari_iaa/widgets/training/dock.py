@@ -270,11 +270,10 @@ class TrainingWidget(QWidget):
         # adding (a repaint and processEvents) then does not compete with the fit's start
         # for the GIL and the cores (BENCHMARKS.md, issue 16, eighth pass)
         # napari's bar once a second: each of its updates repaints the window (this dock's
-        # bar, plot and log show every step); and only once this dock is out of sight
-        # (hideEvent), as the data-set table does: its creation repaints the window too
+        # bar, plot and log show every step); and only once this dock is out of sight, as
+        # the data-set table does: its creation repaints the window too
         self._activity = Activity(f"training {vals['task']}", min_interval=LONG_JOB_INTERVAL_S,
-                                  then=None if sync else self._launch,
-                                  show_after_ms=None if self.isVisible() else 0)
+                                  then=None if sync else self._launch, out_of_sight=self)
         self.start_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
         if sync:
@@ -449,13 +448,6 @@ class TrainingWidget(QWidget):
         self._log(f"error: {exc}")
         set_bar(self.progress, total=1, value=0, fmt="failed")
         self.last_run = {"status": "error", "error": exc, "checkpoint": None, "metrics": {}}
-
-    def hideEvent(self, event: Any) -> None:
-        """Out of sight while it trains: napari's bar takes over (not before: it and each of
-        its updates repaint the window at once, 40-80 ms on software GL)."""
-        if self._activity is not None:
-            self._activity.show()
-        super().hideEvent(event)
 
     def _on_worker_finished(self) -> None:
         self._apply_progress(feed_napari=False)
