@@ -14,19 +14,22 @@ Command line: ``python -m training fit --task iaa --data DATA`` and
 
 from __future__ import annotations
 
-from training.config import TASK_DEFAULTS, TASK_NAMES, FitConfig
-from training.engine import (
-    Callback,
-    HistoryCallback,
-    ProgressCallback,
-    QueueCallback,
-    Trainer,
-    TrainerResult,
-)
-from training.evaluate import evaluate_checkpoint
-from training.fitting import fit
-from training.results import FitResult
-from training.tasks import calibrate
+import importlib
+from typing import Any
+
+#: each public name -> the module that defines it. Imported on first use (PEP 562), so
+#: ``import training.config`` (the training dock's form, built on the GUI thread) does not
+#: import torch; ``from training import fit`` imports what it needs
+_EXPORTS = {
+    "FitConfig": "config", "TASK_DEFAULTS": "config", "TASK_NAMES": "config",
+    "Callback": "callbacks", "HistoryCallback": "callbacks", "ProgressCallback": "callbacks",
+    "QueueCallback": "callbacks", "TrainerResult": "callbacks",
+    "Trainer": "engine",
+    "evaluate_checkpoint": "evaluate",
+    "fit": "fitting",
+    "FitResult": "results",
+    "calibrate": "tasks",
+}
 
 __all__ = [
     "FitConfig",
@@ -43,3 +46,16 @@ __all__ = [
     "QueueCallback",
     "HistoryCallback",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'training' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"training.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -45,6 +45,50 @@ def test_widgets_of_the_predictions_dock_import_without_torch():
     assert out == "False False"
 
 
+def test_the_training_dock_opens_without_torch_and_its_first_run_loads_it_in_the_worker():
+    """napari imports the Training dock's module and builds the dock on the GUI thread (the
+    plugin menu): importing torch there froze the viewer ~2 s. The dock, its settings and
+    its callbacks need no torch; the run's worker loads it (``load_torch``: the libraries
+    mapped with the GIL released) before anything imports timm or torch."""
+    pytest.importorskip("napari")
+    out = _run("""
+        import sys
+        import napari
+        from napari_iaa.widgets.docks.training import TrainingDock
+        from napari_iaa.widgets.training import run
+        viewer = napari.Viewer(show=False)
+        dock = TrainingDock(viewer)
+        config = run.make_config(dock.values())
+        print("torch" in sys.modules, "timm" in sys.modules, config.task)
+        loaded = []
+        import napari_iaa.models.torch_import as ti
+        real = ti.load_torch
+        ti.load_torch = lambda: (loaded.append("torch" in sys.modules), real())
+        print(run.backbone_problem(config.backbone), loaded, "timm" in sys.modules)
+        viewer.close()
+    """)
+    assert out.splitlines() == ["False False iaa", "None [False] True"]
+
+
+def test_the_training_package_exports_its_names_lazily():
+    """``import training.config`` (the dock's form) imports no torch; ``from training
+    import fit`` and the other public names still work, and ``dir`` lists them."""
+    out = _run("""
+        import sys
+        import training, training.config, training.callbacks, training.results
+        bare = "torch" in sys.modules
+        from training import FitConfig, HistoryCallback, Trainer, fit
+        from training.engine import Callback
+        print(bare, "torch" in sys.modules, callable(fit), Callback is training.Callback,
+              issubclass(HistoryCallback, Callback), "fit" in dir(training))
+        try:
+            training.no_such_name
+        except AttributeError as exc:
+            print("AttributeError", "no_such_name" in str(exc))
+    """)
+    assert out.splitlines() == ["False True True True True True", "AttributeError True"]
+
+
 def test_a_torch_name_loads_torch_through_load_torch_and_works():
     out = _run("""
         import sys

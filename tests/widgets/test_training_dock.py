@@ -248,18 +248,24 @@ def test_the_fit_starts_after_napari_adds_its_bar(dock, qtbot, synthetic_root, t
     assert widget.curves.val_x[-1] == 2  # the last epoch's validation point
 
 
-def test_a_new_run_shows_the_empty_plot_without_drawing(dock, qtbot):
-    """The empty plot is kept from the dock's first render: a new run shows it again
-    without a matplotlib draw in a thread beside the run's start."""
+def test_the_plot_draws_nothing_until_a_run_has_curves(dock, qtbot):
+    """Opening the dock and starting a run draw no matplotlib figure (the plot's first
+    render imports matplotlib in a thread, which slowed the dock's first paint 5-10 times):
+    the plot says what it will show; curves are drawn once they come, and a new run
+    clears them without a draw."""
+    from napari_iaa.widgets.training.dock import IDLE_PLOT_TEXT, STARTING_PLOT_TEXT
+
     _viewer, widget = dock
-    qtbot.waitUntil(lambda: widget.plot.image is not None and not widget.plot.busy, timeout=30_000)
-    blank = widget.plot.image
+    assert widget.plot.image is None and not widget.plot.busy
+    assert widget.plot.text() == IDLE_PLOT_TEXT
     widget.curves.add_loss(0.5, 1.0)
     widget.curves.add_loss(1.0, 0.5)
     widget.plot.submit(*widget.curves.args())
-    qtbot.waitUntil(lambda: widget.plot.image is not blank and not widget.plot.busy, timeout=30_000)
+    qtbot.waitUntil(lambda: widget.plot.image is not None and not widget.plot.busy, timeout=30_000)
+    assert widget.plot.pixmap() is not None and not widget.plot.pixmap().isNull()
     widget._reset_run()
-    assert widget.plot.image is blank and not widget.plot.busy
+    assert widget.plot.image is None and not widget.plot.busy
+    assert widget.plot.text() == STARTING_PLOT_TEXT
 
 
 def test_a_run_s_warnings_stay_in_the_dock_while_it_is_on_screen(make_napari_viewer, qtbot,

@@ -21,7 +21,7 @@ from qtpy.QtWidgets import QLabel, QSizePolicy
 
 from napari_iaa.widgets._common.workers import start_worker
 
-__all__ = ["AsyncPlot", "render_reliability", "render_training"]
+__all__ = ["AsyncPlot", "render_reliability", "render_training", "warm_up_matplotlib"]
 
 _BG = "#262930"
 _FG = "#d0d4dc"
@@ -37,6 +37,21 @@ def _figure(width: int, height: int, dpi: float = 90.0):
     fig = Figure(figsize=(max(width, 50) / dpi, max(height, 50) / dpi), dpi=dpi, facecolor=_BG)
     FigureCanvasAgg(fig)
     return fig
+
+
+def warm_up_matplotlib() -> None:
+    """Import matplotlib's Agg drawing and draw a small figure with text once (its fonts).
+
+    For a job's worker, before its plot's first render is asked for: the first render in a
+    process imports matplotlib (~0.5-1 s of Python) in the render thread, and meanwhile each
+    of the GUI thread's returns to Python (every event napari filters, every repaint of a
+    Python widget) waits up to the interpreter's switch interval for the GIL; the Training
+    dock's first paint took 0.2-0.6 s beside it (BENCHMARKS.md, issue 16, thirteenth pass).
+    """
+    with _RENDER_LOCK:
+        fig = _figure(60, 60)
+        fig.text(0.5, 0.5, "0.5", color=_FG, fontsize=7)
+        _rgba(fig)
 
 
 def _style(ax) -> None:
@@ -217,6 +232,14 @@ class AsyncPlot(QLabel):
         self._pending = None
         self._shown += 1
         self._show(img)
+
+    def clear(self, text: str = "") -> None:
+        """Show ``text`` in place of a picture (no render); requests made before are dropped,
+        and a render still running is not shown."""
+        self._pending = None
+        self._shown += 1
+        self.image = None
+        self.setText(text)
 
     def _size(self) -> tuple[int, int]:
         return (max(self.width(), self._w) if self.isVisible() else self._w), self._h

@@ -58,7 +58,7 @@ from napari_iaa.widgets._common.formatting import metrics_summary
 from napari_iaa.widgets._common.memory import older_objects_frozen
 from napari_iaa.widgets._common.model_events import MODEL_EVENTS
 from napari_iaa.widgets._common.paint import set_bar
-from napari_iaa.widgets._common.plots import AsyncPlot, render_training
+from napari_iaa.widgets._common.plots import AsyncPlot, render_training, warm_up_matplotlib
 from napari_iaa.widgets.training.events import (
     EpochEnded,
     EpochStarted,
@@ -82,6 +82,9 @@ from napari_iaa.widgets.training.run import (
 __all__ = ["TrainingWidget"]
 
 _STARTING = object()  # ``TrainingWidget.worker`` while ``start_worker`` is being called
+#: the plot's text before the first run, and from a run's start to its first curves
+IDLE_PLOT_TEXT = "no training run yet: the loss and the validation metric are drawn here"
+STARTING_PLOT_TEXT = "starting: the curves come with the first steps"
 
 
 class TrainingWidget(QWidget):
@@ -176,11 +179,10 @@ class TrainingWidget(QWidget):
 
         self.curves = Curves()
         self.plot = AsyncPlot(render_training, width=360, height=220)
-        #: the empty plot, kept from its first render: a new run shows it again without a
-        #: matplotlib draw beside the run's start
-        self._blank: Any = None
-        self.plot.rendered.connect(self._keep_blank)
-        self.plot.submit(*self.curves.args())
+        # text until a run has curves: no matplotlib draw when the dock opens (its import in
+        # the render thread slowed the dock's first paint 5-10 times: BENCHMARKS.md, issue
+        # 16, thirteenth pass); the run's worker imports it before the first step
+        self.plot.clear(IDLE_PLOT_TEXT)
         self._plot_timer = QTimer(self)
         self._plot_timer.setSingleShot(True)
         self._plot_timer.setInterval(250)  # at most 4 redraws a second, off the GUI thread
@@ -195,10 +197,6 @@ class TrainingWidget(QWidget):
         self.result_label.setWordWrap(True)
         self.result_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
         layout.addWidget(self.result_label)
-
-    def _keep_blank(self, img: Any) -> None:
-        self.plot.rendered.disconnect(self._keep_blank)  # the first picture: no curves yet
-        self._blank = img
 
     def _task_changed(self, choice: str) -> None:
         self.form.apply_task_defaults(choice)
@@ -257,9 +255,10 @@ class TrainingWidget(QWidget):
             # a full collection would walk all of napari's objects with the viewer stopped
             # (240-400 ms); frozen, it walks the run's own (its imports included)
             with older_objects_frozen():
-                problem = backbone_problem(config.backbone)
+                problem = backbone_problem(config.backbone)  # loads torch and timm
                 if problem:
                     raise ConfigError(problem)
+                warm_up_matplotlib()  # here, not in the plot's first render
                 return run_fit(config, relay, stop)
 
         self._job = job
@@ -298,10 +297,7 @@ class TrainingWidget(QWidget):
         self.last_run = None
         self.curves = Curves()
         self._plot_timer.stop()
-        if self._blank is not None:
-            self.plot.show_image(self._blank)
-        else:
-            self.plot.submit(*self.curves.args())
+        self.plot.clear(STARTING_PLOT_TEXT)  # no draw beside the run's start
         # not Qt's busy bar (range 0..0): its animation repaints, and so composes the
         # whole window again, every few milliseconds until the first progress message
         self._pending_progress, self._pending_activity = {}, None

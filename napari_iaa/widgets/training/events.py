@@ -1,6 +1,6 @@
 """Typed messages from a training run to the dock, and the callback that sends them.
 
-:class:`RelayCallback` is a :class:`training.engine.Callback`: the Trainer calls it in the
+:class:`RelayCallback` is a :class:`training.callbacks.Callback`: the Trainer calls it in the
 worker thread, and it forwards each hook as one of the messages below through a
 :class:`~napari_iaa.widgets._common.Relay` (a queued signal) to the GUI thread. Reading
 the data and evaluating report :class:`~napari_iaa.widgets._common.Progress` (0..1000
@@ -11,9 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from napari_iaa.widgets._common import Relay
-from training.engine import Callback, Trainer
+from training.callbacks import Callback  # no torch: this module is imported on the GUI thread
+
+if TYPE_CHECKING:
+    from training.engine import Trainer
 
 __all__ = ["EpochEnded", "EpochStarted", "FitAdvice", "FitStarted", "RelayCallback", "StepDone"]
 

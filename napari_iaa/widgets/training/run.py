@@ -39,7 +39,11 @@ def task_of(choice: str) -> str:
 
 
 def backbone_problem(name: str) -> str | None:
-    """``None`` if timm knows the backbone, else the message to show."""
+    """``None`` if timm knows the backbone, else the message to show (imports timm: call it
+    in a worker unless timm is imported)."""
+    from napari_iaa.models import load_torch
+
+    load_torch()  # torch's libraries mapped with the GIL released: the viewer keeps running
     import timm
 
     if not timm.is_model(name) and name not in timm.list_models():
@@ -108,7 +112,9 @@ def run_fit(config: FitConfig, relay: Relay, stop: threading.Event) -> dict[str,
     Returns the outcome for ``run_finished``: ``status``, ``checkpoint`` (the card's path,
     None when nothing usable was written), ``metrics`` and ``result`` (the FitResult).
     """
-    from napari_iaa.models import pick_device
+    from napari_iaa.models import load_torch, pick_device
+
+    load_torch()  # torch's libraries mapped with the GIL released: the viewer keeps running
     from training.fitting import fit
 
     if config.threads is None:
