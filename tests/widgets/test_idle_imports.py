@@ -46,14 +46,16 @@ def test_no_background_import_without_threads(probe, monkeypatch):
     assert warmup._ASKED == [] and probe not in sys.modules
 
 
-def test_the_review_dock_asks_for_the_predictions_docks_modules(make_napari_viewer,
-                                                                 monkeypatch):
+def test_the_review_dock_asks_for_the_other_docks_modules(make_napari_viewer, monkeypatch):
+    """The Predictions and Training docks' modules are imported in the background once the
+    review dock is idle, so the plugin-menu click that opens either does not import them."""
     from napari_iaa.widgets.docks import review as review_dock
 
     asked: list[tuple[str, ...]] = []
     monkeypatch.setattr(review_dock, "import_when_idle", asked.append)
     review_dock.ReviewDock(make_napari_viewer())
-    assert asked == [review_dock.PREDICTIONS_MODULES]
-    for name in review_dock.PREDICTIONS_MODULES:  # names of real modules, importable
+    assert asked == [review_dock.PREDICTIONS_MODULES + review_dock.TRAINING_MODULES]
+    for name in asked[0]:  # names of real modules, importable
         assert importlib.import_module(name).__name__ == name
     assert "napari_iaa.widgets.predictions" in review_dock.PREDICTIONS_MODULES
+    assert "napari_iaa.widgets.docks.training" in review_dock.TRAINING_MODULES

@@ -8,13 +8,16 @@ from napari_iaa.widgets._common.scroll import fit_dock
 from napari_iaa.widgets.review import ReviewWidget
 from napari_iaa.widgets.review.warmup import import_when_idle
 
-__all__ = ["PREDICTIONS_MODULES", "ReviewDock"]
+__all__ = ["PREDICTIONS_MODULES", "ReviewDock", "TRAINING_MODULES"]
 
 #: the Predictions dock's own modules (~8 ms of the click that opens it, more under load),
 #: imported once the review dock has been idle (``warmup.import_when_idle``). Named here,
 #: above both docks: ``widgets.predictions`` imports ``widgets.review``, which must not
 #: name it back. Not torch: the dock imports that in a worker when it opens.
 PREDICTIONS_MODULES = ("napari_iaa.widgets.predictions", "napari_iaa.widgets.docks.predictions")
+#: the Training dock's (~20 ms of the click that opens it), the same way; no torch either:
+#: its run's worker loads torch
+TRAINING_MODULES = ("napari_iaa.widgets.training", "napari_iaa.widgets.docks.training")
 
 
 class ReviewDock(ReviewWidget):
@@ -23,4 +26,4 @@ class ReviewDock(ReviewWidget):
     def __init__(self, napari_viewer: Any) -> None:
         super().__init__(napari_viewer)
         fit_dock(self)
-        import_when_idle(PREDICTIONS_MODULES)
+        import_when_idle(PREDICTIONS_MODULES + TRAINING_MODULES)

@@ -22,7 +22,7 @@ from qtpy.QtWidgets import QFormLayout, QHBoxLayout, QWidget
 
 from napari_iaa.errors import ConfigError
 from napari_iaa.widgets._common.forms import add_row
-from training.config import FitConfig, config_fields, field_type, task_defaults
+from training.config import config_fields, field_type, task_defaults, type_hints
 
 __all__ = ["FORM_FIELDS", "RESET_ON_TASK", "TrainingForm"]
 
@@ -34,7 +34,7 @@ RESET_ON_TASK = ("backbone", "epochs", "batch_size", "lr", "size")
 
 
 def _is_path(name: str) -> bool:
-    hint = typing.get_type_hints(FitConfig)[name]
+    hint = type_hints()[name]
     return Path in typing.get_args(hint)
 
 
