@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import RESULTS_DIR, fmt_ratio, fmt_time, machine, table
 
 BENCHES = ["tracker", "score", "inference", "training", "gui", "gui_table", "gui_case",
-           "gui_predictions"]
+           "gui_predictions", "gui_training"]
 HERE = Path(__file__).resolve().parent
 
 
@@ -81,7 +81,8 @@ def summary_rows() -> list[dict[str, str]]:
                          "target": "(report)", "met": "-"})
         for n in sc.get("notes", []):
             rows.append({"what": "score", "figure": n, "baseline": "-", "ratio": "-", "target": "", "met": "-"})
-    for name in ("inference", "training", "gui", "gui_table", "gui_case", "gui_predictions"):
+    for name in ("inference", "training", "gui", "gui_table", "gui_case", "gui_predictions",
+                 "gui_training"):
         r = _load(name)
         if r is None:
             continue
