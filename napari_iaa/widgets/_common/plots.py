@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from qtpy.QtCore import Qt, Signal
+from qtpy.QtCore import QSize, Qt, Signal
 from qtpy.QtGui import QImage, QPixmap
 from qtpy.QtWidgets import QLabel, QSizePolicy
 
@@ -206,6 +206,12 @@ class AsyncPlot(QLabel):
         self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Fixed)
         self.setAlignment(Qt.AlignCenter)
         self._w, self._h = width, height
+
+    def sizeHint(self) -> QSize:  # Qt API name
+        """The picture's size, also while a text stands in for it (the dock is laid out for
+        the plot it will show)."""
+        hint = super().sizeHint()
+        return QSize(max(hint.width(), self._w), max(hint.height(), self._h))
 
     @property
     def busy(self) -> bool:

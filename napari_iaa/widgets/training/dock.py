@@ -83,8 +83,8 @@ __all__ = ["TrainingWidget"]
 
 _STARTING = object()  # ``TrainingWidget.worker`` while ``start_worker`` is being called
 #: the plot's text before the first run, and from a run's start to its first curves
-IDLE_PLOT_TEXT = "no training run yet: the loss and the validation metric are drawn here"
-STARTING_PLOT_TEXT = "starting: the curves come with the first steps"
+IDLE_PLOT_TEXT = "no training run yet"
+STARTING_PLOT_TEXT = "starting…"
 
 
 class TrainingWidget(QWidget):
