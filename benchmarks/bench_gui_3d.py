@@ -43,7 +43,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import fmt_ratio, fmt_time, not_measured, table, write_results
-from bench_gui import StallProbe, _no_display, rerun_under_xvfb
+from bench_gui import StallProbe, display_or_rerun
 from bench_tracker_3d import SPACING, make_volumes
 
 FULL_SHAPE = (300, 512, 512)
@@ -248,12 +248,9 @@ def main(argv=None) -> int:
     ap.add_argument("--reps", type=int, default=5, help="strokes per layer (median)")
     ap.add_argument("--child", choices=["dock", "plain"], help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
-    if _no_display():
-        rc = rerun_under_xvfb(__file__, argv)
-        if rc is not None:
-            return rc
-        return not_measured("gui_3d", [{"what": "event-loop stalls on volumes", "status": "not measured"}],
-                            "needs a display or xvfb-run")
+    rc = display_or_rerun(__file__, argv, "gui_3d", "event-loop stalls on volumes")
+    if rc is not None:
+        return rc
     try:
         import napari  # noqa: F401
 

@@ -34,8 +34,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import fmt_ratio, fmt_time, not_measured, table, write_results
-from bench_gui import StallProbe, _no_display, make_case, rerun_under_xvfb
+from _common import fmt_ratio, fmt_time, table, write_results
+from bench_gui import StallProbe, display_or_rerun, make_case
 
 HOLE = 100  # half side of the hole filled in the small fill
 
@@ -192,12 +192,9 @@ def main(argv=None) -> int:
                     "viewer (the row gives the median and every value)")
     ap.add_argument("--no-fills", action="store_true", help="measure the open only")
     args = ap.parse_args(argv)
-    if _no_display():
-        rc = rerun_under_xvfb(__file__, argv)
-        if rc is not None:
-            return rc
-        return not_measured("gui_case", [{"what": "event-loop stalls", "status": "not measured"}],
-                            "needs a display or xvfb-run")
+    rc = display_or_rerun(__file__, argv, "gui_case", "event-loop stalls")
+    if rc is not None:
+        return rc
     import napari
     from qtpy.QtWidgets import QApplication
 

@@ -41,7 +41,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import fmt_ratio, fmt_time, not_measured, table, write_results
-from bench_gui import StallProbe, _no_display, plain_update_maps, rerun_under_xvfb
+from bench_gui import (
+    StallProbe,
+    display_or_rerun,
+    plain_update_maps,
+    run_marked_child,
+)
 
 _MARK = "PRED_GUI "
 
@@ -263,13 +268,8 @@ def _open_stall(rec: dict) -> float:
 
 
 def _run_child(mode: str, reps: int, why: bool) -> dict:
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", mode, "--reps", str(reps)]
-    cmd += ["--why"] if why else []
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
-    for line in proc.stdout.splitlines():
-        if line.startswith(_MARK):
-            return json.loads(line[len(_MARK):])
-    raise RuntimeError(f"{mode}: no result\n{proc.stdout[-1500:]}\n{proc.stderr[-3000:]}")
+    return run_marked_child(__file__, ["--child", mode, "--reps", str(reps)] + (["--why"] if why else []),
+                            _MARK)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -281,12 +281,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--child", choices=["open", "plugin", "predict"], help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     reps = args.reps or (2 if args.quick else 3)
-    if _no_display():
-        rc = rerun_under_xvfb(__file__, argv)
-        if rc is not None:
-            return rc
-        return not_measured("gui_predictions", [{"what": "Predictions dock stalls",
-                                                 "status": "not measured"}], "needs a display or xvfb-run")
+    rc = display_or_rerun(__file__, argv, "gui_predictions", "Predictions dock stalls")
+    if rc is not None:
+        return rc
     if args.child:
         return _child(args.child, reps, args.why)
     recs: dict[str, list[dict]] = {"open": [], "plugin": [], "predict": []}

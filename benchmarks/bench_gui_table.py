@@ -38,7 +38,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import PROJECT_ROOT, fmt_ratio, fmt_time, not_measured, table, write_results
-from bench_gui import _no_display, rerun_under_xvfb
+from bench_gui import display_or_rerun
 from bench_score import lidc_root, lidc_subset
 
 TARGET_RATIO = 1.3
@@ -394,12 +394,9 @@ def main(argv=None) -> int:
                          "table, its counts and bar repaint: what a user watching the run "
                          "sees; default) or the Case tab (the first three passes' runs)")
     args = ap.parse_args(argv)
-    if _no_display():
-        rc = rerun_under_xvfb(__file__, argv)
-        if rc is not None:
-            return rc
-        return not_measured("gui_table", [{"what": "table scoring", "status": "not measured"}],
-                            "needs a display or xvfb-run")
+    rc = display_or_rerun(__file__, argv, "gui_table", "table scoring")
+    if rc is not None:
+        return rc
     root, how = lidc_root()
     if root is None:
         return not_measured("gui_table", [{"what": "table scoring", "status": "not measured"}], how)

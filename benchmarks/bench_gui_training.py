@@ -39,9 +39,9 @@ from _common import fmt_ratio, fmt_time, not_measured, table, write_results
 from bench_gui import (
     TRAIN_SETTLE_S,
     StallProbe,
-    _no_display,
+    display_or_rerun,
     ready_to_click,
-    rerun_under_xvfb,
+    run_marked_child,
     set_training,
 )
 from bench_gui_predictions import Watchdog, _gap_times, _plain_dock
@@ -137,12 +137,7 @@ def _child(mode: str, why: bool) -> int:
 
 
 def _run_child(mode: str, why: bool = False) -> dict:
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", mode] + (["--why"] if why else [])
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1200)
-    for line in proc.stdout.splitlines():
-        if line.startswith(_MARK):
-            return json.loads(line[len(_MARK):])
-    raise RuntimeError(f"{mode}: no result\n{proc.stdout[-1500:]}\n{proc.stderr[-3000:]}")
+    return run_marked_child(__file__, ["--child", mode] + (["--why"] if why else []), _MARK, 1200)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -153,12 +148,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="record the GUI thread's stack in stalls over 40 ms (the dock's runs)")
     ap.add_argument("--child", choices=["dock", "plain"], help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
-    if _no_display():
-        rc = rerun_under_xvfb(__file__, argv)
-        if rc is not None:
-            return rc
-        return not_measured("gui_training", [{"what": "Training dock stalls",
-                                              "status": "not measured"}], "needs a display or xvfb-run")
+    rc = display_or_rerun(__file__, argv, "gui_training", "Training dock stalls")
+    if rc is not None:
+        return rc
     if args.child:
         return _child(args.child, args.why)
     reps = 1 if args.quick else (args.reps or 3)
