@@ -18,6 +18,7 @@ from napari_iaa.data.dataset import CaseNotFoundError, Dataset
 from napari_iaa.data.io import (
     IMAGE_EXTENSIONS,
     MAX_PIXELS,
+    ExifOrientationWarning,
     MaskEncodingWarning,
     get_max_pixels,
     has_image_suffix,
@@ -86,6 +87,7 @@ __all__ = [
     "LAYOUTS",
     "LayoutReader",
     "MAX_PIXELS",
+    "ExifOrientationWarning",
     "MaskEncodingWarning",
     "Problem",
     "VOLUME_SUFFIXES",

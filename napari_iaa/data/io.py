@@ -46,6 +46,7 @@ from napari_iaa.errors import ImageReadError, ShapeMismatchError
 
 __all__ = [
     "MAX_PIXELS",
+    "ExifOrientationWarning",
     "MaskEncodingWarning",
     "IMAGE_EXTENSIONS",
     "VOLUME_SUFFIXES",
@@ -152,6 +153,39 @@ def _pil_narrows(im: Image.Image) -> bool:
         ";16" in str(t[3][0] if isinstance(t[3], tuple) else t[3]) for t in im.tile)
 
 
+class ExifOrientationWarning(UserWarning):
+    """An image's EXIF orientation says to turn it for display; it is read as stored."""
+
+
+#: EXIF orientation -> what a photo viewer does with the stored pixels
+_ORIENTATIONS = {2: "mirrored", 3: "turned 180 degrees", 4: "flipped upside down",
+                 5: "mirrored and turned 90 degrees", 6: "turned 90 degrees clockwise",
+                 7: "mirrored and turned 90 degrees", 8: "turned 90 degrees counter-clockwise"}
+
+
+def _warn_orientation(im: Image.Image, path: Path) -> None:
+    """Warn when ``im``'s EXIF orientation is not the stored order (a phone's photo).
+
+    Not applied: PIL, imageio and scikit-image read the stored order, and masks are drawn
+    on it (ISIC's, and any tool's that reads images with them); turning the image alone
+    would move it off its masks. A user whose masks were drawn on the turned view should
+    turn the files themselves (``exiftran -ai``, or PIL's ``ImageOps.exif_transpose``).
+    """
+    # only where PIL reads the stored order (its TIFF reader turns an oriented TIFF itself)
+    if im.format not in ("JPEG", "MPO", "PNG", "WEBP") or "exif" not in im.info:
+        return
+    try:
+        value = im.getexif().get(0x0112)  # Orientation
+    except Exception:  # noqa: BLE001 - a damaged EXIF block: the pixels are still good
+        return
+    if value in _ORIENTATIONS:
+        warnings.warn(ExifOrientationWarning(
+            f"{path}: its EXIF orientation ({value}: shown {_ORIENTATIONS[value]} by photo "
+            "viewers) is not applied; read in its stored pixel order, on which masks are "
+            "drawn. If its masks were drawn on the turned view, turn the image files "
+            "first (e.g. exiftran -ai)"), stacklevel=4)
+
+
 def _open_pil(path: Path, limit: int) -> Image.Image:
     try:
         with warnings.catch_warnings():
@@ -216,6 +250,8 @@ def _decode(path: Path, for_mask: bool, max_pixels: int | None) -> np.ndarray:
         if not for_mask and arr.ndim == 3 and arr.shape[-1] in (2, 4):  # drop alpha
             arr = arr[..., 0] if arr.shape[-1] == 2 else arr[..., :3]
         return arr
+    if not for_mask:
+        _warn_orientation(im, path)
     if narrows and for_mask:  # a PNG: no other decoder at hand
         warnings.warn(MaskEncodingWarning(
             f"{path}: 16-bit colour image read at 8 bits (values below 256 read as 0); "

@@ -276,3 +276,31 @@ def test_two_valued_jpeg_mask_reads_without_warning(tmp_path):
     path = tmp_path / "empty.jpeg"
     Image.fromarray(flat).save(path)
     assert not _no_warning(read_mask, path).any()
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".png", ".webp"])
+def test_an_image_s_exif_orientation_is_not_applied_and_is_named(tmp_path, suffix):
+    """A phone photo's EXIF orientation (turn 90 degrees for display) is not applied: the
+    image is read in its stored pixel order, on which its masks are drawn (a turned image
+    would leave them); the reader warns, naming the file. Orientation 1, and a mask file,
+    read without a warning."""
+    from napari_iaa.data import ExifOrientationWarning
+
+    rgb = np.zeros((40, 64, 3), np.uint8)
+    rgb[:10, :20] = 255  # a bright corner, top left as stored
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to display"
+    path = tmp_path / f"photo{suffix}"
+    Image.fromarray(rgb).save(path, exif=exif, **({"quality": 95} if suffix != ".png" else {}))
+    with pytest.warns(ExifOrientationWarning, match=rf"photo\{suffix}: its EXIF orientation \(6"):
+        got = read_image(path)
+    assert got.shape == (40, 64, 3)
+    assert got[:10, :20].mean() > 200 and got[-10:, -20:].mean() < 50
+    exif[0x0112] = 1
+    upright = tmp_path / f"upright{suffix}"
+    Image.fromarray(rgb).save(upright, exif=exif)
+    assert _no_warning(read_image, upright).shape == (40, 64, 3)
+    mask = tmp_path / "mask.png"
+    exif[0x0112] = 6
+    Image.fromarray(rgb[..., 0]).save(mask, exif=exif)
+    assert _no_warning(read_mask, mask).shape == (40, 64)
