@@ -171,7 +171,10 @@ def staple(
     -----
     When every mask is empty (or every mask is full) the filter's estimate is
     undefined; the result is then the common mask, specificity (sensitivity) 1 and the
-    undefined rate NaN.
+    undefined rate NaN. With two masks STAPLE cannot tell which is right where they
+    disagree: those pixels get exactly 0.5 (in either order), so the consensus at the
+    default threshold is their union (one mask empty: the other), and any threshold above
+    0.5 gives their intersection.
     """
     import SimpleITK as sitk
 

@@ -115,6 +115,23 @@ def test_staple_degenerate_inputs():
     assert r.consensus[2, 3] and r.consensus.sum() == 1
 
 
+def test_staple_of_two_masks_keeps_their_disagreement_at_one_half():
+    """Two raters give STAPLE no way to tell which is right where they disagree: those
+    pixels sit at exactly 0.5 whichever mask comes first, so the consensus at the default
+    threshold is their union (one mask empty: the other one), and a threshold above 0.5
+    keeps only what both marked."""
+    a = np.zeros((40, 50), bool)
+    a[5:25, 5:35] = True
+    b = a.copy()
+    b[5:25, 5:15] = False
+    empty = np.zeros_like(a)
+    for first, second in ((a, b), (b, a), (a, empty), (empty, a)):
+        res = staple([first, second])
+        assert set(np.unique(res.probability[first ^ second]).tolist()) <= {0.5}
+        assert np.array_equal(res.consensus, first | second)
+        assert np.array_equal(staple([first, second], threshold=0.51).consensus, first & second)
+
+
 def test_summarize_case_like_object():
     truth, good, bad = _toy_case(1)
 
