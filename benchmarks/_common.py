@@ -173,3 +173,44 @@ def not_measured(name: str, rows: list[dict[str, str]], reason: str) -> int:
     print(table(rows, list(rows[0].keys())))
     write_results(name, {"status": "not measured", "reason": reason, "rows": rows})
     return 0
+
+
+# ----------------------------------------------------------------------------- GUI runs
+def run_marked_child(script: str, args: list[str], mark: str, timeout_s: float = 900) -> dict:
+    """Run ``script args`` in a fresh process; its result is the JSON on the line of its
+    output that starts with ``mark`` (RuntimeError with the output's end when none)."""
+    import subprocess
+
+    proc = subprocess.run([sys.executable, str(Path(script).resolve()), *args],
+                          capture_output=True, text=True, timeout=timeout_s)
+    for line in proc.stdout.splitlines():
+        if line.startswith(mark):
+            return json.loads(line[len(mark):])
+    raise RuntimeError(f"{' '.join(args)}: no result\n{proc.stdout[-1500:]}\n{proc.stderr[-3000:]}")
+
+
+def display_or_rerun(script: str, argv: list[str] | None, name: str, what: str) -> int | None:
+    """None when there is a display. Without one: ``script`` re-run under ``xvfb-run -a``
+    (its exit code), or, without xvfb-run, a "not measured" result for ``name`` (``what``)."""
+    if not _no_display():
+        return None
+    rc = rerun_under_xvfb(script, argv)
+    if rc is not None:
+        return rc
+    return not_measured(name, [{"what": what, "status": "not measured"}], "needs a display or xvfb-run")
+
+
+def rerun_under_xvfb(script: str, argv: list[str] | None) -> int | None:
+    """Run ``script`` again under ``xvfb-run -a`` (its exit code); None where that cannot be."""
+    import shutil
+    import subprocess
+
+    if not shutil.which("xvfb-run") or os.environ.get("NAPARI_IAA_BENCH_IN_XVFB"):
+        return None
+    env = dict(os.environ, NAPARI_IAA_BENCH_IN_XVFB="1")
+    cmd = ["xvfb-run", "-a", sys.executable, str(Path(script).resolve())]
+    return subprocess.run(cmd + list(argv or sys.argv[1:]), env=env).returncode
+
+
+def _no_display() -> bool:
+    return sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))

@@ -42,8 +42,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import fmt_ratio, fmt_time, not_measured, table, write_results
-from bench_gui import StallProbe, display_or_rerun
+from _common import display_or_rerun, fmt_ratio, fmt_time, not_measured, table, write_results
+from bench_gui import StallProbe
 from bench_tracker_3d import SPACING, make_volumes
 
 FULL_SHAPE = (300, 512, 512)

@@ -34,8 +34,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import fmt_ratio, fmt_time, table, write_results
-from bench_gui import StallProbe, display_or_rerun, make_case
+from _common import display_or_rerun, fmt_ratio, fmt_time, table, write_results
+from bench_gui import StallProbe, make_case
 
 HOLE = 100  # half side of the hole filled in the small fill
 

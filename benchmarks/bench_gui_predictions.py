@@ -40,12 +40,18 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import fmt_ratio, fmt_time, not_measured, table, write_results
+from _common import (
+    display_or_rerun,
+    fmt_ratio,
+    fmt_time,
+    not_measured,
+    run_marked_child,
+    table,
+    write_results,
+)
 from bench_gui import (
     StallProbe,
-    display_or_rerun,
     plain_update_maps,
-    run_marked_child,
 )
 
 _MARK = "PRED_GUI "

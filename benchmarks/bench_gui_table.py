@@ -37,8 +37,15 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import PROJECT_ROOT, fmt_ratio, fmt_time, not_measured, table, write_results
-from bench_gui import display_or_rerun
+from _common import (
+    PROJECT_ROOT,
+    display_or_rerun,
+    fmt_ratio,
+    fmt_time,
+    not_measured,
+    table,
+    write_results,
+)
 from bench_score import lidc_root, lidc_subset
 
 TARGET_RATIO = 1.3

@@ -35,13 +35,19 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import fmt_ratio, fmt_time, not_measured, table, write_results
+from _common import (
+    display_or_rerun,
+    fmt_ratio,
+    fmt_time,
+    not_measured,
+    run_marked_child,
+    table,
+    write_results,
+)
 from bench_gui import (
     TRAIN_SETTLE_S,
     StallProbe,
-    display_or_rerun,
     ready_to_click,
-    run_marked_child,
     set_training,
 )
 from bench_gui_predictions import Watchdog, _gap_times, _plain_dock
