@@ -31,21 +31,7 @@ _EXPORTS = {
     "calibrate": "tasks",
 }
 
-__all__ = [
-    "FitConfig",
-    "FitResult",
-    "TASK_NAMES",
-    "TASK_DEFAULTS",
-    "fit",
-    "calibrate",
-    "evaluate_checkpoint",
-    "Trainer",
-    "TrainerResult",
-    "Callback",
-    "ProgressCallback",
-    "QueueCallback",
-    "HistoryCallback",
-]
+__all__ = list(_EXPORTS)
 
 
 def __getattr__(name: str) -> Any:

@@ -29,6 +29,7 @@ _GRID = "#414851"
 _COLOURS = ["#f5a623", "#4fc3f7", "#9ccc65", "#e57373"]
 #: one render at a time across the docks (matplotlib is not made for concurrent drawing)
 _RENDER_LOCK = threading.Lock()
+_WARM = False  # ``warm_up_matplotlib`` has drawn (under the lock)
 
 def _figure(width: int, height: int, dpi: float = 90.0):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -48,10 +49,14 @@ def warm_up_matplotlib() -> None:
     Python widget) waits up to the interpreter's switch interval for the GIL; the Training
     dock's first paint took 0.2-0.6 s beside it (BENCHMARKS.md, issue 16, thirteenth pass).
     """
+    global _WARM
     with _RENDER_LOCK:
+        if _WARM:  # once per process: a later run finds matplotlib ready
+            return
         fig = _figure(60, 60)
         fig.text(0.5, 0.5, "0.5", color=_FG, fontsize=7)
         _rgba(fig)
+        _WARM = True
 
 
 def _style(ax) -> None:
