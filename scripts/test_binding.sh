@@ -5,7 +5,7 @@
 #
 #   all    every widget test, then the gui-marked tests elsewhere (about 10 minutes here)
 #   docks  each dock end to end: review (open, switch, edit, save), the data-set table,
-#          predictions and training (80 tests, about 4.5 minutes here)
+#          predictions and training (87 tests, about 4.5 minutes here)
 #
 # The README's test command runs the whole suite under PyQt6: pytest-qt prefers it and
 # [dev] installs both bindings. .ci/run then runs `pyqt5 docks`, so the binding the
@@ -51,7 +51,7 @@ case $mode in
   docks)
     "${run[@]}" tests/widgets/test_review_dock.py tests/widgets/test_review_edits.py \
       tests/widgets/test_dataset_jobs.py tests/widgets/test_predictions.py \
-      tests/widgets/test_training_dock.py "$@" ;;
+      tests/widgets/test_training_dock.py tests/widgets/test_training_form.py "$@" ;;
   *) echo "test_binding: unknown mode '$mode' (all or docks)" >&2; exit 2 ;;
 esac
 echo "test_binding: $mode GUI tests under $binding passed in $(( $(date +%s) - start )) s"

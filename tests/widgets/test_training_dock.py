@@ -46,17 +46,17 @@ def test_form_shows_the_config_defaults(dock):
         d = task_defaults(form.value("task").split("+")[0])
         assert {k: form.value(k) for k in ("backbone", "size", "epochs", "batch_size", "lr")} == {
             k: d[k] for k in ("backbone", "size", "epochs", "batch_size", "lr")}
-    assert form.widgets["backbone"].native.isEditable()
-    assert form.widgets["lr"].tooltip == config_fields()["lr"].metadata["help"]
+    assert form.widgets["backbone"].isEditable()
+    assert form.widgets["lr"].toolTip() == config_fields()["lr"].metadata["help"]
     assert form.value("max_cases") is None and form.value("models") == []
     # rows follow the task: the base model only for calibrate, the diagnosis column for
     # iaa+diagnosis
     form.set_value("task", "calibrate")
-    assert form.widgets["models"].enabled and not form.widgets["diagnosis"].enabled
+    assert form.widgets["models"].isEnabled() and not form.widgets["diagnosis"].isEnabled()
     form.set_value("task", "iaa+diagnosis")
-    assert form.widgets["diagnosis"].enabled and not form.widgets["models"].enabled
+    assert form.widgets["diagnosis"].isEnabled() and not form.widgets["models"].isEnabled()
     form.set_value("task", "iaa")
-    assert not form.widgets["diagnosis"].enabled
+    assert not form.widgets["diagnosis"].isEnabled()
 
 
 def test_settings_become_a_fit_config(dock, tmp_path):
@@ -136,7 +136,7 @@ def test_bad_settings_are_notifications(dock, error_log, tmp_path):
 def test_cases_row_reads_all_or_a_number(dock, error_log, synthetic_root, tmp_path):
     """'cases' shows "all" for every case (max_cases None); a typed number limits them."""
     _viewer, widget = dock
-    row = widget.form.widgets["max_cases"].native
+    row = widget.form.widgets["max_cases"]
     assert row.currentText() == "all" and widget.values()["max_cases"] is None
     widget.set_values(max_cases=12)
     assert row.currentText() == "12" and widget.values()["max_cases"] == 12

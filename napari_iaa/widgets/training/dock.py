@@ -130,10 +130,10 @@ class TrainingWidget(QWidget):
         box = QGroupBox("Training run")
         self.form = TrainingForm(TASK_CHOICES, task_of, defaults={"out": str(user_models_dir()),
                                                                   "diagnosis": "benign_malignant"})
-        self.form.widgets["data"].line_edit.native.setPlaceholderText(
+        self.form.widgets["data"].line_edit.setPlaceholderText(
             "data set folder (any supported layout)")
-        self.form.widgets["name"].native.setPlaceholderText("model name (default: task-backbone-time)")
-        self.form.widgets["task"].changed.connect(self._task_changed)
+        self.form.widgets["name"].setPlaceholderText("model name (default: task-backbone-time)")
+        self.form.widgets["task"].currentTextChanged.connect(self._task_changed)
         QVBoxLayout(box).addWidget(self.form.container)
         layout.addWidget(box)
 
@@ -319,7 +319,7 @@ class TrainingWidget(QWidget):
     def _on_message(self, msg: Any) -> None:
         match msg:
             case DeviceInUse(device=device):
-                self.form.device_label.value = f"in use: {device}"
+                self.form.device_label.setText(f"in use: {device}")
                 self._log(f"device in use: {device}")
             case Progress(done=done, total=total):
                 total = max(1, total)

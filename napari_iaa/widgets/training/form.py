@@ -1,11 +1,17 @@
-"""The training dock's settings form, generated with magicgui from ``FitConfig``'s fields.
+"""The training dock's settings form, built from ``FitConfig``'s fields with plain Qt widgets.
 
 Each row is one :class:`training.config.FitConfig` field with a ``gui`` label in its
 metadata: its widget follows the field's type and metadata (choices -> combo box,
-suggestions -> editable combo box, paths -> file chooser, numbers -> spin boxes with the
-field's ``range``), its tooltip is the field's help text and its value is the field's
-default (with :func:`training.config.task_defaults` of the chosen task). The dock adds
-its own rows (the task choice, the device in use) and reads :meth:`TrainingForm.values`.
+suggestions -> editable combo box, paths -> a line and a "…" chooser, numbers -> spin
+boxes with the field's ``range``), its tooltip is the field's help text and its value is
+the field's default (with :func:`training.config.task_defaults` of the chosen task). The
+dock adds its own rows (the task choice, the device in use) and reads
+:meth:`TrainingForm.values`.
+
+Plain Qt, not magicgui: the form is built on the click that opens the dock, and magicgui's
+widgets (a protocol check and a wrapper per widget, its Qt backend imported on first use)
+took 15-26 ms of that click against about 6 ms for the same Qt widgets (BENCHMARKS.md,
+issue 16, fourteenth pass).
 """
 
 from __future__ import annotations
@@ -16,15 +22,24 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from magicgui.widgets import ComboBox, FileEdit, FloatSpinBox, Label, LineEdit, SpinBox
-from magicgui.widgets.bases import ValueWidget
-from qtpy.QtWidgets import QFormLayout, QHBoxLayout, QWidget
+from qtpy.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QWidget,
+)
 
 from napari_iaa.errors import ConfigError
 from napari_iaa.widgets._common.forms import add_row
 from training.config import config_fields, field_type, task_defaults, type_hints
 
-__all__ = ["FORM_FIELDS", "RESET_ON_TASK", "TrainingForm"]
+__all__ = ["FORM_FIELDS", "RESET_ON_TASK", "PathEdit", "TrainingForm"]
 
 #: the form's rows in order ("task" is the dock's choice of task, not a field widget)
 FORM_FIELDS = ("data", "task", "models", "backbone", "epochs", "batch_size", "lr", "size",
@@ -33,46 +48,80 @@ FORM_FIELDS = ("data", "task", "models", "backbone", "epochs", "batch_size", "lr
 RESET_ON_TASK = ("backbone", "epochs", "batch_size", "lr", "size")
 
 
+class PathEdit(QWidget):
+    """A path typed in a line, or chosen with the "…" button: a folder, or a file of ``filter``."""
+
+    def __init__(self, folder: bool, filter: str = "", text: str = "",
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._folder, self._filter = folder, filter
+        self.line_edit = QLineEdit(text)
+        self.button = QPushButton("…")
+        self.button.setMaximumWidth(30)
+        self.button.clicked.connect(self.choose)
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.line_edit, 1)
+        row.addWidget(self.button)
+
+    def text(self) -> str:
+        """The path as typed (stripped; empty when none)."""
+        return self.line_edit.text().strip()
+
+    def setText(self, text: str) -> None:
+        """Show ``text`` as the path (Qt's name, as ``QLineEdit.setText``)."""
+        self.line_edit.setText(text)
+
+    def choose(self) -> None:
+        """Ask for the path in Qt's dialog, starting at the one typed."""
+        start = self.text()
+        if self._folder:
+            path = QFileDialog.getExistingDirectory(self, "Choose a folder", start)
+        else:
+            path, _ = QFileDialog.getOpenFileName(self, "Choose a file", start, self._filter)
+        if path:
+            self.line_edit.setText(path)
+
+
 def _is_path(name: str) -> bool:
-    hint = type_hints()[name]
-    return Path in typing.get_args(hint)
+    return Path in typing.get_args(type_hints()[name])
 
 
-def _field_widget(name: str, value: Any) -> ValueWidget:
-    """The magicgui widget of one FitConfig field (no label: the container adds it)."""
+def _combo(items: Sequence[str], editable: bool) -> QComboBox:
+    w = QComboBox()
+    w.addItems([str(x) for x in items])
+    w.setEditable(editable)
+    return w
+
+
+def _field_widget(name: str) -> QWidget:
+    """The widget of one FitConfig field (no label: the form adds it); its value unset."""
     meta = config_fields()[name].metadata
     kind = field_type(name)
     if "none_text" in meta:  # an optional number: "all" (None) or a typed value
-        # (magicgui's spin box, superqt's QLargeIntSpinBox, shows no special-value text)
-        none_text = meta["none_text"]
-        w = ComboBox(choices=(none_text, "100", "1000", "10000"))
-        w.native.setEditable(True)
-        w.native.setCurrentText(none_text if value is None else str(value))
-    elif "choices" in meta or "suggestions" in meta:
-        w: ValueWidget = ComboBox(choices=tuple(meta.get("choices") or meta["suggestions"]))
-        if "suggestions" in meta:  # any value may be typed; read back as the text
-            w.native.setEditable(True)
-            w.native.setCurrentText(str(value))
-        else:
-            w.value = value
+        w: QWidget = _combo((meta["none_text"], "100", "1000", "10000"), editable=True)
+    elif "choices" in meta or "suggestions" in meta:  # suggestions: any value may be typed
+        w = _combo(meta.get("choices") or meta["suggestions"], editable="suggestions" in meta)
     elif kind is list:
-        w = FileEdit(mode="r", filter="Checkpoints (*.json *.safetensors)")
-        w.line_edit.native.setPlaceholderText("MHR checkpoint to calibrate (.safetensors, .json)")
+        w = PathEdit(folder=False, filter="Checkpoints (*.json *.safetensors)")
+        w.line_edit.setPlaceholderText("MHR checkpoint to calibrate (.safetensors, .json)")
     elif _is_path(name):
-        w = FileEdit(mode="d", value=str(value) if value else "")
+        w = PathEdit(folder=True)
     elif kind in (int, float):
         lo, hi, step = meta.get("range", (0, 1_000_000, 1))
-        w = SpinBox(min=lo, max=hi, step=step) if kind is int else FloatSpinBox(min=lo, max=hi, step=step)
+        w = QSpinBox() if kind is int else QDoubleSpinBox()
         if kind is float:  # enough decimals for the smallest allowed value
-            w.native.setDecimals(max(2, -math.floor(math.log10(lo))) if lo > 0 else 6)
-        w.value = meta.get("none_as", lo) if value is None else value
+            w.setDecimals(max(2, -math.floor(math.log10(lo))) if lo > 0 else 6)
+        w.setRange(lo, hi)
+        w.setSingleStep(step)
     else:
-        w = LineEdit(value="" if value is None else str(value))
-    if isinstance(w, FileEdit):  # the look of the dock's other folder rows: "…"
-        w.choose_btn.text = "…"
-        w.choose_btn.native.setMaximumWidth(30)
-    w.tooltip = meta.get("help", "")
+        w = QLineEdit()
+    w.setToolTip(meta.get("help", ""))
     return w
+
+
+def _label(name: str) -> str:
+    return "task" if name == "task" else config_fields()[name].metadata["gui"]
 
 
 def _optional_number(name: str, text: str, meta: Mapping[str, Any]) -> int | None:
@@ -98,37 +147,42 @@ class TrainingForm:
         The FitConfig task of a choice (``"iaa+diagnosis"`` -> ``"iaa"``).
     defaults : mapping
         Values shown instead of the field defaults (the dock's output folder).
+
+    Attributes
+    ----------
+    widgets : dict of str to QWidget
+        Each row's widget by field name: ``QComboBox``, ``QSpinBox``, ``QDoubleSpinBox``,
+        ``QLineEdit`` or :class:`PathEdit`.
+    device_label : QLabel
+        Beside the device row: the device a run used.
+    container : QWidget
+        The rows, in a ``QFormLayout``.
     """
 
     def __init__(self, task_choices: Sequence[str], task_of: Any,
                  defaults: Mapping[str, Any] = ()) -> None:
         self._task_of = task_of
-        task_choices = tuple(task_choices)
-        start = {**task_defaults(task_of(task_choices[0])), **dict(defaults)}
-        self.widgets: dict[str, ValueWidget] = {}
+        self.widgets: dict[str, QWidget] = {
+            name: _combo(task_choices, editable=False) if name == "task" else _field_widget(name)
+            for name in FORM_FIELDS}
+        start = {**task_defaults(task_of(self.widgets["task"].currentText())), **dict(defaults)}
         for name in FORM_FIELDS:
-            if name == "task":
-                w: ValueWidget = ComboBox(choices=task_choices, value=task_choices[0])
-            else:
-                w = _field_widget(name, start.get(name))
-            self.widgets[name] = w
-        self.device_label = Label(value="")
-        # a QFormLayout keeps the labels in one aligned column (magicgui's labelled
-        # container sizes its labels before napari's style sheet applies)
+            if name != "task":
+                self.set_value(name, start.get(name))
+        self.device_label = QLabel("")
+        # a QFormLayout keeps the labels in one aligned column
         self.container = QWidget()
         form = QFormLayout(self.container)
         form.setContentsMargins(0, 0, 0, 0)
         for name in FORM_FIELDS:
-            meta = config_fields()[name].metadata
-            label = "task" if name == "task" else meta["gui"]
-            field = self.widgets[name].native
+            field = self.widgets[name]
             if name == "device":
                 field = QWidget()
                 row = QHBoxLayout(field)
                 row.setContentsMargins(0, 0, 0, 0)
-                row.addWidget(self.widgets[name].native, 1)
-                row.addWidget(self.device_label.native)
-            add_row(form, label, field, meta.get("help", ""))
+                row.addWidget(self.widgets[name], 1)
+                row.addWidget(self.device_label)
+            add_row(form, _label(name), field, self.widgets[name].toolTip())
 
     # ------------------------------------------------------------------ values
     def value(self, name: str) -> Any:
@@ -136,17 +190,14 @@ class TrainingForm:
         w = self.widgets[name]
         meta = config_fields()[name].metadata if name in config_fields() else {}
         if "none_text" in meta:
-            return _optional_number(name, w.native.currentText(), meta)
-        if isinstance(w, ComboBox) and w.native.isEditable():
-            return w.native.currentText().strip()
-        v = w.value
-        if isinstance(w, FileEdit):
-            text = w.line_edit.value.strip()
-            if field_type(name) is list:
-                return [text] if text else []
-            return text
-        if isinstance(w, LineEdit):
-            return v.strip() or None
+            return _optional_number(name, w.currentText(), meta)
+        if isinstance(w, QComboBox):
+            return w.currentText().strip()
+        if isinstance(w, PathEdit):
+            return ([w.text()] if w.text() else []) if field_type(name) is list else w.text()
+        if isinstance(w, QLineEdit):
+            return w.text().strip() or None
+        v = w.value()
         if "none_as" in meta and v == meta["none_as"]:
             return None
         return v
@@ -156,23 +207,46 @@ class TrainingForm:
         return {name: self.value(name) for name in FORM_FIELDS}
 
     def set_value(self, name: str, value: Any) -> None:
-        """Show ``value`` in the row of field ``name``."""
+        """Show ``value`` in the row of field ``name``.
+
+        Raises ConfigError, naming the row, for a value the row cannot show: not one of
+        its choices, not a number, or outside its range (a spin box would clip it).
+        """
         w = self.widgets[name]
         meta = config_fields()[name].metadata if name in config_fields() else {}
         if "none_text" in meta and (value is None or value == meta.get("none_as")):
-            w.native.setCurrentText(meta["none_text"])
-        elif isinstance(w, ComboBox) and w.native.isEditable():
-            w.native.setCurrentText(str(value))
-        elif isinstance(w, FileEdit):
+            w.setCurrentText(meta["none_text"])
+        elif isinstance(w, QComboBox) and w.isEditable():
+            w.setCurrentText(str(value))
+        elif isinstance(w, QComboBox):
+            index = w.findText(str(value))
+            if index < 0:
+                choices = ", ".join(w.itemText(i) for i in range(w.count()))
+                raise ConfigError(f"{_label(name)}: {value!r} is not one of {choices}")
+            w.setCurrentIndex(index)
+        elif isinstance(w, PathEdit):
             if isinstance(value, list | tuple):
                 value = value[0] if value else ""
-            w.line_edit.value = "" if value is None else str(value)
-        elif isinstance(w, LineEdit):
-            w.value = "" if value is None else str(value)
-        elif value is None and "none_as" in meta:
-            w.value = meta["none_as"]
+            w.setText("" if value is None else str(value))
+        elif isinstance(w, QLineEdit):
+            w.setText("" if value is None else str(value))
         else:
-            w.value = value
+            self._set_number(name, w, meta["none_as"] if value is None and "none_as" in meta
+                             else value)
+
+    def _set_number(self, name: str, w: QSpinBox | QDoubleSpinBox, value: Any) -> None:
+        kind = int if isinstance(w, QSpinBox) else float
+        what = "a whole number" if kind is int else "a number"
+        try:
+            number = kind(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{_label(name)}: {value!r} is not {what}") from None
+        if number != float(value):  # 2.5 for a whole number
+            raise ConfigError(f"{_label(name)}: {value!r} is not {what}")
+        if not w.minimum() <= number <= w.maximum():
+            raise ConfigError(f"{_label(name)}: {value!r} is outside "
+                              f"{kind(w.minimum())}..{kind(w.maximum())}")
+        w.setValue(number)
 
     def apply_task_defaults(self, choice: str) -> None:
         """Set the :data:`RESET_ON_TASK` rows to the defaults of the chosen task."""
@@ -185,4 +259,4 @@ class TrainingForm:
         task = self._task_of(choice)
         for name, w in self.widgets.items():
             tasks = config_fields()[name].metadata.get("tasks") if name in config_fields() else None
-            w.enabled = (tasks is None or task in tasks) and name not in disabled
+            w.setEnabled((tasks is None or task in tasks) and name not in disabled)
