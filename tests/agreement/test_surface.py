@@ -109,3 +109,29 @@ def test_same_as_monai_when_installed():
     asd = monai.compute_average_surface_distance(t(a), t(b), symmetric=True, spacing=spacing)
     assert hausdorff_distance(a, b, spacing) == pytest.approx(float(hd), rel=1e-5)
     assert average_surface_distance(a, b, spacing) == pytest.approx(float(asd), rel=1e-5)
+
+
+@settings(max_examples=300, deadline=None)
+@given(n=st.integers(1, 400), q=st.sampled_from([0.0, 5.0, 50.0, 95.0, 99.9, 100.0]),
+       seed=st.integers(0, 2**32 - 1), ties=st.booleans())
+def test_the_percentile_is_numpy_s_bit_for_bit(n, q, seed, ties):
+    """HD95 must be the value MONAI reports, which is ``np.percentile``'s (linear method)."""
+    from napari_iaa.agreement.surface import _percentile
+
+    rng = np.random.default_rng(seed)
+    d = rng.integers(0, 5, n).astype(float) if ties else rng.random(n) * 40
+    assert _percentile(d, q) == float(np.percentile(d, q))
+
+
+@settings(max_examples=200, deadline=None)
+@given(shape=st.lists(st.integers(1, 12), min_size=1, max_size=4), fill=st.floats(0.0, 1.0),
+       seed=st.integers(0, 2**32 - 1))
+def test_the_surface_is_scipy_s_face_connected_erosion_away(shape, fill, seed):
+    """MONAI's edges: the mask minus its erosion by the face-connected element, background
+    outside the array (scipy's ``binary_erosion``, which the shifted ANDs replace)."""
+    from scipy import ndimage
+
+    m = np.random.default_rng(seed).random(shape) < fill
+    eroded = ndimage.binary_erosion(m, ndimage.generate_binary_structure(m.ndim, 1), border_value=0)
+    assert np.array_equal(mask_surface(m), m & ~eroded)
+    assert np.array_equal(mask_surface(m.astype(np.uint8) * 255), m & ~eroded)
