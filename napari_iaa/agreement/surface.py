@@ -72,6 +72,8 @@ def mask_surface(mask: np.ndarray) -> np.ndarray:
         Same shape; voxels on the array border count as surface (outside is background).
     """
     m = np.asarray(mask) != 0
+    if m.size == 0:
+        return m
     # the face-connected erosion with background outside (scipy's ``binary_erosion`` with
     # ``generate_binary_structure(ndim, 1)`` and ``border_value=0``), as two shifted ANDs per
     # axis: 2 ndim + 1 passes over the array, 5-10x faster than scipy's generic one
