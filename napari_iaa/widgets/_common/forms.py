@@ -1,13 +1,22 @@
-"""Form helpers: refill a combo box without losing the choice, labelled rows, tooltips."""
+"""Form helpers: refill a combo box without losing the choice, labelled rows, tooltips, a
+path row (a line and a "…" chooser)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from qtpy.QtWidgets import QComboBox, QFormLayout, QWidget
+from qtpy.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLineEdit,
+    QPushButton,
+    QWidget,
+)
 
-__all__ = ["add_row", "refill_combo", "set_tooltips"]
+__all__ = ["PathEdit", "add_row", "refill_combo", "set_tooltips"]
 
 
 def refill_combo(
@@ -61,3 +70,52 @@ def set_tooltips(widgets: Mapping[str, QWidget], tips: Mapping[str, str]) -> Non
     for key, widget in widgets.items():
         if key in tips:
             widget.setToolTip(tips[key])
+
+
+class PathEdit(QWidget):
+    """A path typed in a line, or chosen with the "…" button beside it.
+
+    Parameters
+    ----------
+    folder : bool
+        Choose a folder (else a file matching ``filter``).
+    filter : str
+        The file dialog's name filter, e.g. ``"Checkpoints (*.json *.safetensors)"``.
+    title : str
+        The dialog's title.
+    placeholder : str
+        The line's text while it is empty.
+    """
+
+    def __init__(self, folder: bool = True, filter: str = "", title: str = "",
+                 placeholder: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._folder, self._filter = folder, filter
+        self._title = title or ("Choose a folder" if folder else "Choose a file")
+        self.line_edit = QLineEdit()
+        self.line_edit.setPlaceholderText(placeholder)
+        self.button = QPushButton("…")
+        self.button.setMaximumWidth(30)
+        self.button.clicked.connect(self.choose)
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.line_edit, 1)
+        row.addWidget(self.button)
+
+    def text(self) -> str:
+        """The path as typed (stripped; empty when none)."""
+        return self.line_edit.text().strip()
+
+    def setText(self, text: str) -> None:
+        """Show ``text`` as the path (Qt's name, as ``QLineEdit.setText``)."""
+        self.line_edit.setText(text)
+
+    def choose(self) -> None:
+        """Ask for the path in Qt's dialog, starting at the one typed."""
+        start = self.text()
+        if self._folder:
+            path = QFileDialog.getExistingDirectory(self, self._title, start)
+        else:
+            path, _ = QFileDialog.getOpenFileName(self, self._title, start, self._filter)
+        if path:
+            self.line_edit.setText(path)

@@ -19,7 +19,6 @@ from qtpy.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QLineEdit,
     QProgressBar,
     QPushButton,
     QTableWidget,
@@ -30,6 +29,7 @@ from qtpy.QtWidgets import (
 
 from napari_iaa.predict import write_csv_atomic
 from napari_iaa.widgets._common import Progress, notify_error
+from napari_iaa.widgets._common.forms import PathEdit
 from napari_iaa.widgets.predictions.events import TriageRows
 from napari_iaa.widgets.predictions.jobs import ModelCache, ModelKey, triage_job
 from napari_iaa.widgets.predictions.quality import NumItem
@@ -74,15 +74,9 @@ class TriageTab(QWidget):
 
     def _build(self) -> None:
         tl = QVBoxLayout(self)
-        frow = QHBoxLayout()
-        self.triage_edit = QLineEdit()
-        self.triage_edit.setPlaceholderText("folder of images (masks optional)")
-        browse = QPushButton("…")
-        browse.setMaximumWidth(30)
-        browse.clicked.connect(self._browse)
-        frow.addWidget(self.triage_edit, 1)
-        frow.addWidget(browse)
-        tl.addLayout(frow)
+        self.triage_edit = PathEdit(title="Folder of images",
+                                    placeholder="folder of images (masks optional)")
+        tl.addWidget(self.triage_edit)
         brow = QHBoxLayout()
         self.triage_button = QPushButton("Predict IAA for all")
         self.triage_button.clicked.connect(lambda: self.start_triage())
@@ -111,17 +105,12 @@ class TriageTab(QWidget):
         tl.addWidget(self.triage_table, 1)
         tl.addWidget(QLabel("lowest predicted IAA first = most ambiguous: send to more annotators"))
 
-    def _browse(self) -> None:
-        path = QFileDialog.getExistingDirectory(self, "Folder of images", self.triage_edit.text())
-        if path:
-            self.triage_edit.setText(path)
-
     # ------------------------------------------------------------------ the run
     def start_triage(self, folder: str | Path | None = None, batch_size: int = 8) -> None:
         """Predict the IAA of every image in a folder, in batches, in a worker."""
         if self.job.running:
             return
-        folder = Path(folder or self.triage_edit.text().strip())
+        folder = Path(folder or self.triage_edit.text())
         self.triage_edit.setText(str(folder))
         if not folder.is_dir():
             notify_error(f"{folder}: folder not found")

@@ -15,10 +15,8 @@ from typing import Any
 
 from qtpy.QtWidgets import (
     QComboBox,
-    QFileDialog,
     QHBoxLayout,
     QLabel,
-    QLineEdit,
     QProgressBar,
     QPushButton,
     QVBoxLayout,
@@ -34,6 +32,7 @@ from napari_iaa.widgets._common import (
     notify_info,
     start_worker,
 )
+from napari_iaa.widgets._common.forms import PathEdit
 
 __all__ = ["ConsensusExportPanel", "default_out_dir"]
 
@@ -84,15 +83,9 @@ class ConsensusExportPanel(QWidget):
         row.addWidget(QLabel("cases"))
         row.addWidget(self.only_combo)
         lay.addLayout(row)
-        orow = QHBoxLayout()
-        self.out_edit = QLineEdit()
-        self.out_edit.setPlaceholderText("output folder (default: <data set>/.napari-iaa/…)")
-        self.browse_btn = QPushButton("…")
-        self.browse_btn.setFixedWidth(30)
-        self.browse_btn.clicked.connect(self._browse)
-        orow.addWidget(self.out_edit, 1)
-        orow.addWidget(self.browse_btn)
-        lay.addLayout(orow)
+        self.out_edit = PathEdit(title="Consensus output folder",
+                                 placeholder="output folder (default: <data set>/.napari-iaa/…)")
+        lay.addWidget(self.out_edit)
         brow = QHBoxLayout()
         self.progress_bar = QProgressBar()
         self.progress_bar.setVisible(False)
@@ -116,16 +109,11 @@ class ConsensusExportPanel(QWidget):
 
     def out_dir(self) -> Path | None:
         """The chosen output folder (the default one when the field is empty)."""
-        text = self.out_edit.text().strip()
+        text = self.out_edit.text()
         if text:
             return Path(text).expanduser()
         ds = self.dock.dataset
         return default_out_dir(ds.root, self.method_combo.currentText()) if ds else None
-
-    def _browse(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Consensus output folder")
-        if folder:
-            self.out_edit.setText(folder)
 
     def start(self) -> bool:
         """Start the export in a worker; False when there is nothing to export or one runs."""

@@ -25,62 +25,25 @@ from typing import Any
 from qtpy.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
-    QFileDialog,
     QFormLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QPushButton,
     QSpinBox,
     QWidget,
 )
 
 from napari_iaa.errors import ConfigError
-from napari_iaa.widgets._common.forms import add_row
+from napari_iaa.widgets._common.forms import PathEdit, add_row
 from training.config import config_fields, field_type, task_defaults, type_hints
 
-__all__ = ["FORM_FIELDS", "RESET_ON_TASK", "PathEdit", "TrainingForm"]
+__all__ = ["FORM_FIELDS", "RESET_ON_TASK", "TrainingForm"]
 
 #: the form's rows in order ("task" is the dock's choice of task, not a field widget)
 FORM_FIELDS = ("data", "task", "models", "backbone", "epochs", "batch_size", "lr", "size",
                "max_cases", "diagnosis", "device", "out", "name")
 #: fields set to the task's defaults when the task changes (and by the Defaults button)
 RESET_ON_TASK = ("backbone", "epochs", "batch_size", "lr", "size")
-
-
-class PathEdit(QWidget):
-    """A path typed in a line, or chosen with the "…" button: a folder, or a file of ``filter``."""
-
-    def __init__(self, folder: bool, filter: str = "", text: str = "",
-                 parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self._folder, self._filter = folder, filter
-        self.line_edit = QLineEdit(text)
-        self.button = QPushButton("…")
-        self.button.setMaximumWidth(30)
-        self.button.clicked.connect(self.choose)
-        row = QHBoxLayout(self)
-        row.setContentsMargins(0, 0, 0, 0)
-        row.addWidget(self.line_edit, 1)
-        row.addWidget(self.button)
-
-    def text(self) -> str:
-        """The path as typed (stripped; empty when none)."""
-        return self.line_edit.text().strip()
-
-    def setText(self, text: str) -> None:
-        """Show ``text`` as the path (Qt's name, as ``QLineEdit.setText``)."""
-        self.line_edit.setText(text)
-
-    def choose(self) -> None:
-        """Ask for the path in Qt's dialog, starting at the one typed."""
-        start = self.text()
-        if self._folder:
-            path = QFileDialog.getExistingDirectory(self, "Choose a folder", start)
-        else:
-            path, _ = QFileDialog.getOpenFileName(self, "Choose a file", start, self._filter)
-        if path:
-            self.line_edit.setText(path)
 
 
 def _is_path(name: str) -> bool:
@@ -103,8 +66,8 @@ def _field_widget(name: str) -> QWidget:
     elif "choices" in meta or "suggestions" in meta:  # suggestions: any value may be typed
         w = _combo(meta.get("choices") or meta["suggestions"], editable="suggestions" in meta)
     elif kind is list:
-        w = PathEdit(folder=False, filter="Checkpoints (*.json *.safetensors)")
-        w.line_edit.setPlaceholderText("MHR checkpoint to calibrate (.safetensors, .json)")
+        w = PathEdit(folder=False, filter="Checkpoints (*.json *.safetensors)",
+                     placeholder="MHR checkpoint to calibrate (.safetensors, .json)")
     elif _is_path(name):
         w = PathEdit(folder=True)
     elif kind in (int, float):
@@ -152,7 +115,7 @@ class TrainingForm:
     ----------
     widgets : dict of str to QWidget
         Each row's widget by field name: ``QComboBox``, ``QSpinBox``, ``QDoubleSpinBox``,
-        ``QLineEdit`` or :class:`PathEdit`.
+        ``QLineEdit`` or :class:`~napari_iaa.widgets._common.forms.PathEdit`.
     device_label : QLabel
         Beside the device row: the device a run used.
     container : QWidget
