@@ -81,32 +81,36 @@ if AVAILABLE:
             acc_lo[:m] = 0
             acc_hi[:m] = 0
             # Horner order, highest mask first (two per pass): byte k of the accumulator
-            # ends up with bit i set where pixel k of mask i (8 + i: high half) is nonzero
+            # ends up with bit i set where pixel k of mask i (8 + i: high half) is nonzero.
+            # The masks are read through views of the block, indexed by the loop counter
+            # alone: indexed as ``w[b0 + k]`` (a sum numba cannot prove non-negative, so it
+            # keeps the negative-index wrap), LLVM vectorised the loads as gathers, which
+            # made the kernel 2.6x slower on an AMD EPYC (Zen 5) and slower on Intel too.
             i = n - 1
             while i >= 0:
                 acc = acc_hi if i >= 8 else acc_lo
                 if i - 1 >= (8 if i >= 8 else 0):  # two masks of the same half per pass
-                    w1 = words[i]
-                    w0 = words[i - 1]
+                    w1 = words[i][b0:b1]
+                    w0 = words[i - 1][b0:b1]
                     if is_bool:
                         for k in range(m):
-                            acc[k] = (acc[k] << two) | (w1[b0 + k] << one) | w0[b0 + k]
+                            acc[k] = (acc[k] << two) | (w1[k] << one) | w0[k]
                     else:
                         for k in range(m):
                             acc[k] = (
                                 (acc[k] << two)
-                                | (_nonzero_bytes(w1[b0 + k]) << one)
-                                | _nonzero_bytes(w0[b0 + k])
+                                | (_nonzero_bytes(w1[k]) << one)
+                                | _nonzero_bytes(w0[k])
                             )
                     i -= 2
                 else:
-                    w = words[i]
+                    w = words[i][b0:b1]
                     if is_bool:
                         for k in range(m):
-                            acc[k] = (acc[k] << one) | w[b0 + k]
+                            acc[k] = (acc[k] << one) | w[k]
                     else:
                         for k in range(m):
-                            acc[k] = (acc[k] << one) | _nonzero_bytes(w[b0 + k])
+                            acc[k] = (acc[k] << one) | _nonzero_bytes(w[k])
                     i -= 1
             for k in range(m):
                 lo = acc_lo[k]
