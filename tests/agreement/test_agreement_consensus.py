@@ -63,6 +63,38 @@ def test_leave_one_out_majority_matches_loop(masks):
         assert got[i] == pytest.approx(dice(masks[i], majority_vote(others)))
 
 
+def _loo_pixelwise(masks, empty, tie):
+    """The majority leave-one-out Dice pixel array by pixel array (the reference)."""
+    n = len(masks)
+    total = sum((np.asarray(m) != 0).astype(np.int32) for m in masks)
+    out = []
+    for a in masks:
+        others = total - (np.asarray(a) != 0)
+        cons = (2 * others >= n - 1) if tie == "foreground" else (2 * others > n - 1)
+        out.append(dice(a, cons, empty))
+    return np.array(out)
+
+
+@st.composite
+def many_masks(draw):
+    n = draw(st.integers(2, 18))  # past 16: the pixel-by-pixel path
+    ndim = draw(st.integers(1, 3))
+    shape = tuple(draw(st.integers(0 if ndim == 1 else 1, 9)) for _ in range(ndim))
+    dtype = draw(st.sampled_from([np.bool_, np.uint8, np.int32]))
+    dense = draw(st.sampled_from([0.0, 0.3, 0.7, 1.0]))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    return [(rng.random(shape) < dense).astype(dtype) * (1 if dtype == np.bool_ else 3)
+            for _ in range(n)]
+
+
+@settings(max_examples=120, deadline=None)
+@given(many_masks(), st.sampled_from(["zero", "one", "ignore"]),
+       st.sampled_from(["foreground", "background"]))
+def test_leave_one_out_majority_is_the_pixelwise_value_exactly(masks, empty, tie):
+    got = leave_one_out_dice(masks, empty=empty, tie=tie)
+    np.testing.assert_array_equal(got, _loo_pixelwise(masks, empty, tie))
+
+
 def test_agreement_levels_varying_annotator_count():
     # 3 annotators vs 4 annotators mapped onto the same 5 ordinal levels
     three = [np.array([[0, 1, 1, 1]]), np.array([[0, 0, 1, 1]]), np.array([[0, 0, 0, 1]])]
