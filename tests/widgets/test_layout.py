@@ -38,6 +38,11 @@ def test_three_docks_fit_1366x768(make_napari_viewer, qtbot):
     assert isinstance(inner["Review (napari-iaa)"], ReviewWidget)
     assert isinstance(inner["Predictions (napari-iaa)"], PredictionsWidget)
     assert isinstance(inner["Training (napari-iaa)"], TrainingWidget)
+    # napari remembers where each dock went (the tabbing itself does not tell it again)
+    from napari.settings import get_settings
+
+    positions = get_settings().application.plugin_widget_positions
+    assert all(positions.get(d.name) == "right" for d in docks), dict(positions)
 
 
 def test_window_at_1366x768_keeps_canvas_and_scrolls(make_napari_viewer, qtbot):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import weakref
 from collections.abc import Callable
 
-from qtpy.QtCore import QEvent, QObject, Qt, QTimer
+from qtpy.QtCore import QEvent, QObject, QSignalBlocker, Qt, QTimer
 from qtpy.QtWidgets import (
     QBoxLayout,
     QDockWidget,
@@ -139,7 +139,10 @@ def tabify_when_docked(
         grouped = window.tabifiedDockWidgets(dock)
         if not siblings or any(other in grouped for other in siblings):
             return  # alone, or a sibling docked at the same time tabbed us already
-        window.tabifyDockWidget(siblings[0], dock)
+        # tabbing re-emits the dock's dockLocationChanged with the area it already has, and
+        # napari writes its settings file again for it (~10 ms of the open; fifteenth pass)
+        with QSignalBlocker(dock):
+            window.tabifyDockWidget(siblings[0], dock)
         dock.show()
         dock.raise_()
 
