@@ -44,12 +44,16 @@ from typing import Any
 
 import numpy as np
 
+from napari_iaa._jit import njit as _njit
+from napari_iaa._jit import numba
+
 __all__ = [
     "CURVAS_BINS",
     "CURVAS_MARGIN",
     "CURVAS_THRESHOLDS",
     "curvas_case",
     "curvas_ece",
+    "curvas_ece_many",
     "curvas_thresholded_dice",
     "curvas_volume_crps",
     "torchmetrics_bin_edges",
@@ -61,6 +65,7 @@ CURVAS_THRESHOLDS: tuple[float, ...] = tuple(float(t) for t in np.linspace(0.1, 
 CURVAS_BINS = 50
 CURVAS_MARGIN = 20
 _Z99 = 2.3263478740408408  # standard normal 99th percentile (scipy.stats.norm.ppf(0.99))
+_CHUNK = 1 << 18  # pixels per pass of the ECE's binned sums: no image-sized temporaries
 
 
 def _stack(masks: Sequence[Any] | np.ndarray) -> list[np.ndarray]:
@@ -85,18 +90,44 @@ def union_bbox(masks: Sequence[Any] | np.ndarray, margin: int | Sequence[int] = 
         ``slice(max(0, lo - margin), hi + margin)`` per axis (the end exclusive, as the
         challenge code), or None when no mask has any foreground.
     """
-    stack = _stack(masks)
-    if not stack:
+    arrs = [np.asarray(m) for m in masks]
+    if not arrs:
         return None
-    union = np.logical_or.reduce(stack)
-    if not union.any():
+    shape = arrs[0].shape
+    boxes = []
+    for a in arrs:
+        if a.shape != shape:
+            raise ValueError(f"the masks differ in shape: {shape} and {a.shape}")
+        box = _mask_box(a)
+        if box is not None:
+            boxes.append(box)
+    if not boxes:
         return None
-    m = np.broadcast_to(np.asarray(margin, dtype=np.int64), (union.ndim,))
-    out = []
-    for ax in range(union.ndim):
-        hit = np.flatnonzero(union.any(axis=tuple(a for a in range(union.ndim) if a != ax)))
-        out.append(slice(max(0, int(hit[0]) - int(m[ax])), int(hit[-1]) + int(m[ax])))
-    return tuple(out)
+    # the union's box is the box around the masks' boxes
+    lo = [min(b[0][ax] for b in boxes) for ax in range(len(shape))]
+    hi = [max(b[1][ax] for b in boxes) for ax in range(len(shape))]
+    m = np.broadcast_to(np.asarray(margin, dtype=np.int64), (len(shape),))
+    return tuple(slice(max(0, int(a) - int(w)), int(b) + int(w)) for a, b, w in zip(lo, hi, m))
+
+
+def _mask_box(m: np.ndarray) -> tuple[list[int], list[int]] | None:
+    """First and last non-zero index per axis of one mask (None when it is empty).
+
+    One ``any`` reduction per axis, each within the range the earlier axes found: no
+    copy of the mask (a bool or an integer one alike).
+    """
+    if m.ndim == 0:
+        return ([], []) if m != 0 else None
+    lo: list[int] = []
+    hi: list[int] = []
+    for ax in range(m.ndim):
+        hit = np.flatnonzero(m.any(axis=tuple(a for a in range(m.ndim) if a != ax)))
+        if hit.size == 0:
+            return None
+        lo.append(int(hit[0]))
+        hi.append(int(hit[-1]))
+        m = m[(slice(None),) * ax + (slice(lo[-1], hi[-1] + 1),)]
+    return lo, hi
 
 
 def torchmetrics_bin_edges(n_bins: int = CURVAS_BINS) -> np.ndarray:
@@ -128,12 +159,95 @@ def _confidence_label(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.where(label, fg, bg).astype(np.float32), label
 
 
+def _code_dtype(n_codes: int) -> type:
+    return np.uint8 if n_codes <= 1 << 8 else np.uint16 if n_codes <= 1 << 16 else np.intp
+
+
+if numba is not None:
+
+    @_njit
+    def _bin_kernel(conf, label, edges, lo, scale, n_out, ncode, wsum, code):  # pragma: no cover
+        # np.searchsorted(edges, c, "right") - 1, clipped to [0, n_out - 1]: a guess from
+        # the (near) equal widths, then walked to the exact edges; NaN goes last as there
+        last = edges.size - 1
+        for i in range(conf.size):
+            c = conf[i]
+            if c != c:
+                t = last
+            else:
+                x = (np.float64(c) - lo) * scale
+                t = last if x >= last else (int(x) if x >= 0.0 else -1)
+                while t >= 0 and edges[t] > c:
+                    t -= 1
+                while t < last and edges[t + 1] <= c:
+                    t += 1
+            t = min(max(t, 0), n_out - 1)
+            k = 2 * t + (1 if label[i] else 0)
+            code[i] = k
+            ncode[k] += 1
+            wsum[t] += np.float64(c)
+
+    @_njit
+    def _count_kernel(code, mask, out):  # pragma: no cover - compiled
+        for i in range(code.size):
+            if mask[i]:
+                out[code[i]] += 1
+
+
+def _bin_codes(conf: np.ndarray, label: np.ndarray, edges: np.ndarray, n_out: int,
+               ncode: np.ndarray, wsum: np.ndarray) -> np.ndarray:
+    """Per pixel ``2 * bin + label``, counted into ``ncode`` and summed into ``wsum``.
+
+    The bin is ``searchsorted(edges, conf, "right") - 1`` clipped to ``[0, n_out - 1]``;
+    ``ncode`` (int64) gets each code's pixel count, ``wsum[bin]`` the confidences (as
+    float64) added one by one in pixel order, as ``np.bincount`` adds its weights, so
+    chunks passed in order give the floats one whole-image bincount gives.
+    """
+    code = np.empty(conf.size, _code_dtype(2 * n_out))
+    if numba is not None:
+        lo, span = float(edges[0]), float(edges[-1]) - float(edges[0])
+        scale = (edges.size - 1) / span if span > 0 else 0.0
+        _bin_kernel(conf, label, edges, lo, scale, n_out, ncode, wsum, code)
+        return code
+    idx = np.clip(np.searchsorted(edges, conf, side="right") - 1, 0, n_out - 1)
+    np.add.at(wsum, idx, conf.astype(np.float64))
+    np.add(2 * idx, label, out=code, casting="unsafe")
+    ncode += np.bincount(code, minlength=2 * n_out)
+    return code
+
+
+def _count_masked(code: np.ndarray, mask: np.ndarray, out: np.ndarray) -> None:
+    """Add to ``out`` (int64) how many pixels of each code lie in ``mask`` (bool)."""
+    if numba is not None:
+        _count_kernel(code, np.ascontiguousarray(mask), out)
+    else:
+        out += np.bincount(code[mask], minlength=out.size)
+
+
+def _blocks(shape: tuple[int, ...], chunk: int | None = None):
+    """Index tuples cutting an array into consecutive runs (C order) of at most ``chunk`` pixels."""
+    chunk = _CHUNK if chunk is None else chunk
+    inner, ax = 1, len(shape)
+    while ax > 0 and inner * shape[ax - 1] <= chunk:
+        ax -= 1
+        inner *= shape[ax]
+    if ax == 0:
+        yield (Ellipsis,)
+        return
+    ax -= 1  # the axis cut into runs of ``step``; the axes after it go whole
+    step = max(1, chunk // inner)
+    for lead in np.ndindex(*shape[:ax]):
+        for s in range(0, shape[ax], step):
+            yield (*lead, slice(s, s + step))
+
+
 def curvas_ece(p: Any, mask: Any, n_bins: int = CURVAS_BINS) -> float:
     """Top-label ECE of a foreground probability map against one annotator's mask.
 
     torchmetrics' ``MulticlassCalibrationError(num_classes=2, n_bins=n_bins, norm="l1")``
     of ``[1 - p, p]`` as the CURVAS code builds it (see the module docstring). Crop to
     :func:`union_bbox` first for the challenge's definition (:func:`curvas_case` does).
+    Several annotators' masks at once: :func:`curvas_ece_many` (the same values).
 
     Parameters
     ----------
@@ -149,23 +263,61 @@ def curvas_ece(p: Any, mask: Any, n_bins: int = CURVAS_BINS) -> float:
     float
         ``sum_b |acc_b - conf_b| n_b / N``; NaN if there are no pixels.
     """
-    pa, ma = np.asarray(p), np.asarray(mask)
-    if pa.shape != ma.shape:
-        raise ValueError(f"p has shape {pa.shape} but mask has shape {ma.shape}")
-    if pa.size == 0:
-        return float("nan")
-    if not np.issubdtype(pa.dtype, np.floating):
-        pa = pa.astype(np.float64)
-    conf, label = _confidence_label(pa.ravel())
-    correct = (label == (ma.ravel() != 0)).astype(np.float64)
+    return curvas_ece_many(p, [mask], n_bins)[0]
+
+
+def curvas_ece_many(p: Any, masks: Sequence[Any] | np.ndarray, n_bins: int = CURVAS_BINS
+                    ) -> list[float]:
+    """:func:`curvas_ece` of one probability map against each of several masks.
+
+    The confidences, labels, bins, bin counts and confidence sums depend on ``p`` alone
+    and are computed once; each mask adds only its per-bin count of correct pixels
+    (``label == mask``), counted as integers. The values are :func:`curvas_ece`'s,
+    bit for bit. Runs over :data:`_CHUNK` pixels at a time (no image-sized temporaries).
+
+    Parameters
+    ----------
+    p : ndarray
+        Foreground probabilities (float32 keeps the challenge code's float32 arithmetic).
+    masks : sequence of arrays or (N, ...) array
+        The annotators' masks (non-zero is foreground), each the shape of ``p``.
+    n_bins : int
+        Equal-width bins over [0, 1], plus the bin of confidence 1.0.
+
+    Returns
+    -------
+    list of float
+        One ECE per mask, in order; NaN for each if there are no pixels.
+    """
+    pa = np.asarray(p)
+    ms = [np.asarray(m) for m in masks]
+    for ma in ms:
+        if pa.shape != ma.shape:
+            raise ValueError(f"p has shape {pa.shape} but mask has shape {ma.shape}")
+    if pa.size == 0 or not ms:
+        return [float("nan")] * len(ms)
     edges = torchmetrics_bin_edges(n_bins)
-    idx = np.searchsorted(edges, conf, side="right") - 1  # torch.bucketize(right=True) - 1
     nb = len(edges)
-    n = np.bincount(idx, minlength=nb).astype(np.float64)
-    sc = np.bincount(idx, weights=conf.astype(np.float64), minlength=nb)
-    sa = np.bincount(idx, weights=correct, minlength=nb)
+    ncode = np.zeros(2 * nb, np.int64)  # pixels per code 2 * bin + label
+    sc = np.zeros(nb)
+    hits = np.zeros((len(ms), 2 * nb), np.int64)  # per mask, its pixels per code
+    for blk in _blocks(pa.shape):
+        pc = pa[blk].ravel()
+        if not np.issubdtype(pc.dtype, np.floating):
+            pc = pc.astype(np.float64)
+        conf, label = _confidence_label(pc)
+        code = _bin_codes(conf, label, edges, nb, ncode, sc)  # torch.bucketize(right=True) - 1
+        for ma, hit in zip(ms, hits):
+            mc = ma[blk]
+            _count_masked(code, (mc if mc.dtype == np.bool_ else mc != 0).ravel(), hit)
+    # correct = labelled foreground in the mask + labelled background outside it
+    n = (ncode[0::2] + ncode[1::2]).astype(np.float64)
     keep = n > 0
-    return float(np.sum(np.abs(sa[keep] - sc[keep])) / n.sum())
+    out = []
+    for hit in hits:
+        sa = (hit[1::2] + (ncode[0::2] - hit[0::2])).astype(np.float64)
+        out.append(float(np.sum(np.abs(sa[keep] - sc[keep])) / n.sum()))
+    return out
 
 
 def curvas_thresholded_dice(p: Any, masks: Sequence[Any] | np.ndarray,
@@ -292,7 +444,7 @@ def curvas_case(
     if box is None:
         eces = [float("nan")] * len(stack)
     else:
-        eces = [curvas_ece(pa[box], m[box], n_bins) for m in stack]
+        eces = curvas_ece_many(pa[box], [m[box] for m in stack], n_bins)
     td = curvas_thresholded_dice(pa, stack, thresholds)
     vol = curvas_volume_crps(pa, stack, voxel_volume)
     return {

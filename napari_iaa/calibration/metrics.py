@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from napari_iaa.agreement.consensus import fraction_to_level
-from napari_iaa.calibration.curvas import CURVAS_THRESHOLDS
+from napari_iaa.calibration.curvas import CURVAS_THRESHOLDS, _bin_codes, _count_masked
 
 __all__ = [
     "brier",
@@ -223,21 +223,25 @@ def multirater_ece(
         _same_shape(np.asarray(p), np.asarray(m), "mask")
     # per-bin sums accumulated chunk by chunk: the pooled ECE is over N x pixels, but the
     # map is never tiled per annotator (a 6000 x 4000 map with 15 masks would need
-    # 2.9 GB), and no single numpy call holds the GIL for long
+    # 2.9 GB), and no single numpy call holds the GIL for long. Per chunk the bins and
+    # labels are found once; each annotator adds only its pixels per code 2 * bin + label,
+    # as integers: its correct pixels in a bin are its labelled-foreground ones plus the
+    # labelled-background ones outside it (exact counts, as the old sums of 0/1 weights)
     lo, hi = bin_range
     edges = np.linspace(lo, hi, n_bins + 1)
-    cnt, sconf = np.zeros(n_bins), np.zeros(n_bins)
-    sacc = np.zeros((len(stack), n_bins))
+    ncode, sconf = np.zeros(2 * n_bins, np.int64), np.zeros(n_bins)
+    hits = np.zeros((len(stack), 2 * n_bins), np.int64)
     for s in range(0, pf.size, _CHUNK):
         pc = pf[s:s + _CHUNK].astype(np.float64)
         conf = np.maximum(pc, 1.0 - pc)
-        idx = np.clip(np.searchsorted(edges, conf, side="right") - 1, 0, n_bins - 1)
-        cnt += np.bincount(idx, minlength=n_bins)
-        sconf += np.bincount(idx, weights=conf, minlength=n_bins)
-        label = pc >= 0.5
-        for i, m in enumerate(stack):
-            correct = (label == (m[s:s + _CHUNK] != 0)).astype(np.float64)
-            sacc[i] += np.bincount(idx, weights=correct, minlength=n_bins)
+        wsum = np.zeros(n_bins)  # this chunk's confidence sums, added as its bincount was
+        code = _bin_codes(conf, pc >= 0.5, edges, n_bins, ncode, wsum)
+        sconf += wsum
+        for m, hit in zip(stack, hits):
+            mc = m[s:s + _CHUNK]
+            _count_masked(code, mc if mc.dtype == np.bool_ else mc != 0, hit)
+    cnt = (ncode[0::2] + ncode[1::2]).astype(np.float64)
+    sacc = (hits[:, 1::2] + (ncode[0::2] - hits[:, 0::2])).astype(np.float64)
 
     def ece(n: np.ndarray, sc: np.ndarray, sa: np.ndarray) -> float:
         total = n.sum()

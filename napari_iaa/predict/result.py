@@ -171,17 +171,19 @@ def curvas_ece_of(p: np.ndarray, masks: Sequence[np.ndarray]) -> dict[str, Any]:
     """The CURVAS ECE of one case: per annotator, inside the union of the masks' box.
 
     :func:`~napari_iaa.calibration.curvas_ece` (50-bin top-label ECE, confidence 1.0 in a
-    bin of its own) of ``p`` against each mask, on the union of all masks' bounding box
-    widened by 20 native pixels (voxels in 3D); ``curvas`` is their mean, NaN when no
-    annotator marked anything (no box).
+    bin of its own) of ``p`` against each mask, all in one pass
+    (:func:`~napari_iaa.calibration.curvas.curvas_ece_many`), on the union of all masks'
+    bounding box widened by 20 native pixels (voxels in 3D); ``curvas`` is their mean, NaN
+    when no annotator marked anything (no box).
     """
     from napari_iaa import calibration as cal
+    from napari_iaa.calibration.curvas import curvas_ece_many
 
     box = cal.union_bbox(masks, cal.CURVAS_MARGIN)
     if box is None:
         return {"curvas_per_annotator": [math.nan] * len(masks), "curvas": math.nan}
-    pa = np.asarray(p)[box]
-    per = [cal.curvas_ece(pa, np.asarray(m)[box]) for m in masks]
+    # one pass over p for all annotators (the bins depend on p alone)
+    per = curvas_ece_many(np.asarray(p)[box], [np.asarray(m)[box] for m in masks])
     return {"curvas_per_annotator": per, "curvas": float(np.mean(per)) if per else math.nan}
 
 
