@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from napari_iaa.errors import DatasetError
-from napari_iaa.models._fast_resize import resize_u8_chw
+from napari_iaa.models._fast_resize import blend_u8_crop, resize_u8_chw
 from napari_iaa.models.card import IMAGENET_MEAN, IMAGENET_STD
 
 __all__ = [
@@ -307,16 +307,12 @@ def _quality_input_u8(
 ) -> torch.Tensor:
     """:func:`quality_input` for uint8 images, with the same arithmetic.
 
-    Only the crop is converted to float (the whole image never is) and it is resized
-    channels-last.
+    Only the crop is converted to float (the whole image never is), in one pass through
+    lookup tables (:func:`._fast_resize.blend_u8_crop`), and it is resized channels-last.
     """
     hwc = _hwc(image)
     m, (y0, y1, x0, x1) = _mask_and_box(mask, hwc.shape[:2], margin)
-    crop = hwc[y0:y1, x0:x1]
-    if crop.shape[-1] == 1:
-        crop = np.repeat(crop, 3, axis=-1)
-    rgb = np.divide(crop[..., :3], np.float32(255.0), dtype=np.float32)
-    rgb[..., 0] = (1.0 - alpha) * rgb[..., 0] + alpha * m[y0:y1, x0:x1].astype(np.float32)
+    rgb = blend_u8_crop(hwc[y0:y1, x0:x1], m[y0:y1, x0:x1], alpha)
     x = _resize_nchw(torch.from_numpy(rgb).permute(2, 0, 1)[None], size)[0].clamp_(0.0, 1.0)
     return normalise(x, mean, std).contiguous()
 

@@ -69,6 +69,29 @@ def test_uint8_quality_input_equals_the_float_route(shape):
         quality_input(img, np.zeros((3, 3), bool), 32)
 
 
+@pytest.mark.parametrize("compiled", [True, False])
+@pytest.mark.parametrize("channels", [1, 3, 4])
+@pytest.mark.parametrize("alpha", [0.5, 0.3, 0.0, 1.0, 0.123, np.float64(0.7), np.float32(0.25)])
+def test_blended_crop_is_numpy_s_arithmetic_bit_for_bit(compiled, channels, alpha, monkeypatch):
+    """The EvanySeg crop by lookup tables equals the numpy expressions it replaces."""
+    from napari_iaa.models import _fast_resize
+
+    if not compiled:
+        monkeypatch.setattr(_fast_resize, "numba", None)
+    elif _fast_resize.numba is None:
+        pytest.skip("numba is not available")
+    rng = np.random.default_rng(channels)
+    crop = rng.integers(0, 256, (37, 53, channels), dtype=np.uint8)
+    crop[0, :, 0] = np.arange(53) * 4 % 256  # every red value with and without the mask
+    mask = rng.random((37, 53)) < 0.5
+    ref = np.repeat(crop, 3, axis=-1) if channels == 1 else crop
+    want = np.divide(ref[..., :3], np.float32(255.0), dtype=np.float32)
+    want[..., 0] = (1.0 - alpha) * want[..., 0] + alpha * mask.astype(np.float32)
+    got = _fast_resize.blend_u8_crop(crop[5:30, 3:50], mask[5:30, 3:50], alpha)
+    assert got.dtype == np.float32 and got.shape == (25, 47, 3)
+    np.testing.assert_array_equal(got.view(np.uint32), want[5:30, 3:50].view(np.uint32))
+
+
 def test_lookup_table_equals_np_interp():
     rng = np.random.default_rng(3)
     x = np.sort(np.r_[rng.random(40) * 0.9 + 0.05, 0.3, 0.3])  # a repeated knot: a step
