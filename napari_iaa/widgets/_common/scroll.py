@@ -140,7 +140,9 @@ def tabify_when_docked(
         if not siblings or any(other in grouped for other in siblings):
             return  # alone, or a sibling docked at the same time tabbed us already
         # tabbing re-emits the dock's dockLocationChanged with the area it already has, and
-        # napari writes its settings file again for it (~10 ms of the open; fifteenth pass)
+        # napari writes its settings file again for it (~10 ms of the open; fifteenth pass).
+        # napari's other slot on it sets the title bar for that same area; the visibility the
+        # tabbing changes is announced by show() and raise_() below, unblocked
         with QSignalBlocker(dock):
             window.tabifyDockWidget(siblings[0], dock)
         dock.show()
