@@ -241,3 +241,30 @@ if AVAILABLE:
         if k:
             _gather(arrays, ptrs, skip, idx, sgn, k, out)
         out[skip] += total
+
+    _LOOKUP_BLOCK = 4096  # pixels whose codes are built at a time (8 KiB of uint16, in L1)
+
+    @_njit
+    def lookup_codes(arrays, table, out):  # pragma: no cover - compiled
+        """``out[p] = table[code of pixel p]`` (bit ``j``: ``arrays[j][p]`` nonzero).
+
+        ``arrays`` is a tuple of N flat one-byte masks, ``out`` flat of their size. The
+        codes of a block are built mask by mask in a small buffer (each mask read once,
+        through a view of the block: no gathers), then looked up.
+        """
+        size = out.size
+        code = np.empty(_LOOKUP_BLOCK, np.uint16)
+        for s in range(0, size, _LOOKUP_BLOCK):
+            e = min(s + _LOOKUP_BLOCK, size)
+            m = e - s
+            c = code[:m]
+            c[:] = 0
+            for j in range(len(arrays)):
+                a = arrays[j][s:e]
+                bit = np.uint16(1 << j)
+                for k in range(m):
+                    if a[k] != 0:
+                        c[k] |= bit
+            o = out[s:e]
+            for k in range(m):
+                o[k] = table[c[k]]

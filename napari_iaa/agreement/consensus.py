@@ -9,6 +9,7 @@ from typing import Any, Literal
 import numpy as np
 
 from napari_iaa.agreement._counts import code_histogram
+from napari_iaa.agreement._staple import HIST_MAX_MASKS, staple_codes
 from napari_iaa.agreement.metrics import (
     EmptyRule,
     _check_empty,
@@ -158,8 +159,9 @@ def staple(
     max_iterations: int | None = None,
     confidence_weight: float | None = None,
     threads: int | None = None,
+    engine: Literal["auto", "simpleitk"] = "auto",
 ) -> StapleResult:
-    """STAPLE consensus (SimpleITK's ``STAPLEImageFilter``).
+    """STAPLE consensus: ITK's ``STAPLEImageFilter`` algorithm (Warfield et al. 2004).
 
     Parameters
     ----------
@@ -171,8 +173,13 @@ def staple(
     confidence_weight : float, optional
         Passed to the filter.
     threads : int, optional
-        Threads of the filter (default: SimpleITK's, one per core); the review dock's
-        worker leaves a core to the GUI.
+        Threads of the code histogram, or of SimpleITK's filter (default: one per core);
+        the review dock's worker leaves a core to the GUI.
+    engine : {"auto", "simpleitk"}
+        ``"auto"``: up to 16 masks, ITK's EM run on the annotator-set code histogram
+        (:mod:`napari_iaa.agreement._staple`: the same iteration, ~100x faster on large
+        images; results equal the filter's to rounding); more masks, SimpleITK's
+        ``STAPLEImageFilter`` itself. ``"simpleitk"``: always the filter.
 
     Notes
     -----
@@ -183,22 +190,30 @@ def staple(
     default threshold is their union (one mask empty: the other), and any threshold above
     0.5 gives their intersection.
     """
-    import SimpleITK as sitk
-
     ids, arrays = as_mask_list(masks)
     if not arrays:
         raise ConfigError("staple: no masks given")
     n = len(arrays)
-    bools = [a if a.dtype == np.bool_ else a != 0 for a in arrays]
-    any_fg = any(bool(b.any()) for b in bools)
-    all_fg = all(bool(b.all()) for b in bools)
+    if engine not in ("auto", "simpleitk"):
+        raise ConfigError(f"staple: engine must be 'auto' or 'simpleitk', got {engine!r}")
+    # one-byte masks as they are (the histogram reads nonzero as marked), others as bool
+    bytes_ = [a if a.dtype.itemsize == 1 else a != 0 for a in arrays]
+    any_fg = any(bool(b.any()) for b in bytes_)
+    all_fg = all(bool(b.all()) for b in bytes_)
     if not any_fg or all_fg:
         value = 1.0 if all_fg else 0.0
         prob = np.full(arrays[0].shape, value, np.float32)
         sens = np.full(n, 1.0 if all_fg else np.nan)
         spec = np.full(n, np.nan if all_fg else 1.0)
         return StapleResult(prob, prob >= threshold, sens, spec, ids)
-    images = [sitk.GetImageFromArray(b.astype(np.uint8)) for b in bools]
+    if n <= HIST_MAX_MASKS and engine != "simpleitk":
+        prob, sens, spec = staple_codes(
+            bytes_, 1.0 if confidence_weight is None else float(confidence_weight),
+            max_iterations, threads)
+        return StapleResult(prob, prob >= threshold, sens, spec, ids)
+    import SimpleITK as sitk
+
+    images = [sitk.GetImageFromArray((b != 0).astype(np.uint8)) for b in bytes_]
     f = sitk.STAPLEImageFilter()
     f.SetForegroundValue(1.0)
     if max_iterations is not None:
@@ -210,12 +225,17 @@ def staple(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         out = f.Execute(images)
-    prob = sitk.GetArrayFromImage(out).astype(np.float32)
-    prob = np.nan_to_num(prob, nan=0.0)
+    return _staple_result(sitk.GetArrayFromImage(out), np.asarray(f.GetSensitivity()),
+                          np.asarray(f.GetSpecificity()), threshold, ids)
+
+
+def _staple_result(prob: np.ndarray, sens: np.ndarray, spec: np.ndarray, threshold: float,
+                   ids: list[str]) -> StapleResult:
+    """The result from the EM's float64 probabilities (0 / 0 -> 0, clipped to [0, 1])."""
+    prob = np.nan_to_num(prob.astype(np.float32), nan=0.0)
     np.clip(prob, 0.0, 1.0, out=prob)
-    sens = np.asarray(f.GetSensitivity(), np.float64)
-    spec = np.asarray(f.GetSpecificity(), np.float64)
-    return StapleResult(prob, prob >= threshold, sens, spec, ids)
+    return StapleResult(prob, prob >= threshold, np.asarray(sens, np.float64),
+                        np.asarray(spec, np.float64), ids)
 
 
 def leave_one_out_dice(
@@ -247,7 +267,7 @@ def leave_one_out_dice(
     out = np.full(n, np.nan)
     if n < 2:
         return out
-    if consensus == "majority" and n <= _HIST_MAX_MASKS:
+    if consensus == "majority" and n <= HIST_MAX_MASKS:
         return _loo_majority_from_codes(arrays, empty, tie)
     if consensus == "majority":
         total = annotator_count(arrays).astype(np.int32)
@@ -264,8 +284,6 @@ def leave_one_out_dice(
     return out
 
 
-#: up to this many masks the majority leave-one-out Dice comes from one code histogram
-_HIST_MAX_MASKS = 16
 
 
 def _loo_majority_from_codes(arrays: list[np.ndarray], empty: str, tie: str) -> np.ndarray:

@@ -155,14 +155,14 @@ def quality_job(case: Case, masks: Mapping[str, np.ndarray], annotators: bool,
     if annotators:
         loo: dict[str, float] = {}
         if len(masks) >= 2:
-            vals = ag.leave_one_out_dice(np.stack(list(masks.values())))
+            vals = ag.leave_one_out_dice(list(masks.values()))
             loo = {k: float(v) for k, v in zip(masks, vals)}
         for k in masks:
             out[k] = QualityScore(q.get(k, math.nan), loo.get(k, math.nan), case.raters.get(k, k),
                                   chosen.name("quality"))
         return out
     others = [as_bool(case.masks[m]) for m in case.mask_ids if m not in masks]
-    ref = ag.majority_vote(np.stack(others)) if others else None
+    ref = ag.majority_vote(others) if others else None
     for k, m in masks.items():
         actual = float(ag.dice(m, ref)) if ref is not None else math.nan
         out[k] = QualityScore(q.get(k, math.nan), actual, "(layer vs. majority)",

@@ -153,7 +153,8 @@ def _derived_layers(
     """The MHR map, the majority vote and the STAPLE consensus (both hidden)."""
     mhr, mhr_meta, mv, stack = _mhr_and_majority(case, prepared)
     if compute_staple:
-        consensus = _staple_consensus(stack if stack is not None else case.stack())
+        consensus = _staple_consensus(
+            list(stack) if stack is not None else [np.asarray(m) for m in case.masks.values()])
     else:
         consensus = mv.copy()
     mhr_layer = {
@@ -235,13 +236,13 @@ def apply_contours(layer: Any) -> None:
         layer.contour = int(tag["contour"])
 
 
-def _staple_consensus(stack: np.ndarray) -> np.ndarray:
+def _staple_consensus(masks: list[np.ndarray]) -> np.ndarray:
     """STAPLE consensus as uint8, or majority vote when STAPLE cannot run."""
     from napari_iaa.agreement import majority_vote, staple
 
-    if stack.shape[0] < 2 or not stack.any():
-        return np.asarray(majority_vote(stack), dtype=np.uint8)
+    if len(masks) < 2 or not any(m.any() for m in masks):
+        return np.asarray(majority_vote(masks), dtype=np.uint8)
     try:
-        return np.asarray(staple(stack).consensus, dtype=np.uint8)
+        return np.asarray(staple(masks).consensus, dtype=np.uint8)
     except Exception:  # noqa: BLE001 - STAPLE can fail on degenerate input: majority vote
-        return np.asarray(majority_vote(stack), dtype=np.uint8)
+        return np.asarray(majority_vote(masks), dtype=np.uint8)

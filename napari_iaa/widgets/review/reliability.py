@@ -47,15 +47,15 @@ def compute_reliability(gen: int, edits: int, masks: Sequence[np.ndarray], empty
         staple,
     )
 
-    stack = _stack(masks)
-    mv = np.asarray(majority_vote(stack))
+    masks = list(masks)  # every step reads the list: no stacked copy (360 MB at 15 x 24 Mpx)
+    mv = np.asarray(majority_vote(masks))
     loo = sens = spec = None
     consensus, error = mv, None
     try:
-        if stack.shape[0] >= 2:
-            loo = np.asarray(leave_one_out_dice(stack, empty=empty), dtype=float)
-        if stack.shape[0] >= 2 and stack.any():
-            res = staple(stack, threads=_worker_threads())
+        if len(masks) >= 2:
+            loo = np.asarray(leave_one_out_dice(masks, empty=empty), dtype=float)
+        if len(masks) >= 2 and any(m.any() for m in masks):
+            res = staple(masks, threads=_worker_threads())
             sens, spec = res.sensitivity, res.specificity
             consensus = np.asarray(res.consensus)
     except Exception as exc:  # noqa: BLE001 - reliability is informative; never break the view
@@ -63,7 +63,7 @@ def compute_reliability(gen: int, edits: int, masks: Sequence[np.ndarray], empty
     distances = None
     if surface:
         try:
-            distances = pairwise_surface_distances(stack, spacing)
+            distances = pairwise_surface_distances(masks, spacing)
         except Exception as exc:  # noqa: BLE001 - informative; the Dice matrix stays
             error = f"surface distances: {type(exc).__name__}: {exc}"
     return ReliabilityResult(gen=gen, edits=edits, majority=mv, staple=consensus, loo=loo,
@@ -85,19 +85,10 @@ class _Dock(Protocol):
 
 
 def _worker_threads() -> int:
-    """Threads for STAPLE in the dock's worker: one core is left to the GUI thread (on
-    2 cores, SimpleITK's two threads starved the event loop for 100-200 ms)."""
+    """Threads for STAPLE's code histogram in the dock's worker: one core is left to the
+    GUI thread (on 2 cores, SimpleITK's filter on two threads starved the event loop for
+    100-200 ms)."""
     return max(1, (os.cpu_count() or 1) - 1)
-
-
-def _stack(masks: Sequence[np.ndarray]) -> np.ndarray:
-    """``np.stack(masks)``, one copy per mask (no temporary list of views; the same
-    result)."""
-    first = np.asarray(masks[0])
-    out = np.empty((len(masks), *first.shape), first.dtype)
-    for i, m in enumerate(masks):
-        out[i] = m
-    return out
 
 
 class Reliability(QObject):
