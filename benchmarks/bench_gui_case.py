@@ -233,9 +233,13 @@ def main(argv=None) -> int:
             widget = ReviewWidget(viewer)
             viewer.window.add_dock_widget(widget, name="IAA review", area="right")
             probe.measure(lambda: None, settle_s=0.5)
+        shown: list[float] = []  # when LOO Dice / STAPLE were shown for this case
+        widget.reliability.updated.connect(lambda s=shown: s.append(time.perf_counter()))
+        t_open = time.perf_counter()
         opens.append(measure(probe, spans, lambda w=widget: w.show_case(case), settle_s=3.0,
-                             until=lambda w=widget: w.live is not None
-                             and not w.reliability.busy))
+                             until=lambda w=widget, s=shown: w.live is not None
+                             and bool(s) and not w.reliability.busy))
+        opens[-1]["reliability_shown_s"] = shown[0] - t_open if shown else float("nan")
         opens[-1]["napari_s"] = float(sum(e - s for s, e in spans.segments("napari")))
         print(f"open {i}: " + ", ".join(f"{k} {v * 1e3:.1f} ms" for k, v in opens[-1].items()
                                          if k.endswith("_s")), flush=True)
@@ -251,7 +255,8 @@ def main(argv=None) -> int:
         opened["max_stall_s"], opened["beyond_napari_s"],
         f"napari's own layer creation and draws: {fmt_time(nap_open)} in all", target=0.1,
         note=("LOO Dice/STAPLE on the GUI thread: " + ", ".join(on_main)) if on_main
-        else f"LOO Dice/STAPLE ran in workers ({', '.join(threads) or 'not seen'})")
+        else f"LOO Dice/STAPLE ran in workers ({', '.join(threads) or 'not seen'}), shown "
+        f"{fmt_time(mid['reliability_shown_s'])} after the click")
 
     layers = widget.annotator_layers()
     fills = {} if args.no_fills else {"erase a lesion": (layers[big_id], (cy, cx), 0),
