@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import display_or_rerun, fmt_ratio, fmt_time, table, write_results
 from bench_gui import StallProbe, make_case
 
-HOLE = 100  # half side of the hole filled in the small fill
+HOLE = 100  # half side of the hole filled in the small fill (less on small cases)
 
 
 class Spans:
@@ -191,6 +191,10 @@ def main(argv=None) -> int:
     ap.add_argument("--opens", type=int, default=1, help="opens of the case, each in a fresh "
                     "viewer (the row gives the median and every value)")
     ap.add_argument("--no-fills", action="store_true", help="measure the open only")
+    ap.add_argument("--size", default="", help="WxH of the case (default 6000x4000; --quick "
+                    "2048x2048); a small one, e.g. 512x512 with --annotators 4 (a LIDC slice), "
+                    "has its LOO Dice and STAPLE refreshed on the GUI thread after each edit")
+    ap.add_argument("--annotators", type=int, default=15)
     args = ap.parse_args(argv)
     rc = display_or_rerun(__file__, argv, "gui_case", "event-loop stalls")
     if rc is not None:
@@ -202,7 +206,9 @@ def main(argv=None) -> int:
 
     reps = args.reps or (2 if args.quick else 3)
     w, h = (2048, 2048) if args.quick else (6000, 4000)
-    n = 15
+    if args.size:
+        w, h = (int(v) for v in args.size.lower().split("x"))
+    n = args.annotators
     spans = Spans()
     instrument(spans)
     case = make_case(n, w, h)
@@ -210,7 +216,8 @@ def main(argv=None) -> int:
     big_id, hole_id = ids[0], ids[1]
     hole_mask = case.masks[hole_id]
     cy, cx = h // 2, w // 2
-    hole_mask[cy - HOLE:cy + HOLE, cx - HOLE:cx + HOLE] = False  # a hole to fill
+    hole = min(HOLE, min(w, h) // 16)
+    hole_mask[cy - hole:cy + hole, cx - hole:cx + hole] = False  # a hole to fill
     viewer = napari.Viewer(show=True)
     app = QApplication.instance()
     probe = StallProbe(app)
@@ -260,7 +267,7 @@ def main(argv=None) -> int:
 
     layers = widget.annotator_layers()
     fills = {} if args.no_fills else {"erase a lesion": (layers[big_id], (cy, cx), 0),
-             f"fill a {2 * HOLE}x{2 * HOLE} hole": (layers[hole_id], (cy, cx), 1)}
+             f"fill a {2 * hole}x{2 * hole} hole": (layers[hole_id], (cy, cx), 1)}
     for what, (layer, at, label) in fills.items():
         fill_runs, undo_runs = [], []
         for _ in range(reps):
