@@ -224,6 +224,42 @@ def test_switching_case_replaces_only_our_layers(review, synthetic_root):
     assert widget.case_combo.currentText() == ds.ids[1]
 
 
+def test_walking_cases_keeps_each_annotators_colour_without_resetting_it(review, synthetic_root):
+    """A reused Labels layer keeps its colours when they are already right (setting them
+    again made napari redraw the layer and its contours a second time); a colour the
+    reviewer changed is put back to the annotator's on the next case."""
+    from napari_iaa.widgets._common.colormaps import annotator_color
+
+    viewer, widget = review
+    ds = _open(widget, synthetic_root)
+    first = widget.our_layers("annotator")
+    sets: list[str] = []
+    for lay in first:
+        lay.events.colormap.connect(lambda e, n=lay.name: sets.append(n))
+    assert widget.step_case(+1) and widget.case_id == ds.ids[1]
+    layers = widget.our_layers("annotator")
+    reused = [lay for lay in layers if any(lay is f for f in first)]
+    assert len(reused) >= 2
+    assert sets == []  # none of the reused layers had its colours set again
+    for lay in layers:
+        i = lay.metadata["napari_iaa"]["index"]
+        assert np.allclose(lay.colormap.map(1), _rgba(annotator_color(i)), atol=1e-3)
+    mine = reused[0]
+    mine.colormap = {0: "transparent", None: "#123456"}
+    sets.clear()
+    assert widget.step_case(-1) and widget.case_id == ds.ids[0]
+    assert mine in widget.our_layers("annotator")
+    assert sets == [mine.name]
+    i = mine.metadata["napari_iaa"]["index"]
+    assert np.allclose(mine.colormap.map(1), _rgba(annotator_color(i)), atol=1e-3)
+
+
+def _rgba(color: str) -> np.ndarray:
+    from napari.utils.colormaps.standardize_color import transform_color
+
+    return transform_color(color)[0]
+
+
 def test_contour_and_consensus_toggles(review, synthetic_root):
     viewer, widget = review
     _open(widget, synthetic_root)
