@@ -69,8 +69,8 @@ def staple_em(
     b = bits[occupied]
     w = bits.sum(axis=1) / float(n)  # the first W: the fraction of masks marking it
     g_t = float(h @ w[occupied]) / float(h.sum()) * confidence_weight
-    limit = np.iinfo(np.uint32).max if max_iterations is None else int(max_iterations)
-    last_p = np.full(n, -10.0)
+    limit = np.iinfo(np.uint32).max if max_iterations is None else max(1, int(max_iterations))
+    last_p = np.full(n, -10.0)  # ITK's starting values: the first iteration never converges
     last_q = np.full(n, -10.0)
     p = q = last_p
     it = 0

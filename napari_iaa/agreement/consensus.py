@@ -196,6 +196,9 @@ def staple(
     n = len(arrays)
     if engine not in ("auto", "simpleitk"):
         raise ConfigError(f"staple: engine must be 'auto' or 'simpleitk', got {engine!r}")
+    if max_iterations is not None and int(max_iterations) < 1:
+        # ITK would return its estimates uninitialised
+        raise ConfigError(f"staple: max_iterations must be at least 1, got {max_iterations}")
     # one-byte masks as they are (the histogram reads nonzero as marked), others as bool
     bytes_ = [a if a.dtype.itemsize == 1 else a != 0 for a in arrays]
     any_fg = any(bool(b.any()) for b in bytes_)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -207,6 +207,28 @@ def _check_out_dir(ds: Dataset, out_dir: Path) -> Path:
     return out
 
 
+def _resolved(files: Iterable[str | Path]) -> set[Path]:
+    """``{Path(f).resolve() for f in files}``, each folder resolved once.
+
+    A file that is not a link resolves to its resolved folder plus its name; only links
+    are resolved one by one. (LIDC slices: 55,000 files in 1,800 folders; resolving each
+    path walked every component of it, 4.7 s of a 20 s export.)
+    """
+    folders: dict[str, Path] = {}
+    out: set[Path] = set()
+    for f in files:
+        path = Path(f)
+        if os.path.islink(path):
+            out.add(path.resolve())
+            continue
+        key = str(path.parent)
+        parent = folders.get(key)
+        if parent is None:
+            parent = folders[key] = path.parent.resolve()
+        out.add(parent / path.name)
+    return out
+
+
 class _Namer:
     """Output names: case id with ``/`` -> ``_``; ``-2``, ``-3``... when two ids collide."""
 
@@ -355,7 +377,7 @@ def export_consensus(
     if own_store:
         store = ReviewStore.open(ds.root, read_only=True)
     try:
-        protected = {Path(f).resolve() for e in ds.entries for f in e.files()}
+        protected = _resolved(f for e in ds.entries for f in e.files())
         limit = FLAG_THRESHOLD if threshold is None else float(threshold)
         ctx = _Context(method, only, limit, store, _Namer(protected))
         result = _export_all(ds, _select(ds, only, store), ctx, out, progress, should_stop)

@@ -89,6 +89,11 @@ def test_code_lookup_reads_every_mask_at_every_pixel(monkeypatch, compiled):
     assert np.array_equal(code_lookup(masks, table), table[code])
 
 
-def test_staple_rejects_an_unknown_engine():
-    with pytest.raises(Exception, match="engine"):
-        staple([np.ones((2, 2), bool), np.zeros((2, 2), bool)], engine="itk")
+def test_staple_rejects_an_unknown_engine_and_no_iterations():
+    from napari_iaa.errors import ConfigError
+
+    masks = [np.eye(3, dtype=bool), np.ones((3, 3), bool)]
+    with pytest.raises(ConfigError, match="engine"):
+        staple(masks, engine="itk")
+    with pytest.raises(ConfigError, match="max_iterations"):
+        staple(masks, max_iterations=0)

@@ -6,6 +6,7 @@ import csv
 import signal
 import subprocess
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -137,6 +138,23 @@ def test_bad_arguments_and_an_output_folder_inside_the_data_set(synthetic, tmp_p
     hidden = export_consensus(ds.subset(ds.ids[:2]), out_dir=synthetic / ".napari-iaa" / "cons")
     assert hidden.n_written == 2
     assert open_dataset(synthetic).ids == ds.ids  # still the same data set
+
+
+def test_protected_files_resolve_as_each_path_would(tmp_path):
+    """The export never writes over a data set file: the set of those files, resolved a
+    folder at a time, equals resolving every path (links to files and folders included)."""
+    from napari_iaa.review.consensus_export import _resolved
+
+    real = tmp_path / "real"
+    (real / "sub").mkdir(parents=True)
+    for name in ("a.png", "b.png", "sub/c.png"):
+        (real / name).write_bytes(b"x")
+    (tmp_path / "linked_dir").symlink_to(real / "sub")
+    (real / "link.png").symlink_to(tmp_path / "elsewhere.png")
+    files = [real / "a.png", tmp_path / "linked_dir" / "c.png", real / "link.png",
+             real / "sub" / ".." / "b.png", real / "missing.png", "relative/x.png"]
+    assert _resolved(files) == {Path(f).resolve() for f in files}
+    assert (tmp_path / "elsewhere.png").resolve() in _resolved(files)
 
 
 def test_cancel_writes_the_csv_of_what_was_done(synthetic, tmp_path):
