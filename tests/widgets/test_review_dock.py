@@ -254,6 +254,21 @@ def test_walking_cases_keeps_each_annotators_colour_without_resetting_it(review,
     assert np.allclose(mine.colormap.map(1), _rgba(annotator_color(i)), atol=1e-3)
 
 
+def test_walking_cases_names_each_layer_after_its_mask(review, synthetic_root):
+    """Reused layers take the new case's mask ids as names even when an id moves to
+    another layer (napari keeps names unique and used to leave ``A03 [1]``)."""
+    viewer, widget = review
+    ds = _open(widget, synthetic_root)
+    for cid in [*ds.ids[1:], *reversed(ds.ids[:-1])]:
+        assert widget.open_case(cid) and widget.case_id == cid
+        ids = list(ds.load(cid).mask_ids)
+        names = [lay.name for lay in widget.our_layers("annotator")]
+        assert sorted(names) == sorted(ids), (cid, names)
+        for lay in widget.our_layers("annotator"):
+            assert lay.name == lay.metadata["napari_iaa"]["mask_id"]
+    assert not [lay.name for lay in viewer.layers if "previous case" in lay.name]
+
+
 def _rgba(color: str) -> np.ndarray:
     from napari.utils.colormaps.standardize_color import transform_color
 

@@ -191,15 +191,27 @@ class LoaderMixin:
                 old_shape = _grid(layer)
             by_key.setdefault((tag.get("role"), tag.get("index")), layer)
         used: set[int] = set()
+        plan = []  # (data, meta, kind, the old layer that takes them or None: a new layer)
         for data, meta, kind in tuples:
             tag = meta["metadata"]["napari_iaa"]
             layer = by_key.get((tag.get("role"), tag.get("index")))
+            if layer is not None and id(layer) not in used and _reusable(layer, data, meta, kind):
+                used.add(id(layer))
+            else:
+                layer = None
+            plan.append((data, meta, kind, layer))
+        self._adding = True
+        try:
+            _free_names(old, plan)
+        finally:
+            self._adding = False
+        for data, meta, kind, layer in plan:
+            tag = meta["metadata"]["napari_iaa"]
             changed = tag.get("role") == "image" and _grid(data, meta) != old_shape
             self._adding = True
             try:
-                if layer is not None and id(layer) not in used and _reusable(layer, data, meta, kind):
+                if layer is not None:
                     _reuse_layer(layer, data, meta, kind)
-                    used.add(id(layer))
                 else:
                     layer = Layer.create(data, meta, kind)
                     self.viewer.add_layer(layer)
@@ -269,6 +281,19 @@ class LoaderMixin:
                 continue
             if tag.get("load_id") == self.load_id or keep_load_id is not None:
                 self.viewer.layers.remove(layer)
+
+
+def _free_names(old: list[Any], plan: list[tuple]) -> None:
+    """Rename the previous case's layers whose names the new case's layers take.
+
+    napari keeps layer names unique: giving annotator ``A03``'s name to the layer that
+    held another annotator, while ``A03``'s old layer (now another index, or about to be
+    removed) still had it, left the new one named ``A03 [1]``.
+    """
+    taker = {meta["name"]: layer for _, meta, _, layer in plan}
+    for layer in old:
+        if layer.name in taker and taker[layer.name] is not layer:
+            layer.name = f"{layer.name} (previous case)"
 
 
 def _reusable(layer: Any, data: Any, meta: dict, kind: str) -> bool:
