@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import display_or_rerun, fmt_ratio, fmt_time, table, write_results
+from _common import cache_dir, display_or_rerun, fmt_ratio, fmt_time, table, write_results
 from bench_gui import StallProbe, make_case
 
 HOLE = 100  # half side of the hole filled in the small fill (less on small cases)
@@ -164,6 +164,23 @@ def instrument(spans: Spans) -> None:
     Labels.data = property(prop.fget, timed_set, prop.fdel, prop.__doc__)
 
 
+def _disk_dataset(case) -> Path:
+    """The case as a ``folders`` data set in the benchmarks' cache (written once)."""
+    from PIL import Image
+
+    h, w = np.shape(case.image)[:2]
+    root = cache_dir() / f"gui-case-{len(case.masks)}x{w}x{h}"
+    d, done = root / case.case_id, root / f"{case.case_id}.written"
+    if not done.is_file():
+        d.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.asarray(case.image)).save(d / "image.png", compress_level=1)
+        for mid, m in case.masks.items():
+            Image.fromarray((np.asarray(m) != 0).astype(np.uint8) * 255).save(
+                d / f"{mid}.png", compress_level=1)
+        done.write_text("")
+    return root
+
+
 def measure(probe: StallProbe, spans: Spans, action, settle_s: float, until=None) -> dict:
     spans.clear()
     watch = None
@@ -195,6 +212,9 @@ def main(argv=None) -> int:
                     "2048x2048); a small one, e.g. 512x512 with --annotators 4 (a LIDC slice), "
                     "has its LOO Dice and STAPLE refreshed on the GUI thread after each edit")
     ap.add_argument("--annotators", type=int, default=15)
+    ap.add_argument("--from-disk", action="store_true", help="open the case from a data set "
+                    "folder (PNG files, written once into the cache) with open_case, decoding "
+                    "included, instead of showing the case held in memory")
     args = ap.parse_args(argv)
     rc = display_or_rerun(__file__, argv, "gui_case", "event-loop stalls")
     if rc is not None:
@@ -240,10 +260,19 @@ def main(argv=None) -> int:
             widget = ReviewWidget(viewer)
             viewer.window.add_dock_widget(widget, name="IAA review", area="right")
             probe.measure(lambda: None, settle_s=0.5)
+        action = lambda w=widget: w.show_case(case)  # noqa: E731 - the case in memory
+        if args.from_disk:  # the case read from its files, as the dock opens it from a data set
+            from napari_iaa.data import open_dataset
+
+            ds = open_dataset(_disk_dataset(case))
+            widget.set_dataset(ds, source=str(ds.root), load=False)
+            probe.measure(lambda: None, settle_s=0.5, timeout_s=600,
+                          until=lambda w=widget: not w.dataset_panel.busy)  # the table's scores
+            action = lambda w=widget: w.open_case(case.case_id)  # noqa: E731
         shown: list[float] = []  # when LOO Dice / STAPLE were shown for this case
         widget.reliability.updated.connect(lambda s=shown: s.append(time.perf_counter()))
         t_open = time.perf_counter()
-        opens.append(measure(probe, spans, lambda w=widget: w.show_case(case), settle_s=3.0,
+        opens.append(measure(probe, spans, action, settle_s=3.0,
                              until=lambda w=widget, s=shown: w.live is not None
                              and bool(s) and not w.reliability.busy))
         opens[-1]["reliability_shown_s"] = shown[0] - t_open if shown else float("nan")

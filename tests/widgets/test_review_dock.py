@@ -319,6 +319,61 @@ def test_unreadable_case_shows_error(review, synthetic_copy, error_log):
     assert widget.case_id == ds.ids[0] and len(viewer.layers) == n_layers
 
 
+def test_large_case_files_are_read_in_a_worker(review, synthetic_copy, qtbot, error_log):
+    """Above ``async_load_min_bytes`` a case is decoded off the GUI thread: the call
+    returns at once, the case follows; a later request wins over one still reading; a
+    file that cannot be read is a notification and the shown case stays."""
+    from napari_iaa.widgets.review import navigation
+
+    viewer, widget = review
+    ds = _open(widget, synthetic_copy)
+    widget.async_load_min_bytes = 0
+    reads: list[str] = []
+    real_load = type(ds).load
+
+    def load(self, case_id, *a, **k):
+        import threading
+        import time
+
+        reads.append(threading.current_thread().name)
+        if case_id in (ds.ids[2], ds.ids[5]):
+            time.sleep(0.5)  # read slowly (ids[2]: last, though asked for first)
+        return real_load(self, case_id, *a, **k)
+
+    type(ds).load, restore = load, real_load
+    try:
+        assert widget.open_case(ds.ids[1]) is True
+        assert widget.case_id == ds.ids[0]  # still the shown case while its files are read
+        assert "reading" in widget.info_label.text()
+        qtbot.waitUntil(lambda: widget.case_id == ds.ids[1] and widget.live is not None,
+                        timeout=10000)
+        assert reads and reads[-1] != "MainThread"
+        assert widget.case_combo.currentText() == ds.ids[1]
+        widget.open_case(ds.ids[2])
+        widget.open_case(ds.ids[3])  # asked for before the first one is shown
+        qtbot.waitUntil(lambda: widget.case_id == ds.ids[3] and widget.live is not None,
+                        timeout=10000)
+        qtbot.wait(800)
+        assert widget.case_id == ds.ids[3]  # the earlier request, read later, was dropped
+        victim = next(iter(ds.entry(ds.ids[4]).mask_paths.values()))
+        victim.write_bytes(b"not a png")
+        assert widget.open_case(ds.ids[4]) is True
+        qtbot.waitUntil(lambda: any(victim.name in m for m in error_log), timeout=10000)
+        assert widget.case_id == ds.ids[3] and widget.case_combo.currentText() == ds.ids[3]
+        assert "reading" not in widget.info_label.text()
+        widget.unsaved_policy = "cancel"
+        assert widget.open_case(ds.ids[5]) is True  # nothing unsaved: nothing asked
+        layer = widget.our_layers("annotator")[0]
+        layer.paint(_lesion_center(layer), 0)  # an edit while ids[5] is read
+        assert widget.unsaved_mask_ids()
+        qtbot.wait(1000)
+        assert widget.case_id == ds.ids[3]  # the policy kept the case with its new edit
+    finally:
+        type(ds).load = restore
+    assert navigation._files_bytes(ds, ds.ids[0]) > 0
+    assert navigation._files_bytes(ds, "no such case") == 0
+
+
 def test_reliability_in_worker_for_large_images(review, synthetic_root, qtbot):
     from napari_iaa.agreement import leave_one_out_dice
 
