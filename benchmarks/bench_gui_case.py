@@ -190,13 +190,14 @@ def measure(probe: StallProbe, spans: Spans, action, settle_s: float, until=None
         watch = StallWatch(threshold_s=0.04)
         probe.timer.timeout.connect(watch.tick)
         watch.start()
+    t_start = time.perf_counter()  # the action may run before the probe's first tick
     r = probe.measure(action, settle_s=settle_s, until=until, timeout_s=600)
     if watch is not None:
         watch.stop()
         probe.timer.timeout.disconnect(watch.tick)
         watch.report(8)
     t1 = probe.ticks[-1] if probe.ticks else time.perf_counter()
-    r.update(spans.beyond_napari(probe.ticks, probe.ticks[0] - 1e-3 if probe.ticks else t1, t1))
+    r.update(spans.beyond_napari(probe.ticks, t_start, t1))
     r["ours_s"] = float(sum(e - s for s, e in spans.segments("ours")))
     return r
 
