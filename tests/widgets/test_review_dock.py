@@ -323,6 +323,8 @@ def test_large_case_files_are_read_in_a_worker(review, synthetic_copy, qtbot, er
     """Above ``async_load_min_bytes`` a case is decoded off the GUI thread: the call
     returns at once, the case follows; a later request wins over one still reading; a
     file that cannot be read is a notification and the shown case stays."""
+    import threading
+
     from napari_iaa.widgets.review import navigation
 
     viewer, widget = review
@@ -330,14 +332,12 @@ def test_large_case_files_are_read_in_a_worker(review, synthetic_copy, qtbot, er
     widget.async_load_min_bytes = 0
     reads: list[str] = []
     real_load = type(ds).load
+    held = {ds.ids[2]: threading.Event(), ds.ids[5]: threading.Event()}  # read when released
 
     def load(self, case_id, *a, **k):
-        import threading
-        import time
-
         reads.append(threading.current_thread().name)
-        if case_id in (ds.ids[2], ds.ids[5]):
-            time.sleep(0.5)  # read slowly (ids[2]: last, though asked for first)
+        if case_id in held:
+            assert held[case_id].wait(10)
         return real_load(self, case_id, *a, **k)
 
     type(ds).load, restore = load, real_load
@@ -350,11 +350,13 @@ def test_large_case_files_are_read_in_a_worker(review, synthetic_copy, qtbot, er
         assert reads and reads[-1] != "MainThread"
         assert widget.case_combo.currentText() == ds.ids[1]
         widget.open_case(ds.ids[2])
-        widget.open_case(ds.ids[3])  # asked for before the first one is shown
+        first = widget._load_worker
+        widget.open_case(ds.ids[3])  # asked for while the first one is still being read
         qtbot.waitUntil(lambda: widget.case_id == ds.ids[3] and widget.live is not None,
                         timeout=10000)
-        qtbot.wait(800)
-        assert widget.case_id == ds.ids[3]  # the earlier request, read later, was dropped
+        with qtbot.waitSignal(first.finished, timeout=10000):
+            held[ds.ids[2]].set()  # the earlier request's case arrives last
+        assert widget.case_id == ds.ids[3]  # and is dropped
         victim = next(iter(ds.entry(ds.ids[4]).mask_paths.values()))
         victim.write_bytes(b"not a png")
         assert widget.open_case(ds.ids[4]) is True
@@ -363,10 +365,12 @@ def test_large_case_files_are_read_in_a_worker(review, synthetic_copy, qtbot, er
         assert "reading" not in widget.info_label.text()
         widget.unsaved_policy = "cancel"
         assert widget.open_case(ds.ids[5]) is True  # nothing unsaved: nothing asked
+        reading = widget._load_worker
         layer = widget.our_layers("annotator")[0]
         layer.paint(_lesion_center(layer), 0)  # an edit while ids[5] is read
         assert widget.unsaved_mask_ids()
-        qtbot.wait(1000)
+        with qtbot.waitSignal(reading.finished, timeout=10000):
+            held[ds.ids[5]].set()
         assert widget.case_id == ds.ids[3]  # the policy kept the case with its new edit
     finally:
         type(ds).load = restore

@@ -126,8 +126,12 @@ class ReviewWidget(NavigationMixin, LoaderMixin, BindingMixin, EditsMixin, QWidg
         self.mhr_display_max_pixels = MHR_DISPLAY_MAX_PIXELS
         #: above this many pixels masks open filled (napari's contour drawing is slow)
         self.contour_max_pixels = 1024 * 1024
+        #: cases whose files hold more bytes than this are decoded in a worker
+        self.async_load_min_bytes = 8 << 20
         self._open_gen = 0
+        self._load_gen = 0  # the latest case asked of open_case (older reads are dropped)
         self._open_worker: Any = None
+        self._load_worker: Any = None
         self._bind_worker: Any = None
         self._prebind_touched: set[str] = set()
         self._prebind_conns: list[tuple[Any, Any]] = []

@@ -85,8 +85,8 @@ class NavigationMixin:
     case_id: str | None
     case_combo: QComboBox
     info_label: QLabel
-    #: cases whose files hold more bytes than this are decoded in a worker
-    async_load_min_bytes: int = 8 << 20
+    async_load_min_bytes: int
+    _load_gen: int
 
     def _open_dialog(self) -> None:
         path = QFileDialog.getExistingDirectory(self, "Open data set")
@@ -213,7 +213,7 @@ class NavigationMixin:
             return False
         if not _confirmed and case_id != self.case_id and not self._confirm_leave():
             return False
-        self._load_gen = getattr(self, "_load_gen", 0) + 1
+        self._load_gen += 1
         if not no_threads() and _files_bytes(self.dataset, case_id) > self.async_load_min_bytes:
             return self._load_in_worker(case_id, self._load_gen)
         try:
