@@ -27,7 +27,7 @@ import numpy as np
 from napari_iaa.agreement import _kernels
 from napari_iaa.agreement._counts import code_histogram
 
-__all__ = ["HIST_MAX_MASKS", "code_lookup", "staple_codes", "staple_em"]
+__all__ = ["HIST_MAX_MASKS", "as_probability", "code_lookup", "staple_codes", "staple_em"]
 
 #: up to this many masks STAPLE runs on the code histogram (2**16 codes)
 HIST_MAX_MASKS = 16
@@ -136,6 +136,9 @@ def staple_codes(arrays: Sequence[np.ndarray], confidence_weight: float = 1.0,
     n = len(arrays)
     hist = code_histogram([np.asarray(a).reshape(-1) for a in arrays], threads=threads)
     w, p, q, _ = staple_em(hist, n, confidence_weight, max_iterations)
-    # as the filter's result is read (float32, 0 / 0 -> 0, clipped), once per code
-    table = np.clip(np.nan_to_num(w.astype(np.float32), nan=0.0), 0.0, 1.0)
-    return code_lookup(arrays, table), p, q
+    return code_lookup(arrays, as_probability(w)), p, q  # cleaned once per code
+
+
+def as_probability(w: np.ndarray) -> np.ndarray:
+    """STAPLE's float64 W as the result holds it: float32, 0 / 0 as 0, clipped to [0, 1]."""
+    return np.clip(np.nan_to_num(np.asarray(w).astype(np.float32), nan=0.0), 0.0, 1.0)

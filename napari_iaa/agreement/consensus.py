@@ -9,7 +9,7 @@ from typing import Any, Literal
 import numpy as np
 
 from napari_iaa.agreement._counts import code_histogram
-from napari_iaa.agreement._staple import HIST_MAX_MASKS, staple_codes
+from napari_iaa.agreement._staple import HIST_MAX_MASKS, as_probability, staple_codes
 from napari_iaa.agreement.metrics import (
     EmptyRule,
     _check_empty,
@@ -228,17 +228,9 @@ def staple(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         out = f.Execute(images)
-    return _staple_result(sitk.GetArrayFromImage(out), np.asarray(f.GetSensitivity()),
-                          np.asarray(f.GetSpecificity()), threshold, ids)
-
-
-def _staple_result(prob: np.ndarray, sens: np.ndarray, spec: np.ndarray, threshold: float,
-                   ids: list[str]) -> StapleResult:
-    """The result from the EM's float64 probabilities (0 / 0 -> 0, clipped to [0, 1])."""
-    prob = np.nan_to_num(prob.astype(np.float32), nan=0.0)
-    np.clip(prob, 0.0, 1.0, out=prob)
-    return StapleResult(prob, prob >= threshold, np.asarray(sens, np.float64),
-                        np.asarray(spec, np.float64), ids)
+    prob = as_probability(sitk.GetArrayFromImage(out))
+    return StapleResult(prob, prob >= threshold, np.asarray(f.GetSensitivity(), np.float64),
+                        np.asarray(f.GetSpecificity(), np.float64), ids)
 
 
 def leave_one_out_dice(
@@ -285,8 +277,6 @@ def leave_one_out_dice(
             cons = rest[0] if len(rest) == 1 else staple(rest).consensus
             out[i] = dice(a, cons, empty)
     return out
-
-
 
 
 def _loo_majority_from_codes(arrays: list[np.ndarray], empty: str, tie: str) -> np.ndarray:
