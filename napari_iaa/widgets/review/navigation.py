@@ -71,6 +71,13 @@ def _files_bytes(dataset: Dataset, case_id: str) -> int:
         return 0
 
 
+def _load_error(case_id: str, exc: BaseException) -> str:
+    """The notification for a case that could not be read (our errors name the file)."""
+    if isinstance(exc, IAAError):
+        return str(exc)
+    return f"case {case_id}: cannot load ({type(exc).__name__}: {exc})"
+
+
 class NavigationMixin:
     """Data-set navigation of :class:`~napari_iaa.widgets.review.ReviewWidget`.
 
@@ -218,11 +225,8 @@ class NavigationMixin:
             return self._load_in_worker(case_id, self._load_gen)
         try:
             case = self.dataset.load(case_id)
-        except IAAError as exc:
-            notify_error(str(exc))
-            return False
         except Exception as exc:  # noqa: BLE001 - never crash the viewer on bad data
-            notify_error(f"case {case_id}: cannot load ({type(exc).__name__}: {exc})")
+            notify_error(_load_error(case_id, exc))
             return False
         return self.show_case(case, source=self.source)
 
@@ -245,8 +249,7 @@ class NavigationMixin:
         def failed(exc: BaseException) -> None:
             if gen != self._load_gen:
                 return
-            notify_error(str(exc) if isinstance(exc, IAAError)
-                         else f"case {case_id}: cannot load ({type(exc).__name__}: {exc})")
+            notify_error(_load_error(case_id, exc))
             self._back_to_shown()
 
         self._load_worker = start_worker(dataset.load, case_id, on_return=done,
