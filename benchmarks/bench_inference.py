@@ -10,7 +10,9 @@ model rather than overhead, so the MHR map is also measured against a second bas
 bare forward of our own network (``model(x)`` on a ready tensor under ``torch.no_grad``);
 the decoder's own cost is that forward minus the backbone's. Batched triage throughput:
 ``IAAPredictor.predict_many(batch_size=16)`` vs bare batched forwards. Contenders alternate
-run by run. Untrained weights (speed does not depend on them).
+run by run. Untrained weights (speed does not depend on them). glibc's malloc is set up
+as ``napari-iaa`` and the Predictions dock set it (:func:`napari_iaa._malloc.tune_malloc`,
+for both contenders; ``--default-malloc`` leaves glibc's defaults).
 
     python benchmarks/bench_inference.py [--quick] [--backbone resnet18] [--size 224]
 """
@@ -82,7 +84,14 @@ def main(argv=None) -> int:
     ap.add_argument("--size", type=int, default=224)
     ap.add_argument("--threads", type=int, default=1,
                     help="torch intra-op threads for both contenders (default 1: stable on a shared machine)")
+    ap.add_argument("--default-malloc", action="store_true",
+                    help="keep glibc's default malloc thresholds (the commands and docks fix them)")
     args = ap.parse_args(argv)
+    malloc_tuned = False
+    if not args.default_malloc:
+        from napari_iaa._malloc import tune_malloc
+
+        malloc_tuned = tune_malloc()
     try:
         import timm
         import torch
@@ -193,7 +202,8 @@ def main(argv=None) -> int:
                         "thread during the forward (the first batch cannot overlap)")
 
     print(f"\nInference on CPU ({args.backbone} at {args.size}x{args.size}, torch threads "
-          f"{torch.get_num_threads()}, median of {reps}):")
+          f"{torch.get_num_threads()}, malloc {'tuned' if malloc_tuned else 'glibc default'}, "
+          f"median of {reps}):")
     print(table(rows, ["what", "ours", "baseline", "ours / baseline", "overhead", "target <= +10 %", "note"]))
     summary = [{"what": f"inference: {r['what']} ({args.backbone} {args.size}px, CPU)",
                 "figure": fmt_time(r["ours"]["median_s"]),
@@ -203,6 +213,7 @@ def main(argv=None) -> int:
                 "met": ("yes" if r["ratio"] <= 1.10 else "NO") if r.get("target_applies", True)
                 else "-"} for r in recs if "ratio" in r]
     write_results("inference", {"quick": args.quick, "backbone": args.backbone, "size": args.size,
+                                "malloc_tuned": malloc_tuned,
                                 "threads": torch.get_num_threads(), "records": recs, "summary": summary,
                                 "status": "ok"})
     return 0

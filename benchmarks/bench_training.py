@@ -7,7 +7,8 @@ Trainer counts them) of ``training.fit``; hand-written: ``for batch in DataLoade
 forward, SmoothL1, backward, AdamW step``, timed over the same number of epochs.
 Target (issue 6): within 10 %. Time per epoch on the full LIDC data is estimated from the
 measured throughput (the run uses a subset of patients to stay within the time budget).
-CPU, 1 torch thread for both (stable on a shared machine).
+CPU, 1 torch thread for both (stable on a shared machine). glibc's malloc is set up as
+``python -m training`` sets it (:func:`napari_iaa._malloc.tune_malloc`, for both).
 
     python benchmarks/bench_training.py [--quick]
 """
@@ -76,6 +77,9 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
     args = ap.parse_args(argv)
+    from napari_iaa._malloc import tune_malloc
+
+    tune_malloc()
     try:
         import torch
 

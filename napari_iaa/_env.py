@@ -15,6 +15,7 @@ read when asked for (not cached at import), so a test or a notebook can change t
 | ``NAPARI_IAA_SAMPLE_DATA`` | the sample-data folder | ``napari_iaa.data.sample.bundled_root()`` (the source tree's ``sample_data/`` or the wheel's ``napari_iaa/_bundled``) |
 | ``NAPARI_IAA_ALLOW_TRITON`` | let ``triton`` load beside napari's canvas | off |
 | ``NAPARI_IAA_GC_FREEZE`` | freeze the GC generations after a case opens | off |
+| ``NAPARI_IAA_MALLOC_TUNING`` | fix glibc's malloc thresholds where our own work starts (:mod:`napari_iaa._malloc`) | on |
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from __future__ import annotations
 import os
 
 __all__ = [
-    "ALLOW_TRITON", "GC_FREEZE", "MAX_PIXELS", "MODELS", "NO_THREADS", "NUMBA", "SAMPLE_DATA",
-    "THREADS", "flag", "integer", "path_value",
+    "ALLOW_TRITON", "GC_FREEZE", "MALLOC_TUNING", "MAX_PIXELS", "MODELS", "NO_THREADS", "NUMBA",
+    "SAMPLE_DATA", "THREADS", "flag", "integer", "path_value",
 ]
 
 NO_THREADS = "NAPARI_IAA_NO_THREADS"
@@ -34,6 +35,7 @@ MODELS = "NAPARI_IAA_MODELS"
 SAMPLE_DATA = "NAPARI_IAA_SAMPLE_DATA"
 ALLOW_TRITON = "NAPARI_IAA_ALLOW_TRITON"
 GC_FREEZE = "NAPARI_IAA_GC_FREEZE"
+MALLOC_TUNING = "NAPARI_IAA_MALLOC_TUNING"
 
 _FALSE = frozenset({"", "0", "false", "no", "off"})
 

@@ -110,9 +110,9 @@ def test_ruff_clean():
     assert out.returncode == 0, out.stdout[-4000:]
 
 
-#: which rooms each room may import (DESIGN.md "Which way imports may run"); errors, _env and
-#: _jit (numba or None, and the one njit; docs/architecture.md says why) are importable from
-#: everywhere
+#: which rooms each room may import (DESIGN.md "Which way imports may run"); errors, _env,
+#: _jit (numba or None, and the one njit) and _malloc (glibc's thresholds, set where our work
+#: starts; docs/architecture.md says why) are importable from everywhere
 ALLOWED = {
     "napari_iaa.data": {"napari_iaa.data", "napari_iaa.agreement", "napari_iaa.calibration"},
     "napari_iaa.agreement": {"napari_iaa.data", "napari_iaa.agreement", "napari_iaa.calibration"},
@@ -124,7 +124,8 @@ ALLOWED = {
     "training": {"training", "napari_iaa.data", "napari_iaa.agreement", "napari_iaa.calibration",
                  "napari_iaa.models"},
 }
-EVERYWHERE = {"napari_iaa", "napari_iaa.errors", "napari_iaa._env", "napari_iaa._jit"}
+EVERYWHERE = {"napari_iaa", "napari_iaa.errors", "napari_iaa._env", "napari_iaa._jit",
+              "napari_iaa._malloc"}
 
 
 def _room(module: str) -> str:

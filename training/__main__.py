@@ -13,6 +13,7 @@ import logging
 import sys
 import time
 
+from napari_iaa._malloc import tune_malloc
 from napari_iaa.errors import IAAError
 from training.config import add_config_arguments, config_fields, config_from_args
 from training.engine import Callback, Trainer
@@ -107,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code (2 for a user error)."""
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    tune_malloc()  # each step's activations reuse the last step's memory (napari_iaa._malloc)
     try:
         {"fit": _fit, "twintrack": _twintrack, "evaluate": _evaluate}[args.command](args)
     except IAAError as exc:

@@ -23,6 +23,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from napari_iaa._malloc import tune_malloc
 from napari_iaa.cli._common import PROG, Parser, UsageError, err, one_line
 from napari_iaa.cli.cohort import add_cohort_parser, read_cohort_table
 from napari_iaa.cli.consensus import add_consensus_parser
@@ -71,6 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2
+    tune_malloc()  # our own process: reuse freed memory between cases (napari_iaa._malloc)
     try:
         return int(args.func(args) or 0)
     except IAAError as exc:

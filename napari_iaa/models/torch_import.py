@@ -28,6 +28,8 @@ import sys
 import threading
 from pathlib import Path
 
+from napari_iaa._malloc import tune_malloc
+
 __all__ = ["load_torch", "torch_loaded"]
 
 _LOCK = threading.Lock()
@@ -42,6 +44,7 @@ def load_torch() -> None:
     """Import torch and timm (call it in a worker thread; cheap once they are imported)."""
     if torch_loaded():
         return
+    tune_malloc()  # the dock's forwards reuse freed activations (napari_iaa._malloc)
     with _LOCK:
         if "torch" not in sys.modules:
             # on failure the import below loads whatever is missing, holding the GIL
