@@ -60,12 +60,21 @@ def tune_malloc() -> bool:
         return _applied
 
 
+def _glibc() -> bool:
+    """Whether this process runs on glibc (asked of the C library itself)."""
+    try:
+        return platform.system() == "Linux" and (os.confstr("CS_GNU_LIBC_VERSION") or "").startswith(
+            "glibc")
+    except (ValueError, OSError, AttributeError):  # no such name: not glibc
+        return False
+
+
 def _apply() -> bool:
     if not flag(MALLOC_TUNING, default=True):
         return False
     if "MALLOC_TRIM_THRESHOLD_" in os.environ or "MALLOC_MMAP_THRESHOLD_" in os.environ:
         return False
-    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+    if not _glibc():
         return False
     try:
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
