@@ -73,3 +73,19 @@ def test_it_runs_once_per_process(monkeypatch):
     monkeypatch.setattr(malloc_mod, "_apply", lambda: applied.append(1) or True)
     assert malloc_mod.tune_malloc() and malloc_mod.tune_malloc()
     assert applied == [1]
+
+
+@pytest.mark.skipif(not GLIBC, reason="glibc's mallopt")
+def test_the_docks_first_torch_load_sets_the_thresholds():
+    """The Predictions and Training docks load torch through ``load_torch``: their forwards
+    reuse freed activations as the commands' do."""
+    code = ("import napari_iaa._malloc as m\n"
+            "from napari_iaa.models.torch_import import load_torch\n"
+            "before = m._applied\n"
+            "load_torch()\n"
+            "print(before, m._applied)")
+    env = {k: v for k, v in os.environ.items() if k not in (
+        "MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_", "NAPARI_IAA_MALLOC_TUNING")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env=env, timeout=300).stdout.split()
+    assert out == ["None", "True"]
