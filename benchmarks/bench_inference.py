@@ -11,7 +11,7 @@ bare forward of our own network (``model(x)`` on a ready tensor under ``torch.no
 the decoder's own cost is that forward minus the backbone's. Batched triage throughput:
 ``IAAPredictor.predict_many(batch_size=16)`` vs bare batched forwards. Contenders alternate
 run by run. Untrained weights (speed does not depend on them). glibc's malloc is set up
-as ``napari-iaa`` and the Predictions dock set it (:func:`napari_iaa._malloc.tune_malloc`,
+as ``napari-iaa`` and the docks set it (:func:`napari_iaa._malloc.tune_malloc`,
 for both contenders; ``--default-malloc`` leaves glibc's defaults).
 
     python benchmarks/bench_inference.py [--quick] [--backbone resnet18] [--size 224]

@@ -6,7 +6,7 @@ resnet18 at 224 px). glibc's default thresholds move with the allocation history
 top is given back to the system once more than twice that is free), so depending on what
 ran before, each forward either reuses the heap or first faults its activations back in:
 measured on an AMD EPYC (``benchmarks/bench_inference.py``), the MHR pipeline took 1.09x,
-1.15x or 1.19x its network's bare forward run to run, with 2,300-4,700 page faults per
+1.15x or 1.19x its network's bare forward run to run, with 2,300-5,400 page faults per
 call in the slow runs and none in the fast ones.
 
 :func:`tune_malloc` pins both thresholds with ``mallopt`` at the largest values glibc's
@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-import platform
 import threading
 
 from napari_iaa._env import MALLOC_TUNING, flag
@@ -63,9 +62,8 @@ def tune_malloc() -> bool:
 def _glibc() -> bool:
     """Whether this process runs on glibc (asked of the C library itself)."""
     try:
-        return platform.system() == "Linux" and (os.confstr("CS_GNU_LIBC_VERSION") or "").startswith(
-            "glibc")
-    except (ValueError, OSError, AttributeError):  # no such name: not glibc
+        return (os.confstr("CS_GNU_LIBC_VERSION") or "").startswith("glibc")
+    except (ValueError, OSError, AttributeError):  # no such name (macOS, Windows, musl)
         return False
 
 

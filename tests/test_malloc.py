@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import platform
 import subprocess
 import sys
 
@@ -12,10 +11,11 @@ import pytest
 import napari_iaa._malloc as malloc_mod
 from napari_iaa import cli
 
-GLIBC = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
+GLIBC = malloc_mod._glibc()
 
 # Eight 3 MiB blocks written, freed, allocated again: a forward's activations call after
-# call (a resnet18's first activations at 224 px are 3 MiB each). Prints whether the thresholds were set and the page faults of the third round.
+# call (a resnet18's first activations at 224 px are 3 MiB each). Prints whether the
+# thresholds were set and the page faults of the third round.
 _ROUNDS = """
 import resource, sys
 import numpy as np
@@ -31,12 +31,17 @@ print(tuned, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 """
 
 
-def _rounds(mode: str, **env: str) -> tuple[bool, int]:
+def _python(code: str, *args: str, **env: str) -> list[str]:
+    """``code`` run by a fresh interpreter without the user's malloc settings (+ ``env``)."""
     clean = {k: v for k, v in os.environ.items()
              if k not in ("MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_",
                           "NAPARI_IAA_MALLOC_TUNING")}
-    out = subprocess.run([sys.executable, "-c", _ROUNDS, mode], capture_output=True, text=True,
-                         check=True, env={**clean, **env}).stdout.split()
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
+                          check=True, env={**clean, **env}, timeout=300).stdout.split()
+
+
+def _rounds(mode: str, **env: str) -> tuple[bool, int]:
+    out = _python(_ROUNDS, mode, **env)
     return out[0] == "True", int(out[1])
 
 
@@ -84,8 +89,4 @@ def test_the_docks_first_torch_load_sets_the_thresholds():
             "before = m._applied\n"
             "load_torch()\n"
             "print(before, m._applied)")
-    env = {k: v for k, v in os.environ.items() if k not in (
-        "MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_", "NAPARI_IAA_MALLOC_TUNING")}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, env=env, timeout=300).stdout.split()
-    assert out == ["None", "True"]
+    assert _python(code) == ["None", "True"]
