@@ -16,7 +16,9 @@ process (torch is imported once per process), under ``xvfb-run -a`` when no disp
 
 The probe is ``bench_gui.StallProbe`` (a 1 ms QTimer; the longest gap between its ticks).
 Baseline: the same viewer and review dock idling for the same time (the event loop's own
-longest gap under this display). ``--why`` adds a watchdog thread that records the GUI
+longest gap under this display). napari's own baselines, in the same viewer: docking a
+widget with one label, adding and updating the dock's three map layers, and its floor for
+any action that adds a layer (one hidden 2 x 2 image layer). ``--why`` adds a watchdog thread that records the GUI
 thread's Python stack whenever no tick came for 40 ms (a stack inside an ``import`` means
 the GUI thread waited for the worker's import lock), per action: the open, the first
 prediction, the later ones and the two napari baselines are told apart.
@@ -207,6 +209,9 @@ def _child(mode: str, reps: int, why: bool) -> int:
         if dog:
             dog.action = "napari: adding the 3 layers"
         rec["plain_add_maps"] = _plain_add_maps(probe, viewer)
+        if dog:
+            dog.action = "napari: adding one 2 x 2 layer"
+        rec["plain_add_tiny"] = [_plain_add_tiny(probe, viewer) for _ in range(max(reps, 3))]
     if dog:
         dog.stop()
         rec["why"] = dog.top()
@@ -238,6 +243,17 @@ def _plain_add_maps(probe: StallProbe, viewer) -> dict:
         nxt()
 
     r = probe.measure(plain_add, settle_s=1.0, until=lambda: len(added) == len(specs))
+    for layer in added:
+        viewer.layers.remove(layer)
+    return r
+
+
+def _plain_add_tiny(probe: StallProbe, viewer) -> dict:
+    """napari's floor for any action that adds a layer: adding one hidden 2 x 2 image layer
+    to the same viewer (then removing it)."""
+    added = []
+    r = probe.measure(lambda: added.append(viewer.add_image(
+        np.zeros((2, 2), np.float32), name="plain 2 x 2", visible=False)), settle_s=1.0)
     for layer in added:
         viewer.layers.remove(layer)
     return r
@@ -333,6 +349,9 @@ def main(argv: list[str] | None = None) -> int:
          pr["first"]["max_stall_s"], f"shown after {fmt_time(pr['first']['ready_s'])}"),
         ("  baseline: napari adding the same 3 image layers, one per turn",
          pr["plain_add_maps"]["max_stall_s"], "-"),
+        ("  napari's floor for adding any layer: one hidden 2 x 2 image layer (median of "
+         f"{len(pr['plain_add_tiny'])})",
+         float(np.median([r["max_stall_s"] for r in pr["plain_add_tiny"]])), "-"),
         (f"later predictions, sample case (median of {reps})",
          float(np.median([r["max_stall_s"] for r in pr["later"]])),
          f"shown after {fmt_time(float(np.median([r['ready_s'] for r in pr['later']])))}"),

@@ -371,6 +371,45 @@ def test_large_maps_are_shown_as_block_means_and_updated_in_place(dock, qtbot):
     assert tuple(layers[LAYER_DIFF].contrast_limits) == (-1.0, 1.0)
 
 
+def test_first_prediction_adds_each_layer_and_the_legend_on_turns_of_their_own(dock, qtbot):
+    """Each napari layer added costs the event loop 50-80 ms on a software-OpenGL display,
+    and the difference map's colour bar another 40 ms: the dock takes them one per
+    event-loop turn, so that no single turn adds them up, and the legend ends shown."""
+    from qtpy.QtCore import QTimer
+
+    from napari_iaa.widgets._common.compat import HAS_LAYER_COLORBAR
+    from napari_iaa.widgets.predictions import LAYER_DIFF
+
+    if not HAS_LAYER_COLORBAR:
+        pytest.skip("napari < 0.9: image layers have no colour bar")
+    viewer, widget, _case = dock
+    turns = [0]
+    ticker = QTimer()
+    ticker.setInterval(0)
+    ticker.timeout.connect(lambda: turns.__setitem__(0, turns[0] + 1))
+    seen: list[tuple[str, int]] = []
+
+    def inserted(event):
+        seen.append((f"added {event.value.name}", turns[0]))
+        if event.value.name == LAYER_DIFF:
+            event.value.colorbar.events.visible.connect(
+                lambda shown: seen.append((f"legend {shown}", turns[0])))
+
+    viewer.layers.events.inserted.connect(inserted)
+    ticker.start()
+    try:
+        with qtbot.waitSignal(widget.case_predicted, timeout=120_000):
+            widget.predict_current()
+        qtbot.waitUntil(lambda: not widget.busy, timeout=60_000)
+    finally:
+        ticker.stop()
+    assert [w for w, _t in seen][-2:] == [f"added {LAYER_DIFF}", "legend True"]
+    assert len(seen) == 4  # three map layers, then the legend
+    at = [t for _w, t in seen]
+    assert len(set(at)) == len(at), seen  # no two in one turn of the event loop
+    assert viewer.layers[LAYER_DIFF].colorbar.visible
+
+
 def test_a_later_prediction_updates_the_map_layers_in_place(dock, qtbot):
     """A second prediction of the open case changes the maps' data only: the same layer
     objects, none added or removed, no other change of them (each repaints napari's layer

@@ -39,9 +39,11 @@ from napari_iaa.widgets.predictions.events import LAYER_UNCAL, CaseResult, MapLa
 from napari_iaa.widgets.predictions.jobs import ModelCache, case_job
 from napari_iaa.widgets.predictions.map_layers import (
     LAYER_CAL,
+    LAYER_DIFF,
     LAYER_RAW,
     MAP_DISPLAY_MAX_PIXELS,
     set_map_layer,
+    show_legend,
 )
 from napari_iaa.widgets.predictions.models_tab import ModelSettingsWidget
 from napari_iaa.widgets.predictions.quality import QualityPanel
@@ -106,7 +108,8 @@ class CaseTab(QWidget):
         self.last_prediction: CasePrediction | None = None
         self._case_key: Any = None
         self._pending_case = False
-        self._layer_steps: list[MapLayer] = []
+        #: the steps that show a prediction on the GUI thread, one per event-loop turn
+        self._layer_steps: list[Callable[[], None]] = []
         self._layer_pred: CasePrediction | None = None
         self._layer_plot: np.ndarray | None = None
         self._cancelling = False
@@ -335,7 +338,8 @@ class CaseTab(QWidget):
         numbers, table and plot (drawn in the worker)."""
         self.last_prediction = result.prediction
         self._cancelling = False  # the result came before the cancel took effect
-        self._layer_steps = list(result.maps)
+        self._layer_steps = [functools.partial(self._set_layer, m, result.prediction)
+                             for m in result.maps]
         self._layer_pred = result.prediction
         self._layer_plot = result.reliability
         QTimer.singleShot(1, self._next_layer_step)
@@ -352,9 +356,9 @@ class CaseTab(QWidget):
                 self._show_numbers(pred, plot)
                 self.case_predicted.emit(pred)
             return
-        m = self._layer_steps.pop(0)
+        step = self._layer_steps.pop(0)
         try:
-            self._set_layer(m, self._layer_pred)
+            step()
         finally:
             QTimer.singleShot(1, self._next_layer_step)  # 1 ms: let the repaint happen
 
@@ -369,9 +373,12 @@ class CaseTab(QWidget):
             stale = LAYER_CAL if uncal else LAYER_UNCAL
             if stale in viewer.layers:
                 viewer.layers.remove(stale)
-        new = m.name not in viewer.layers
-        set_map_layer(viewer, self.source.image_layer(), m)
+        new = set_map_layer(viewer, self.source.image_layer(), m, legend=False)
         layer = viewer.layers[m.name]
+        if new and m.name == LAYER_DIFF:
+            # its legend on a turn of its own: napari builds the colour bar's visuals
+            # (about 40 ms on a software-OpenGL display) on top of the layer's own 50-80 ms
+            self._layer_steps.insert(0, functools.partial(show_legend, layer))
         model = pred.models.get("mhr", "") if pred is not None else ""
         tag = {"role": "prediction", "model": model,
                "calibrated": not uncal and m.name != LAYER_RAW}

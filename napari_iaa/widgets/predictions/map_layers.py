@@ -4,7 +4,8 @@ A volume's maps are 3D layers ``(z, y, x)`` laid over the volume with its voxel 
 as ``scale``. 2D maps larger than a limit are shown as k x k block means (the MHR model predicts at its
 input size anyway; napari's upload of a 24 Mpx float texture per map is what stalls the
 viewer). :func:`display_maps` runs in the prediction worker; :func:`set_map_layer` on the
-GUI thread updates a layer in place (added the first time).
+GUI thread updates a layer in place (added the first time), and :func:`show_legend` gives
+the difference map its colour bar (the dock does that on an event-loop turn of its own).
 
 Colours (:mod:`napari_iaa.widgets._common.colormaps`): the predicted MHR maps use the
 review dock's MHR ramp (transparent at 0, ``translucent`` blending: the image shows
@@ -26,7 +27,7 @@ from napari_iaa.widgets.predictions.events import MapLayer
 
 __all__ = [
     "LAYER_CAL", "LAYER_DIFF", "LAYER_RAW", "MAP_DISPLAY_MAX_PIXELS", "OWN_LAYERS",
-    "display_maps", "placement", "set_map_layer",
+    "display_maps", "placement", "set_map_layer", "show_legend",
 ]
 
 LAYER_RAW = "predicted MHR (raw)"
@@ -114,7 +115,7 @@ def placement(img_layer: Any, data: np.ndarray, k: int = 1,
             "translate": tuple(np.asarray(img_layer.translate)[-data.ndim:])}
 
 
-def set_map_layer(viewer: Any, img_layer: Any, m: MapLayer) -> None:
+def set_map_layer(viewer: Any, img_layer: Any, m: MapLayer, legend: bool = True) -> bool:
     """Update the map's layer in place (data, placement, contrast); add it the first time.
 
     Parameters
@@ -125,6 +126,15 @@ def set_map_layer(viewer: Any, img_layer: Any, m: MapLayer) -> None:
         The case's Image layer (the map is laid over it), or None.
     m
         The map to show.
+    legend
+        Show the difference map's legend when its layer is added (False: the caller shows
+        it later with :func:`show_legend`; napari builds the colour bar's visuals, about
+        40 ms on a software-OpenGL display, even while the layer is hidden).
+
+    Returns
+    -------
+    bool
+        Whether the layer was added.
     """
     kw = placement(img_layer, m.data, m.k, m.spacing)
     if m.name in viewer.layers and viewer.layers[m.name].ndim != m.data.ndim:
@@ -142,7 +152,15 @@ def set_map_layer(viewer: Any, img_layer: Any, m: MapLayer) -> None:
             m.data, name=m.name, colormap=colormap_arg(m.colormap), contrast_limits=m.limits,
             opacity=0.9, blending="translucent", visible=m.name == LAYER_CAL, **kw,
         )
-        if m.name == LAYER_DIFF and HAS_LAYER_COLORBAR:
-            # the legend: napari draws a layer's colour bar while the layer is shown
-            layer.colorbar.visible = True
-            layer.colorbar.box = True
+        if legend:
+            show_legend(layer)
+        return True
+    return False
+
+
+def show_legend(layer: Any) -> None:
+    """The difference map's legend: its layer's colour bar on the canvas (napari draws it
+    while the layer is shown; napari >= 0.9). Other layers are left as they are."""
+    if layer.name == LAYER_DIFF and HAS_LAYER_COLORBAR:
+        layer.colorbar.visible = True
+        layer.colorbar.box = True
