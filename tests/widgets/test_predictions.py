@@ -374,11 +374,13 @@ def test_large_maps_are_shown_as_block_means_and_updated_in_place(dock, qtbot):
 def test_first_prediction_adds_each_layer_and_the_legend_on_turns_of_their_own(dock, qtbot):
     """Each napari layer added costs the event loop 50-80 ms on a software-OpenGL display,
     and the difference map's colour bar another 40 ms: the dock takes them one per
-    event-loop turn, so that no single turn adds them up, and the legend ends shown."""
+    event-loop turn, so that no single turn adds them up, and the legend ends shown. Each
+    layer comes with its tag and visibility (a later change repaints the layer list)."""
     from qtpy.QtCore import QTimer
 
     from napari_iaa.widgets._common.compat import HAS_LAYER_COLORBAR
-    from napari_iaa.widgets.predictions import LAYER_DIFF
+    from napari_iaa.widgets.predictions import LAYER_DIFF, LAYER_RAW
+    from napari_iaa.widgets.predictions.events import LAYER_UNCAL
 
     if not HAS_LAYER_COLORBAR:
         pytest.skip("napari < 0.9: image layers have no colour bar")
@@ -388,9 +390,12 @@ def test_first_prediction_adds_each_layer_and_the_legend_on_turns_of_their_own(d
     ticker.setInterval(0)
     ticker.timeout.connect(lambda: turns.__setitem__(0, turns[0] + 1))
     seen: list[tuple[str, int]] = []
+    born: dict[str, tuple] = {}
 
     def inserted(event):
         seen.append((f"added {event.value.name}", turns[0]))
+        born[event.value.name] = (event.value.metadata.get("napari_iaa", {}).get("role"),
+                                  event.value.visible)
         if event.value.name == LAYER_DIFF:
             event.value.colorbar.events.visible.connect(
                 lambda shown: seen.append((f"legend {shown}", turns[0])))
@@ -408,6 +413,8 @@ def test_first_prediction_adds_each_layer_and_the_legend_on_turns_of_their_own(d
     at = [t for _w, t in seen]
     assert len(set(at)) == len(at), seen  # no two in one turn of the event loop
     assert viewer.layers[LAYER_DIFF].colorbar.visible
+    assert born == {LAYER_RAW: ("prediction", False), LAYER_UNCAL: ("prediction", True),
+                    LAYER_DIFF: ("prediction", False)}
 
 
 def test_a_later_prediction_updates_the_map_layers_in_place(dock, qtbot):

@@ -373,19 +373,16 @@ class CaseTab(QWidget):
             stale = LAYER_CAL if uncal else LAYER_UNCAL
             if stale in viewer.layers:
                 viewer.layers.remove(stale)
-        new = set_map_layer(viewer, self.source.image_layer(), m, legend=False)
-        layer = viewer.layers[m.name]
-        if new and m.name == LAYER_DIFF:
-            # its legend on a turn of its own: napari builds the colour bar's visuals
-            # (about 40 ms on a software-OpenGL display) on top of the layer's own 50-80 ms
-            self._layer_steps.insert(0, functools.partial(show_legend, layer))
         model = pred.models.get("mhr", "") if pred is not None else ""
         tag = {"role": "prediction", "model": model,
                "calibrated": not uncal and m.name != LAYER_RAW}
-        if layer.metadata.get("napari_iaa") != tag:  # each change repaints the layer list
-            layer.metadata = {**layer.metadata, "napari_iaa": tag}
-        if new and m.name == LAYER_UNCAL:
-            layer.visible = True  # in place of the calibrated map, shown by default
+        # the tag and the visibility are given as the layer is created (each later change
+        # repaints napari's layer list); the MHR map, calibrated or not, is shown
+        new = set_map_layer(viewer, self.source.image_layer(), m, legend=False, tag=tag)
+        if new and m.name == LAYER_DIFF:
+            # its legend on a turn of its own: napari builds the colour bar's visuals
+            # (about 40 ms on a software-OpenGL display) on top of the layer's own 50-80 ms
+            self._layer_steps.insert(0, functools.partial(show_legend, viewer.layers[m.name]))
 
     def _show_numbers(self, pred: CasePrediction, plot: np.ndarray | None = None) -> None:
         iaa_model = pred.models.get("iaa")

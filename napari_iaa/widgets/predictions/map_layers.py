@@ -23,7 +23,7 @@ from napari_iaa.agreement import block_mean
 from napari_iaa.predict import CasePrediction
 from napari_iaa.widgets._common.colormaps import DIFFERENCE_COLORMAP, MHR_COLORMAP, colormap_arg
 from napari_iaa.widgets._common.compat import HAS_LAYER_COLORBAR
-from napari_iaa.widgets.predictions.events import MapLayer
+from napari_iaa.widgets.predictions.events import LAYER_UNCAL, MapLayer
 
 __all__ = [
     "LAYER_CAL", "LAYER_DIFF", "LAYER_RAW", "MAP_DISPLAY_MAX_PIXELS", "OWN_LAYERS",
@@ -115,7 +115,8 @@ def placement(img_layer: Any, data: np.ndarray, k: int = 1,
             "translate": tuple(np.asarray(img_layer.translate)[-data.ndim:])}
 
 
-def set_map_layer(viewer: Any, img_layer: Any, m: MapLayer, legend: bool = True) -> bool:
+def set_map_layer(viewer: Any, img_layer: Any, m: MapLayer, legend: bool = True,
+                  tag: dict[str, Any] | None = None) -> bool:
     """Update the map's layer in place (data, placement, contrast); add it the first time.
 
     Parameters
@@ -130,6 +131,9 @@ def set_map_layer(viewer: Any, img_layer: Any, m: MapLayer, legend: bool = True)
         Show the difference map's legend when its layer is added (False: the caller shows
         it later with :func:`show_legend`; napari builds the colour bar's visuals, about
         40 ms on a software-OpenGL display, even while the layer is hidden).
+    tag
+        The layer's ``metadata["napari_iaa"]`` (given to a new layer as it is created:
+        each later change of a layer repaints napari's layer list).
 
     Returns
     -------
@@ -147,10 +151,13 @@ def set_map_layer(viewer: Any, img_layer: Any, m: MapLayer, legend: bool = True)
         layer.data = m.data
         if tuple(layer.contrast_limits) != tuple(m.limits):
             layer.contrast_limits = m.limits
+        if tag is not None and layer.metadata.get("napari_iaa") != tag:
+            layer.metadata = {**layer.metadata, "napari_iaa": tag}
     else:
         layer = viewer.add_image(
             m.data, name=m.name, colormap=colormap_arg(m.colormap), contrast_limits=m.limits,
-            opacity=0.9, blending="translucent", visible=m.name == LAYER_CAL, **kw,
+            opacity=0.9, blending="translucent", visible=m.name in (LAYER_CAL, LAYER_UNCAL),
+            metadata={} if tag is None else {"napari_iaa": tag}, **kw,
         )
         if legend:
             show_legend(layer)
