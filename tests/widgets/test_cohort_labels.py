@@ -148,3 +148,36 @@ def test_lidc_says_no_grouping_then_joins_nodule_ratings(review, lidc_root, tmp_
                for k, cid in enumerate(frame["case_id"]))
     result = cohort.run("malignancy")
     assert result is not None and sum(result.n.values()) == int(frame["IAA"].notna().sum())
+
+
+@pytest.mark.gui
+def test_hidden_cohort_plot_is_drawn_when_shown_not_on_each_resize(make_napari_viewer, qtbot,
+                                                                    monkeypatch):
+    """matplotlib draws a Qt canvas's whole figure on the GUI thread after each message and
+    each resize; the Cohort tab's plot, hidden behind the Case tab, is drawn when its tab
+    is shown (it was drawn as the review dock was built, and again whenever Qt delivered
+    a resize to it while hidden: as the Predictions dock showed its first prediction)."""
+    from qtpy.QtCore import QSize
+    from qtpy.QtGui import QResizeEvent
+    from qtpy.QtWidgets import QApplication
+
+    from napari_iaa.widgets import ReviewWidget
+    from napari_iaa.widgets.dataset.cohort import _shown_canvas_class
+
+    draws = []
+    cls = _shown_canvas_class()
+    real_draw = cls.draw
+    monkeypatch.setattr(cls, "draw", lambda self: (draws.append(self.size()), real_draw(self)))
+    viewer = make_napari_viewer(show=True)
+    widget = ReviewWidget(viewer)
+    viewer.window.add_dock_widget(widget, name="Review")
+    canvas = widget.cohort_panel.canvas
+    qtbot.waitUntil(lambda: widget.isVisible())
+    assert not canvas.isVisible()
+    for width in (300, 420, 360):  # as Qt delivers a pending resize to a hidden widget
+        QApplication.sendEvent(canvas, QResizeEvent(QSize(width, 240), canvas.size()))
+        qtbot.wait(20)  # the turns in which matplotlib's canvas would draw
+    assert draws == []
+    widget.tabs.setCurrentWidget(widget.cohort_panel)
+    qtbot.waitUntil(lambda: len(draws) > 0, timeout=5000)
+    assert canvas.isVisible() and draws[-1] == canvas.size()  # at the size it is shown at

@@ -11,6 +11,7 @@ and in the plot, rather than showing an empty plot.
 
 from __future__ import annotations
 
+import functools
 import textwrap
 from pathlib import Path
 
@@ -130,6 +131,36 @@ def group_columns(df: pd.DataFrame) -> list[str]:
     return pref + [c for c in cols if c not in pref]
 
 
+@functools.cache
+def _shown_canvas_class() -> type:
+    """matplotlib's Qt canvas, drawn only while it is shown (the class is made on first use:
+    matplotlib's Qt backend is imported with the panel).
+
+    Its ``resizeEvent`` asks for a whole-figure draw on the GUI thread, and the Cohort
+    tab's canvas is resized while its tab is hidden whenever the dock area changes width
+    (a Predictions dock filling in its numbers: 4-10 ms for the empty figure, more with a
+    plot). A hidden canvas keeps the request and draws when it is next shown.
+    """
+    from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+
+    class ShownCanvas(FigureCanvasQTAgg):
+        _stale = False
+
+        def draw_idle(self) -> None:
+            if self.isVisible():
+                super().draw_idle()
+            else:
+                self._stale = True
+
+        def showEvent(self, event) -> None:
+            super().showEvent(event)
+            if self._stale:
+                self._stale = False
+                super().draw_idle()
+
+    return ShownCanvas
+
+
 class CohortPanel(QWidget):
     """IAA compared between the groups of a metadata column.
 
@@ -147,7 +178,6 @@ class CohortPanel(QWidget):
 
     def __init__(self, dataset_panel: DatasetPanel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
         from matplotlib.figure import Figure
 
         self.dataset_panel = dataset_panel
@@ -166,7 +196,7 @@ class CohortPanel(QWidget):
         lay.addWidget(self.note)
         lay.addWidget(self._build_table(), 1)
         self.figure = Figure(figsize=(4, 3), tight_layout=True)
-        self.canvas = FigureCanvasQTAgg(self.figure)
+        self.canvas = _shown_canvas_class()(self.figure)
         self.canvas.setMinimumHeight(160)
         lay.addWidget(self.canvas, 2)
         self._show_message(NOT_SCORED)
