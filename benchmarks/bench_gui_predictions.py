@@ -18,10 +18,11 @@ The probe is ``bench_gui.StallProbe`` (a 1 ms QTimer; the longest gap between it
 Baseline: the same viewer and review dock idling for the same time (the event loop's own
 longest gap under this display). napari's own baselines, in the same viewer: docking a
 widget with one label, adding and updating the dock's three map layers, and its floor for
-any action that adds a layer (one hidden 2 x 2 image layer). ``--why`` adds a watchdog thread that records the GUI
-thread's Python stack whenever no tick came for 40 ms (a stack inside an ``import`` means
-the GUI thread waited for the worker's import lock), per action: the open, the first
-prediction, the later ones and the two napari baselines are told apart.
+any action that adds a layer (one hidden 2 x 2 image layer). ``--why`` adds a watchdog
+thread that records the GUI thread's Python stack whenever no tick came for 40 ms (a
+stack inside an ``import`` means the GUI thread waited for the worker's import lock), per
+action: the open, the first prediction, the later ones and napari's baselines are told
+apart.
 
     python benchmarks/bench_gui_predictions.py [--quick] [--reps N] [--why]
 """

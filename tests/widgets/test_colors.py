@@ -82,6 +82,7 @@ def test_predicted_maps_translucent_with_difference_legend(make_napari_viewer):
         LAYER_DIFF,
         LAYER_RAW,
         set_map_layer,
+        show_legend,
     )
 
     viewer = make_napari_viewer()
@@ -89,7 +90,8 @@ def test_predicted_maps_translucent_with_difference_legend(make_napari_viewer):
     rng = np.random.default_rng(0)
     for name, limits in ((LAYER_RAW, (0, 1)), (LAYER_CAL, (0, 1)), (LAYER_DIFF, (-1, 1))):
         cmap = DIFFERENCE_COLORMAP if name == LAYER_DIFF else MHR_COLORMAP
-        set_map_layer(viewer, img, MapLayer(name, rng.random((32, 32)), cmap, limits))
+        if set_map_layer(viewer, img, MapLayer(name, rng.random((32, 32)), cmap, limits)):
+            show_legend(viewer.layers[name])  # as the dock does, on a turn of its own
     for name in (LAYER_RAW, LAYER_CAL, LAYER_DIFF):
         layer = viewer.layers[name]
         assert layer.blending == "translucent", name

@@ -378,7 +378,7 @@ class CaseTab(QWidget):
                "calibrated": not uncal and m.name != LAYER_RAW}
         # the tag and the visibility are given as the layer is created (each later change
         # repaints napari's layer list); the MHR map, calibrated or not, is shown
-        new = set_map_layer(viewer, self.source.image_layer(), m, legend=False, tag=tag)
+        new = set_map_layer(viewer, self.source.image_layer(), m, tag=tag)
         if new and m.name == LAYER_DIFF:
             # its legend on a turn of its own: napari builds the colour bar's visuals
             # (about 40 ms on a software-OpenGL display) on top of the layer's own 50-80 ms

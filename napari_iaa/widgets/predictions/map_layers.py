@@ -115,7 +115,7 @@ def placement(img_layer: Any, data: np.ndarray, k: int = 1,
             "translate": tuple(np.asarray(img_layer.translate)[-data.ndim:])}
 
 
-def set_map_layer(viewer: Any, img_layer: Any, m: MapLayer, legend: bool = True,
+def set_map_layer(viewer: Any, img_layer: Any, m: MapLayer,
                   tag: dict[str, Any] | None = None) -> bool:
     """Update the map's layer in place (data, placement, contrast); add it the first time.
 
@@ -127,10 +127,6 @@ def set_map_layer(viewer: Any, img_layer: Any, m: MapLayer, legend: bool = True,
         The case's Image layer (the map is laid over it), or None.
     m
         The map to show.
-    legend
-        Show the difference map's legend when its layer is added (False: the caller shows
-        it later with :func:`show_legend`; napari builds the colour bar's visuals, about
-        40 ms on a software-OpenGL display, even while the layer is hidden).
     tag
         The layer's ``metadata["napari_iaa"]`` (given to a new layer as it is created:
         each later change of a layer repaints napari's layer list).
@@ -138,7 +134,9 @@ def set_map_layer(viewer: Any, img_layer: Any, m: MapLayer, legend: bool = True,
     Returns
     -------
     bool
-        Whether the layer was added.
+        Whether the layer was added (a new difference map then wants :func:`show_legend`,
+        best on a later event-loop turn: napari builds the colour bar's visuals, about
+        40 ms on a software-OpenGL display, even while the layer is hidden).
     """
     kw = placement(img_layer, m.data, m.k, m.spacing)
     if m.name in viewer.layers and viewer.layers[m.name].ndim != m.data.ndim:
@@ -159,8 +157,6 @@ def set_map_layer(viewer: Any, img_layer: Any, m: MapLayer, legend: bool = True,
             opacity=0.9, blending="translucent", visible=m.name in (LAYER_CAL, LAYER_UNCAL),
             metadata={} if tag is None else {"napari_iaa": tag}, **kw,
         )
-        if legend:
-            show_legend(layer)
         return True
     return False
 
